@@ -1,0 +1,115 @@
+r"""The closure autoencoder of paper 1.
+
+z = φ(x) = [φ*(x), φ̂(x)]: the prescribed observables φ* are analytic and fixed (supplied by the
+system), the closure φ̂ is learned. A decoder ψ maps z (or only φ̂) back to x. Training loss
+
+.. math::  L_{AE} = \underbrace{\tfrac1N\|x - ψ(φ(x))\|^2}_{L_{rec}}
+           + λ_{cond}\,\underbrace{E\,(κ(J J^\top) - 1)^2}_{L_{cond}},\qquad J = ∇φ(x),
+
+where κ(JJᵀ) = λ_max/λ_min (= κ(J)²). L_cond pushes J towards a scaled isometry, which makes L_x
+and L_z equivalent up to a constant factor (see the theory chapter). We compute κ from
+``eigvalsh`` of the symmetric d×d matrix JJᵀ rather than an SVD (the official code), which is
+cheaper and better conditioned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .jacobian import encoder_jacobian, gram
+from .nets import mlp
+from .train import TrainConfig, TrainHistory, fit
+from .validation import check_choice, check_finite, check_latent_dim, check_shape
+
+Observables = Callable[[torch.Tensor], torch.Tensor]
+
+
+class ClosureAutoencoder(nn.Module):
+    """φ(x) = [φ*(x), φ̂(x)] with a learned closure φ̂ and a decoder.
+
+    Args:
+        observables: φ*, a differentiable map ``[B, N] -> [B, d*]``.
+        n_observables: d*.
+        state_dim: N.
+        latent_dim: d (total, observables included), ``d* <= d < N``.
+        hidden: hidden widths of the default MLP encoder and decoder.
+        activation: activation of the default MLPs (softplus: smooth Jacobians).
+        closure_net: optional custom encoder ``[B, N] -> [B, d − d*]`` (e.g. a permutation-invariant
+            one); replaces the default MLP.
+        decode_from: ``"latent"`` (decoder sees all of z, the predator–prey choice) or
+            ``"closure"`` (decoder sees φ̂ only, the Allen–Cahn/LJ choice).
+        rows_in_cond: rows of J in L_cond: ``"all"`` or ``"closure"`` (LJ excluded T).
+    """
+
+    def __init__(self, observables: Observables, n_observables: int, state_dim: int, latent_dim: int,
+                 hidden: Sequence[int] = (32, 32), activation: str = "softplus",
+                 closure_net: nn.Module | None = None, decoder: nn.Module | None = None,
+                 decode_from: str = "latent", rows_in_cond: str = "all") -> None:
+        super().__init__()
+        check_latent_dim(latent_dim, state_dim, n_observables)
+        check_choice("decode_from", decode_from, ["latent", "closure"])
+        check_choice("rows_in_cond", rows_in_cond, ["all", "closure"])
+        self.observables = observables
+        self.n_observables = n_observables
+        self.state_dim = state_dim
+        self.latent_dim = latent_dim
+        self.closure_dim = latent_dim - n_observables
+        self.decode_from = decode_from
+        self.rows_in_cond = rows_in_cond
+        self.closure_net = closure_net or mlp([state_dim, *hidden, self.closure_dim], activation)
+        dec_in = latent_dim if decode_from == "latent" else self.closure_dim
+        self.decoder = decoder or mlp([dec_in, *reversed(tuple(hidden)), state_dim], activation)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """z = [φ*(x), φ̂(x)], ``[B, N] -> [B, d]``."""
+        check_shape("x", x, [None, self.state_dim])
+        parts = [self.observables(x)]
+        if self.closure_dim:
+            parts.append(self.closure_net(x))
+        return torch.cat(parts, dim=-1)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """x̂ = ψ(z) (or ψ(φ̂) with ``decode_from="closure"``)."""
+        return self.decoder(z if self.decode_from == "latent" else z[:, self.n_observables:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def jacobian(self, x: torch.Tensor, create_graph: bool = False, chunk: int | None = 256) -> torch.Tensor:
+        """J = ∇φ(x), ``[B, d, N]``."""
+        return encoder_jacobian(self.encode, x, chunk=chunk, create_graph=create_graph)
+
+    def encode_np(self, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """Encode a large batch without gradients, in chunks."""
+        with torch.no_grad():
+            return torch.cat([self.encode(c) for c in x.split(chunk)])
+
+
+def condition_loss(ae: ClosureAutoencoder, x: torch.Tensor) -> torch.Tensor:
+    """L_cond = mean_b (κ(J_b J_bᵀ) − 1)² over the rows selected by ``ae.rows_in_cond``."""
+    J = ae.jacobian(x, create_graph=True, chunk=None)
+    if ae.rows_in_cond == "closure":
+        J = J[:, ae.n_observables:]
+    ev = torch.linalg.eigvalsh(gram(J))
+    kappa = ev[:, -1] / ev[:, 0].clamp_min(1e-30)
+    return (kappa - 1).pow(2).mean()
+
+
+def autoencoder_loss(ae: ClosureAutoencoder, x: torch.Tensor, lambda_cond: float) -> torch.Tensor:
+    """L_rec + λ_cond · L_cond (L_cond skipped when λ_cond = 0)."""
+    loss = (ae(x) - x).pow(2).mean()
+    if lambda_cond:
+        loss = loss + lambda_cond * condition_loss(ae, x)
+    return loss
+
+
+def train_autoencoder(ae: ClosureAutoencoder, snapshots: torch.Tensor, lambda_cond: float,
+                      cfg: TrainConfig) -> TrainHistory:
+    """Fit the closure autoencoder on configurations ``[n, N]`` (configurations are free)."""
+    check_finite("snapshots", snapshots)
+    if lambda_cond < 0:
+        raise ValueError(f"lambda_cond must be >= 0, got {lambda_cond}")
+    return fit(ae, lambda m, b: autoencoder_loss(m, b[0], lambda_cond), (snapshots,), cfg)

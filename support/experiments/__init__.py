@@ -1,0 +1,50 @@
+"""Registry of the book's experiments: one module per chapter, each exposing ``Config`` and ``run``.
+
+Contract of an experiment module ``support.experiments.<module>``:
+
+* ``Config``: a dataclass with a classmethod ``for_scale(scale: str) -> Config``;
+* ``run(cfg=None, *, scale=None, seed=0, progress=True) -> ExperimentResult``.
+
+Chapters and ``python -m support run NAME`` call the same ``run``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+from types import ModuleType
+
+from ..results import ExperimentResult
+from ..scale import check_scale, current_scale
+from ..validation import check_choice
+
+#: experiment name -> (module, one-line description)
+EXPERIMENTS: dict[str, tuple[str, str]] = {
+    "theory": ("support.experiments.theory",
+               "L_x vs L_z, unbiasedness and variance of L_x,p on an exactly closed linear system"),
+}
+
+
+def register(name: str, module: str, description: str) -> None:
+    """Add an experiment (used by modules that live outside this package, e.g. your own)."""
+    EXPERIMENTS[name] = (module, description)
+
+
+def load(name: str) -> ModuleType:
+    """Import the module of experiment ``name`` (clear error for unknown names)."""
+    check_choice("experiment", name, list(EXPERIMENTS))
+    return importlib.import_module(EXPERIMENTS[name][0])
+
+
+def run_experiment(name: str, *, scale: str | None = None, seed: int = 0,
+                   out: str | Path | None = None, progress: bool = True) -> ExperimentResult:
+    """Run one experiment at ``scale`` (default: ``$MACRODYN_SCALE``) and optionally save it."""
+    module = load(name)
+    scale = check_scale(scale or current_scale())
+    t0 = time.perf_counter()
+    result = module.run(module.Config.for_scale(scale), scale=scale, seed=seed, progress=progress)
+    result.wall_time_s = result.wall_time_s or (time.perf_counter() - t0)
+    if out is not None:
+        result.save(out)
+    return result

@@ -1,0 +1,38 @@
+"""Latent models g_θ: normalised latent state z ``[B, d]`` ↦ normalised velocity dz/dt ``[B, d]``.
+
+Three structures from paper 1, §2, behind one interface (``model(z)``):
+
+* ``"mlp"`` — :class:`MLP`, unstructured;
+* ``"onsagernet"`` — :class:`OnsagerNet`, dz/dt = −(M + W + αI)∇V + F (dissipative + forcing);
+* ``"gfinn"`` (alias ``"gfinns"``) — :class:`GFINN`, GENERIC dz/dt = L∇E + M∇S.
+
+Build one by name with :func:`build_latent_model`.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..validation import check_choice
+from .gfinn import GFINN, DegenerateOperator
+from .mlp import MLP, ReQUr, check_dim
+from .onsager import OnsagerNet, ResidualTrunk
+
+LATENT_MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "onsagernet": OnsagerNet, "gfinn": GFINN}
+ALIASES: dict[str, str] = {"gfinns": "gfinn"}
+
+
+def build_latent_model(name: str, d: int, **kwargs) -> nn.Module:
+    """The latent model called ``name`` (case-insensitive) for latent dimension ``d``.
+
+    ``kwargs`` go to the model's constructor (e.g. ``hidden``, ``activation``, ``K``, ``seed``).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"latent model name must be a str, got {type(name).__name__}")
+    key = check_choice("latent model", name.strip().lower(), [*LATENT_MODELS, *ALIASES])
+    d = check_dim("latent dimension d", d)
+    return LATENT_MODELS[ALIASES.get(key, key)](d, **kwargs)
+
+
+__all__ = ["ALIASES", "GFINN", "LATENT_MODELS", "MLP", "DegenerateOperator", "OnsagerNet", "ReQUr",
+           "ResidualTrunk", "build_latent_model"]

@@ -1,0 +1,25 @@
+"""Book style and small figure helpers shared by the chapters (explicit, no import side effects)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+METHOD_COLOURS = {"L_z": "#444444", "L_x": "#1f77b4", "naive": "#444444"}
+
+
+def use_book_style() -> None:
+    """Apply the book's matplotlib style (call once at the top of a chapter)."""
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120, "font.size": 10,
+                         "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
+                         "axes.spines.right": False, "legend.frameon": False,
+                         "figure.constrained_layout.use": True})
+
+
+def figure(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float = 3.2, **kw):
+    """A figure with ``nrows × ncols`` panels of the book's default panel size."""
+    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kw)
+
+
+def method_colour(label: str, i: int = 0) -> str:
+    """A stable colour per method label (p-values get the viridis ramp)."""
+    return METHOD_COLOURS.get(label, plt.cm.viridis(0.15 + 0.7 * (i % 6) / 5))

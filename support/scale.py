@@ -1,0 +1,67 @@
+"""Scale switch (quick | paper), device choice and seeding.
+
+One environment variable, ``MACRODYN_SCALE``, selects the scale of every chapter and every
+headless run (``python -m support run NAME --scale ...`` sets it for that run). The
+``quick`` scale is the default: every chapter runs on a 2-core CPU in minutes. The ``paper``
+scale reruns the paper-sized experiment with exactly the same code (a GPU is used when one is
+present, never required).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+ENV_VAR = "MACRODYN_SCALE"
+DEVICE_ENV_VAR = "MACRODYN_DEVICE"
+SCALES = ("quick", "paper")
+
+T = TypeVar("T")
+
+
+def check_scale(scale: str) -> str:
+    """Return ``scale`` if it is a known scale name, else raise a ``ValueError`` naming the choices."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)} "
+                         f"(set with the environment variable {ENV_VAR})")
+    return scale
+
+
+def current_scale() -> str:
+    """The scale selected by ``$MACRODYN_SCALE`` (default ``quick``)."""
+    return check_scale(os.environ.get(ENV_VAR, "quick").strip().lower() or "quick")
+
+
+def pick(quick: T, paper: T, scale: str | None = None) -> T:
+    """Return the value for the current (or given) scale."""
+    return paper if check_scale(scale or current_scale()) == "paper" else quick
+
+
+def device() -> torch.device:
+    """The compute device: ``$MACRODYN_DEVICE`` if set, else CUDA when available, else CPU."""
+    name = os.environ.get(DEVICE_ENV_VAR)
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) global generators.
+
+    Library functions in ``support`` take explicit ``seed``/``generator`` arguments; this call is
+    for the reader's own cells.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def describe(scale: str | None = None) -> str:
+    """One line naming the scale and the device, printed at the top of every chapter."""
+    s = check_scale(scale or current_scale())
+    return (f"scale = {s}  (set {ENV_VAR}=quick|paper)  ·  device = {device()}  ·  "
+            f"torch {torch.__version__}  ·  threads = {torch.get_num_threads()}")

@@ -1,0 +1,30 @@
+"""Paper 2's generic mechanisms: scalable learning of macroscopic stochastic dynamics.
+
+Pipeline (every stochastic chapter plugs a :class:`StochasticSystem` into it)::
+
+    small snapshots ──hierarchical_upsample──► large snapshots x_t
+        ──partial_evolution──► (x_t, I, x_{t+δt,I}, δt)            one patch per snapshot, frozen halo
+        ──PatchAdditiveEncoder / encode_pairs──► (z₀, ẑ₁, δt)       partial (λ = K) or naive (λ = 1)
+        ──LatentSDE / train_sde──► dz = μ dt + σ dW                  L_p with Cholesky solves
+        ──LatentSDE.simulate──► ensembles, compared by support.metrics.mmd2 / mean trajectories
+"""
+
+from .autoencoder import RECONSTRUCTION_LOSSES, ClosureAutoencoder, reconstruction_loss, train_closure
+from .base import BOUNDARIES, StepResult, StochasticPaths, StochasticSystem, as_generator
+from .encoder import TARGETS, LatentPairs, PatchAdditiveEncoder, default_lambda, encode_pairs
+from .nets import MLPDecoder, PatchMLP, PerChannelMLP, mlp
+from .partial_evolution import PartialSample, evolve_chosen_patches, partial_evolution, sample_patch_indices
+from .patches import PatchGrid, extract_window, window_coords, write_window
+from .sde import (DEFAULT_EPS, DIFFUSION_MODES, Diffusion, LatentSDE, ZScaler, gaussian_increment_nll,
+                  train_sde)
+from .upsampling import UPSAMPLE_MODES, hierarchical_upsample, local_relax, relax_origins, upsample
+
+__all__ = [
+    "BOUNDARIES", "DEFAULT_EPS", "DIFFUSION_MODES", "RECONSTRUCTION_LOSSES", "TARGETS", "UPSAMPLE_MODES",
+    "ClosureAutoencoder", "Diffusion", "LatentPairs", "LatentSDE", "MLPDecoder", "PartialSample",
+    "PatchAdditiveEncoder", "PatchGrid", "PatchMLP", "PerChannelMLP", "StepResult", "StochasticPaths",
+    "StochasticSystem", "ZScaler", "as_generator", "default_lambda", "encode_pairs",
+    "evolve_chosen_patches", "extract_window", "gaussian_increment_nll", "hierarchical_upsample",
+    "local_relax", "mlp", "partial_evolution", "reconstruction_loss", "relax_origins",
+    "sample_patch_indices", "train_closure", "train_sde", "upsample", "window_coords", "write_window",
+]

@@ -1,0 +1,61 @@
+"""Closure autoencoder of paper 2: patch-additive encoder + decoder, reconstruction loss only.
+
+The encoder is a :class:`~support.stochastic.encoder.PatchAdditiveEncoder` (its φ* part is fixed,
+only φ̂_loc learns); the decoder maps the full latent back to the large-system state. Training
+minimises a reconstruction loss through :func:`support.train.fit` (no regulariser, as in paper 2):
+
+* ``"mse"``: mean (x̂ − x)², for fields;
+* ``"bce_pm1"``: binary cross-entropy for ±1 spins; the decoder outputs the *logit* of
+  P(s = +1) and the target is (x + 1)/2 (a stable form of the official sigmoid + BCE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..train import TrainConfig, TrainHistory, fit
+from ..validation import check_choice, check_finite
+from .encoder import PatchAdditiveEncoder
+
+RECONSTRUCTION_LOSSES = ("mse", "bce_pm1")
+
+
+class ClosureAutoencoder(nn.Module):
+    """``x -> z = encoder(x) -> x̂ = decoder(z)``."""
+
+    def __init__(self, encoder: PatchAdditiveEncoder, decoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def reconstruction_loss(kind: str = "mse") -> Callable[[nn.Module, Sequence[torch.Tensor]],
+                                                       torch.Tensor]:
+    """A ``loss_fn(model, (x,))`` for :func:`support.train.fit` (``kind`` in ``RECONSTRUCTION_LOSSES``)."""
+    check_choice("reconstruction loss", kind, RECONSTRUCTION_LOSSES)
+
+    def mse(model: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        (x,) = batch
+        return F.mse_loss(model(x), x)
+
+    def bce_pm1(model: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        (x,) = batch
+        return F.binary_cross_entropy_with_logits(model(x), (x + 1) / 2)
+
+    return mse if kind == "mse" else bce_pm1
+
+
+def train_closure(ae: ClosureAutoencoder, x: torch.Tensor, cfg: TrainConfig, *,
+                  loss: str = "mse") -> TrainHistory:
+    """Fit φ̂_loc and the decoder on large snapshots ``x [N, C, *S]`` by reconstruction."""
+    check_finite("x", x)
+    if not any(p.requires_grad for p in ae.parameters()):
+        raise ValueError("the autoencoder has no trainable parameters")
+    return fit(ae, reconstruction_loss(loss), (x,), cfg)

@@ -1,0 +1,80 @@
+"""Small network building blocks of the stochastic pipeline (closure nets, decoders, SDE MLPs)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU,
+        xavier: bool = False) -> nn.Sequential:
+    """``Linear(sizes[0], sizes[1]) → act → … → Linear(sizes[-2], sizes[-1])`` (no final activation)."""
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or any(s <= 0 for s in sizes):
+        raise ValueError(f"mlp sizes must be >= 2 positive ints, got {sizes}")
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = nn.Linear(a, b)
+        if xavier:
+            nn.init.xavier_uniform_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        layers.append(lin)
+        if i < len(sizes) - 2:
+            layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+class PatchMLP(nn.Module):
+    """φ̂_loc for a patch ``[B, C, *p]``: flatten all fields, MLP to ``out_dim`` closure variables."""
+
+    def __init__(self, patch_shape: Sequence[int], channels: int, out_dim: int,
+                 hidden: Sequence[int] = (32, 32)) -> None:
+        super().__init__()
+        self.in_shape = (int(channels), *map(int, patch_shape))
+        self.out_dim = int(out_dim)
+        self.net = mlp([math.prod(self.in_shape), *hidden, self.out_dim], xavier=True)
+
+    def forward(self, patch: torch.Tensor) -> torch.Tensor:
+        if tuple(patch.shape[1:]) != self.in_shape:
+            raise ValueError(f"PatchMLP expects [B, {self.in_shape}], got {list(patch.shape)}")
+        return self.net(patch.flatten(1))
+
+
+class PerChannelMLP(nn.Module):
+    """One MLP per field: ``[B, C, *p] -> [B, C * out_per_channel]`` (field-major).
+
+    The predator–prey closure of paper 2 is this with ``out_per_channel = 1`` (one closure
+    variable per species, each from that species' patch alone).
+    """
+
+    def __init__(self, patch_shape: Sequence[int], channels: int, out_per_channel: int = 1,
+                 hidden: Sequence[int] = (32, 32)) -> None:
+        super().__init__()
+        self.patch_shape = tuple(int(s) for s in patch_shape)
+        self.channels = int(channels)
+        self.out_dim = self.channels * int(out_per_channel)
+        n_in = math.prod(self.patch_shape)
+        self.nets = nn.ModuleList(mlp([n_in, *hidden, out_per_channel], xavier=True)
+                                  for _ in range(self.channels))
+
+    def forward(self, patch: torch.Tensor) -> torch.Tensor:
+        if tuple(patch.shape[1:]) != (self.channels, *self.patch_shape):
+            raise ValueError(f"PerChannelMLP expects [B, {self.channels}, {self.patch_shape}], "
+                             f"got {list(patch.shape)}")
+        return torch.cat([net(patch[:, c].flatten(1)) for c, net in enumerate(self.nets)], dim=-1)
+
+
+class MLPDecoder(nn.Module):
+    """Decoder ``z [B, d] -> x̂ [B, C, *S]`` (an MLP reshaped to the full large-system state)."""
+
+    def __init__(self, latent_dim: int, state_shape: Sequence[int],
+                 hidden: Sequence[int] = (32, 32)) -> None:
+        super().__init__()
+        self.state_shape = tuple(int(s) for s in state_shape)
+        self.net = mlp([int(latent_dim), *hidden, math.prod(self.state_shape)], xavier=True)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(z.shape[0], *self.state_shape)

@@ -1,0 +1,140 @@
+r"""The LJ force oracle: partial forces on chosen atoms behind one interface, several back-ends.
+
+``partial_forces(positions, box, atom_idx, backend=...)`` returns the forces on the atoms
+``atom_idx`` only, equal (to round-off) to the corresponding rows of ``all_forces``:
+
+============ ============================================================================ ==========
+back-end     how                                                                          cost
+============ ============================================================================ ==========
+``numba``    compiled cell list: bin all atoms, loop the chosen atoms' 27 cells           O(N) + O(m)
+``torch``    vectorised cell list on the positions' device (GPU path)                     O(N) + O(m)
+``ase``      carve chosen atoms + ``buffer`` shell (periodic images), run ANY ASE calc    calc(cluster)
+``builtin``  ``torch`` for CUDA tensors, else ``numba``
+============ ============================================================================ ==========
+
+Positions may be unwrapped (they are wrapped inside); numpy in → numpy out, torch in → torch out
+(same device and dtype). The box is a side length (cubic) or three sides; every side must be at
+least 2 r_c (2 × buffer for ``ase``) so that the minimum-image convention is exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator
+
+from ...validation import check_choice
+from . import kernels_numba as kn
+from . import kernels_torch as kt
+from .ase_backend import (DEFAULT_SKIN, ase_lj_calculator, cluster_partial_forces,
+                          periodic_all_forces)
+from .geometry import (ArrayLike, as_box, cells_per_side, check_atom_indices,
+                       check_box_for_cutoff, check_positions, wrap_numpy, wrap_torch)
+from .params import PAPER, LJParams
+
+BACKENDS = ("builtin", "numba", "torch", "ase")
+
+
+def resolve_backend(backend: str, positions: ArrayLike) -> str:
+    """``builtin`` → ``torch`` for CUDA tensors, ``numba`` otherwise; other names pass through."""
+    check_choice("LJ force back-end", backend, BACKENDS)
+    if backend != "builtin":
+        return backend
+    return "torch" if torch.is_tensor(positions) and positions.is_cuda else "numba"
+
+
+def _to_numpy(positions: ArrayLike) -> np.ndarray:
+    if torch.is_tensor(positions):
+        return positions.detach().cpu().numpy().astype(np.float64)
+    return np.ascontiguousarray(positions, dtype=np.float64)
+
+
+def _like(result: np.ndarray | torch.Tensor, positions: ArrayLike) -> ArrayLike:
+    """Return ``result`` in the container type (and device/dtype) of ``positions``."""
+    if torch.is_tensor(positions):
+        return torch.as_tensor(result).to(device=positions.device, dtype=positions.dtype)
+    return result.detach().cpu().numpy() if torch.is_tensor(result) else result
+
+
+def _torch_forces(positions: ArrayLike, box: np.ndarray, idx: np.ndarray, p: LJParams) -> torch.Tensor:
+    pos = positions.detach() if torch.is_tensor(positions) else torch.from_numpy(_to_numpy(positions))
+    box_t = torch.as_tensor(box, dtype=pos.dtype, device=pos.device)
+    idx_t = torch.as_tensor(idx, device=pos.device)
+    return kt.partial_forces(wrap_torch(pos, box_t), box_t, idx_t, p.rc, p.epsilon, p.sigma)
+
+
+def partial_forces(positions: ArrayLike, box: float | ArrayLike, atom_idx: ArrayLike | list[int],
+                   backend: str = "builtin", calculator: Calculator | None = None, *,
+                   params: LJParams = PAPER, buffer: float | None = None) -> ArrayLike:
+    """Forces ``[m, 3]`` on the atoms ``atom_idx`` of a periodic configuration.
+
+    Args:
+        positions: ``[n_atoms, 3]`` (possibly unwrapped), numpy or torch.
+        box: cubic side or three sides of the orthorhombic periodic box.
+        atom_idx: non-empty 1-D indices in ``[0, n_atoms)``.
+        backend: ``builtin`` | ``numba`` | ``torch`` | ``ase``.
+        calculator: ASE calculator for ``ase`` (default: ASE ``LennardJones(smooth=False)``);
+            exact if its interaction range ≤ ``buffer`` (pair potentials).
+        params: LJ parameters of the built-in back-ends (and of the default ASE calculator).
+        buffer: cluster shell radius for ``ase`` (default r_c + 0.1).
+    """
+    check_positions(positions)
+    box = as_box(box)
+    idx = check_atom_indices(atom_idx, positions.shape[0])
+    backend = resolve_backend(backend, positions)
+    if backend == "ase":
+        buffer = params.rc + DEFAULT_SKIN if buffer is None else float(buffer)
+        calc = calculator if calculator is not None else ase_lj_calculator(params)
+        return _like(cluster_partial_forces(_to_numpy(positions), box, idx, calc, buffer), positions)
+    check_box_for_cutoff(box, params.rc)
+    if backend == "torch":
+        return _like(_torch_forces(positions, box, idx, params), positions)
+    wrapped = wrap_numpy(_to_numpy(positions), box)
+    out = kn.partial_forces(wrapped, box, cells_per_side(box, params.rc), idx,
+                            params.rc, params.epsilon, params.sigma)
+    return _like(out, positions)
+
+
+def all_forces(positions: ArrayLike, box: float | ArrayLike, backend: str = "builtin",
+               calculator: Calculator | None = None, *, params: LJParams = PAPER) -> ArrayLike:
+    """Forces ``[n_atoms, 3]`` on every atom (the reference the partial rows must match).
+
+    ``numba`` visits each pair once (Newton's third law); ``torch`` evaluates every atom's
+    stencil (chunked); ``ase`` runs ``calculator`` on the whole periodic box.
+    """
+    check_positions(positions)
+    box = as_box(box)
+    backend = resolve_backend(backend, positions)
+    if backend == "ase":
+        calc = calculator if calculator is not None else ase_lj_calculator(params)
+        return _like(periodic_all_forces(_to_numpy(positions), box, calc), positions)
+    check_box_for_cutoff(box, params.rc)
+    if backend == "torch":
+        idx = np.arange(positions.shape[0])
+        return _like(_torch_forces(positions, box, idx, params), positions)
+    return _like(potential_energy_and_forces(positions, box, params)[1], positions)
+
+
+def potential_energy_and_forces(positions: ArrayLike, box: float | ArrayLike,
+                                params: LJParams = PAPER, shifted: bool = False
+                                ) -> tuple[float, np.ndarray]:
+    """(E, F ``[n, 3]``) by the compiled Newton-3 kernel.
+
+    E = Σ_{i<j, r<r_c} u(r_ij), the LAMMPS ``lj/cut`` energy; ``shifted=True`` subtracts u(r_c) per
+    pair inside the cut-off (ASE's convention, continuous in r).
+    """
+    check_positions(positions)
+    box = as_box(box)
+    check_box_for_cutoff(box, params.rc)
+    wrapped = wrap_numpy(_to_numpy(positions), box)
+    ncell = cells_per_side(box, params.rc)
+    forces, energy = kn.all_forces_energy(wrapped, box, ncell, params.rc, params.epsilon, params.sigma)
+    if shifted:
+        energy -= params.energy_at_cutoff * kn.count_pairs_within(wrapped, box, ncell, params.rc)
+    return float(energy), forces
+
+
+def potential_energy(positions: ArrayLike, box: float | ArrayLike, params: LJParams = PAPER,
+                     shifted: bool = False) -> float:
+    """Total potential energy (see :func:`potential_energy_and_forces` for the conventions)."""
+    return potential_energy_and_forces(positions, box, params, shifted)[0]

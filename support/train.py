@@ -1,0 +1,189 @@
+"""One training loop for every model in the book (autoencoders, latent ODEs, SDEs).
+
+``fit`` runs minibatch AdamW on a user loss ``loss_fn(model, batch) -> scalar`` over a tuple of
+tensors that share their first dimension. It provides a tqdm progress bar, a plateau learning-rate
+schedule (stepped on the epoch-mean training loss, as in both papers), early stopping, periodic
+evaluation callbacks, checkpoints as state dicts, and — for fair comparisons between losses — an
+exact budget of gradient steps (``TrainConfig.steps``) that overrides the epoch count.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings.
+
+    ``steps`` (if set) fixes the number of gradient steps exactly, whatever the data size: this is
+    how two losses are compared at equal optimisation budget. ``early_stop`` is ignored then.
+    """
+
+    lr: float = 1e-3
+    epochs: int = 100
+    batch_size: int = 256
+    steps: int | None = None
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    amsgrad: bool = True
+    plateau_patience: int = 10
+    plateau_factor: float = 0.5
+    min_lr: float = 1e-6
+    early_stop: int | None = None
+    grad_clip: float | None = None
+    eval_every: int = 0
+    seed: int = 0
+    progress: bool = True
+    desc: str = "train"
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0 or self.batch_size <= 0 or self.epochs <= 0:
+            raise ValueError(f"lr, batch_size and epochs must be positive: {self}")
+        if self.steps is not None and self.steps <= 0:
+            raise ValueError(f"steps must be positive, got {self.steps}")
+
+
+@dataclass
+class TrainHistory:
+    """Per-epoch records of a run: mean training loss, learning rate, optional evaluations."""
+
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
+    evals: list[tuple[int, dict]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def n_steps(self) -> int:
+        return self.steps[-1] if self.steps else 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _batches(n: int, batch_size: int, gen: torch.Generator, device: torch.device):
+    perm = torch.randperm(n, generator=gen).to(device)
+    for i in range(0, n, batch_size):
+        yield perm[i:i + batch_size]
+
+
+def fit(model: nn.Module,
+        loss_fn: Callable[[nn.Module, Sequence[torch.Tensor]], torch.Tensor],
+        data: Sequence[torch.Tensor],
+        cfg: TrainConfig,
+        *,
+        evaluate: Callable[[nn.Module], dict] | None = None,
+        on_epoch_start: Callable[[int], Sequence[torch.Tensor] | None] | None = None,
+        parameters: Sequence[nn.Parameter] | None = None) -> TrainHistory:
+    """Minimise ``loss_fn`` over minibatches of ``data``.
+
+    Args:
+        model: the module being trained (its parameters, unless ``parameters`` is given).
+        loss_fn: ``loss_fn(model, batch)`` with ``batch`` the tuple of minibatch tensors.
+        data: tensors indexed along dim 0 (same length).
+        cfg: optimisation settings.
+        evaluate: called every ``cfg.eval_every`` epochs (and at the end) with the model in eval
+            mode; its dict is stored in ``history.evals`` (e.g. test error during training).
+        on_epoch_start: hook called with the epoch index; if it returns tensors they replace
+            ``data`` (e.g. partial observations resampled every epoch).
+    """
+    data = tuple(data)
+    if not data:
+        raise ValueError("data is empty")
+    n = data[0].shape[0]
+    if n == 0:
+        raise ValueError("data has no samples")
+    if any(t.shape[0] != n for t in data):
+        raise ValueError(f"data tensors disagree in length: {[t.shape[0] for t in data]}")
+    params = list(parameters) if parameters is not None else [p for p in model.parameters()
+                                                              if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
+                            amsgrad=cfg.amsgrad)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    per_epoch = math.ceil(n / cfg.batch_size)
+    epochs = math.ceil(cfg.steps / per_epoch) if cfg.steps else cfg.epochs
+    total_steps = cfg.steps or epochs * per_epoch
+    device = data[0].device
+    hist = TrainHistory()
+    best, stale, step = math.inf, 0, 0
+    t0 = time.perf_counter()
+    bar = tqdm(total=total_steps, desc=cfg.desc, disable=not cfg.progress, leave=False,
+               mininterval=0.5)
+    for epoch in range(epochs):
+        if on_epoch_start is not None:
+            fresh = on_epoch_start(epoch)
+            if fresh is not None:
+                data = tuple(fresh)
+        model.train()
+        total, count = 0.0, 0
+        for idx in _batches(n, cfg.batch_size, gen, device):
+            if step >= total_steps:
+                break
+            batch = tuple(t[idx] for t in data)
+            loss = loss_fn(model, batch)
+            if not torch.isfinite(loss):
+                bar.close()
+                raise FloatingPointError(f"loss became {loss.item()} at step {step} (epoch {epoch})")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            step += 1
+            total += loss.item() * len(idx)
+            count += len(idx)
+            bar.update(1)
+        mean = total / max(count, 1)
+        sched.step(mean)
+        hist.loss.append(mean)
+        hist.lr.append(opt.param_groups[0]["lr"])
+        hist.steps.append(step)
+        bar.set_postfix(loss=f"{mean:.3e}", lr=f"{hist.lr[-1]:.1e}")
+        if evaluate is not None and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0:
+            hist.evals.append((step, _evaluate(model, evaluate)))
+        if mean < best * (1 - 1e-4):
+            best, stale = mean, 0
+        else:
+            stale += 1
+        if step >= total_steps or (cfg.steps is None and cfg.early_stop and stale >= cfg.early_stop):
+            break
+    bar.close()
+    if evaluate is not None and (not hist.evals or hist.evals[-1][0] != step):
+        hist.evals.append((step, _evaluate(model, evaluate)))
+    model.eval()
+    hist.seconds = time.perf_counter() - t0
+    return hist
+
+
+def _evaluate(model: nn.Module, evaluate: Callable[[nn.Module], dict]) -> dict:
+    was = model.training
+    model.eval()
+    out = evaluate(model)
+    model.train(was)
+    return out
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, **meta) -> Path:
+    """Save ``model.state_dict()`` plus JSON-able metadata (never a pickled module)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": model.state_dict(), "meta": meta}, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, model: nn.Module) -> dict:
+    """Load weights saved by :func:`save_checkpoint` into ``model``; returns the metadata."""
+    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+    model.load_state_dict(blob["state_dict"])
+    return blob["meta"]
