@@ -52,9 +52,12 @@ def pinv_rows(J: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"J must be [B, d, N] and rows [B, m]; got {list(J.shape)}, {list(rows.shape)}")
     check_finite("J", J)
     Jd = J.double()
-    L, info = torch.linalg.cholesky_ex(gram(Jd))
-    if (info != 0).any():
-        raise ValueError("J Jᵀ is singular for some samples: the encoder Jacobian lost rank")
+    G = gram(Jd)
+    ev = torch.linalg.eigvalsh(G)                                      # d×d per sample: cheap
+    L, info = torch.linalg.cholesky_ex(G)
+    if (info != 0).any() or (ev[:, 0] <= 1e-12 * ev[:, -1]).any():
+        raise ValueError("J Jᵀ is singular for some samples: the encoder Jacobian lost rank "
+                         f"(smallest/largest eigenvalue {float((ev[:, 0] / ev[:, -1]).min()):.1e})")
     cols = Jd.gather(2, rows.unsqueeze(1).expand(-1, J.shape[1], -1))   # [B, d, m]
     out = torch.cholesky_solve(cols, L)                                # (J Jᵀ)^{-1} J[:, I]
     return out.transpose(1, 2).to(J.dtype)

@@ -115,7 +115,7 @@ def rollout_observables(G: nn.Module, ae: ClosureAutoencoder, test: Trajectories
     return z_pred[..., :n_obs], z_true[..., :n_obs]
 
 
-def test_error(G: nn.Module, ae: ClosureAutoencoder, test: Trajectories, substeps: int = 1) -> float:
+def trajectory_error(G: nn.Module, ae: ClosureAutoencoder, test: Trajectories, substeps: int = 1) -> float:
     """Mean over test trajectories of paper 1's relative trajectory error on the observables."""
     pred, true = rollout_observables(G, ae, test, substeps)
     return float(relative_trajectory_error(pred, true).mean())

@@ -1,0 +1,177 @@
+"""Budget accounting, validation, training loop, rollout, metrics, closure and the pipeline."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from support.budget import BudgetExceeded, ForceBudget
+from support.closure import ClosureAutoencoder, condition_loss, train_autoencoder
+from support.metrics import budget_to_tolerance, mean_std, mmd2, relative_trajectory_error
+from support.normalise import LatentNormaliser, NormalisedLatentModel
+from support.pipeline import observe_full, observe_partial, train_latent, trajectory_error
+from support.rollout import euler_maruyama, rk4
+from support.systems.linear import LinearBlockSystem
+from support.train import TrainConfig, fit, load_checkpoint, save_checkpoint
+from support.validation import check_choice, check_latent_dim
+
+
+@pytest.fixture(scope="module")
+def system():
+    return LinearBlockSystem(block_size=8)
+
+
+def test_force_oracle_counts_every_unit_and_matches_dense(system):
+    x = torch.randn(6, system.state_dim, dtype=torch.float64)
+    budget = ForceBudget()
+    units = torch.randint(0, system.n_units, (6, 5))
+    f = system.force(x, units, budget)
+    assert torch.allclose(f, (x @ system.matrix().T).gather(1, units))
+    assert budget.total == 30 and budget.calls["force"] == 1
+    system.full_force(x, budget)
+    assert budget.total == 30 + 6 * system.n_units
+
+
+def test_force_oracle_rejects_bad_input(system):
+    x = torch.randn(2, system.state_dim, dtype=torch.float64)
+    with pytest.raises(ValueError, match="empty"):
+        system.force(x, torch.zeros(2, 0, dtype=torch.long))
+    with pytest.raises(IndexError):
+        system.force(x, torch.tensor([[0, system.n_units]]).expand(2, -1))
+    with pytest.raises(ValueError, match="shape"):
+        system.force(x[:, :-1], torch.zeros(2, 1, dtype=torch.long))
+    bad = x.clone()
+    bad[0, 3] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        system.force(bad, torch.zeros(2, 1, dtype=torch.long))
+    with pytest.raises(TypeError):
+        system.force(x, torch.zeros(2, 1))
+
+
+def test_budget_limit_raises():
+    b = ForceBudget(limit=10)
+    b.charge(10)
+    with pytest.raises(BudgetExceeded):
+        b.charge(1)
+
+
+def test_validation_messages():
+    with pytest.raises(ValueError, match="smaller than"):
+        check_latent_dim(10, 10)
+    with pytest.raises(ValueError, match="choose one of"):
+        check_choice("system", "lenard_jones", ["lennard_jones", "predator_prey"])
+
+
+def test_rk4_matches_matrix_exponential():
+    A = torch.tensor([[-0.1, 1.0], [-1.0, -0.2]], dtype=torch.float64)
+    z0 = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    traj = rk4(lambda z: z @ A.T, z0, 0.1, 50, substeps=10)
+    exact = z0 @ torch.linalg.matrix_exp(A * 5.0).T
+    assert torch.allclose(traj[:, -1], exact, atol=1e-7)
+
+
+def test_euler_maruyama_ou_stationary_variance():
+    gen = torch.Generator().manual_seed(0)
+    z = euler_maruyama(lambda z: -z, lambda z: torch.full((z.shape[0], 1, 1), 0.5, dtype=z.dtype),
+                       torch.zeros(4000, 1, dtype=torch.float64), 0.01, 400, gen)
+    # exact stationary variance of dz = −z dt + 0.5 dW is 0.125 (EM bias O(dt))
+    assert z[:, -1].var().item() == pytest.approx(0.125, rel=0.08)
+
+
+def test_metrics():
+    true = torch.ones(2, 5, 2)
+    assert torch.allclose(relative_trajectory_error(true * 1.1, true), torch.full((2,), 0.1))
+    assert math.isinf(relative_trajectory_error(true * float("nan"), true)[0])
+    assert mean_std([1.0, 3.0]) == (2.0, 1.0)
+    assert budget_to_tolerance([1e4, 1e5], [1e-2, 1e-3], 1e-2) == pytest.approx(1e4)
+    assert budget_to_tolerance([1e4, 1e5], [1e-1, 1e-3], 1e-2) == pytest.approx(1e4 * 10 ** 0.5)
+    assert budget_to_tolerance([1e4, 1e5], [1e-1, 1e-2 * 1.5], 1e-2) == math.inf
+    x = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
+    assert mmd2(x, x).item() == pytest.approx(0.0, abs=1e-10)
+    assert mmd2(x, x + 2).item() > 0.1
+
+
+def test_fit_exact_step_budget_and_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    x = torch.randn(100, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    hist = fit(model, lambda m, b: (m(b[0]) - b[1]).pow(2).mean(), (x, y),
+               TrainConfig(lr=5e-2, batch_size=16, steps=123, progress=False))
+    assert hist.n_steps == 123
+    assert hist.loss[-1] < 0.1 * hist.loss[0]
+    path = save_checkpoint(tmp_path / "m.pt", model, note="linear")
+    other = torch.nn.Linear(3, 1)
+    assert load_checkpoint(path, other) == {"note": "linear"}
+    assert torch.equal(other.weight, model.weight)
+
+
+def test_fit_rejects_mismatched_data():
+    with pytest.raises(ValueError, match="disagree"):
+        fit(torch.nn.Linear(1, 1), lambda m, b: m(b[0]).sum(), (torch.zeros(3, 1), torch.zeros(4, 1)),
+            TrainConfig(progress=False))
+
+
+def _autoencoder(system, seed=0):
+    torch.manual_seed(seed)
+    return ClosureAutoencoder(system.observables, system.n_observables, system.state_dim,
+                              system.n_blocks, hidden=(16, 16)).double()
+
+
+def test_closure_autoencoder_keeps_observables_exact(system):
+    ae = _autoencoder(system)
+    x = torch.randn(5, system.state_dim, dtype=torch.float64)
+    z = ae.encode(x)
+    assert z.shape == (5, system.n_blocks)
+    assert torch.allclose(z[:, :2], system.observables(x))
+    J = ae.jacobian(x)
+    assert torch.allclose(J[:, 0, :system.block_size], torch.full((5, system.block_size), 1 / system.block_size,
+                                                                  dtype=torch.float64))
+
+
+def test_condition_loss_training_lowers_kappa(system):
+    x = system.trajectories(20, 0, n_steps=20).snapshots()
+    ae = _autoencoder(system)
+    before = condition_loss(ae, x[:64]).item()
+    train_autoencoder(ae, x, 1.0, TrainConfig(lr=1e-3, epochs=3, batch_size=64, progress=False))
+    assert condition_loss(ae, x[:64]).item() < 0.5 * before
+
+
+def test_partial_observations_cost_and_unbiased_full_limit(system):
+    ae = _autoencoder(system)
+    x = system.trajectories(4, 0, n_steps=9).snapshots()
+    budget = ForceBudget()
+    gen = torch.Generator().manual_seed(0)
+    part = observe_partial(system, ae, x, 0.25, budget, gen, chunk=7)
+    m = round(0.25 * system.n_units)
+    assert budget.total == x.shape[0] * m
+    assert part.forces.shape == (x.shape[0], m) and part.psi.shape == (x.shape[0], m, system.n_blocks)
+    full = observe_full(system, ae, x, ForceBudget())
+    # J^†[I] applied to J f reproduces the projected force P f on the rows of I
+    Pf_rows = (part.psi @ full.target.unsqueeze(-1)).squeeze(-1)
+    J = ae.jacobian(x)
+    f = system.full_force(x)
+    Pf = (torch.linalg.pinv(J) @ (J @ f.unsqueeze(-1))).squeeze(-1)
+    assert torch.allclose(Pf_rows, Pf.gather(1, part.units), atol=1e-8)
+
+
+def test_pipeline_learns_exact_linear_closure():
+    """With the exact closure encoder, L_x,p (p = 1/4) learns ẏ = By to small error."""
+    system = LinearBlockSystem(block_size=8, n_observables=2)
+    train, test = system.trajectories(30, 0, n_steps=40), system.trajectories(5, 1, split="test", n_steps=40)
+
+    class Exact(ClosureAutoencoder):
+        def encode(self, x):
+            return system.exact_closure(x)
+
+    ae = Exact(system.observables, 2, system.state_dim, system.n_blocks, hidden=(4,)).double()
+    z = torch.stack([ae.encode_np(t) for t in train.x.unbind(0)])
+    norm = LatentNormaliser.from_trajectories(z, train.dt).double()
+    G = NormalisedLatentModel(torch.nn.Linear(4, 4).double(), norm)
+    budget = ForceBudget()
+    obs = observe_partial(system, ae, train.snapshots(), 0.25, budget, torch.Generator().manual_seed(0))
+    train_latent(G, obs, TrainConfig(lr=1e-2, batch_size=64, steps=1500, progress=False))
+    err = trajectory_error(G, ae, test)
+    assert err < 2e-2, err
+    assert budget.total == train.snapshots().shape[0] * system.n_units // 4
