@@ -227,8 +227,17 @@ def test_gfinn_conserves_energy_and_produces_entropy():
 
 
 # ------------------------------------------------------------------------------- trainability
+@pytest.fixture
+def one_thread():
+    """Tiny networks train fastest on one thread (and do not suffer from a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("name", list(LATENT_MODELS))
-def test_fits_damped_rotation(name):
+def test_fits_damped_rotation(name, one_thread):
     """dz/dt = (−I + Ω) z with Ω skew: every model class can represent it closely."""
     d = 4
     gen = torch.Generator().manual_seed(0)
