@@ -41,7 +41,6 @@ import torch
 from tqdm.auto import tqdm
 
 from ..budget import ForceBudget
-from ..validation import check_choice
 
 #: global boundary rules for the large system (and for the halo at the edge of the domain)
 BOUNDARIES = ("periodic", "replicate")
@@ -172,9 +171,6 @@ class StochasticSystem(ABC):
         if torch.is_floating_point(x) and not torch.isfinite(x).all():
             raise ValueError(f"{name} contains non-finite values (NaN or inf)")
         return x
-
-    def check_boundary(self) -> str:
-        return check_choice("boundary", self.boundary, BOUNDARIES)
 
     def simulate(self, x0: torch.Tensor, n_steps: int, generator: int | torch.Generator, *,
                  record_every: int = 1, budget: ForceBudget | None = None,

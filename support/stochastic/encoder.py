@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..validation import check_choice
+from .base import StochasticSystem
 from .partial_evolution import PartialSample
 from .patches import PatchGrid
 
@@ -63,7 +64,7 @@ class PatchAdditiveEncoder(nn.Module):
         self.local_net = local_net
 
     @classmethod
-    def for_system(cls, system, grid: PatchGrid, local_net: nn.Module | None = None,
+    def for_system(cls, system: StochasticSystem, grid: PatchGrid, local_net: nn.Module | None = None,
                    closure_dim: int = 0) -> "PatchAdditiveEncoder":
         """Encoder whose φ* is ``system.observables``."""
         return cls(grid, system.observables, system.n_observables, local_net, closure_dim)

@@ -9,23 +9,29 @@ Loss, for pairs (z₀, ẑ₁, δt) with per-sample δt::
 (the Gaussian negative log-likelihood without the ½ and the constant, as in the paper). Only the
 covariance carries λ: λ = K for the partial target, λ = 1 for the naive baseline. Σ⁻¹r and
 log det Σ come from a Cholesky factor computed in float64 (no explicit inverse), so ε can be
-far below the per-step variance: the official ε = 1e-5 is comparable to the per-step variance of
-the normalised predator–prey latents and would bias σ there.
+far below the per-step variance. The official ε = 1e-5 is not negligible there: the per-step
+variance of the standardised predator–prey observables (ū, v̄) under partial evolution is
+≈ 2–3e-4 (measured, 200 cells, K = 5), so ε would bias σ² low by ≈ 5 %.
 
 Diffusion modes — σσᵀ is positive definite *by construction* in every mode:
 
-* ``"full"``: σ(z) lower triangular with a softplus diagonal, i.e. a Cholesky factor output by an
-  MLP (d(d+1)/2 outputs). The official ``arbitrary`` mode outputs an unconstrained d×d matrix,
-  whose σσᵀ is only semi-definite (singular whenever the rows are dependent) and which has d(d−1)/2
-  redundant rotational degrees of freedom; the Cholesky form fixes both.
-* ``"diagonal"``: σ(z) = diag(softplus(MLP(z))).
-* ``"constant_diagonal"``: σ = diag(softplus(θ)), θ ∈ R^d.
+* ``"full"``: σ(z) lower triangular with a positive diagonal (softplus + σ_min, σ_min = 1e-5 by
+  default), i.e. a Cholesky factor output by an MLP (d(d+1)/2 outputs). The official
+  ``arbitrary`` mode outputs an unconstrained d×d matrix, whose σσᵀ is only semi-definite
+  (singular whenever the rows are dependent) and which has d(d−1)/2 redundant rotational degrees
+  of freedom (σ and σQ give the same law for any orthogonal Q); the Cholesky form fixes both.
+* ``"diagonal"``: σ(z) = diag(softplus(MLP(z)) + σ_min).
+* ``"constant_diagonal"``: σ = diag(softplus(θ) + σ_min), θ ∈ R^d.
 * ``"constant"``: σ = a constant lower-triangular factor with a softplus diagonal.
 
 Normalisation: the model works in standardised coordinates zₙ = (z − m)/s, with ``m, s`` fitted
 **once, on training z₀ only** (:meth:`LatentSDE.fit_normalisation`; :func:`train_sde` does it).
 The official Ising code min–max scaled with *large-system validation* latents, a leak of
 large-system information that this pipeline avoids. Public methods take and return physical z.
+
+Time: δt is per sample and in the system's physical time (constant for the SPDE, random for
+continuous-time Monte Carlo). A chapter that rescales time (e.g. by the mean training δt) must do
+so with training data only, like the normalisation.
 
 Drift: any ``nn.Module`` mapping ``[B, d] -> [B, d]`` in normalised coordinates (default MLP
 d→64→64→64→d, ReLU). A drift that needs autograd inside (OnsagerNet's ∇V) must wrap its forward in
@@ -60,52 +66,64 @@ def inverse_softplus(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
 
-def _lower_factor(raw_tri: torch.Tensor, dim: int) -> torch.Tensor:
-    """``[..., d(d+1)/2] -> [..., d, d]`` lower-triangular with a softplus diagonal."""
+def _positive(raw: torch.Tensor, floor: float) -> torch.Tensor:
+    """softplus(raw) + floor: positive even where softplus underflows to 0."""
+    return F.softplus(raw) + floor
+
+
+def _lower_factor(raw_tri: torch.Tensor, dim: int, floor: float) -> torch.Tensor:
+    """``[..., d(d+1)/2] -> [..., d, d]`` lower-triangular with a positive (softplus) diagonal."""
     rows, cols = torch.tril_indices(dim, dim, device=raw_tri.device)
     on_diag = rows == cols
-    vals = torch.where(on_diag, F.softplus(raw_tri), raw_tri)
+    vals = torch.where(on_diag, _positive(raw_tri, floor), raw_tri)
     out = raw_tri.new_zeros(*raw_tri.shape[:-1], dim, dim)
     out[..., rows, cols] = vals
     return out
 
 
-def _tri_init(dim: int, init_scale: float) -> torch.Tensor:
-    """Packed lower-triangular entries of ``init_scale · I`` in the softplus parametrisation."""
+def _tri_init(dim: int, diag_raw: float) -> torch.Tensor:
+    """Packed lower-triangular raw entries: ``diag_raw`` on the diagonal, 0 elsewhere."""
     rows, cols = torch.tril_indices(dim, dim)
-    return torch.where(rows == cols, inverse_softplus(init_scale), 0.0)
+    return torch.where(rows == cols, diag_raw, 0.0)
 
 
 class Diffusion(nn.Module):
-    """σ(z) ``[B, d] -> [B, d, d]`` with σσᵀ positive definite by construction (see module doc)."""
+    """σ(z) ``[B, d] -> [B, d, d]`` with σσᵀ positive definite by construction (see module doc).
+
+    Diagonal entries are softplus(raw) + ``min_scale`` (the floor keeps σ invertible where
+    softplus underflows in float32). The network modes start from the constant σ = init_scale·I
+    (last layer: zero weights, bias at the softplus preimage).
+    """
 
     def __init__(self, dim: int, mode: str = "full", hidden: Sequence[int] = (64, 64, 64),
-                 init_scale: float = 1.0) -> None:
+                 init_scale: float = 1.0, min_scale: float = 1e-5) -> None:
         super().__init__()
         self.dim, self.mode = int(dim), check_choice("diffusion mode", mode, DIFFUSION_MODES)
-        n_tri = self.dim * (self.dim + 1) // 2
-        if mode == "full":
-            self.net = mlp([self.dim, *hidden, n_tri])
+        if not 0 <= min_scale < init_scale:
+            raise ValueError(f"need 0 <= min_scale < init_scale, got {min_scale}, {init_scale}")
+        self.min_scale = float(min_scale)
+        diag_raw = inverse_softplus(init_scale - min_scale)
+        n_out = {"full": self.dim * (self.dim + 1) // 2, "diagonal": self.dim}.get(mode)
+        if n_out is not None:
+            self.net = mlp([self.dim, *hidden, n_out])
             with torch.no_grad():
-                self.net[-1].bias.copy_(_tri_init(self.dim, init_scale))
-        elif mode == "diagonal":
-            self.net = mlp([self.dim, *hidden, self.dim])
-            with torch.no_grad():
-                self.net[-1].bias.fill_(inverse_softplus(init_scale))
+                self.net[-1].weight.zero_()
+                self.net[-1].bias.copy_(_tri_init(self.dim, diag_raw) if mode == "full"
+                                        else torch.full((self.dim,), diag_raw))
         elif mode == "constant_diagonal":
-            self.raw = nn.Parameter(torch.full((self.dim,), inverse_softplus(init_scale)))
+            self.raw = nn.Parameter(torch.full((self.dim,), diag_raw))
         else:
-            self.raw = nn.Parameter(_tri_init(self.dim, init_scale))
+            self.raw = nn.Parameter(_tri_init(self.dim, diag_raw))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self.mode == "full":
-            return _lower_factor(self.net(z), self.dim)
+            return _lower_factor(self.net(z), self.dim, self.min_scale)
         if self.mode == "diagonal":
-            return torch.diag_embed(F.softplus(self.net(z)))
+            return torch.diag_embed(_positive(self.net(z), self.min_scale))
         if self.mode == "constant_diagonal":
-            sigma = torch.diag(F.softplus(self.raw))
+            sigma = torch.diag(_positive(self.raw, self.min_scale))
         else:
-            sigma = _lower_factor(self.raw, self.dim)
+            sigma = _lower_factor(self.raw, self.dim, self.min_scale)
         return sigma.to(z.dtype).expand(z.shape[0], self.dim, self.dim)
 
 
@@ -183,15 +201,16 @@ class LatentSDE(nn.Module):
         diffusion: a mode name in ``DIFFUSION_MODES`` or a module returning σ ``[B, d, d]``.
         hidden: hidden widths of the default drift/diffusion MLPs.
         init_scale: initial σ (normalised units) of the built-in diffusion modes.
+        min_scale: floor added to σ's diagonal (normalised units).
     """
 
     def __init__(self, dim: int, drift: nn.Module | None = None,
                  diffusion: str | nn.Module = "full", hidden: Sequence[int] = (64, 64, 64),
-                 init_scale: float = 1.0) -> None:
+                 init_scale: float = 1.0, min_scale: float = 1e-5) -> None:
         super().__init__()
         self.dim = int(dim)
         self.drift_net = drift if drift is not None else mlp([self.dim, *hidden, self.dim])
-        self.diffusion_net = (Diffusion(self.dim, diffusion, hidden, init_scale)
+        self.diffusion_net = (Diffusion(self.dim, diffusion, hidden, init_scale, min_scale)
                               if isinstance(diffusion, str) else diffusion)
         self.scaler = ZScaler(self.dim)
 

@@ -100,7 +100,7 @@ class PredatorPreySPDE(StochasticSystem):
                      context: Any = None) -> StepResult:
         """``n_steps`` EM steps of the interior of ``[B, 2, p + 2]``; the two ghost cells stay frozen."""
         left, right = window[..., :1], window[..., -1:]
-        w = window
+        w, inner = window, window[..., 1:-1]
         for _ in range(n_steps):
             inner = self._em_interior(w, generator)
             w = torch.cat([left, inner, right], dim=-1)
@@ -113,15 +113,17 @@ def initial_state(k: torch.Tensor | float, m: torch.Tensor | float, n_grid: int,
                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """u₀ = m + k cos(2π ξ/λ), v₀ = 1 − m − k cos(2π ξ/λ) at cell centres ξ = i + ½: ``[B, 2, n]``.
 
-    ``k`` and ``m`` are scalars or ``[B]``; the wavelength is in cells, so a larger domain at the
-    same spacing holds more periods of the same pattern.
+    ``k`` and ``m`` are scalars or ``[B]`` (a scalar broadcasts); the wavelength is in cells, so a
+    larger domain at the same spacing holds more periods of the same pattern.
     """
     if not isinstance(n_grid, int) or n_grid < 1 or not wavelength > 0:
         raise ValueError(f"need an int n_grid >= 1 and wavelength > 0, got {n_grid}, {wavelength}")
     k = torch.as_tensor(k, dtype=dtype).reshape(-1, 1)
     m = torch.as_tensor(m, dtype=dtype).reshape(-1, 1)
-    if k.shape != m.shape:
-        raise ValueError(f"k and m must have the same number of entries, got {k.shape[0]}, {m.shape[0]}")
+    if k.shape[0] != m.shape[0] and 1 not in (k.shape[0], m.shape[0]):
+        raise ValueError(f"k and m must have the same number of entries (or one), got "
+                         f"{k.shape[0]} and {m.shape[0]}")
+    k, m = torch.broadcast_tensors(k, m)
     xi = torch.arange(n_grid, dtype=torch.float64) + 0.5
     wave = torch.cos(2 * math.pi * xi / wavelength).to(dtype)
     return torch.stack([m + k * wave, 1 - m - k * wave], dim=1)

@@ -48,7 +48,8 @@ class OULattice(StochasticSystem):
             raise ValueError(f"need theta, site_noise, dt > 0; got {theta}, {site_noise}, {dt}")
         if not 0.0 <= rho < 1.0:
             raise ValueError(f"rho must lie in [0, 1), got {rho}")
-        self.theta, self.site_noise, self.rho, self.dt = float(theta), float(site_noise), float(rho), float(dt)
+        self.theta, self.site_noise = float(theta), float(site_noise)
+        self.rho, self.dt = float(rho), float(dt)
 
     @classmethod
     def from_patch_noise(cls, patch_noise: float, patch_sites: int, theta: float = 1.0,
