@@ -79,3 +79,12 @@ def test_unknown_scale_is_rejected(monkeypatch):
         assert "quick" in str(e)
     else:
         raise AssertionError("unknown scale accepted")
+
+
+def test_every_registered_system_builds_and_unknown_names_raise():
+    import pytest
+    from support.systems import SYSTEMS, get_system
+    for name in SYSTEMS:
+        assert get_system(name).state_dim > 0
+    with pytest.raises(ValueError, match="choose one of"):
+        get_system("lenard_jones")

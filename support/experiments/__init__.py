@@ -23,6 +23,8 @@ from ..validation import check_choice
 EXPERIMENTS: dict[str, tuple[str, str]] = {
     "theory": ("support.experiments.theory",
                "L_x vs L_z, unbiasedness and variance of L_x,p on an exactly closed linear system"),
+    "predator_prey": ("support.experiments.predator_prey",
+                      "paper 1 §3.1: test error vs force budget, L_z vs L_x vs L_x,p (predator–prey PDE)"),
 }
 
 

@@ -78,8 +78,7 @@ def relax(atoms: Atoms, params: LJParams = PAPER, fmax: float = 50.0, max_steps:
     out = atoms.copy()
     out.calc = BuiltinLJCalculator(params)
     FIRE(out, logfile=None).run(fmax=fmax, steps=max_steps)
-    relaxed = atoms_from_state(out.get_positions(), np.diag(out.cell[:]), params=params)
-    return relaxed
+    return atoms_from_state(out.get_positions(), np.diag(out.cell[:]), params=params)
 
 
 def initial_positions(n_atoms: int, seed: int, params: LJParams = PAPER, insertion: str = "random",

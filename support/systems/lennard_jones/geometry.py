@@ -19,7 +19,7 @@ def as_box(box: float | ArrayLike) -> np.ndarray:
     """The box as three positive side lengths (a scalar means a cubic box)."""
     if torch.is_tensor(box):
         box = box.detach().cpu().numpy()
-    arr = np.asarray(box, dtype=np.float64).reshape(-1)
+    arr = np.array(box, dtype=np.float64).reshape(-1)  # a copy: callers may pass read-only arrays
     if arr.size == 1:
         arr = np.repeat(arr, 3)
     if arr.size != 3:

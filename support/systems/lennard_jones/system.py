@@ -23,9 +23,9 @@ from ase.calculators.calculator import Calculator
 
 from ...validation import check_choice, check_shape
 from ..base import DeterministicSystem, Trajectories
-from .configurations import atoms_from_state, state_from_atoms
+from .configurations import INSERTIONS, atoms_from_state, state_from_atoms
 from .geometry import as_box, check_box_for_cutoff
-from .oracle import BACKENDS, partial_forces
+from .oracle import BACKENDS, all_forces, partial_forces
 from .params import PAPER, LJParams
 from .trajectories import ENGINES, LJTrajectories, simulate
 
@@ -68,7 +68,10 @@ class LennardJonesSystem(DeterministicSystem):
         self.engine = check_choice("MD engine", engine, ENGINES)
         self.same_start, self.start_seed = bool(same_start), int(start_seed)
         self.n_frames, self.dt, self.t0_range = int(n_frames), float(dt), tuple(t0_range)
-        self.insertion, self.relax_fmax = insertion, float(relax_fmax)
+        self.insertion = check_choice("insertion", insertion, INSERTIONS)
+        self.relax_fmax = float(relax_fmax)
+        if not (temperature_scale > 0 and self.relax_fmax > 0 and self.n_frames >= 1 and self.dt > 0):
+            raise ValueError("temperature_scale, relax_fmax, n_frames and dt must be positive")
         self.temperature_scale = float(temperature_scale)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dtype = dtype
@@ -89,18 +92,25 @@ class LennardJonesSystem(DeterministicSystem):
         return (self.temperature_scale * kinetic / (3 * (self.n_atoms - 1))).unsqueeze(-1)
 
     def _force_rows(self, x: torch.Tensor, units: torch.Tensor) -> torch.Tensor:
-        """[v_i, F_i/m] for the atoms ``units[b]`` of each configuration; F from the partial oracle."""
+        """[v_i, F_i/m] for the atoms ``units[b]`` of each configuration; F from the partial oracle
+        (a request for all atoms in order uses the full Newton-3 computation instead)."""
+        everyone = torch.arange(self.n_atoms, device=units.device)
         out = []
         for state, atoms in zip(x, units):
             per_atom = state.reshape(self.n_atoms, 6)
-            forces = partial_forces(per_atom[:, :3], self.box, atoms, self.backend, self.calculator,
-                                    params=self.params, buffer=self.buffer)
+            if atoms.numel() == self.n_atoms and bool((atoms == everyone).all()):
+                forces = all_forces(per_atom[:, :3], self.box, self.backend, self.calculator,
+                                    params=self.params)
+            else:
+                forces = partial_forces(per_atom[:, :3], self.box, atoms, self.backend,
+                                        self.calculator, params=self.params, buffer=self.buffer)
             out.append(torch.cat([per_atom[atoms, 3:], forces / self.params.mass], dim=1).reshape(-1))
         return torch.stack(out)
 
-    def trajectories(self, n: int, seed: int, *, split: str = "train") -> Trajectories:
+    def trajectories(self, n: int, seed: int, *, split: str = "train",
+                     progress: bool = False) -> Trajectories:
         """``n`` NVE runs as states ``[n, n_frames, 6 N_a]`` with their (free) derivatives."""
-        runs = self.simulate(n, seed, split=split)
+        runs = self.simulate(n, seed, split=split, progress=progress)
         as_t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)  # noqa: E731
         return Trajectories(x=as_t(runs.states()), dt=runs.dt, forces=as_t(runs.derivatives()))
 

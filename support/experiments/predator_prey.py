@@ -1,0 +1,226 @@
+r"""Paper 1 §3.1: test error vs force budget for L_z, L_x and L_x,p on the predator–prey PDE.
+
+Pipeline: Euler training trajectories (the configuration pool) → closure autoencoder (d = 4,
+λ_cond = 1e-6) → for each method, budget and seed: buy forces through the counted oracle, train the
+PP-OnsagerNet with an identical optimisation budget (steps and cosine schedule), roll out with RK4 from
+φ(x₀) of RK4 test trajectories, and score the relative error on (ū, v̄).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+
+from ..paper_numbers import paper1 as paper_numbers
+from ..closure import ClosureAutoencoder, train_autoencoder
+from ..jacobian import condition_number
+from ..latent import build_latent_model
+from ..normalise import LatentNormaliser
+from ..plotting import figure, method_colour
+from ..results import ExperimentResult
+from ..scale import pick
+from ..studies import (Method, budget_sweep, encoded_trajectories, evaluate, records_as_dicts,
+                       standard_methods, summarise, train_one)
+from ..systems.predator_prey import PredatorPreySystem
+from ..train import TrainConfig
+
+
+@dataclass
+class Config:
+    n_train_traj: int = 200
+    n_test_traj: int = 20
+    closure_dim: int = 2
+    lambda_cond: float = 1e-6
+    ae_epochs: int = 4
+    budgets: tuple[int, ...] = (60_000, 150_000, 300_000)
+    ps: tuple[float, ...] = (1.0, 0.5, 0.25, 0.2)
+    seeds: tuple[int, ...] = (1, 2)
+    steps: int = 1500
+    lr: float = 5e-3
+    batch_size: int = 256
+    tol: float = 3e-3
+    curve_budget: int = 150_000
+    eval_every: int = 100
+    lambda_sweep: tuple[float, ...] = (0.0, 1e-6, 1e-2)
+    ablation_budget: int = 150_000
+    ablation_p: float = 0.2
+
+    @classmethod
+    def for_scale(cls, scale: str) -> "Config":
+        if scale == "paper":
+            return cls(n_train_traj=1600, n_test_traj=100, ae_epochs=10, ps=(1.0, 0.75, 0.5, 0.25, 0.2),
+                       budgets=(60_000, 150_000, 300_000, 600_000, 1_200_000, 2_400_000),
+                       seeds=(1, 2, 3), steps=20_000, eval_every=500,
+                       lambda_sweep=(0.0, 1e-8, 1e-6, 1e-4, 1e-2))
+        return cls()
+
+
+def _ae_config(cfg: Config, seed: int, progress: bool) -> TrainConfig:
+    # the paper: lr 1e-4 for 10 epochs of 480k snapshots; fewer steps here, so a larger lr
+    return TrainConfig(lr=1e-3, epochs=cfg.ae_epochs, batch_size=256, weight_decay=1e-4,
+                       betas=(0.9, 0.95), amsgrad=False, seed=seed, progress=progress, desc="autoencoder",
+                       threads=1)
+
+
+def build_autoencoder(system: PredatorPreySystem, cfg: Config, snapshots: torch.Tensor, lambda_cond: float,
+                      seed: int, progress: bool) -> ClosureAutoencoder:
+    """Encoder 100 → 32 → 32 → 2 (softplus) after the fixed (ū, v̄); decoder 4 → 32 → 32 → 100."""
+    torch.manual_seed(seed)
+    ae = ClosureAutoencoder(system.observables, 2, system.state_dim, 2 + cfg.closure_dim,
+                            hidden=(32, 32), activation="softplus", decode_from="latent")
+    train_autoencoder(ae, snapshots, lambda_cond, _ae_config(cfg, seed, progress))
+    return ae.eval()
+
+
+def model_factory(d: int):
+    """The predator–prey OnsagerNet variant: no forcing, tanh, small dissipation α = 0.01."""
+    return lambda seed: build_latent_model("onsagernet", d, hidden=(32, 32), forcing=False,
+                                           activation="tanh", alpha=0.01, residual=False, seed=seed)
+
+
+def latent_config(cfg: Config) -> TrainConfig:
+    return TrainConfig(lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size, schedule="cosine",
+                       min_lr=5e-6, progress=False, threads=1)
+
+
+def _lambda_ablation(system, cfg, pool_traj, test, seed, progress) -> list[dict]:
+    rows = []
+    snaps = pool_traj.snapshots()
+    for lam in cfg.lambda_sweep:
+        ae = build_autoencoder(system, cfg, snaps, lam, seed, progress)
+        norm = LatentNormaliser.from_trajectories(encoded_trajectories(ae, pool_traj), pool_traj.dt)
+        rec, _ = train_one(system, ae, norm, snaps, test, Method("lx", cfg.ablation_p), cfg.ablation_budget,
+                           seed, model_factory(ae.latent_dim), latent_config(cfg))
+        kappa = condition_number(ae.jacobian(snaps[::97][:512]).double())
+        rows.append({"lambda_cond": lam, "test_error": rec.test_error,
+                     "kappa_median": float(kappa.median())})
+    return rows
+
+
+def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
+        progress: bool = True) -> ExperimentResult:
+    scale = scale or "quick"
+    cfg = cfg or Config.for_scale(scale)
+    t0 = time.perf_counter()
+    system = PredatorPreySystem()
+    train = system.trajectories(cfg.n_train_traj, seed, split="train")
+    test = system.trajectories(cfg.n_test_traj, seed, split="test")
+    pool = train.snapshots()
+    ae = build_autoencoder(system, cfg, pool, cfg.lambda_cond, seed, progress)
+    norm = LatentNormaliser.from_trajectories(encoded_trajectories(ae, train), train.dt)
+    methods = standard_methods(cfg.ps)
+    factory, tcfg = model_factory(ae.latent_dim), latent_config(cfg)
+    records = budget_sweep(system, ae, norm, pool, test, methods, cfg.budgets, cfg.seeds, factory,
+                           tcfg, progress)
+    summary = summarise(records, cfg.tol)
+
+    # training curves (loss vs test error during training) and one rollout, L_z vs smallest p
+    small = Method("lx", min(cfg.ps))
+    monitor = replace(test, x=test.x[:5])
+    curves = {}
+    models = {}
+    for m in (Method("lz"), small):
+        rec, G = train_one(system, ae, norm, pool, test, m, cfg.curve_budget, cfg.seeds[0], factory,
+                           replace(tcfg, eval_every=cfg.eval_every), monitor=monitor)
+        curves[m.label] = {"loss": rec.train_loss, "evals": rec.evals, "test_error": rec.test_error}
+        models[m.label] = G
+    ablation = _lambda_ablation(system, cfg, train, test, cfg.seeds[0], progress)
+
+    metrics = _metrics(cfg, summary, curves, ablation, records, small)
+    figs = _figures(cfg, summary, curves, ablation, models, ae, test)
+    return ExperimentResult(name="predator_prey", scale=scale, seed=seed, config=asdict(cfg),
+                            metrics=metrics, comparison=_comparison(cfg, summary, metrics),
+                            figures=figs, wall_time_s=time.perf_counter() - t0)
+
+
+def _metrics(cfg, summary, curves, ablation, records, small) -> dict:
+    lz, lxp = summary["L_z"]["budget_to_tol"], summary[small.label]["budget_to_tol"]
+    return {"tolerance": cfg.tol, "methods": summary,
+            "budget_ratio_lz_over_smallest_p": (lz / lxp) if np.isfinite(lxp) and lxp > 0 else None,
+            "smallest_p_method": small.label, "training_curves": curves, "lambda_cond_ablation": ablation,
+            "optimisation": {"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr,
+                             "schedule": "cosine (identical for every method and budget)"},
+            "runs": records_as_dicts(records)}
+
+
+def _comparison(cfg, summary, metrics) -> list[dict]:
+    rows = []
+    paper = paper_numbers.PREDATOR_PREY
+    for label, s in summary.items():
+        for b, mean, std in zip(s["budgets"], s["mean"], s["std"]):
+            ref = paper["errors"].get(label, {}).get(b)
+            rows.append({"quantity": f"{label} error at {b:.1e} forces", "measured": mean,
+                         "paper": ref[0] if ref else None, "note": f"± {std:.1e} (ours)"
+                         + (f", ± {ref[1]:.1e} (paper)" if ref else "")})
+    for label in ("L_z", metrics["smallest_p_method"]):
+        rows.append({"quantity": f"{label}: forces to reach e = {cfg.tol:g}",
+                     "measured": summary[label]["budget_to_tol"],
+                     "paper": paper["budget_to_tol"].get(label), "note": "log–log interpolation"})
+    rows.append({"quantity": f"ratio L_z / {metrics['smallest_p_method']}",
+                 "measured": metrics["budget_ratio_lz_over_smallest_p"], "paper": paper["ratio"],
+                 "note": "paper: first budget below e_tol"})
+    return rows
+
+
+def _figures(cfg, summary, curves, ablation, models, ae, test) -> dict:
+    figs = {}
+    fig, ax = figure(1, 1, width=5.2, height=3.8)
+    ax = ax[0, 0]
+    for i, (label, s) in enumerate(summary.items()):
+        ax.errorbar(s["budgets"], s["mean"], yerr=s["std"], marker="o", capsize=3, label=label,
+                    color=method_colour(label, i))
+    ax.axhline(cfg.tol, color="k", ls="--", lw=1, label=f"e_tol = {cfg.tol:g}")
+    ax.set(xscale="log", yscale="log", xlabel="force computations", ylabel="relative test error",
+           title="Predator–prey: error vs force budget")
+    ax.legend(fontsize=7, ncol=2)
+    figs["error_vs_budget"] = fig
+
+    fig, axes = figure(3, 1, width=3.4)
+    pred_true = {label: _rollout_one(G, ae, test) for label, G in models.items()}
+    (true_t, true_z) = next(iter(pred_true.values()))[0]
+    axes[0, 0].plot(true_t, true_z[:, 0], "k", lw=2, label="truth")
+    axes[0, 1].plot(true_t, true_z[:, 1], "k", lw=2)
+    axes[0, 2].plot(true_z[:, 0], true_z[:, 1], "k", lw=2, label="truth")
+    for i, (label, (_, pred)) in enumerate(pred_true.items()):
+        c = method_colour(label, 4 * i)
+        axes[0, 0].plot(true_t, pred[:, 0], "--", color=c, label=label)
+        axes[0, 1].plot(true_t, pred[:, 1], "--", color=c)
+        axes[0, 2].plot(pred[:, 0], pred[:, 1], "--", color=c, label=label)
+    axes[0, 0].set(xlabel="t", ylabel="ū", title="prey mean")
+    axes[0, 1].set(xlabel="t", ylabel="v̄", title="predator mean")
+    axes[0, 2].set(xlabel="ū", ylabel="v̄", title="phase portrait")
+    axes[0, 0].legend(fontsize=7)
+    figs["trajectory"] = fig
+
+    fig, axes = figure(2, 1, width=4.0)
+    for i, (label, c) in enumerate(curves.items()):
+        col = method_colour(label, 4 * i)
+        axes[0, 0].plot(np.arange(1, len(c["loss"]) + 1) / len(c["loss"]), c["loss"], color=col, label=label)
+        steps = [s for s, _ in c["evals"]]
+        axes[0, 1].plot(steps, [e["test_error"] for _, e in c["evals"]], "o-", ms=3, color=col, label=label)
+    axes[0, 0].set(yscale="log", xlabel="fraction of training", ylabel="training loss (own units)",
+                   title=f"training loss at {cfg.curve_budget:.1e} forces")
+    axes[0, 1].axhline(cfg.tol, color="k", ls="--", lw=1)
+    axes[0, 1].set(yscale="log", xlabel="gradient step", ylabel="test error", title="test error during training")
+    axes[0, 1].legend(fontsize=7)
+    figs["training_curves"] = fig
+
+    fig, ax = figure(1, 1)
+    ax = ax[0, 0]
+    lams = [max(r["lambda_cond"], 1e-8) for r in ablation]
+    ax.plot(lams, [r["test_error"] for r in ablation], "o-")
+    ax.set(xscale="log", yscale="log", xlabel="λ_cond (0 drawn at 1e-8)", ylabel="test error",
+           title=f"λ_cond ablation ({Method('lx', cfg.ablation_p).label}, {cfg.ablation_budget:.1e} forces)")
+    figs["lambda_cond"] = fig
+    return figs
+
+
+def _rollout_one(G, ae, test, index: int = 0):
+    from ..pipeline import rollout_observables
+    one = replace(test, x=test.x[index:index + 1])
+    pred, true = rollout_observables(G, ae, one)
+    t = one.times.numpy()
+    return (t, true[0].numpy()), pred[0].numpy()

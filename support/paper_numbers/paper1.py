@@ -1,0 +1,23 @@
+"""Paper 1 (NeurIPS 2024): reported numbers, for the closing tables of its chapters.
+
+These are the *paper's* values, quoted for comparison (source: ``shared/papers`` digests of the
+papers and of the official result files). Nothing in ``support`` computes a result from them.
+"""
+
+# Paper 1, §3.1, results_process/result.csv: (mean, std) over 3 seeds; keys = force computations.
+_PP_BUDGETS = (60_000, 150_000, 300_000, 600_000, 1_200_000, 2_400_000)
+_PP_TABLE = {
+    "L_z": [(1.86e-2, 2.7e-3), (9.58e-3, 4.9e-3), (3.19e-3, 4.9e-4), (1.24e-3, 1.7e-4), (1.03e-3, 4.6e-5), (7.93e-4, 9.4e-5)],
+    "L_x": [(1.09e-2, 4.6e-3), (4.70e-3, 3.2e-4), (2.90e-3, 1.3e-3), (1.24e-3, 1.3e-4), (9.20e-4, 1.9e-4), (6.76e-4, 7.6e-5)],
+    "L_x,p (p=3/4)": [(1.79e-2, 9.1e-3), (4.56e-3, 1.6e-3), (2.07e-3, 3.4e-4), (1.08e-3, 1.4e-4), (8.13e-4, 5.3e-5), (6.85e-4, 7.8e-5)],
+    "L_x,p (p=1/2)": [(9.22e-3, 3.6e-3), (3.30e-3, 1.3e-3), (1.57e-3, 3.7e-4), (1.46e-3, 4.8e-4), (8.23e-4, 1.1e-5), (6.98e-4, 9.8e-5)],
+    "L_x,p (p=1/4)": [(3.50e-3, 1.1e-3), (2.19e-3, 4.6e-4), (1.23e-3, 1.3e-4), (9.08e-4, 2.1e-5), (7.66e-4, 2.6e-4), (5.64e-4, 1.4e-5)],
+    "L_x,p (p=1/5)": [(4.00e-3, 1.5e-3), (1.92e-3, 3.8e-4), (1.34e-3, 1.6e-4), (1.13e-3, 2.5e-4), (8.36e-4, 1.6e-4), (5.70e-4, 8.1e-5)],
+}
+PREDATOR_PREY = {
+    "tol": 3e-3,
+    "errors": {label: dict(zip(_PP_BUDGETS, rows)) for label, rows in _PP_TABLE.items()},
+    # first budget whose mean error is below e_tol (paper's reading of its Fig. 2)
+    "budget_to_tol": {"L_z": 600_000, "L_x": 300_000, "L_x,p (p=1/4)": 150_000, "L_x,p (p=1/5)": 150_000},
+    "ratio": 4.0,
+}

@@ -1,0 +1,161 @@
+r"""Data-efficiency studies: train latent models with L_z, L_x or L_x,p at a fixed force budget.
+
+A *method* is a loss plus a fraction p. At a budget of F force computations it sees
+n = F / m configurations, with m = round(p · n_units) units bought per configuration (m = n_units for
+L_z and L_x). Configurations are drawn uniformly at random, without replacement, from a pool of
+training snapshots (the official code took the first n snapshots in trajectory order, coupling n to
+the number of distinct trajectories). Every run holds the optimisation budget fixed (same number
+of gradient steps and the same step-based schedule for every method and budget), counts the forces
+it buys, and is evaluated against ground-truth test trajectories.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .budget import ForceBudget
+from .closure import ClosureAutoencoder
+from .metrics import budget_to_tolerance, mean_std, relative_trajectory_error
+from .normalise import LatentNormaliser, NormalisedLatentModel
+from .pipeline import observe_full, observe_partial, rollout_observables, train_latent
+from .subsets import subset_size
+from .systems.base import DeterministicSystem, Trajectories
+from .train import TrainConfig, torch_threads
+from .validation import check_choice, check_fraction
+
+
+@dataclass(frozen=True)
+class Method:
+    """A loss (``"lz"`` or ``"lx"``) and the fraction p of units observed per configuration."""
+
+    loss: str
+    p: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_choice("loss", self.loss, ["lz", "lx"])
+        check_fraction(self.p)
+        if self.loss == "lz" and self.p != 1.0:
+            raise ValueError("L_z needs all forces: p must be 1")
+
+    @property
+    def label(self) -> str:
+        if self.loss == "lz":
+            return "L_z"
+        if self.p == 1.0:
+            return "L_x"
+        return f"L_x,p (p={Fraction(self.p).limit_denominator(64)})"
+
+
+def standard_methods(ps: Sequence[float]) -> list[Method]:
+    """L_z, L_x, then L_x,p for each p < 1 in ``ps``."""
+    return [Method("lz"), Method("lx")] + [Method("lx", p) for p in ps if p < 1]
+
+
+@dataclass
+class RunRecord:
+    """One trained latent model: what it cost and how well it predicts."""
+
+    method: str
+    p: float
+    budget: int
+    seed: int
+    n_configs: int
+    forces_charged: int
+    force_seconds: float
+    test_error: float
+    test_errors: list[float]
+    train_loss: list[float] = field(default_factory=list)
+    evals: list = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+def select_configurations(pool: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` distinct snapshots drawn uniformly from ``pool [n_pool, N]``."""
+    if n < 1:
+        raise ValueError("the budget buys less than one configuration")
+    if n > pool.shape[0]:
+        raise ValueError(f"budget needs {n} configurations but the pool holds {pool.shape[0]}: "
+                         "simulate more training trajectories")
+    return pool[torch.randperm(pool.shape[0], generator=gen)[:n]]
+
+
+def configurations_for_budget(system: DeterministicSystem, method: Method, budget: int) -> int:
+    """n = budget / m with m units bought per configuration."""
+    return int(budget // subset_size(system.n_units, method.p))
+
+
+def encoded_trajectories(ae: ClosureAutoencoder, traj: Trajectories) -> torch.Tensor:
+    """φ applied to every frame: ``[n_traj, T, d]``."""
+    return torch.stack([ae.encode_np(t) for t in traj.x.unbind(0)])
+
+
+def evaluate(G: nn.Module, ae: ClosureAutoencoder, test: Trajectories, substeps: int = 1) -> np.ndarray:
+    """Paper 1's relative error on the observables, one value per test trajectory."""
+    pred, true = rollout_observables(G, ae, test, substeps)
+    return relative_trajectory_error(pred, true).numpy()
+
+
+def train_one(system: DeterministicSystem, ae: ClosureAutoencoder, norm: LatentNormaliser,
+              pool: torch.Tensor, test: Trajectories, method: Method, budget: int, seed: int,
+              model_factory: Callable[[int], nn.Module], cfg: TrainConfig,
+              monitor: Trajectories | None = None) -> tuple[RunRecord, nn.Module]:
+    """Buy observations for ``method`` at ``budget`` forces, train G, evaluate on ``test``."""
+    gen = torch.Generator().manual_seed(seed)
+    x = select_configurations(pool, configurations_for_budget(system, method, budget), gen)
+    spent = ForceBudget(limit=budget)
+    if method.loss == "lz":
+        obs = observe_full(system, ae, x, spent)
+    else:
+        obs = observe_partial(system, ae, x, method.p, spent, gen)
+    G = NormalisedLatentModel(model_factory(seed), norm).to(x.dtype)
+    mon = (lambda model: {"test_error": float(evaluate(model, ae, monitor).mean())}) if monitor else None
+    hist = train_latent(G, obs, replace(cfg, seed=seed, desc=f"{method.label} F={budget:.1e} s{seed}"),
+                        evaluate=mon)
+    with torch_threads(cfg.threads):
+        errs = evaluate(G, ae, test)
+    rec = RunRecord(method=method.label, p=method.p, budget=int(budget), seed=seed, n_configs=len(x),
+                    forces_charged=spent.total, force_seconds=spent.seconds.get("force", 0.0),
+                    test_error=float(errs.mean()), test_errors=errs.tolist(), train_loss=hist.loss,
+                    evals=hist.evals, train_seconds=hist.seconds)
+    return rec, G
+
+
+def budget_sweep(system: DeterministicSystem, ae: ClosureAutoencoder, norm: LatentNormaliser,
+                 pool: torch.Tensor, test: Trajectories, methods: Sequence[Method],
+                 budgets: Sequence[int], seeds: Sequence[int], model_factory: Callable[[int], nn.Module],
+                 cfg: TrainConfig, progress: bool = True) -> list[RunRecord]:
+    """Every method × budget × seed; returns the run records (models are discarded)."""
+    jobs = [(m, b, s) for m in methods for b in budgets for s in seeds]
+    records = []
+    for m, b, s in tqdm(jobs, desc="budget sweep", disable=not progress):
+        rec, _ = train_one(system, ae, norm, pool, test, m, b, s, model_factory,
+                           replace(cfg, progress=False))
+        records.append(rec)
+    return records
+
+
+def summarise(records: Sequence[RunRecord], tol: float) -> dict[str, dict]:
+    """Per method: budgets, mean ± std of the test error over seeds, budget to reach ``tol``."""
+    out: dict[str, dict] = {}
+    for label in dict.fromkeys(r.method for r in records):
+        rs = [r for r in records if r.method == label]
+        budgets = sorted({r.budget for r in rs})
+        stats = [mean_std([r.test_error for r in rs if r.budget == b]) for b in budgets]
+        means = [m for m, _ in stats]
+        out[label] = {"p": rs[0].p, "budgets": budgets, "mean": means, "std": [s for _, s in stats],
+                      "n_configs": [next(r.n_configs for r in rs if r.budget == b) for b in budgets],
+                      "per_seed": {str(b): [r.test_error for r in rs if r.budget == b] for b in budgets},
+                      "budget_to_tol": budget_to_tolerance(budgets, means, tol), "tol": tol}
+    return out
+
+
+def records_as_dicts(records: Sequence[RunRecord]) -> list[dict]:
+    return [asdict(r) for r in records]
