@@ -65,3 +65,11 @@ def describe(scale: str | None = None) -> str:
     s = check_scale(scale or current_scale())
     return (f"scale = {s}  (set {ENV_VAR}=quick|paper)  ·  device = {device()}  ·  "
             f"torch {torch.__version__}  ·  threads = {torch.get_num_threads()}")
+
+
+def default_workers() -> int:
+    """Processes for embarrassingly parallel sweeps: ``$MACRODYN_WORKERS`` or the CPU count − 1."""
+    env = os.environ.get("MACRODYN_WORKERS")
+    if env:
+        return max(1, int(env))
+    return max(1, (os.cpu_count() or 1) - 1)

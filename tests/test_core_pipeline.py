@@ -175,3 +175,25 @@ def test_pipeline_learns_exact_linear_closure():
     err = trajectory_error(G, ae, test)
     assert err < 2e-2, err
     assert budget.total == train.snapshots().shape[0] * system.n_units // 4
+
+
+def test_budget_sweep_is_seeded_and_independent_of_workers(system):
+    from functools import partial
+    from support.studies import Method, budget_sweep, encoded_trajectories, summarise
+    train, test = system.trajectories(6, 0, n_steps=20), system.trajectories(2, 1, split="test", n_steps=20)
+    ae = _autoencoder(system)
+    norm = LatentNormaliser.from_trajectories(encoded_trajectories(ae, train), train.dt).double()
+    factory = partial(_linear_net, system.n_blocks)
+    args = (system, ae, norm, train.snapshots(), test, [Method("lz"), Method("lx", 0.5)], [320, 640], [0],
+            factory, TrainConfig(lr=1e-2, batch_size=16, steps=30, progress=False))
+    serial = budget_sweep(*args, progress=False)
+    parallel = budget_sweep(*args, progress=False, workers=2)
+    assert [r.test_error for r in serial] == pytest.approx([r.test_error for r in parallel], rel=1e-6)
+    assert [r.forces_charged for r in serial] == [10 * system.n_units, 20 * system.n_units, 320, 640]
+    summary = summarise(serial, tol=1.0)
+    assert set(summary) == {"L_z", "L_x,p (p=1/2)"} and summary["L_z"]["budgets"] == [320, 640]
+
+
+def _linear_net(d, seed):
+    torch.manual_seed(seed)
+    return torch.nn.Linear(d, d).double()

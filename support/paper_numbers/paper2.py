@@ -1,0 +1,33 @@
+"""Paper 2 (Chen, Huang, Novoselov, Li, arXiv 2511.12842): reported settings and numbers.
+
+Quoted for comparison in the closing tables of the stochastic chapters; nothing in ``support``
+computes a result from them. Source of every value: ``shared/papers/paper2.md`` (the digest of the
+paper and of its official code and result files); the section of the digest is given per constant.
+"""
+
+# §2.1 (config/config.yaml, run.sh): the stochastic predator–prey SPDE experiment.
+SPDE = {
+    "dt": 0.01,                       # Euler–Maruyama step
+    "noise": 0.02,                    # additive noise 0.02·√dt per grid value
+    "n_small": 100,                   # grid values of the small (upsampling source) system
+    "n_large": 200,                   # grid values of the large system
+    "patch": 40,                      # grid values per patch (--n_s 40)
+    "n_patches": 5,                   # K
+    "n_train_traj": 50,               # small-system training trajectories
+    "n_steps": 3000,                  # steps per trajectory (T = 30)
+    "n_pairs": 150_000,               # partial-evolution pairs
+    "n_test_traj": 50,                # large-system test trajectories per (k, m) condition
+    "n_test_conditions": 9,           # (k, m) ∈ {0.05, 0.1, 0.15} × {0.45, 0.5, 0.55}
+    "lambdas": (1.0, 2.5, 5.0, 10.0, 20.0),   # run.sh λ sweep (= 1, K/2, K, 2K, 4K)
+    "seeds": (0, 1, 2),
+    "latent_dim": 4,                  # (ū, v̄, ẑ_u, ẑ_v)
+    "sde_lr": 1e-3, "sde_epochs": 100, "sde_batch": 1024, "eps": 1e-5,
+    "ae_lr": 1e-4, "ae_epochs": 10, "ae_batch": 256, "ae_weight_decay": 1e-4,
+    "ae_betas": (0.9, 0.95),
+    # §2.1 "Results": test/mmd_dict.pkl is missing from the official mirror (§5 item 15), so the
+    # paper's MMD values are unavailable; the figure's claim is that λ = K is (near-)optimal.
+    "mmd": None,
+}
+
+# §2.4 (Ising_phase_transition/train/hyperparams.py): hand-tuned λ at T = 2.27 ≈ T_c, per K = (L/16)².
+ISING_CRITICAL_LAMBDA = {4: 2.2, 9: 5.4, 16: 10.0, 64: 32.0}
