@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from ..validation import check_choice
-from .mlp import (check_dim, check_hidden, check_latent_input, feedforward, init_xavier,
+from ..nets import mlp
+from .mlp import (check_dim, check_hidden, check_latent_input, init_xavier,
                   input_gradient)
 
 
@@ -34,7 +35,7 @@ class DegenerateOperator(nn.Module):
         super().__init__()
         self.d, self.k = d, k
         self.kind = check_choice("operator kind", kind, ("skew", "psd"))
-        self.sigma_net = feedforward((d, *hidden, k * k), activation)
+        self.sigma_net = mlp((d, *hidden, k * k), activation, xavier=False)
         self.xi_raw = nn.Parameter(torch.empty(k, d, d))
 
     def xi(self) -> torch.Tensor:
@@ -70,8 +71,8 @@ class GFINN(nn.Module):
         self.hidden = check_hidden(hidden)
         self.K = self.d if K is None else check_dim("K (number of skew matrices)", K)
         # E and S only enter through their gradients: no output bias (a dead parameter).
-        self.energy_net = feedforward((self.d, *self.hidden, 1), activation, last_bias=False)
-        self.entropy_net = feedforward((self.d, *self.hidden, 1), activation, last_bias=False)
+        self.energy_net = mlp((self.d, *self.hidden, 1), activation, xavier=False, last_bias=False)
+        self.entropy_net = mlp((self.d, *self.hidden, 1), activation, xavier=False, last_bias=False)
         self.poisson = DegenerateOperator(self.d, self.K, self.hidden, activation, kind="skew")
         self.friction = DegenerateOperator(self.d, self.K, self.hidden, activation, kind="psd")
         self._init_weights(torch.Generator().manual_seed(seed))

@@ -3,9 +3,8 @@
 All latent models g_θ act on *normalised* latent states z ∈ R^d (a batch ``[B, d]``) and return the
 normalised velocity dz/dt ∈ R^d (paper 1, §1.3). This module holds what they share:
 
-* :data:`ACTIVATIONS` and the ReQUr activation ReLU(x)² − ReLU(x − ½)² of the official AC/LJ
-  OnsagerNet;
-* :func:`feedforward`, a Linear–act–…–Linear stack;
+* the activations (including ReQUr) and the Linear–act–…–Linear builder, re-exported from
+  :mod:`support.nets`;
 * seeded weight initialisers (every model is initialised from its own ``torch.Generator``);
 * input checks (:func:`check_latent_input`, :func:`check_dim`, :func:`check_hidden`);
 * :func:`input_gradient`, the autograd gradient of a per-sample scalar (∇V, ∇E, ∇S) that works in
@@ -25,32 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..validation import check_choice
-
-
-class ReQUr(nn.Module):
-    """Rectified quadratic unit, ReQUr(x) = ReLU(x)² − ReLU(x − ½)².
-
-    Zero for x ≤ 0, x² on [0, ½], x − ¼ above ½: C¹, with a bounded derivative (official AC/LJ
-    OnsagerNet activation).
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x) ** 2 - torch.relu(x - 0.5) ** 2
-
-
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "tanh": nn.Tanh,
-    "requr": ReQUr,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-}
-
-
-def make_activation(name: str) -> nn.Module:
-    """The activation module called ``name`` (one of :data:`ACTIVATIONS`)."""
-    return ACTIVATIONS[check_choice("activation", name, list(ACTIVATIONS))]()
+from ..nets import ACTIVATIONS, ReQUr, make_activation, mlp  # noqa: F401  (re-exported)
 
 
 def check_dim(name: str, value: int) -> int:
@@ -82,20 +56,6 @@ def check_latent_input(z: torch.Tensor, d: int) -> torch.Tensor:
     if not torch.is_floating_point(z):
         raise TypeError(f"z must be a floating-point tensor, got dtype {z.dtype}")
     return z
-
-
-def feedforward(sizes: Sequence[int], activation: str, last_bias: bool = True) -> nn.Sequential:
-    """Linear(sizes[0], sizes[1])–act–…–Linear(sizes[-2], sizes[-1]); no activation at the end.
-
-    ``last_bias=False`` drops the output bias (for potentials, where a constant does nothing).
-    """
-    n_layers = len(sizes) - 1
-    layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        if i:
-            layers.append(make_activation(activation))
-        layers.append(nn.Linear(n_in, n_out, bias=last_bias or i < n_layers - 1))
-    return nn.Sequential(*layers)
 
 
 def linear_layers(module: nn.Module) -> list[nn.Linear]:
@@ -162,7 +122,7 @@ class MLP(nn.Module):
         super().__init__()
         self.d = check_dim("latent dimension d", d)
         self.hidden = check_hidden(hidden)
-        self.net = feedforward((self.d, *self.hidden, self.d), activation)
+        self.net = mlp((self.d, *self.hidden, self.d), activation, xavier=False)
         init_xavier(self.net, torch.Generator().manual_seed(seed), bias="default")
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
