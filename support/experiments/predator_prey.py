@@ -55,9 +55,9 @@ class Config:
         if scale == "paper":
             return cls(n_train_traj=1600, n_test_traj=100, ae_epochs=10, ps=(1.0, 0.75, 0.5, 0.25, 0.2),
                        budgets=(60_000, 150_000, 300_000, 600_000, 1_200_000, 2_400_000),
-                       seeds=(1, 2, 3), steps=20_000, eval_every=500, tol=3e-3,
+                       seeds=(1, 2, 3), steps=10_000, eval_every=500, tol=3e-3,
                        curve_budget=150_000, ablation_budget=150_000, workers=default_workers(),
-                       lambda_sweep=(0.0, 1e-8, 1e-6, 1e-4, 1e-2))
+                       lambda_sweep=(0.0, 1e-6, 1e-4, 1e-2))
         return cls()
 
 
