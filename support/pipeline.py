@@ -99,11 +99,30 @@ def latent_loss(kind: str):
     return lambda G, b: loss_x_partial(G(b[0]), b[1], b[2], b[3])
 
 
+def resampling_hook(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Tensor, p: float,
+                    budget: ForceBudget, generator: torch.Generator, chunk: int = 256):
+    """An ``on_epoch_start`` hook for ``fit`` that draws fresh subsets every epoch after the first.
+
+    Each redraw buys new forces, and the budget is charged for them: resampling spends
+    ``p · n_units`` force computations per configuration per epoch (the paper fixed the subsets).
+    """
+    def hook(epoch: int):
+        if epoch == 0:
+            return None
+        return observe_partial(system, ae, x, p, budget, generator, chunk).tensors()
+    return hook
+
+
 def train_latent(G: nn.Module, obs: FullObservations | PartialObservations, cfg: TrainConfig,
-                 evaluate=None) -> TrainHistory:
-    """Train the latent model G on L_z (full observations) or L_x,p (partial observations)."""
+                 evaluate=None, resample=None) -> TrainHistory:
+    """Train the latent model G on L_z (full observations) or L_x,p (partial observations).
+
+    ``resample``: optional hook from :func:`resampling_hook` (subsets redrawn every epoch).
+    """
     kind = "lz" if isinstance(obs, FullObservations) else "lx"
-    return fit(G, latent_loss(kind), obs.tensors(), cfg, evaluate=evaluate)
+    if resample is not None and kind == "lz":
+        raise ValueError("resampling subsets applies to L_x,p only")
+    return fit(G, latent_loss(kind), obs.tensors(), cfg, evaluate=evaluate, on_epoch_start=resample)
 
 
 def rollout_observables(G: nn.Module, ae: ClosureAutoencoder, test: Trajectories,

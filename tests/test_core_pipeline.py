@@ -197,3 +197,21 @@ def test_budget_sweep_is_seeded_and_independent_of_workers(system):
 def _linear_net(d, seed):
     torch.manual_seed(seed)
     return torch.nn.Linear(d, d).double()
+
+
+def test_resampled_subsets_are_charged_every_epoch(system):
+    from support.pipeline import resampling_hook
+    ae = _autoencoder(system)
+    x = system.trajectories(2, 0, n_steps=7).snapshots()          # 16 configurations
+    budget = ForceBudget()
+    gen = torch.Generator().manual_seed(0)
+    obs = observe_partial(system, ae, x, 0.25, budget, gen)
+    m = round(0.25 * system.n_units)
+    norm = LatentNormaliser(system.n_blocks).double()
+    G = NormalisedLatentModel(torch.nn.Linear(4, 4).double(), norm)
+    hook = resampling_hook(system, ae, x, 0.25, budget, gen)
+    hist = train_latent(G, obs, TrainConfig(epochs=3, batch_size=16, progress=False), resample=hook)
+    assert len(hist.loss) == 3
+    assert budget.total == 3 * 16 * m                              # initial draw + 2 redraws
+    with pytest.raises(ValueError, match="L_x,p only"):
+        train_latent(G, observe_full(system, ae, x, ForceBudget()), TrainConfig(progress=False), resample=hook)
