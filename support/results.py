@@ -62,6 +62,13 @@ class ExperimentResult:
     figures: dict = field(default_factory=dict)
     wall_time_s: float = 0.0
 
+    def __post_init__(self) -> None:
+        # Close the figures so that notebook backends do not show them all at the end of the cell
+        # that ran the experiment; a closed figure still renders when a chapter displays it.
+        import matplotlib.pyplot as plt
+        for fig in self.figures.values():
+            plt.close(fig)
+
     def to_json(self) -> dict:
         return _jsonable({"experiment": self.name, "scale": self.scale, "seed": self.seed,
                           "wall_time_s": round(self.wall_time_s, 2), "config": self.config,
