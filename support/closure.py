@@ -79,8 +79,32 @@ class ClosureAutoencoder(nn.Module):
         return self.decode(self.encode(x))
 
     def jacobian(self, x: torch.Tensor, create_graph: bool = False, chunk: int | None = 256) -> torch.Tensor:
-        """J = ∇φ(x), ``[B, d, N]``."""
-        return encoder_jacobian(self.encode, x, chunk=chunk, create_graph=create_graph)
+        """J = ∇φ(x), ``[B, d, N]``.
+
+        Generic path: ``torch.func`` on :meth:`encode`. When the closure net provides its own
+        ``jacobian(x, create_graph)`` (an analytic chain rule, e.g. :mod:`support.encoders`), the
+        observable rows still come from ``torch.func`` and the closure rows from that method.
+        """
+        check_shape("x", x, [None, self.state_dim])
+        own = getattr(self.closure_net, "jacobian", None)
+        if not self.closure_dim or not callable(own):
+            return encoder_jacobian(self.encode, x, chunk=chunk, create_graph=create_graph)
+        obs = encoder_jacobian(self.observables, x, chunk=chunk, create_graph=create_graph)
+        return torch.cat([obs, own(x, create_graph=create_graph)], dim=1)
+
+    # -- what training reconstructs (overridden by closures that decode a summary of x) --------
+    def reconstruction_target(self, x: torch.Tensor) -> torch.Tensor:
+        """What the decoder reconstructs: here the state x itself."""
+        return x
+
+    def training_tensors(self, snapshots: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The tensors :func:`train_autoencoder` iterates over; the first is always the snapshots."""
+        return (snapshots,)
+
+    def reconstruction_loss(self, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        """L_rec = mean (ψ(φ(x)) − target(x))² on a batch of :meth:`training_tensors`."""
+        x = batch[0]
+        return (self(x) - self.reconstruction_target(x)).pow(2).mean()
 
     def encode_np(self, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
         """Encode a large batch without gradients, in chunks."""
@@ -98,18 +122,42 @@ def condition_loss(ae: ClosureAutoencoder, x: torch.Tensor) -> torch.Tensor:
     return (kappa - 1).pow(2).mean()
 
 
-def autoencoder_loss(ae: ClosureAutoencoder, x: torch.Tensor, lambda_cond: float) -> torch.Tensor:
-    """L_rec + λ_cond · L_cond (L_cond skipped when λ_cond = 0)."""
-    loss = (ae(x) - x).pow(2).mean()
+def autoencoder_loss(ae: ClosureAutoencoder, batch: Sequence[torch.Tensor], lambda_cond: float,
+                     cond_samples: int | None = None) -> torch.Tensor:
+    """L_rec + λ_cond · L_cond (L_cond skipped when λ_cond = 0), L_cond on the first
+    ``cond_samples`` configurations of the batch (all if ``None``: L_cond needs a Jacobian with a
+    graph per sample, the costly part for large N)."""
+    loss = ae.reconstruction_loss(batch)
     if lambda_cond:
-        loss = loss + lambda_cond * condition_loss(ae, x)
+        x = batch[0]
+        loss = loss + lambda_cond * condition_loss(ae, x[:cond_samples] if cond_samples else x)
     return loss
 
 
 def train_autoencoder(ae: ClosureAutoencoder, snapshots: torch.Tensor, lambda_cond: float,
-                      cfg: TrainConfig) -> TrainHistory:
-    """Fit the closure autoencoder on configurations ``[n, N]`` (configurations are free)."""
+                      cfg: TrainConfig, cond_samples: int | None = None, max_snapshots: int | None = None,
+                      scaling_samples: int = 512) -> TrainHistory:
+    """Fit the closure autoencoder on configurations ``[n, N]`` (configurations are free: no force).
+
+    If the closure net has ``fit_scaling(x)`` (input standardisation), it is fitted first on at most
+    ``scaling_samples`` evenly spaced snapshots; training then uses at most ``max_snapshots`` evenly
+    spaced snapshots (all if ``None``).
+    """
     check_finite("snapshots", snapshots)
     if lambda_cond < 0:
         raise ValueError(f"lambda_cond must be >= 0, got {lambda_cond}")
-    return fit(ae, lambda m, b: autoencoder_loss(m, b[0], lambda_cond), (snapshots,), cfg)
+    if cond_samples is not None and cond_samples < 1:
+        raise ValueError(f"cond_samples must be a positive int or None, got {cond_samples}")
+    if callable(getattr(ae.closure_net, "fit_scaling", None)):
+        ae.closure_net.fit_scaling(snapshots[evenly_spaced(len(snapshots), scaling_samples)])
+    if max_snapshots is not None:
+        snapshots = snapshots[evenly_spaced(len(snapshots), max_snapshots)]
+    return fit(ae, lambda m, b: autoencoder_loss(m, b, lambda_cond, cond_samples),
+               ae.training_tensors(snapshots), cfg)
+
+
+def evenly_spaced(n: int, k: int) -> torch.Tensor:
+    """min(n, k) evenly spaced indices into range(n)."""
+    if n < 1 or k < 1:
+        raise ValueError(f"need n >= 1 and k >= 1, got n={n}, k={k}")
+    return torch.linspace(0, n - 1, min(n, k)).round().long().unique()

@@ -2,14 +2,17 @@ r"""Closure encoders for particle systems, with Jacobians cheap enough for the p
 
 Paper 1's Lennard-Jones closure is an MLP on the ordered vector of unwrapped coordinates
 (:class:`MLPClosure`): relabel the atoms, or move one atom by a box vector, and the closure changes.
-:class:`PooledAtomEncoder` is a DeepSets encoder built on periodic neighbourhood descriptors instead:
+:class:`PooledAtomEncoder` is built on periodic neighbourhood descriptors instead: fixed per-atom
+descriptors D_i, pooled into moments over the atoms, then a learned MLP ρ,
 
 .. math::
-   \hat\varphi(x) = \rho\Big(\frac1{n}\sum_{i=1}^{n} \phi\big(D_i(x)\big)\Big),
+   \hat\varphi(x) = \rho\big(\tilde s(x)\big), \qquad
+   s(x) = \Big[\frac1n\sum_i \tilde D_i,\ \frac1n\sum_i \tilde D_i^{\,2}\Big],
 
-with learned MLPs φ (per atom) and ρ (after pooling), and fixed per-atom descriptors
-D_i = [G_i, H_i, |v_i|²] built from the neighbours j of atom i within a cut-off r_d, under the
-minimum-image convention d_ij = r_i − r_j − L ⌊(r_i − r_j)/L⌉, r_ij = |d_ij|:
+with D̃ the per-atom descriptors standardised over all atoms of the training data and s̃ the moments
+standardised over its configurations (pooling shrinks their changes by ~1/√n). D_i = [G_i, H_i,
+|v_i|²] is built from the neighbours j of atom i within a cut-off r_d, under the minimum-image
+convention d_ij = r_i − r_j − L ⌊(r_i − r_j)/L⌉, r_ij = |d_ij|:
 
 .. math::
    G_{ik} = \sum_j b_k(r_{ij}), \qquad
@@ -18,10 +21,10 @@ minimum-image convention d_ij = r_i − r_j − L ⌊(r_i − r_j)/L⌉, r_ij = 
 
 G_i is a smooth radial histogram of the neighbourhood (the LJ potential energy is a pooled pair sum
 of exactly this kind); H_ik = d/dt Σ_j B_k(r_ij) with B_k' = b_k is its rate of change, which
-carries the power that converts potential into kinetic energy. Sums over j and the mean over i
-make φ̂ invariant to relabelling atoms; the minimum image makes it invariant to moving any atom
-by a box vector (periodic images) and to translating the whole system; f_c is C¹, so J = ∇φ̂ is
-continuous.
+carries the power that converts potential into kinetic energy (``rates=False`` drops it). Sums
+over j and the means over i make φ̂ invariant to relabelling atoms; the minimum image makes it
+invariant to moving any atom by a box vector (periodic images) and to translating the whole system;
+f_c is C¹, so J = ∇φ̂ is continuous.
 
 Neighbours are found without gradients: the pairwise minimum-image distances of one configuration
 (``[n, n]`` per sample, O(n²) memory: meant for boxes of up to a few thousand atoms) select the
@@ -31,11 +34,11 @@ exact as long as no atom has more than ``max_neighbours`` neighbours inside r_d;
 :meth:`PooledAtomEncoder.check_coverage` verifies that on data.
 
 Both encoders provide ``jacobian(x, create_graph)`` by the chain rule (the same matrix as
-``vmap(jacrev(·))``, tested, at a fraction of the cost), and :class:`FastJacobianAutoencoder` makes
-the pipeline use it. An invariant closure cannot (and should not) reconstruct the ordered state, so
-:class:`InvariantClosureAutoencoder` decodes the invariant summary s(x) (means and second moments of
-the standardised descriptors) instead; :func:`train_closure_autoencoder` trains either kind with
-reconstruction + λ_cond · L_cond.
+``vmap(jacrev(·))``, tested, at a fraction of the cost); :class:`~support.closure.ClosureAutoencoder`
+uses a closure net's own ``jacobian`` when it has one, so the pipeline gets the fast path. An
+invariant closure cannot (and should not) reconstruct the ordered state, so
+:class:`InvariantClosureAutoencoder` decodes the invariant summary s̃(x) instead;
+:func:`support.closure.train_autoencoder` trains either kind with reconstruction + λ_cond · L_cond.
 """
 
 from __future__ import annotations
@@ -46,10 +49,8 @@ import torch
 from torch import nn
 from torch.func import jacrev, vmap
 
-from .closure import ClosureAutoencoder, condition_loss
-from .jacobian import encoder_jacobian
+from .closure import ClosureAutoencoder
 from .nets import mlp
-from .train import TrainConfig, TrainHistory, fit
 from .validation import check_finite, check_shape
 
 
@@ -59,7 +60,7 @@ def minimum_image(d: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
 
 
 class PooledAtomEncoder(nn.Module):
-    """Permutation- and periodic-image-invariant closure net ``[B, rows·n] -> [B, out_dim]``.
+    """Permutation- and periodic-image-invariant closure net ``[B, 6n] -> [B, out_dim]``, φ̂ = ρ(s̃(x)).
 
     Args:
         n_atoms: n.
@@ -69,13 +70,16 @@ class PooledAtomEncoder(nn.Module):
         n_basis: number K of radial basis functions (centres evenly spaced on [r_min, r_d]).
         r_min: first basis centre; ``width``: basis width w (default: the centre spacing).
         max_neighbours: neighbours kept per atom (must cover every neighbour inside r_d).
-        hidden: width of the per-atom net φ and of the pooled net ρ.
+        hidden: width of the two hidden layers of ρ.
+        rates: include the rates H (fast: they carry the forces into J f); without them the
+            descriptors are the structure G and the kinetic energy |v_i|² only.
         rows_per_atom: state rows per atom; positions are rows 0–2 and velocities rows 3–5.
     """
 
     def __init__(self, n_atoms: int, box: float | Sequence[float] | torch.Tensor, out_dim: int, *,
                  cutoff: float = 2.0, n_basis: int = 8, r_min: float = 0.9, width: float | None = None,
-                 max_neighbours: int = 48, hidden: int = 32, rows_per_atom: int = 6) -> None:
+                 max_neighbours: int = 48, hidden: int = 32, rates: bool = True,
+                 rows_per_atom: int = 6) -> None:
         super().__init__()
         box_t = torch.as_tensor(box, dtype=torch.float64).reshape(-1)
         box_t = box_t.expand(3).clone() if box_t.numel() == 1 else box_t
@@ -87,11 +91,13 @@ class PooledAtomEncoder(nn.Module):
         self.width = float(width) if width is not None else spacing
         self.register_buffer("box", box_t)
         self.register_buffer("centres", centres)
-        self.n_features = 2 * n_basis + 1
+        self.rates = bool(rates)
+        self.n_features = (2 if self.rates else 1) * n_basis + 1
         self.register_buffer("feature_mean", torch.zeros(self.n_features, dtype=torch.float64))
         self.register_buffer("feature_std", torch.ones(self.n_features, dtype=torch.float64))
-        self.atom_net = mlp([self.n_features, hidden, hidden], "softplus")
-        self.pool_net = mlp([hidden, hidden, out_dim], "softplus")
+        self.register_buffer("summary_mean", torch.zeros(2 * self.n_features, dtype=torch.float64))
+        self.register_buffer("summary_std", torch.ones(2 * self.n_features, dtype=torch.float64))
+        self.pool_net = mlp([2 * self.n_features, hidden, hidden, out_dim], "softplus")
 
     @staticmethod
     def _check_args(n_atoms, box, out_dim, cutoff, n_basis, r_min, max_neighbours, rows_per_atom) -> None:
@@ -177,35 +183,49 @@ class PooledAtomEncoder(nn.Module):
         return {"idx": idx, "u": u, "dist": dist, "w": w, "s": (u * w).sum(-1), "v": v}
 
     def descriptors(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw per-atom descriptors D_i = [G_i (K), H_i (K), |v_i|²], shape ``[B, n, 2K + 1]``."""
+        """Raw per-atom descriptors D_i = [G_i (K), H_i (K, if ``rates``), |v_i|²], ``[B, n, F]``."""
         p = self.pair_geometry(x)
-        b, _ = self.basis(p["dist"])                                          # [B, n, k, K]
-        g = b.sum(2)
-        h = (b * p["s"].unsqueeze(-1)).sum(2)
-        return torch.cat([g, h, (p["v"] * p["v"]).sum(-1, keepdim=True)], dim=-1)
+        return self._from_pairs(p, self.basis(p["dist"])[0])
 
-    def standardised_descriptors(self, x: torch.Tensor) -> torch.Tensor:
-        """(D_i − mean) / std with the statistics set by :meth:`fit_scaling`."""
-        return (self.descriptors(x) - self.feature_mean) / self.feature_std
+    def _from_pairs(self, p: dict[str, torch.Tensor], b: torch.Tensor) -> torch.Tensor:
+        parts = [b.sum(2)]                                                    # G: [B, n, K]
+        if self.rates:
+            parts.append((b * p["s"].unsqueeze(-1)).sum(2))                   # H: [B, n, K]
+        parts.append((p["v"] * p["v"]).sum(-1, keepdim=True))
+        return torch.cat(parts, dim=-1)
+
+    def summary(self, descriptors: torch.Tensor) -> torch.Tensor:
+        """The pooled moments s = [mean_i D̃_i, mean_i D̃_i²] of the per-atom standardised descriptors
+        D̃ = (D − μ_D)/σ_D, themselves standardised over the training configurations,
+        s̃ = (s − μ_s)/σ_s: ``[B, n, F] -> [B, 2F]``. Pooling shrinks configuration-to-configuration
+        changes by ~1/√n; the second standardisation restores them to O(1)."""
+        feats = (descriptors - self.feature_mean) / self.feature_std
+        pooled = torch.cat([feats.mean(1), (feats * feats).mean(1)], dim=-1)
+        return (pooled - self.summary_mean) / self.summary_std
 
     @torch.no_grad()
     def fit_scaling(self, x: torch.Tensor, chunk: int = 64) -> "PooledAtomEncoder":
-        """Set the per-feature mean and std of the descriptors from configurations ``x [B, 6n]``
-        (after checking the neighbour coverage on them); returns ``self``."""
+        """Set μ_D, σ_D (over all atoms) and μ_s, σ_s (over configurations) from ``x [B, 6n]``, after
+        checking the neighbour coverage on them; returns ``self``."""
         check_finite("x", x)
         self.check_coverage(x, chunk)
-        feats = torch.cat([self.descriptors(xc).reshape(-1, self.n_features) for xc in x.split(chunk)])
-        self.feature_mean.copy_(feats.mean(0))
-        self.feature_std.copy_(feats.std(0).clamp_min(1e-8))
+        desc = torch.cat([self.descriptors(xc) for xc in x.split(chunk)])
+        flat = desc.reshape(-1, self.n_features)
+        self.feature_mean.copy_(flat.mean(0))
+        self.feature_std.copy_(flat.std(0).clamp_min(1e-8))
+        self.summary_mean.zero_()
+        self.summary_std.fill_(1.0)
+        pooled = self.summary(desc)
+        self.summary_mean.copy_(pooled.mean(0))
+        self.summary_std.copy_(pooled.std(0).clamp_min(1e-8) if len(x) > 1 else torch.ones_like(pooled[0]))
         return self
 
     def head(self, descriptors: torch.Tensor) -> torch.Tensor:
-        """The learned part: raw descriptors ``[B, n, F]`` ↦ ρ(mean_i φ(standardised D_i)) ``[B, out]``."""
-        pooled = self.atom_net((descriptors - self.feature_mean) / self.feature_std).mean(1)
-        return self.pool_net(pooled)
+        """The learned part: raw descriptors ``[B, n, F]`` ↦ ρ(s̃) ``[B, out]``."""
+        return self.pool_net(self.summary(descriptors))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """φ̂(x) = ρ(mean_i φ(standardised D_i)), ``[B, out_dim]``."""
+        """φ̂(x) = ρ(s̃(x)), ``[B, out_dim]``."""
         return self.head(self.descriptors(x))
 
     # ---------------------------------------------------------------------------- Jacobian
@@ -234,24 +254,27 @@ class PooledAtomEncoder(nn.Module):
         p = self.pair_geometry(x.detach())
         b, db = self.basis(p["dist"])                                         # [B, n, k, K]
         s, u = p["s"], p["u"]
-        desc = torch.cat([b.sum(2), (b * s.unsqueeze(-1)).sum(2),
-                          (p["v"] * p["v"]).sum(-1, keepdim=True)], dim=-1)
         head = lambda dsc: self.head(dsc.unsqueeze(0)).squeeze(0)           # noqa: E731
-        A = vmap(jacrev(head))(desc)                                          # [B, out, n, F]
+        A = vmap(jacrev(head))(self._from_pairs(p, b))                        # [B, out, n, F]
         K = self.centres.numel()
-        a_g, a_h, a_e = A[..., :K], A[..., K:2 * K], A[..., 2 * K]
+        a_g, a_e = A[..., :K], A[..., -1]
         # per-pair weights seen from atom i:  ∂/∂r_i = α u + β t,  ∂/∂v_i = β u   ([B, out, n, k])
-        alpha = (torch.einsum("boik,bijk->boij", a_g, db)
-                 + torch.einsum("boik,bijk->boij", a_h, db * s.unsqueeze(-1)))
-        beta = torch.einsum("boik,bijk->boij", a_h, b)
+        alpha = torch.einsum("boik,bijk->boij", a_g, db)
+        if self.rates:
+            a_h = A[..., K:2 * K]
+            alpha = alpha + torch.einsum("boik,bijk->boij", a_h, db * s.unsqueeze(-1))
+            beta = torch.einsum("boik,bijk->boij", a_h, b)
         # atom j receives the opposite vector; u and t flip sign from j's side, so it is α, β of the
         # reversed pair (j, i) times j's own u, t: gather them through the reverse pair index.
         rev, found = self._reverse_pairs(p["idx"])
         alpha = alpha + self._gather_reverse(alpha, rev, found)
-        beta = beta + self._gather_reverse(beta, rev, found)
-        transverse = (p["w"] - s.unsqueeze(-1) * u) / p["dist"].unsqueeze(-1)  # ∂s/∂r_i
-        j_r = torch.einsum("boij,bijc->boic", alpha, u) + torch.einsum("boij,bijc->boic", beta, transverse)
-        j_v = torch.einsum("boij,bijc->boic", beta, u) + 2.0 * a_e.unsqueeze(-1) * p["v"].unsqueeze(1)
+        j_r = torch.einsum("boij,bijc->boic", alpha, u)
+        j_v = 2.0 * a_e.unsqueeze(-1) * p["v"].unsqueeze(1)
+        if self.rates:
+            beta = beta + self._gather_reverse(beta, rev, found)
+            transverse = (p["w"] - s.unsqueeze(-1) * u) / p["dist"].unsqueeze(-1)   # ∂s/∂r_i
+            j_r = j_r + torch.einsum("boij,bijc->boic", beta, transverse)
+            j_v = j_v + torch.einsum("boij,bijc->boic", beta, u)
         return torch.cat([j_r, j_v], dim=-1).flatten(2)                       # [B, out, 6n]
 
     @staticmethod
@@ -275,14 +298,13 @@ class PooledAtomEncoder(nn.Module):
 
 
 def summary_statistics(encoder: PooledAtomEncoder, x: torch.Tensor) -> torch.Tensor:
-    """The invariant summary s(x) = [mean_i D̃_i, mean_i D̃_i²] of the standardised descriptors,
-    ``[B, 2 (2K + 1)]`` (the reconstruction target of an invariant autoencoder)."""
-    feats = encoder.standardised_descriptors(x)
-    return torch.cat([feats.mean(1), (feats * feats).mean(1)], dim=-1)
+    """The standardised invariant summary s̃(x) ``[B, 2F]`` (the reconstruction target of an
+    invariant autoencoder; see :meth:`PooledAtomEncoder.summary`)."""
+    return encoder.summary(encoder.descriptors(x))
 
 
 class MLPClosure(nn.Module):
-    """Paper 1's closure net on the ordered state: Linear–σ–…–Linear (``nets.mlp``), with an optional
+    r"""Paper 1's closure net on the ordered state: Linear–σ–…–Linear (``nets.mlp``), with an optional
     fixed input standardisation (x − shift)/scale, and its Jacobian by the chain rule.
 
     .. math::  J(x) = W_L\, D_{L-1} W_{L-1} \cdots D_1 W_1\, \mathrm{diag}(1/\text{scale}),
@@ -339,46 +361,33 @@ def _activation_and_slope(act: nn.Module, a: torch.Tensor, create_graph: bool) -
     return (out if create_graph else out.detach()), slope
 
 
-class FastJacobianAutoencoder(ClosureAutoencoder):
-    """A :class:`~support.closure.ClosureAutoencoder` whose closure net supplies ``jacobian(x,
-    create_graph)``; the observable rows still come from ``torch.func`` (one cheap row each).
+class InvariantClosureAutoencoder(ClosureAutoencoder):
+    """Closure net :class:`PooledAtomEncoder`; the decoder reconstructs the invariant summary s(x).
 
-    The pipeline (observations, L_cond) calls ``ae.jacobian`` and so gets the fast path. The
-    reconstruction target is the state itself (:meth:`reconstruction_target`).
+    The descriptors are fixed functions of x, so training precomputes them once
+    (:meth:`training_tensors`) and each step only runs the learned head and the decoder.
     """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if not callable(getattr(self.closure_net, "jacobian", None)):
-            raise TypeError("the closure net of a FastJacobianAutoencoder must provide jacobian(x, create_graph)")
-
-    def jacobian(self, x: torch.Tensor, create_graph: bool = False, chunk: int | None = 256) -> torch.Tensor:
-        """J = ∇φ(x) ``[B, d, N]``: observable rows by ``torch.func``, closure rows by the chain rule."""
-        check_shape("x", x, [None, self.state_dim])
-        rows = [encoder_jacobian(self.observables, x, chunk=chunk, create_graph=create_graph)]
-        if self.closure_dim:
-            rows.append(self.closure_net.jacobian(x, create_graph=create_graph))
-        return torch.cat(rows, dim=1)
-
-    def reconstruction_target(self, x: torch.Tensor) -> torch.Tensor:
-        """What the decoder reconstructs: the state x."""
-        return x
-
-
-class InvariantClosureAutoencoder(FastJacobianAutoencoder):
-    """Closure net :class:`PooledAtomEncoder`; the decoder reconstructs the invariant summary s(x)."""
 
     def reconstruction_target(self, x: torch.Tensor) -> torch.Tensor:
         return summary_statistics(self.closure_net, x)
 
+    @torch.no_grad()
+    def training_tensors(self, snapshots: torch.Tensor, chunk: int = 64) -> tuple[torch.Tensor, ...]:
+        return (snapshots, torch.cat([self.closure_net.descriptors(c) for c in snapshots.split(chunk)]))
+
+    def reconstruction_loss(self, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        _, descriptors = batch
+        recon = self.decoder(self.closure_net.head(descriptors))
+        return (recon - self.closure_net.summary(descriptors)).pow(2).mean()
+
 
 def mlp_autoencoder(observables, n_observables: int, state_dim: int, latent_dim: int,
-                    hidden: Sequence[int] = (64, 64), activation: str = "softplus") -> FastJacobianAutoencoder:
+                    hidden: Sequence[int] = (64, 64), activation: str = "softplus") -> ClosureAutoencoder:
     """Paper 1's LJ autoencoder: closure N → hidden → d − d* on the ordered state, decoder from the
     closure only (d − d* → reversed hidden → N), L_cond on the closure rows."""
     closure = MLPClosure([state_dim, *hidden, latent_dim - n_observables], activation)
     decoder = mlp([latent_dim - n_observables, *reversed(tuple(hidden)), state_dim], activation)
-    return FastJacobianAutoencoder(observables, n_observables, state_dim, latent_dim, closure_net=closure,
+    return ClosureAutoencoder(observables, n_observables, state_dim, latent_dim, closure_net=closure,
                                    decoder=decoder, decode_from="closure", rows_in_cond="closure")
 
 
@@ -393,29 +402,3 @@ def invariant_autoencoder(observables, n_observables: int, encoder: PooledAtomEn
     return InvariantClosureAutoencoder(observables, n_observables, encoder.rows_per_atom * encoder.n_atoms,
                                        latent_dim, closure_net=encoder, decoder=decoder,
                                        decode_from="closure", rows_in_cond="closure")
-
-
-def closure_autoencoder_loss(ae: FastJacobianAutoencoder, x: torch.Tensor, lambda_cond: float,
-                             cond_samples: int | None = None) -> torch.Tensor:
-    """mean (ψ(φ(x)) − target(x))² + λ_cond · L_cond, with L_cond (``support.closure.condition_loss``)
-    on the first ``cond_samples`` configurations of the batch (all if ``None``)."""
-    loss = (ae(x) - ae.reconstruction_target(x)).pow(2).mean()
-    if lambda_cond:
-        loss = loss + lambda_cond * condition_loss(ae, x[:cond_samples] if cond_samples else x)
-    return loss
-
-
-def train_closure_autoencoder(ae: FastJacobianAutoencoder, snapshots: torch.Tensor, lambda_cond: float,
-                              cfg: TrainConfig, cond_samples: int | None = None,
-                              scaling_samples: int = 512) -> TrainHistory:
-    """Fit the closure net's input scaling on (at most ``scaling_samples`` of) the snapshots, then
-    train with :func:`closure_autoencoder_loss` (configurations are free: no force is used)."""
-    check_finite("snapshots", snapshots)
-    if lambda_cond < 0:
-        raise ValueError(f"lambda_cond must be >= 0, got {lambda_cond}")
-    if cond_samples is not None and cond_samples < 1:
-        raise ValueError(f"cond_samples must be a positive int or None, got {cond_samples}")
-    pick = torch.linspace(0, len(snapshots) - 1, min(len(snapshots), scaling_samples)).long()
-    ae.closure_net.fit_scaling(snapshots[pick])
-    return fit(ae, lambda m, b: closure_autoencoder_loss(m, b[0], lambda_cond, cond_samples),
-               (snapshots,), cfg)

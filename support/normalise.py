@@ -32,7 +32,7 @@ class LatentNormaliser(nn.Module):
         if z.dim() != 3 or z.shape[1] < 2:
             raise ValueError(f"z must be [n_traj, T >= 2, d], got {list(z.shape)}")
         check_finite("z", z)
-        norm = cls(z.shape[-1])
+        norm = cls(z.shape[-1]).to(z.device)
         flat = z.reshape(-1, z.shape[-1])
         vel = ((z[:, 1:] - z[:, :-1]) / dt).reshape(-1, z.shape[-1])
         norm.z_mean.copy_(flat.mean(0))

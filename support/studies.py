@@ -100,22 +100,26 @@ def encoded_trajectories(ae: ClosureAutoencoder, traj: Trajectories) -> torch.Te
 def evaluate(G: nn.Module, ae: ClosureAutoencoder, test: Trajectories, substeps: int = 1) -> np.ndarray:
     """Paper 1's relative error on the observables, one value per test trajectory."""
     pred, true = rollout_observables(G, ae, test, substeps)
-    return relative_trajectory_error(pred, true).numpy()
+    return relative_trajectory_error(pred, true).detach().cpu().numpy()
 
 
 def train_one(system: DeterministicSystem, ae: ClosureAutoencoder, norm: LatentNormaliser,
               pool: torch.Tensor, test: Trajectories, method: Method, budget: int, seed: int,
               model_factory: Callable[[int], nn.Module], cfg: TrainConfig,
-              monitor: Trajectories | None = None) -> tuple[RunRecord, nn.Module]:
-    """Buy observations for ``method`` at ``budget`` forces, train G, evaluate on ``test``."""
+              monitor: Trajectories | None = None, chunk: int = 256) -> tuple[RunRecord, nn.Module]:
+    """Buy observations for ``method`` at ``budget`` forces, train G, evaluate on ``test``.
+
+    ``chunk`` bounds how many configurations are observed at once (memory: a ``[chunk, d, N]``
+    Jacobian; lower it for very large N).
+    """
     gen = torch.Generator().manual_seed(seed)
     x = select_configurations(pool, configurations_for_budget(system, method, budget), gen)
     spent = ForceBudget(limit=budget)
     if method.loss == "lz":
-        obs = observe_full(system, ae, x, spent)
+        obs = observe_full(system, ae, x, spent, chunk=chunk)
     else:
-        obs = observe_partial(system, ae, x, method.p, spent, gen)
-    G = NormalisedLatentModel(model_factory(seed), norm).to(x.dtype)
+        obs = observe_partial(system, ae, x, method.p, spent, gen, chunk=chunk)
+    G = NormalisedLatentModel(model_factory(seed), norm).to(device=x.device, dtype=x.dtype)
     mon = (lambda model: {"test_error": float(evaluate(model, ae, monitor).mean())}) if monitor else None
     hist = train_latent(G, obs, replace(cfg, seed=seed, desc=f"{method.label} F={budget:.1e} s{seed}"),
                         evaluate=mon)

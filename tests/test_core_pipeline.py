@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from support.budget import BudgetExceeded, ForceBudget
-from support.closure import ClosureAutoencoder, condition_loss, train_autoencoder
+from support.closure import ClosureAutoencoder, condition_loss, evenly_spaced, train_autoencoder
 from support.metrics import budget_to_tolerance, mean_std, mmd2, relative_trajectory_error
 from support.normalise import LatentNormaliser, NormalisedLatentModel
 from support.pipeline import observe_full, observe_partial, train_latent, trajectory_error
@@ -136,6 +136,24 @@ def test_condition_loss_training_lowers_kappa(system):
     before = condition_loss(ae, x[:64]).item()
     train_autoencoder(ae, x, 1.0, TrainConfig(lr=1e-3, epochs=3, batch_size=64, progress=False))
     assert condition_loss(ae, x[:64]).item() < 0.5 * before
+
+
+def test_train_autoencoder_rejects_bad_options_and_subsamples_evenly(system):
+    x = system.trajectories(2, 0, n_steps=9).snapshots()
+    ae = _autoencoder(system)
+    cfg = TrainConfig(lr=1e-3, steps=2, batch_size=8, progress=False)
+    with pytest.raises(ValueError, match="lambda_cond"):
+        train_autoencoder(ae, x, -1.0, cfg)
+    with pytest.raises(ValueError, match="cond_samples"):
+        train_autoencoder(ae, x, 1.0, cfg, cond_samples=0)
+    with pytest.raises(ValueError, match="finite|NaN|nan"):
+        train_autoencoder(ae, torch.full_like(x, float("nan")), 1.0, cfg)
+    assert evenly_spaced(10, 4).tolist() == [0, 3, 6, 9]
+    assert evenly_spaced(3, 10).tolist() == [0, 1, 2]
+    with pytest.raises(ValueError):
+        evenly_spaced(0, 3)
+    hist = train_autoencoder(ae, x, 1.0, cfg, cond_samples=2, max_snapshots=5)
+    assert len(hist.loss) >= 1
 
 
 def test_partial_observations_cost_and_unbiased_full_limit(system):

@@ -25,6 +25,16 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                "L_x vs L_z, unbiasedness and variance of L_x,p on an exactly closed linear system"),
     "predator_prey": ("support.experiments.predator_prey",
                       "paper 1 §3.1: test error vs force budget, L_z vs L_x vs L_x,p (predator–prey PDE)"),
+    "lj_structures": ("support.experiments.lj_structures",
+                      "paper 1 §3.3: Lennard-Jones temperature, MLP / OnsagerNet / GFINNs, L_z vs L_x,p"),
+    "lj_encoders": ("support.experiments.lj_encoders",
+                    "paper 1 §3.3: ordered-vector MLP encoder vs a permutation/periodic-invariant one"),
+    "lj_scaling": ("support.experiments.lj_scaling",
+                   "paper 1 §3.4: force computations to reach e_tol vs number of atoms (real partial forces)"),
+    "sde_closure": ("support.experiments.sde_closure",
+                    "paper 2 §1: the SDE loss and why λ = K, on K exactly known Ornstein–Uhlenbeck patches"),
+    "stochastic_predator_prey": ("support.experiments.stochastic_predator_prey",
+                                 "paper 2 §2.1: stochastic predator–prey from partial evolution, MMD vs λ"),
 }
 
 

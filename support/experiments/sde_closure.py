@@ -27,11 +27,12 @@ from ..budget import ForceBudget
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure
 from ..results import ExperimentResult
-from ..stochastic import LatentSDE, PatchAdditiveEncoder, PatchGrid, encode_pairs, partial_evolution, train_sde
+from ..stochastic import (LatentSDE, PatchAdditiveEncoder, PatchGrid, encode_pairs, partial_evolution,
+                          train_sde)
 from ..stochastic.encoder import LatentPairs
 from ..stochastic.toy_ou import (OULattice, exact_lambda, increment_moments, large_system_diffusion,
                                  patch_correlation, patch_diffusion)
-from ..train import TrainConfig
+from ..train import TrainConfig, torch_threads
 
 
 @dataclass
@@ -48,11 +49,12 @@ class Config:
     fit_steps: int = 300
     fit_lr: float = 0.05
     fit_batch: int = 4096
+    threads: int | None = 1                # torch CPU threads for the whole run (None: unchanged)
 
     @classmethod
     def for_scale(cls, scale: str) -> "Config":
         if scale == "paper":
-            return cls(n_increments=200_000, n_pairs=200_000, fit_steps=1000, fit_batch=16384)
+            return cls(n_increments=200_000, n_pairs=200_000, fit_steps=1000, fit_batch=16384, threads=None)
         return cls()
 
     @property
@@ -149,7 +151,8 @@ def least_squares_fit(pairs: LatentPairs, lam: float) -> dict:
 
 
 # ---------------------------------------------------------------------- studies
-def _toy(cfg: Config, patch_rho: float = 0.0) -> OULattice:
+def toy_system(cfg: Config, patch_rho: float = 0.0) -> OULattice:
+    """The OU lattice of ``cfg`` whose patch increments have correlation ``patch_rho``."""
     rho = site_correlation_for(patch_rho, cfg.patch_sites)
     # site noise such that the patch mean has noise σ_patch when ρ = 0
     return OULattice(cfg.theta, cfg.patch_noise * math.sqrt(cfg.patch_sites), rho, cfg.dt)
@@ -157,7 +160,7 @@ def _toy(cfg: Config, patch_rho: float = 0.0) -> OULattice:
 
 def increment_study(cfg: Config, gen: torch.Generator) -> dict:
     """Partial, naive and full increments from one fixed state whose patch means differ."""
-    system = _toy(cfg)
+    system = toy_system(cfg)
     grid = _grid(cfg)
     means = torch.linspace(0.5, 2.0, cfg.n_patches, dtype=torch.float64)
     x = means.repeat_interleave(cfg.patch_sites).view(1, 1, -1).repeat(cfg.n_increments, 1, 1)
@@ -182,7 +185,7 @@ def increment_study(cfg: Config, gen: torch.Generator) -> dict:
 
 def lambda_study(cfg: Config, gen: torch.Generator, seed: int) -> dict:
     """σ²_fit for λ in the sweep (partial target) and for the naive baseline, vs exact values."""
-    system = _toy(cfg)
+    system = toy_system(cfg)
     budget = ForceBudget()
     pairs = stationary_pairs(system, cfg, cfg.n_pairs, gen, budget)
     exact = large_system_diffusion(system.site_noise, cfg.n_patches, cfg.patch_sites)
@@ -205,13 +208,14 @@ def correlation_study(cfg: Config, gen: torch.Generator, seed: int) -> dict:
     K = cfg.n_patches
     rows, cost = [], 0
     for rho_p in cfg.patch_correlations:
-        system = _toy(cfg, rho_p)
+        system = toy_system(cfg, rho_p)
         budget = ForceBudget()
         pairs = stationary_pairs(system, cfg, cfg.n_pairs, gen, budget)["partial"]
         cost += budget.counts.get(system.cost_kind, 0)
         exact = large_system_diffusion(system.site_noise, K, cfg.patch_sites, system.rho)
         fit = fit_diffusion(pairs, float(K), cfg, seed)
-        # σ²_fit ∝ 1/λ for a constant σ (λ and σ² enter L_p only as λσ²): the λ that returns σ²_large
+        # σ²_fit ∝ 1/λ for a constant σ (λ and σ² enter L_p only as λσ²):
+        # the λ that returns σ²_large is K σ²_fit(K) / σ²_large
         rows.append({"patch_rho": rho_p, "site_rho": system.rho,
                      "patch_rho_check": patch_correlation(system.rho, cfg.patch_sites),
                      "ratio_at_K": fit["sigma2"] / exact, "best_lambda": K * fit["sigma2"] / exact,
@@ -262,7 +266,7 @@ def _lambda_figure(study: dict, cfg: Config):
     ax.axhline(1.0, color="k", ls=":", lw=1, label="exact large system")
     ax.axvline(cfg.n_patches, color="C2", ls="--", lw=1, label="λ = K")
     ax.plot([1.0], [study["naive"]["ratio"]], "s", color="#d62728", ms=7, label="naive target, λ = 1")
-    ax.set(xscale="log", yscale="log", xlabel="λ", ylabel="σ²_fit / σ²_large",
+    ax.set(xscale="log", yscale="log", xlabel="λ", ylabel=r"$\sigma^2_{\rm fit} / \sigma^2_{\rm large}$",
            title=f"Only λ = K recovers the large system (K = {cfg.n_patches})")
     ax.legend(fontsize=7)
     return fig
@@ -315,9 +319,10 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     cfg = cfg or Config.for_scale(scale or "quick")
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
-    res = {"increments": increment_study(cfg, gen),
-           "lambda_sweep": lambda_study(cfg, gen, seed),
-           "correlated": correlation_study(cfg, gen, seed)}
+    with torch_threads(cfg.threads):
+        res = {"increments": increment_study(cfg, gen),
+               "lambda_sweep": lambda_study(cfg, gen, seed),
+               "correlated": correlation_study(cfg, gen, seed)}
     figs = {"increments": _increment_figure(res["increments"], cfg),
             "lambda_sweep": _lambda_figure(res["lambda_sweep"], cfg),
             "correlated": _correlation_figure(res["correlated"], cfg)}

@@ -3,11 +3,12 @@ r"""Paper 2 §2.1: a latent SDE for the stochastic predator–prey SPDE, learned
 Pipeline (one call of :func:`run`):
 
 1. **Small system**: Euler–Maruyama trajectories on ``n_small`` cells from random (k, m) of the
-   training family (``sample_parameters``); every site update is charged to a budget.
+   training family (``sample_parameters``), ``factor`` realisations per draw; every site update is
+   charged to a budget.
 2. **Hierarchical upsampling** to the large system (``n_large = factor · n_small`` cells, the *same*
-   grid spacing, so a genuinely larger domain): time-aligned tiling (the halves of one large
-   snapshot are two small trajectories at the same time), then ``local_relax`` in overlapping
-   windows of the patch size with a frozen halo.
+   grid spacing, so a genuinely larger domain): aligned tiling (the tiles of one large snapshot are
+   the independent realisations of one (k, m) at one common time), then ``local_relax`` in
+   overlapping windows of the patch size with a frozen halo.
 3. **Partial evolution**: one Euler–Maruyama step of one random patch (K = n_large / patch) per
    upsampled snapshot, with a frozen one-cell halo.
 4. **Closure**: patch-additive autoencoder z = (ū, v̄, ẑ_u, ẑ_v), one MLP per species per patch,
@@ -25,7 +26,9 @@ import math
 import time
 from dataclasses import asdict, dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import NullFormatter
 import torch
 
 from ..budget import ForceBudget
@@ -33,14 +36,12 @@ from ..metrics import mean_std, mmd2
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure
 from ..results import ExperimentResult
-from ..stochastic import (ClosureAutoencoder, LatentSDE, MLPDecoder, PatchAdditiveEncoder, PatchGrid,
-                          PerChannelMLP, ZScaler, encode_pairs, local_relax, partial_evolution,
+from ..stochastic import (ClosureAutoencoder, LatentPairs, LatentSDE, MLPDecoder, PatchAdditiveEncoder,
+                          PatchGrid, PerChannelMLP, ZScaler, encode_pairs, local_relax, partial_evolution,
                           train_closure, train_sde)
 from ..stochastic.spde_predator_prey import (TEST_PARAMETERS, PredatorPreySPDE, initial_state,
                                              sample_parameters)
-from ..train import TrainConfig
-
-NAIVE = "naive"
+from ..train import TrainConfig, torch_threads
 
 
 @dataclass
@@ -48,24 +49,28 @@ class Config:
     n_small: int = 100                      # cells of the small system (upsampling source)
     factor: int = 2                         # n_large = factor · n_small (same grid spacing)
     patch: int = 40                         # cells per patch: K = n_large / patch
-    n_train_traj: int = 20                  # small-system trajectories
+    n_train_traj: int = 100                 # small-system trajectories (factor realisations per (k, m))
     n_steps: int = 3000                     # Euler–Maruyama steps per trajectory (T = 30)
-    record_every: int = 10                  # snapshot spacing of the small trajectories
+    record_every: int = 2                   # snapshot spacing of the small trajectories
     n_pairs: int = 30_000                   # upsampled snapshots = partial-evolution pairs
-    relax_steps: int = 20                   # LocalRelax steps per window (window = patch size)
+    relax_steps: int = 5                    # LocalRelax steps per window (window = patch size)
     closure_hidden: tuple[int, ...] = (32, 32)
     ae_epochs: int = 3
     ae_lr: float = 1e-3
     sde_hidden: tuple[int, ...] = (64, 64, 64)
-    sde_epochs: int = 40
-    sde_lr: float = 1e-3
-    sde_batch: int = 1024
+    sde_lr: float = 2e-3
+    sde_batch: int = 256
+    sde_steps: int | None = 4000            # gradient steps per SDE (None: sde_epochs epochs)
+    sde_epochs: int = 100
+    sde_schedule: str = "cosine"
     eps: float = 1e-8                       # variance floor of L_p (standardised units)
     lambda_factors: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)   # λ / K, besides λ = 1
     n_seeds: int = 1                        # SDE training seeds (seed, seed + 1, …)
     test_parameters: tuple[tuple[float, float], ...] = TEST_PARAMETERS
     n_test_traj: int = 50                   # large-system trajectories per test condition
     test_record_every: int = 10             # MMD every test_record_every steps
+    band_condition: int = 8                 # test condition whose mean ± std bands are kept
+    threads: int | None = 1                 # torch CPU threads for the whole run (None: unchanged)
 
     @classmethod
     def for_scale(cls, scale: str) -> "Config":
@@ -73,8 +78,9 @@ class Config:
             p = paper_numbers.SPDE
             return cls(n_train_traj=p["n_train_traj"], n_steps=p["n_steps"], record_every=1,
                        n_pairs=p["n_pairs"], ae_epochs=p["ae_epochs"], ae_lr=p["ae_lr"],
-                       sde_epochs=p["sde_epochs"], sde_lr=p["sde_lr"], sde_batch=p["sde_batch"],
-                       n_seeds=len(p["seeds"]), n_test_traj=p["n_test_traj"])
+                       sde_steps=None, sde_epochs=p["sde_epochs"], sde_lr=p["sde_lr"],
+                       sde_batch=p["sde_batch"], sde_schedule="plateau",
+                       n_seeds=len(p["seeds"]), n_test_traj=p["n_test_traj"], threads=None)
         return cls()
 
     @property
@@ -91,45 +97,53 @@ class Config:
         return sorted({1.0, *(float(f * self.n_patches) for f in self.lambda_factors)})
 
 
-def model_labels(cfg: Config) -> list[str]:
-    """``"λ=<value>"`` for the partial-target sweep, then ``"naive"``."""
-    return [lambda_label(lam) for lam in cfg.lambdas] + [NAIVE]
-
-
 def lambda_label(lam: float) -> str:
     return f"λ={lam:g}"
+
+
+NAIVE = "naive"
+
+
+def model_labels(cfg: Config) -> list[str]:
+    """The λ sweep (partial target), then the naive baseline."""
+    return [lambda_label(lam) for lam in cfg.lambdas] + [NAIVE]
 
 
 # ---------------------------------------------------------------------- training data
 def small_trajectories(system: PredatorPreySPDE, cfg: Config, gen: torch.Generator,
                        budget: ForceBudget, progress: bool) -> torch.Tensor:
-    """Small-system paths from the training family: ``[n_traj, n_rec + 1, 2, n_small]``."""
-    k, m = sample_parameters(cfg.n_train_traj, gen)
-    x0 = initial_state(k, m, cfg.n_small)
+    """Small-system paths ``[n_groups, factor, n_rec + 1, 2, n_small]``: ``n_train_traj / factor``
+    draws of (k, m) from the training family, ``factor`` independent realisations of each."""
+    if cfg.n_train_traj % cfg.factor:
+        raise ValueError(f"n_train_traj ({cfg.n_train_traj}) must be a multiple of factor ({cfg.factor})")
+    n_groups = cfg.n_train_traj // cfg.factor
+    k, m = sample_parameters(n_groups, gen)
+    x0 = initial_state(k.repeat_interleave(cfg.factor), m.repeat_interleave(cfg.factor), cfg.n_small)
     n_rec = cfg.n_steps // cfg.record_every
-    return system.simulate(x0, n_rec, gen, record_every=cfg.record_every, budget=budget,
-                           progress=progress).x
+    x = system.simulate(x0, n_rec, gen, record_every=cfg.record_every, budget=budget,
+                        progress=progress).x
+    return x.view(n_groups, cfg.factor, *x.shape[1:])
 
 
-def time_aligned_tiles(paths: torch.Tensor, factor: int, n_out: int,
-                       gen: torch.Generator) -> torch.Tensor:
-    """Upsample by tiling: snapshot b is ``factor`` small snapshots taken at one common random time
-    from independently drawn trajectories, placed side by side: ``[n_out, C, factor · n_small]``."""
-    if paths.dim() != 4 or n_out <= 0 or factor < 1:
-        raise ValueError(f"need paths [n_traj, T, C, n], n_out > 0 and factor >= 1; got "
-                         f"{list(paths.shape)}, {n_out}, {factor}")
-    n_traj, n_times = paths.shape[:2]
-    t = torch.randint(0, n_times, (n_out, 1), generator=gen).expand(n_out, factor)
-    traj = torch.randint(0, n_traj, (n_out, factor), generator=gen)
-    tiles = paths[traj, t]                                       # [n_out, factor, C, n]
+def aligned_tiles(paths: torch.Tensor, n_out: int, gen: torch.Generator) -> torch.Tensor:
+    """Upsample by tiling: large snapshot b puts side by side the ``factor`` realisations of one
+    random (k, m) group at one random recorded time: ``paths [G, factor, T, C, n] ->
+    [n_out, C, factor · n]``."""
+    if paths.dim() != 5 or n_out <= 0:
+        raise ValueError(f"need paths [groups, factor, T, C, n] and n_out > 0; got "
+                         f"{list(paths.shape)}, {n_out}")
+    n_groups, factor, n_times = paths.shape[:3]
+    group = torch.randint(0, n_groups, (n_out,), generator=gen)
+    t = torch.randint(0, n_times, (n_out,), generator=gen)
+    tiles = paths[group, :, t]                                   # [n_out, factor, C, n]
     grid = PatchGrid((factor * paths.shape[-1],), (paths.shape[-1],))
     return grid.merge(tiles)
 
 
 def large_snapshots(system: PredatorPreySPDE, cfg: Config, paths: torch.Tensor, gen: torch.Generator,
                     budget: ForceBudget, progress: bool) -> torch.Tensor:
-    """Hierarchical upsampling (one level): time-aligned tiles, then LocalRelax with a frozen halo."""
-    x = time_aligned_tiles(paths, cfg.factor, cfg.n_pairs, gen)
+    """Hierarchical upsampling (one level): aligned tiles, then LocalRelax with a frozen halo."""
+    x = aligned_tiles(paths, cfg.n_pairs, gen)
     if cfg.relax_steps:
         x = local_relax(system, x, (cfg.patch,), cfg.relax_steps, gen, budget=budget, progress=progress)
     return x
@@ -151,20 +165,36 @@ def train_encoder(system: PredatorPreySPDE, grid: PatchGrid, x: torch.Tensor, cf
 
 
 def sde_train_config(cfg: Config, seed: int, label: str, progress: bool) -> TrainConfig:
-    """The paper's SDE recipe (AdamW amsgrad, plateau 0.5/5, min lr 5e-6), same for every model."""
-    return TrainConfig(lr=cfg.sde_lr, epochs=cfg.sde_epochs, batch_size=cfg.sde_batch, plateau_patience=5,
-                       min_lr=5e-6, threads=1, seed=seed, progress=progress, desc=f"SDE {label}")
+    """One optimisation recipe for every SDE (AdamW amsgrad; plateau 0.5/5 down to 5e-6 as in the
+    paper, or cosine over a fixed number of steps)."""
+    return TrainConfig(lr=cfg.sde_lr, epochs=cfg.sde_epochs, steps=cfg.sde_steps, batch_size=cfg.sde_batch,
+                       schedule=cfg.sde_schedule, plateau_patience=5, min_lr=5e-6, threads=1, seed=seed,
+                       progress=progress, desc=f"SDE {label}")
 
 
-def train_models(pairs: dict, cfg: Config, seed: int, progress: bool) -> dict[str, LatentSDE]:
-    """One latent SDE per λ (partial target) and one for the naive target, from the same init."""
-    models = {}
-    for label, target, lam in [(lambda_label(lam), "partial", lam) for lam in cfg.lambdas] + \
-                              [(NAIVE, "naive", 1.0)]:
-        torch.manual_seed(seed)
-        sde = LatentSDE(pairs[target].z0.shape[1], diffusion="full", hidden=cfg.sde_hidden)
-        train_sde(sde, pairs[target], sde_train_config(cfg, seed, label, progress), lam=lam, eps=cfg.eps)
-        models[label] = sde.eval()
+def initial_sigma(pairs: LatentPairs, lam: float) -> float:
+    """σ at which the fit starts (standardised units): √(E‖Δz‖²/(d λ δt)), the maximiser of L_p for
+    zero drift and an isotropic constant σ. Starting there instead of at σ = 1 spares Adam the
+    long descent over several decades, which otherwise leaves the drift under-trained."""
+    dz = (pairs.z1 - pairs.z0) / pairs.z0.std(dim=0)
+    return math.sqrt(dz.pow(2).mean().item() / (lam * pairs.dt.mean().item()))
+
+
+def fit_sde(pairs: LatentPairs, lam: float, cfg: Config, seed: int, label: str, progress: bool) -> LatentSDE:
+    """A full-σ latent SDE trained by L_p with factor ``lam`` (same recipe and seed for every model)."""
+    torch.manual_seed(seed)
+    sde = LatentSDE(pairs.z0.shape[1], diffusion="full", hidden=cfg.sde_hidden,
+                    init_scale=initial_sigma(pairs, lam))
+    train_sde(sde, pairs, sde_train_config(cfg, seed, label, progress), lam=lam, eps=cfg.eps)
+    return sde.eval()
+
+
+def train_models(pairs: dict[str, LatentPairs], cfg: Config, seed: int,
+                 progress: bool) -> dict[str, LatentSDE]:
+    """One SDE per λ of the sweep (partial target) and the naive baseline (naive target, λ = 1)."""
+    models = {lambda_label(lam): fit_sde(pairs["partial"], lam, cfg, seed, lambda_label(lam), progress)
+              for lam in cfg.lambdas}
+    models[NAIVE] = fit_sde(pairs["naive"], 1.0, cfg, seed, NAIVE, progress)
     return models
 
 
@@ -188,17 +218,13 @@ def ground_truth(system: PredatorPreySPDE, encoder: PatchAdditiveEncoder, cfg: C
     return torch.stack(z, dim=1).view(len(cfg.test_parameters), cfg.n_test_traj, n_rec + 1, -1)
 
 
-def rollouts(model: LatentSDE, z_true: torch.Tensor, cfg: Config, seed: int) -> torch.Tensor:
-    """Euler–Maruyama from the true initial latents, recorded like the truth: same shape as z_true."""
+def rollouts(model: LatentSDE, z_true: torch.Tensor, cfg: Config, dt: float, seed: int) -> torch.Tensor:
+    """Euler–Maruyama (step ``dt``) from the true initial latents, recorded like the truth (same
+    shape as ``z_true``). Every model gets the same noise (``seed``): common random numbers."""
     n_cond, n_traj, n_rec1, d = z_true.shape
     z0 = z_true[:, :, 0].reshape(-1, d)
-    paths = model.simulate(z0, system_dt(), n_rec1 * cfg.test_record_every - cfg.test_record_every,
-                           generator=seed)
+    paths = model.simulate(z0, dt, (n_rec1 - 1) * cfg.test_record_every, generator=seed)
     return paths[:, ::cfg.test_record_every].reshape(n_cond, n_traj, n_rec1, d)
-
-
-def system_dt() -> float:
-    return PredatorPreySPDE().dt
 
 
 def mmd_curves(pred: torch.Tensor, true: torch.Tensor, scaler: ZScaler) -> torch.Tensor:
@@ -211,25 +237,45 @@ def mmd_curves(pred: torch.Tensor, true: torch.Tensor, scaler: ZScaler) -> torch
 
 
 # ---------------------------------------------------------------------- study
+def diffusion_trace(model: LatentSDE, z: torch.Tensor, scaler: ZScaler) -> float:
+    """Mean over ``z`` of tr(σσᵀ) in standardised units (the diffusion's overall size)."""
+    with torch.no_grad():
+        diag = torch.diagonal(model.diffusion_matrix(z), dim1=-2, dim2=-1) / scaler.std ** 2
+    return diag.sum(-1).mean().item()
+
+
+def std_ratio(pred: torch.Tensor, true: torch.Tensor) -> list[float]:
+    """Predicted / true std over trajectories of ū and v̄, averaged over test conditions and over
+    the recorded times after the first tenth of the horizon (the ensembles start from one state)."""
+    start = max(1, pred.shape[2] // 10)
+    ratio = pred[:, :, start:, :2].std(dim=1) / true[:, :, start:, :2].std(dim=1)
+    return ratio.mean(dim=(0, 1)).tolist()
+
+
 def evaluate_models(models: dict[str, LatentSDE], z_true: torch.Tensor, scaler: ZScaler, cfg: Config,
-                    seed: int) -> dict:
-    """MMD² curves, their time average, and mean ± std of (ū, v̄) for every model."""
+                    dt: float, seed: int) -> dict:
+    """MMD² curves and their time average, the diffusion's size, and mean ± std of (ū, v̄) for the
+    test condition ``cfg.band_condition``, for every model."""
     out = {}
+    c = cfg.band_condition
     for label, model in models.items():
-        pred = rollouts(model, z_true, cfg, seed)
+        pred = rollouts(model, z_true, cfg, dt, seed)
         curves = mmd_curves(pred, z_true, scaler)
-        out[label] = {"mmd_curve": curves.mean(0).tolist(),
-                      "mmd_per_condition": curves.mean(1).tolist(),
-                      "mmd_time_avg": curves.mean().item(),
-                      "obs_mean": pred[..., :2].mean(1).tolist(), "obs_std": pred[..., :2].std(1).tolist()}
+        out[label] = {"mmd_curve": curves.mean(0).tolist(), "mmd_per_condition": curves.mean(1).tolist(),
+                      "mmd_time_avg": curves.mean().item(), "std_ratio": std_ratio(pred, z_true),
+                      "diffusion_trace": diffusion_trace(model, z_true.flatten(0, 2), scaler),
+                      "obs_mean": pred[c, ..., :2].mean(0).tolist(),
+                      "obs_std": pred[c, ..., :2].std(0).tolist()}
     return out
 
 
-def one_seed(system, cfg: Config, seed: int, budgets: dict, progress: bool) -> dict:
+def one_seed(system: PredatorPreySPDE, cfg: Config, seed: int, budgets: dict[str, ForceBudget],
+             progress: bool) -> dict:
     """Training data → closure → SDEs → evaluation, for one seed."""
     gen = torch.Generator().manual_seed(seed)
     paths = small_trajectories(system, cfg, gen, budgets["small_system"], progress)
     x = large_snapshots(system, cfg, paths, gen, budgets["relax"], progress)
+    del paths
     grid = PatchGrid((cfg.n_large,), (cfg.patch,), boundary=system.boundary)
     sample = partial_evolution(system, grid, x, 1, gen, budget=budgets["partial_evolution"],
                                batch_size=8192)
@@ -238,91 +284,112 @@ def one_seed(system, cfg: Config, seed: int, budgets: dict, progress: bool) -> d
     scaler = ZScaler(pairs["partial"].z0.shape[1]).fit(pairs["partial"].z0)
     models = train_models(pairs, cfg, seed, progress)
     z_true = ground_truth(system, encoder, cfg, gen, budgets["ground_truth"], progress)
-    res = evaluate_models(models, z_true, scaler, cfg, seed)
-    truth = {"obs_mean": z_true[..., :2].mean(1).tolist(), "obs_std": z_true[..., :2].std(1).tolist()}
-    return {"models": res, "truth": truth, "additivity_gap": encoder.additivity_gap(x[:256]).max().item()}
+    c = cfg.band_condition
+    truth = {"obs_mean": z_true[c, ..., :2].mean(0).tolist(), "obs_std": z_true[c, ..., :2].std(0).tolist()}
+    return {"models": evaluate_models(models, z_true, scaler, cfg, system.dt, seed), "truth": truth,
+            "additivity_gap": encoder.additivity_gap(x[:256]).max().item()}
 
 
 def summarise(per_seed: list[dict], cfg: Config) -> dict:
-    """Time-averaged MMD² per model: mean ± std over seeds; the best λ."""
-    labels = model_labels(cfg)
+    """Time-averaged MMD² per model (mean ± std over seeds), the best λ, and the diffusion size of
+    each model relative to the λ = K one."""
+    K = lambda_label(float(cfg.n_patches))
     table = {}
-    for label in labels:
+    for label in model_labels(cfg):
         vals = [s["models"][label]["mmd_time_avg"] for s in per_seed]
+        trace = [s["models"][label]["diffusion_trace"] / s["models"][K]["diffusion_trace"] for s in per_seed]
         mean, std = mean_std(vals)
-        table[label] = {"mean": mean, "std": std, "per_seed": vals}
+        ratios = np.mean([s["models"][label]["std_ratio"] for s in per_seed], axis=0)
+        table[label] = {"mean": mean, "std": std, "per_seed": vals, "diffusion_vs_K": mean_std(trace)[0],
+                        "std_ratio": ratios.tolist()}
     sweep = {lam: table[lambda_label(lam)]["mean"] for lam in cfg.lambdas}
     return {"mmd_time_avg": table, "best_lambda": min(sweep, key=sweep.get)}
 
 
 # ---------------------------------------------------------------------- figures and table
-def _colour(label: str, cfg: Config) -> str:
+def _style(label: str, cfg: Config) -> dict:
+    """Naive red, λ = K green and bold, the rest of the sweep in blues (darker = larger λ)."""
     if label == NAIVE:
-        return "#d62728"
+        return {"color": "#d62728", "lw": 1.8}
     if label == lambda_label(float(cfg.n_patches)):
-        return "#2ca02c"
-    return "#1f77b4"
+        return {"color": "#2ca02c", "lw": 2.2}
+    i = [lambda_label(lam) for lam in cfg.lambdas].index(label)
+    return {"color": plt.cm.Blues(0.35 + 0.6 * i / max(1, len(cfg.lambdas) - 1)), "lw": 1.0}
 
 
-def _mmd_figure(first: dict, summary: dict, cfg: Config):
+def _times(n: int, cfg: Config, dt: float) -> np.ndarray:
+    return np.arange(n) * cfg.test_record_every * dt
+
+
+def _mmd_figure(first: dict, summary: dict, cfg: Config, dt: float):
     fig, axes = figure(2, 1, width=4.4)
-    t = np.arange(len(first["models"][NAIVE]["mmd_curve"])) * cfg.test_record_every * system_dt()
     a = axes[0, 0]
-    for i, label in enumerate(model_labels(cfg)):
-        a.plot(t, first["models"][label]["mmd_curve"], lw=2 if "naive" in label or
-               label == lambda_label(float(cfg.n_patches)) else 1, color=_colour(label, cfg),
-               alpha=1.0 if _colour(label, cfg) != "#1f77b4" else 0.35 + 0.12 * i, label=label)
+    for label in model_labels(cfg):
+        curve = first["models"][label]["mmd_curve"]
+        a.plot(_times(len(curve), cfg, dt), curve, label=label, **_style(label, cfg))
     a.set(yscale="log", xlabel="time", ylabel="MMD² (mean over test conditions)", title="MMD² vs time")
     a.legend(fontsize=7)
     a = axes[0, 1]
-    lams = cfg.lambdas
-    rows = [summary["mmd_time_avg"][lambda_label(lam)] for lam in lams]
-    a.errorbar(lams, [r["mean"] for r in rows], yerr=[r["std"] for r in rows], fmt="o-", label="partial target")
+    rows = [summary["mmd_time_avg"][lambda_label(lam)] for lam in cfg.lambdas]
+    a.errorbar(cfg.lambdas, [r["mean"] for r in rows], yerr=[r["std"] for r in rows], fmt="o-",
+               label="partial target")
     a.axhline(summary["mmd_time_avg"][NAIVE]["mean"], color="#d62728", ls=":", label="naive (λ = 1)")
     a.axvline(cfg.n_patches, color="#2ca02c", ls="--", lw=1, label="λ = K")
     a.set(xscale="log", yscale="log", xlabel="λ", ylabel="time-averaged MMD²", title="MMD² vs λ")
+    a.yaxis.set_minor_formatter(NullFormatter())
     a.legend(fontsize=7)
     return fig
 
 
-def _band_figure(first: dict, cfg: Config, condition: int):
-    fig, axes = figure(2, 1, width=4.4)
-    t = np.arange(len(first["truth"]["obs_mean"][0])) * cfg.test_record_every * system_dt()
-    shown = [(f"truth", first["truth"], "k"),
-             (lambda_label(float(cfg.n_patches)), first["models"][lambda_label(float(cfg.n_patches))], "#2ca02c"),
-             (lambda_label(1.0), first["models"][lambda_label(1.0)], "#1f77b4"),
-             (NAIVE, first["models"][NAIVE], "#d62728")]
-    for j, (a, name) in enumerate(zip(axes[0], ("ū", "v̄"))):
-        for label, rec, colour in shown:
-            mean = np.asarray(rec["obs_mean"][condition])[:, j]
-            std = np.asarray(rec["obs_std"][condition])[:, j]
-            a.plot(t, mean, color=colour, lw=1.2, label=label)
-            a.fill_between(t, mean - std, mean + std, color=colour, alpha=0.2)
-        k, m = cfg.test_parameters[condition]
-        a.set(xlabel="time", ylabel=name, title=f"{name}: mean ± std (k = {k:g}, m = {m:g})")
+def _band_figure(first: dict, cfg: Config, dt: float):
+    """Top: mean ± std of ū, v̄ for one test condition (the naive model leaves the frame). Bottom:
+    the std over trajectories, where the factor √K between λ = 1 and λ = K shows."""
+    fig, axes = figure(2, 2, width=4.4, height=3.4)
+    K = lambda_label(float(cfg.n_patches))
+    shown = [("truth (large system)", first["truth"], {"color": "k", "lw": 1.2}),
+             (K, first["models"][K], _style(K, cfg)),
+             (lambda_label(1.0), first["models"][lambda_label(1.0)], {"color": "#1f77b4", "lw": 1.0}),
+             (NAIVE, first["models"][NAIVE], _style(NAIVE, cfg))]
+    k, m = cfg.test_parameters[cfg.band_condition]
+    truth_mean = np.asarray(first["truth"]["obs_mean"])
+    for j, name in enumerate(("ū", "v̄")):
+        top, bottom = axes[0, j], axes[1, j]
+        for label, rec, style in shown:
+            mean, std = np.asarray(rec["obs_mean"])[:, j], np.asarray(rec["obs_std"])[:, j]
+            t = _times(len(mean), cfg, dt)
+            top.plot(t, mean, label=label, **style)
+            top.fill_between(t, mean - std, mean + std, color=style["color"], alpha=0.2)
+            bottom.plot(t[1:], std[1:], label=label, **style)
+        lo, hi = truth_mean[:, j].min(), truth_mean[:, j].max()
+        top.set(ylim=(lo - 0.2 * (hi - lo), hi + 0.2 * (hi - lo)), xlabel="time", ylabel=name,
+                title=f"{name}: mean ± std (k = {k:g}, m = {m:g})")
+        bottom.set(yscale="log", xlabel="time", ylabel=f"std of {name}",
+                   title=f"{name}: std over the trajectories")
     axes[0, 0].legend(fontsize=7)
     return fig
 
 
 def _comparison(summary: dict, cost: dict, cfg: Config) -> list[dict]:
-    table = summary["mmd_time_avg"]
-    K = cfg.n_patches
+    table, K = summary["mmd_time_avg"], cfg.n_patches
+    notes = {lambda_label(float(K)): "λ = K (theory)", NAIVE: "naive baseline (λ = 1)"}
     rows = [{"quantity": f"time-averaged MMD², {label}", "measured": table[label]["mean"], "paper": None,
-             "note": "λ = K (theory)" if label == lambda_label(float(K)) else
-             ("naive baseline" if label == NAIVE else "")} for label in model_labels(cfg)]
-    rows[0]["note"] = (rows[0]["note"] + "; " if rows[0]["note"] else "") + \
-        "paper's values missing from the official mirror"
-    rows += [{"quantity": "best λ of the sweep", "measured": summary["best_lambda"],
-              "paper": float(paper_numbers.SPDE["n_patches"]), "note": "paper: λ = K (near-)optimal"},
-             {"quantity": "K (patches)", "measured": K, "paper": paper_numbers.SPDE["n_patches"],
-              "note": f"large domain {cfg.n_large} cells at the small system's spacing"},
-             {"quantity": "partial-evolution pairs", "measured": cfg.n_pairs,
-              "paper": paper_numbers.SPDE["n_pairs"], "note": "fewer at the quick scale"},
-             {"quantity": "training simulation cost (site updates)", "measured": cost["training_total"],
-              "paper": None, "note": "small trajectories + relax + partial evolution"},
-             {"quantity": "ground-truth simulation cost (site updates)", "measured": cost["ground_truth"],
-              "paper": None, "note": "evaluation only"}]
-    return rows
+             "note": notes.get(label, "")} for label in model_labels(cfg)]
+    rows[0]["note"] = "paper's values missing from the official mirror"
+    theory = {lambda_label(float(K)): "theory 1", lambda_label(1.0): f"theory √K = {K ** 0.5:.2f}",
+              NAIVE: "small system + spatial spread"}
+    rows += [{"quantity": f"std ratio predicted/true of ū, {label}", "measured": table[label]["std_ratio"][0],
+              "paper": None, "note": note} for label, note in theory.items()]
+    return rows + [
+        {"quantity": "best λ of the sweep", "measured": summary["best_lambda"],
+         "paper": float(paper_numbers.SPDE["n_patches"]), "note": "paper: λ = K (near-)optimal"},
+        {"quantity": "K (patches)", "measured": K, "paper": paper_numbers.SPDE["n_patches"],
+         "note": f"large domain {cfg.n_large} cells at the small system's spacing"},
+        {"quantity": "partial-evolution pairs", "measured": cfg.n_pairs,
+         "paper": paper_numbers.SPDE["n_pairs"], "note": "per seed"},
+        {"quantity": "training simulation cost (site updates)", "measured": cost["training_total"],
+         "paper": None, "note": "small trajectories + relax + partial evolution, all seeds"},
+        {"quantity": "ground-truth simulation cost (site updates)", "measured": cost["ground_truth"],
+         "paper": None, "note": "evaluation only, all seeds"}]
 
 
 def _costs(budgets: dict[str, ForceBudget]) -> dict:
@@ -341,13 +408,14 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     t0 = time.perf_counter()
     system = PredatorPreySPDE()
     budgets = {k: ForceBudget() for k in ("small_system", "relax", "partial_evolution", "ground_truth")}
-    per_seed = [one_seed(system, cfg, seed + i, budgets, progress) for i in range(cfg.n_seeds)]
+    with torch_threads(cfg.threads):
+        per_seed = [one_seed(system, cfg, seed + i, budgets, progress) for i in range(cfg.n_seeds)]
     summary = summarise(per_seed, cfg)
     cost = _costs(budgets)
-    figs = {"mmd": _mmd_figure(per_seed[0], summary, cfg),
-            "bands": _band_figure(per_seed[0], cfg, condition=len(cfg.test_parameters) - 1)}
+    figs = {"mmd": _mmd_figure(per_seed[0], summary, cfg, system.dt),
+            "bands": _band_figure(per_seed[0], cfg, system.dt)}
     metrics = {"summary": summary, "simulation_cost": cost, "K": cfg.n_patches, "lambdas": cfg.lambdas,
-               "per_seed": per_seed}
+               "dt": system.dt, "per_seed": per_seed}
     return ExperimentResult(name="stochastic_predator_prey", scale=scale or "quick", seed=seed,
                             config=asdict(cfg), metrics=metrics, comparison=_comparison(summary, cost, cfg),
                             figures=figs, wall_time_s=time.perf_counter() - t0)

@@ -12,7 +12,7 @@ Pipeline (every stochastic chapter plugs a :class:`StochasticSystem` into it)::
 from .autoencoder import RECONSTRUCTION_LOSSES, ClosureAutoencoder, reconstruction_loss, train_closure
 from .base import BOUNDARIES, StepResult, StochasticPaths, StochasticSystem, as_generator
 from .encoder import TARGETS, LatentPairs, PatchAdditiveEncoder, default_lambda, encode_pairs
-from .nets import MLPDecoder, PatchMLP, PerChannelMLP, mlp
+from .nets import MLPDecoder, PatchMLP, PerChannelMLP
 from .partial_evolution import PartialSample, evolve_chosen_patches, partial_evolution, sample_patch_indices
 from .patches import PatchGrid, extract_window, window_coords, write_window
 from .sde import (DEFAULT_EPS, DIFFUSION_MODES, Diffusion, LatentSDE, ZScaler, gaussian_increment_nll,
@@ -25,6 +25,6 @@ __all__ = [
     "PatchAdditiveEncoder", "PatchGrid", "PatchMLP", "PerChannelMLP", "StepResult", "StochasticPaths",
     "StochasticSystem", "ZScaler", "as_generator", "default_lambda", "encode_pairs",
     "evolve_chosen_patches", "extract_window", "gaussian_increment_nll", "hierarchical_upsample",
-    "local_relax", "mlp", "partial_evolution", "reconstruction_loss", "relax_origins",
+    "local_relax", "partial_evolution", "reconstruction_loss", "relax_origins",
     "sample_patch_indices", "train_closure", "train_sde", "upsample", "window_coords", "write_window",
 ]

@@ -8,23 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-
-def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU,
-        xavier: bool = False) -> nn.Sequential:
-    """``Linear(sizes[0], sizes[1]) → act → … → Linear(sizes[-2], sizes[-1])`` (no final activation)."""
-    sizes = [int(s) for s in sizes]
-    if len(sizes) < 2 or any(s <= 0 for s in sizes):
-        raise ValueError(f"mlp sizes must be >= 2 positive ints, got {sizes}")
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        lin = nn.Linear(a, b)
-        if xavier:
-            nn.init.xavier_uniform_(lin.weight)
-            nn.init.zeros_(lin.bias)
-        layers.append(lin)
-        if i < len(sizes) - 2:
-            layers.append(activation())
-    return nn.Sequential(*layers)
+from ..nets import mlp
 
 
 class PatchMLP(nn.Module):
@@ -35,7 +19,7 @@ class PatchMLP(nn.Module):
         super().__init__()
         self.in_shape = (int(channels), *map(int, patch_shape))
         self.out_dim = int(out_dim)
-        self.net = mlp([math.prod(self.in_shape), *hidden, self.out_dim], xavier=True)
+        self.net = mlp([math.prod(self.in_shape), *hidden, self.out_dim], "relu", xavier=True)
 
     def forward(self, patch: torch.Tensor) -> torch.Tensor:
         if tuple(patch.shape[1:]) != self.in_shape:
@@ -57,7 +41,7 @@ class PerChannelMLP(nn.Module):
         self.channels = int(channels)
         self.out_dim = self.channels * int(out_per_channel)
         n_in = math.prod(self.patch_shape)
-        self.nets = nn.ModuleList(mlp([n_in, *hidden, out_per_channel], xavier=True)
+        self.nets = nn.ModuleList(mlp([n_in, *hidden, out_per_channel], "relu", xavier=True)
                                   for _ in range(self.channels))
 
     def forward(self, patch: torch.Tensor) -> torch.Tensor:
@@ -74,7 +58,7 @@ class MLPDecoder(nn.Module):
                  hidden: Sequence[int] = (32, 32)) -> None:
         super().__init__()
         self.state_shape = tuple(int(s) for s in state_shape)
-        self.net = mlp([int(latent_dim), *hidden, math.prod(self.state_shape)], xavier=True)
+        self.net = mlp([int(latent_dim), *hidden, math.prod(self.state_shape)], "relu", xavier=True)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(z.shape[0], *self.state_shape)

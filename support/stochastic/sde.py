@@ -47,12 +47,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..nets import mlp
 from ..rollout import euler_maruyama
 from ..train import TrainConfig, TrainHistory, fit
 from ..validation import check_choice, check_finite
 from .base import as_generator
 from .encoder import LatentPairs
-from .nets import mlp
 
 DIFFUSION_MODES = ("full", "diagonal", "constant_diagonal", "constant")
 #: default variance floor ε of the loss (in normalised coordinates)
@@ -105,7 +105,7 @@ class Diffusion(nn.Module):
         diag_raw = inverse_softplus(init_scale - min_scale)
         n_out = {"full": self.dim * (self.dim + 1) // 2, "diagonal": self.dim}.get(mode)
         if n_out is not None:
-            self.net = mlp([self.dim, *hidden, n_out])
+            self.net = mlp([self.dim, *hidden, n_out], "relu", xavier=False)
             with torch.no_grad():
                 self.net[-1].weight.zero_()
                 self.net[-1].bias.copy_(_tri_init(self.dim, diag_raw) if mode == "full"
@@ -209,7 +209,7 @@ class LatentSDE(nn.Module):
                  init_scale: float = 1.0, min_scale: float = 1e-5) -> None:
         super().__init__()
         self.dim = int(dim)
-        self.drift_net = drift if drift is not None else mlp([self.dim, *hidden, self.dim])
+        self.drift_net = drift if drift is not None else mlp([self.dim, *hidden, self.dim], "relu", xavier=False)
         self.diffusion_net = (Diffusion(self.dim, diffusion, hidden, init_scale, min_scale)
                               if isinstance(diffusion, str) else diffusion)
         self.scaler = ZScaler(self.dim)

@@ -1,0 +1,237 @@
+r"""Pieces shared by the three Lennard-Jones chapters (paper 1, §3.3–3.5).
+
+* :class:`LJSetup` — the fluid, its NVE training/test trajectories and the configuration pools;
+* :func:`build_autoencoder` — paper 1's MLP closure on the ordered state, or the permutation- and
+  periodic-image-invariant :class:`~support.encoders.PooledAtomEncoder`, trained on configurations
+  only (they are free; no force is used);
+* :func:`latent_factory` / :func:`latent_config` — the three latent structures and one
+  optimisation budget (same steps and cosine schedule for every loss);
+* :func:`trajectory_pool` — the paper's protocol for choosing configurations (whole trajectories
+  in order) next to the studies' default (uniform draws from all training snapshots);
+* :func:`train_ensemble` — an ensemble of latent models for one method at one budget, each bought
+  through the counted oracle by :func:`support.studies.train_one` and scored against ground truth
+  on one or more test sets.
+
+Observable: z* = 20·T (paper 1's scale factor; the relative error does not depend on it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..closure import ClosureAutoencoder, train_autoencoder
+from ..encoders import PooledAtomEncoder, invariant_autoencoder, mlp_autoencoder
+from ..jacobian import condition_number
+from ..latent import build_latent_model
+from ..metrics import mean_std
+from ..normalise import LatentNormaliser
+from ..scale import device
+from ..studies import Method, RunRecord, encoded_trajectories, evaluate, train_one
+from ..systems.base import Trajectories
+from ..systems.lennard_jones import LennardJonesSystem
+from ..train import TrainConfig
+from ..validation import check_choice
+
+#: paper 1's scale factor of the temperature observable, z* = 20 T
+TEMPERATURE_SCALE = 20.0
+#: latent structures of paper 1, Fig. 3 (names of :func:`support.latent.build_latent_model`)
+STRUCTURES = ("mlp", "onsagernet", "gfinn")
+STRUCTURE_LABELS = {"mlp": "MLP", "onsagernet": "OnsagerNet", "gfinn": "GFINNs"}
+#: closure encoders of the encoder study
+ENCODERS = ("mlp", "invariant")
+#: paper 1's latent widths (§2.2–2.4): MLP 256-256, OnsagerNet 256³ ReQUr residual, GFINN 256-256, K = d
+PAPER_WIDTHS = {"mlp": {"hidden": (256, 256)}, "onsagernet": {"hidden": (256, 256, 256)},
+                "gfinn": {"hidden": (256, 256)}}
+
+
+# ------------------------------------------------------------------------------------ data
+@dataclass
+class LJSetup:
+    """An LJ fluid with training trajectories (the configuration pool) and named test sets."""
+
+    system: LennardJonesSystem
+    train: Trajectories
+    tests: dict[str, Trajectories]
+
+    @property
+    def n_atoms(self) -> int:
+        return self.system.n_atoms
+
+
+def make_system(n_atoms: int, *, same_start: bool = True, start_seed: int = 0, relax_fmax: float = 50.0,
+                n_frames: int = 250) -> LennardJonesSystem:
+    """The paper's fluid (ρ = 0.8, r_c = 2.5, Δt = 0.001, T0 ~ U(0.5, 1.5)) with z* = 20 T.
+
+    Trajectories live on :func:`support.scale.device` (float64: the force oracle needs it); the
+    LAMMPS engine is used on the CPU, the built-in velocity Verlet on a GPU.
+    """
+    dev = device()
+    return LennardJonesSystem(n_atoms, same_start=same_start, start_seed=start_seed, relax_fmax=relax_fmax,
+                              n_frames=n_frames, temperature_scale=TEMPERATURE_SCALE,
+                              device=dev, engine="auto" if dev.type == "cpu" else "builtin")
+
+
+def simulate_setup(n_atoms: int, n_train: int, n_test: int, seed: int, *, new_start_test: int = 0,
+                   relax_fmax: float = 50.0, progress: bool = False) -> LJSetup:
+    """The paper's design: every run starts from the same relaxed positions and velocity pattern
+    (rescaled to its own T0). Test set ``"same start"``; with ``new_start_test > 0`` also
+    ``"new starts"``: runs that each start from their own random insertion and relaxation."""
+    system = make_system(n_atoms, relax_fmax=relax_fmax)
+    train = system.trajectories(n_train, seed, split="train", progress=progress)
+    tests = {"same start": system.trajectories(n_test, seed, split="test", progress=progress)}
+    if new_start_test:
+        fresh = make_system(n_atoms, same_start=False, relax_fmax=relax_fmax)
+        tests["new starts"] = fresh.trajectories(new_start_test, seed + 7919, split="test", progress=progress)
+    return LJSetup(system, train, tests)
+
+
+def strided(traj: Trajectories, stride: int) -> Trajectories:
+    """Every ``stride``-th frame of each run (time step × stride): a cheaper test set for encoders
+    whose every frame is costly to encode (the RK4 rollout then steps by the new Δt)."""
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    return Trajectories(x=traj.x[:, ::stride], dt=traj.dt * stride)
+
+
+def trajectory_pool(traj: Trajectories, n_traj: int | None = None, stride: int = 1, first: int = 0) -> torch.Tensor:
+    """Snapshots ``[k · ⌈T/stride⌉, N]`` of ``n_traj`` consecutive training runs starting at run
+    ``first`` (cyclically; all runs if ``n_traj`` is ``None``), every ``stride``-th frame. With
+    ``n_traj`` set this is paper 1's protocol: a budget buys whole runs in order, so L_z sees 1/p
+    times fewer distinct runs (initial temperatures) than L_x,p."""
+    k = traj.n_traj if n_traj is None else int(n_traj)
+    if not 1 <= k <= traj.n_traj or stride < 1:
+        raise ValueError(f"need 1 <= n_traj <= {traj.n_traj} and stride >= 1, got {n_traj}, {stride}")
+    runs = (torch.arange(k) + int(first)) % traj.n_traj
+    return traj.x[runs.to(traj.x.device), ::stride].reshape(-1, traj.x.shape[-1])
+
+
+# ------------------------------------------------------------------------------ autoencoder
+@dataclass
+class AEConfig:
+    """Closure autoencoder settings (paper 1, LJ 800: 64-64 softplus, λ_cond = 1e-5 on the closure
+    rows, Adam lr 1e-4, weight decay 1e-4, betas (0.9, 0.95), batch 256, 200 epochs)."""
+
+    encoder: str = "mlp"
+    latent_dim: int = 32
+    hidden: tuple[int, ...] = (64, 64)
+    lambda_cond: float = 1e-5
+    cond_samples: int | None = None
+    max_snapshots: int | None = None
+    steps: int = 17_600
+    lr: float = 1e-4
+    batch_size: int = 256
+    cutoff: float = 2.0
+    n_basis: int = 8
+    max_neighbours: int = 40
+    pooled_width: int = 32
+    rates: bool = True
+
+
+def build_autoencoder(setup: LJSetup, cfg: AEConfig, seed: int, progress: bool = False) -> ClosureAutoencoder:
+    """Train the closure autoencoder of kind ``cfg.encoder`` on the training snapshots."""
+    check_choice("encoder", cfg.encoder, ENCODERS)
+    system = setup.system
+    torch.manual_seed(seed)
+    if cfg.encoder == "mlp":
+        ae = mlp_autoencoder(system.observables, 1, system.state_dim, cfg.latent_dim, cfg.hidden)
+    else:
+        enc = PooledAtomEncoder(system.n_atoms, system.box, cfg.latent_dim - 1, cutoff=cfg.cutoff,
+                                n_basis=cfg.n_basis, max_neighbours=cfg.max_neighbours,
+                                hidden=cfg.pooled_width, rates=cfg.rates)
+        ae = invariant_autoencoder(system.observables, 1, enc, cfg.latent_dim, cfg.hidden)
+    ae = ae.to(device=setup.train.x.device, dtype=setup.train.x.dtype)
+    tcfg = TrainConfig(lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size, weight_decay=1e-4,
+                       betas=(0.9, 0.95), amsgrad=False, schedule="cosine", min_lr=cfg.lr / 10,
+                       seed=seed, progress=progress, desc=f"{cfg.encoder} autoencoder", threads=_threads())
+    train_autoencoder(ae, setup.train.snapshots(), cfg.lambda_cond, tcfg, cfg.cond_samples,
+                              cfg.max_snapshots)
+    return ae.eval()
+
+
+def jacobian_conditioning(ae: ClosureAutoencoder, x: torch.Tensor, n: int = 64) -> dict:
+    """Median and max κ(J) (all rows, and closure rows only) on ``n`` evenly spaced configurations."""
+    pick = torch.linspace(0, len(x) - 1, min(n, len(x))).long()
+    J = ae.jacobian(x[pick]).double()
+    full, closure = condition_number(J), condition_number(J[:, 1:])
+    return {"kappa_median": float(full.median()), "kappa_max": float(full.max()),
+            "kappa_closure_median": float(closure.median()), "kappa_closure_max": float(closure.max())}
+
+
+def normaliser(ae: ClosureAutoencoder, train: Trajectories, n_traj: int | None = None) -> LatentNormaliser:
+    """Latent statistics from finite differences along (the first ``n_traj``) encoded training runs."""
+    part = train if n_traj is None else replace(train, x=train.x[:n_traj], forces=None)
+    return LatentNormaliser.from_trajectories(encoded_trajectories(ae, part), part.dt).to(device())
+
+
+# ---------------------------------------------------------------------------- latent models
+def latent_factory(structure: str, d: int, widths: dict | None = None) -> Callable[[int], nn.Module]:
+    """``seed -> model`` for a latent structure; ``widths`` overrides the paper's sizes
+    (:data:`PAPER_WIDTHS`)."""
+    check_choice("latent structure", structure, list(STRUCTURES))
+    kwargs = dict((widths or PAPER_WIDTHS)[structure])
+    return lambda seed: build_latent_model(structure, d, seed=seed, **kwargs).to(device())
+
+
+def latent_config(steps: int, lr: float, batch_size: int, min_lr: float = 1e-5) -> TrainConfig:
+    """The one optimisation budget used for every loss and budget: ``steps`` AdamW steps, cosine
+    decay from ``lr`` to ``min_lr`` (paper 1: AdamW lr 1e-3, amsgrad, plateau schedule)."""
+    return TrainConfig(lr=lr, steps=steps, batch_size=batch_size, schedule="cosine", min_lr=min_lr,
+                       progress=False, threads=_threads())
+
+
+def _threads() -> int | None:
+    """One torch thread for the small nets on a CPU (several times faster here); default on a GPU."""
+    return 1 if device().type == "cpu" else None
+
+
+# ------------------------------------------------------------------------------- ensembles
+@dataclass
+class EnsembleResult:
+    """An ensemble of latent models trained with one method at one budget."""
+
+    method: str
+    structure: str
+    budget: int
+    records: list[RunRecord]
+    errors: dict[str, list[float]]          # test set -> per-model mean relative error
+    first_model: nn.Module | None = None     # kept for the rollout figures
+
+    def summary(self) -> dict:
+        out = {"method": self.method, "structure": self.structure, "budget": self.budget,
+               "n_configs": self.records[0].n_configs,
+               "forces_charged": [r.forces_charged for r in self.records],
+               "force_seconds": [r.force_seconds for r in self.records],
+               "train_seconds": [r.train_seconds for r in self.records]}
+        for name, errs in self.errors.items():
+            m, s = mean_std(errs)
+            out[name] = {"per_model": errs, "mean": m, "std": s}
+        return out
+
+
+def train_ensemble(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormaliser,
+                   pool: torch.Tensor | Sequence[torch.Tensor], method: Method, budget: int, seeds: Sequence[int],
+                   structure: str, factory: Callable[[int], nn.Module], tcfg: TrainConfig,
+                   test_sets: Sequence[str] | None = None) -> EnsembleResult:
+    """One model per seed via :func:`support.studies.train_one` (which buys its own forces through the
+    counted oracle), each scored on every named test set against the true temperature. ``pool`` is
+    one configuration pool for all models, or one per model."""
+    names = list(test_sets or setup.tests)
+    first, *others = names
+    pools = [pool] * len(seeds) if torch.is_tensor(pool) else list(pool)
+    if len(pools) != len(seeds):
+        raise ValueError(f"got {len(pools)} pools for {len(seeds)} models")
+    records, errors, models = [], {name: [] for name in names}, []
+    for seed, member_pool in zip(seeds, pools):
+        rec, G = train_one(setup.system, ae, norm, member_pool, setup.tests[first], method, budget, seed,
+                           factory, tcfg)
+        records.append(rec)
+        models.append(G)
+        errors[first].append(rec.test_error)
+        for name in others:
+            errors[name].append(float(np.mean(evaluate(G, ae, setup.tests[name]))))
+    return EnsembleResult(method.label, structure, int(budget), records, errors, models[0])

@@ -1,0 +1,189 @@
+r"""Encoders for the Lennard-Jones closure: paper 1's MLP on the ordered atom vector against a
+permutation- and periodic-image-invariant pooled encoder, and whether each transfers to runs that
+start from new random configurations (a reviewer's objection to paper 1, §6 item 16).
+
+Two training designs: ``same start`` (paper 1: every run starts from the same relaxed positions and
+velocity pattern, only T0 changes) and ``new starts`` (every run from its own random insertion and
+relaxation). For each design and encoder: closure autoencoder on the design's training snapshots,
+an ensemble of latent models trained with one loss at one force budget, and the error on T over
+two test sets — runs from the shared start and runs from new random starts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+from tqdm.auto import tqdm
+
+from ..pipeline import rollout_observables
+from ..plotting import figure
+from ..results import ExperimentResult
+from ..studies import Method
+from .lj_common import (AEConfig, LJSetup, build_autoencoder, jacobian_conditioning, latent_config,
+                        latent_factory, make_system, normaliser, simulate_setup, strided, train_ensemble,
+                        trajectory_pool)
+
+DESIGNS = ("same start", "new starts")
+ENCODER_LABELS = {"mlp": "MLP on ordered atoms (paper)", "invariant": "pooled invariant"}
+
+
+@dataclass
+class Config:
+    n_atoms: int = 256
+    n_train_traj: int = 20
+    n_test_traj: int = 5
+    latent_dim: int = 8
+    designs: tuple[str, ...] = DESIGNS
+    encoders: tuple[str, ...] = ("mlp", "invariant")
+    loss: str = "lz"
+    p: float = 1 / 16
+    budget_configs: int = 512
+    frame_stride: int = 2
+    structure: str = "mlp"
+    widths: dict | None = field(default_factory=lambda: {"mlp": {"hidden": (64, 64)}})
+    ensemble: int = 3
+    steps: int = 1500
+    lr: float = 1e-3
+    batch_size: int = 128
+    normaliser_runs: int = 6
+    test_stride: int = 5
+    ae: AEConfig = field(default_factory=lambda: AEConfig(latent_dim=8, steps=200, lr=1e-3, cond_samples=16))
+    invariant_ae: AEConfig = field(default_factory=lambda: AEConfig(
+        encoder="invariant", latent_dim=8, steps=150, lr=1e-3, batch_size=64, cond_samples=4, max_snapshots=512))
+
+    @classmethod
+    def for_scale(cls, scale: str) -> "Config":
+        if scale == "paper":
+            # paper 1 §3.3 set-up (800 atoms, 90/10 runs, d = 32, AE 64-64, λ_cond 1e-5), L_z at the
+            # paper's 1e6 atom-forces (1,250 configurations), OnsagerNet 256³, 10 models
+            return cls(n_atoms=800, n_train_traj=90, n_test_traj=10, latent_dim=32, budget_configs=1250,
+                       frame_stride=1, structure="onsagernet", widths=None, ensemble=10, steps=20_000,
+                       batch_size=256, normaliser_runs=90, test_stride=1,
+                       ae=AEConfig(latent_dim=32, steps=17_600, lr=1e-4, lambda_cond=1e-5),
+                       invariant_ae=AEConfig(encoder="invariant", latent_dim=32, steps=17_600, lr=1e-4,
+                                             lambda_cond=1e-5, cond_samples=32))
+        return cls()
+
+    @property
+    def method(self) -> Method:
+        return Method("lz") if self.loss == "lz" else Method("lx", self.p)
+
+    def budget(self, n_atoms: int) -> int:
+        return self.budget_configs * (n_atoms if self.loss == "lz" else max(1, round(self.p * n_atoms)))
+
+
+def _design_setups(cfg: Config, seed: int, progress: bool) -> dict[str, LJSetup]:
+    """One set of trajectories per training design; both share the two test sets."""
+    same = simulate_setup(cfg.n_atoms, cfg.n_train_traj, cfg.n_test_traj, seed,
+                          new_start_test=cfg.n_test_traj, progress=progress)
+    same.tests = {name: strided(t, cfg.test_stride) for name, t in same.tests.items()}
+    setups = {"same start": same}
+    if "new starts" in cfg.designs:
+        fresh = make_system(cfg.n_atoms, same_start=False)
+        train = fresh.trajectories(cfg.n_train_traj, seed + 104729, split="train", progress=progress)
+        setups["new starts"] = LJSetup(same.system, train, same.tests)
+    return {d: setups[d] for d in cfg.designs}
+
+
+def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
+        progress: bool = True) -> ExperimentResult:
+    scale = scale or "quick"
+    cfg = cfg or Config.for_scale(scale)
+    t0 = time.perf_counter()
+    setups = _design_setups(cfg, seed, progress)
+    t_data = time.perf_counter() - t0
+    tcfg = latent_config(cfg.steps, cfg.lr, cfg.batch_size)
+    factory = latent_factory(cfg.structure, cfg.latent_dim, cfg.widths)
+    seeds = [1000 * seed + k for k in range(1, cfg.ensemble + 1)]
+    budget = cfg.budget(cfg.n_atoms)
+    results, models, aes, seconds = {}, {}, {}, {"data": t_data}
+    jobs = [(design, encoder) for design in setups for encoder in cfg.encoders]
+    for design, encoder in tqdm(jobs, desc="LJ encoders", disable=not progress):
+        t1, setup = time.perf_counter(), setups[design]
+        pool = trajectory_pool(setup.train, None, cfg.frame_stride)
+        ae_cfg = cfg.ae if encoder == "mlp" else cfg.invariant_ae
+        ae = build_autoencoder(setup, replace(ae_cfg, encoder=encoder, latent_dim=cfg.latent_dim), seed, progress)
+        norm = normaliser(ae, setup.train, n_traj=cfg.normaliser_runs)
+        ens = train_ensemble(setup, ae, norm, pool, cfg.method, budget, seeds, cfg.structure, factory, tcfg,
+                             test_sets=["same start", "new starts"])
+        results.setdefault(design, {})[encoder] = {**ens.summary(), "autoencoder": jacobian_conditioning(ae, pool)}
+        models[(design, encoder)], aes[(design, encoder)] = ens.first_model, ae
+        seconds[f"{design} / {encoder}"] = time.perf_counter() - t1
+    metrics = {"setup": {"n_atoms": cfg.n_atoms, "latent_dim": cfg.latent_dim, "budget": budget,
+                         "method": cfg.method.label, "structure": cfg.structure,
+                         "train_runs": cfg.n_train_traj, "test_runs_per_set": cfg.n_test_traj},
+               "results": results, "seconds": {k: round(v, 2) for k, v in seconds.items()},
+               "transfer_ratio": _transfer(results)}
+    return ExperimentResult(name="lj_encoders", scale=scale, seed=seed, config=asdict(cfg), metrics=metrics,
+                            comparison=_comparison(metrics), figures=_figures(cfg, setups, results, models, aes),
+                            wall_time_s=time.perf_counter() - t0)
+
+
+def _transfer(results: dict) -> dict:
+    """Error on new starts / error on the shared start, per training design and encoder."""
+    return {design: {enc: r["new starts"]["mean"] / r["same start"]["mean"] for enc, r in per.items()}
+            for design, per in results.items()}
+
+
+def _comparison(m: dict) -> list[dict]:
+    rows = []
+    for design, per in m["results"].items():
+        for encoder, r in per.items():
+            for test in ("same start", "new starts"):
+                rows.append({"quantity": f"trained on {design}, {ENCODER_LABELS[encoder]}: error on {test} runs",
+                             "measured": r[test]["mean"], "paper": None,
+                             "note": f"± {r[test]['std']:.1e}; paper: same-start design only, no transfer test"})
+    return rows
+
+
+def _figures(cfg: Config, setups: dict, results: dict, models: dict, aes: dict) -> dict:
+    figs = {}
+    designs = list(results)
+    fig, axes = figure(len(designs), 1, width=4.4, height=3.4)
+    for ax, design in zip(axes[0], designs):
+        per = results[design]
+        for k, test in enumerate(("same start", "new starts")):
+            xs = [2.5 * i + 0.8 * k for i in range(len(per))]
+            data = [per[enc][test]["per_model"] for enc in per]
+            box = ax.boxplot(data, positions=xs, widths=0.7, patch_artist=True)
+            for patch in box["boxes"]:
+                patch.set_facecolor("C0" if k == 0 else "C3")
+                patch.set_alpha(0.6)
+        ax.set_xticks([2.5 * i + 0.4 for i in range(len(per))], [ENCODER_LABELS[e] for e in per], fontsize=7)
+        ax.set(yscale="log", ylabel="relative error on T", title=f"trained on: {design}")
+    axes[0, 0].plot([], [], "s", color="C0", label="test: same start")
+    axes[0, 0].plot([], [], "s", color="C3", label="test: new starts")
+    axes[0, 0].legend(fontsize=7)
+    figs["transfer"] = fig
+
+    design = designs[0]
+    setup = setups[design]
+    test = setup.tests["new starts"]
+    one = replace(test, x=test.x[:3], forces=None)
+    scale = setup.system.temperature_scale
+    t = one.times.numpy()
+    fig, axes = figure(len(cfg.encoders), 1, width=4.0, height=3.2)
+    for ax, enc in zip(axes[0], cfg.encoders):
+        pred, true = rollout_observables(models[(design, enc)], aes[(design, enc)], one)
+        for j in range(true.shape[0]):
+            ax.plot(t, true[j, :, 0].cpu().numpy() / scale, "k", lw=2, label="truth" if j == 0 else None)
+            ax.plot(t, pred[j, :, 0].cpu().numpy() / scale, "--", color=f"C{j}", label="model" if j == 0 else None)
+        ax.set(xlabel="t", ylabel="T", title=f"{ENCODER_LABELS[enc]}\n(trained on {design}; new-start test runs)")
+        ax.legend(fontsize=7)
+    figs["new_start_rollouts"] = fig
+    return figs
+
+
+def summary_table(result: ExperimentResult) -> str:
+    """Markdown table of the transfer study."""
+    m = result.metrics
+    lines = ["| trained on | encoder | κ(J) median | error, same-start runs | error, new-start runs | ratio |",
+             "|---|---|---|---|---|---|"]
+    for design, per in m["results"].items():
+        for enc, r in per.items():
+            a, b = r["same start"], r["new starts"]
+            lines.append(f"| {design} | {ENCODER_LABELS[enc]} | {r['autoencoder']['kappa_median']:.3g} | "
+                         f"{a['mean']:.2e} ± {a['std']:.1e} | {b['mean']:.2e} ± {b['std']:.1e} | "
+                         f"{b['mean'] / a['mean']:.2f} |")
+    return "\n".join(lines)

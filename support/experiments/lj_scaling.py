@@ -1,0 +1,306 @@
+r"""Paper 1, Fig. 4: force computations each loss needs to reach e_tol, for several system sizes,
+measured against ground truth (the official figure compared with another model), and the wall
+time actually spent on forces (partial forces are computed, not indexed out of full ones).
+
+For every box size: NVE trajectories (the paper's same-start design) → closure autoencoder → for
+L_z (all atoms) and L_x,p (a fixed number m of atoms per configuration, p = m/N, as in the paper's
+50 atoms) a budget sweep (:func:`support.studies.budget_sweep`: configurations drawn uniformly from
+the training runs, identical optimisation budget, every force bought through the counted oracle)
+→ mean error over the seeds → the budget where the curve reaches e_tol
+(:func:`support.metrics.budget_to_tolerance`).
+
+Optionally (paper scale) one very large box trained with L_x,p only, to show that the memory never
+holds an N × N matrix or a full N × d pseudo-inverse, and a force-timing sweep on fcc boxes up to
+51,200 atoms.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..budget import ForceBudget
+from ..paper_numbers import lj as paper_numbers
+from ..plotting import figure, method_colour
+from ..results import ExperimentResult
+from ..scale import device
+from ..studies import Method, budget_sweep, records_as_dicts, summarise
+from ..systems.lennard_jones import lattice_configuration
+from .lj_common import (AEConfig, build_autoencoder, jacobian_conditioning, latent_config, latent_factory,
+                        make_system, normaliser, simulate_setup, train_ensemble, trajectory_pool)
+
+
+@dataclass
+class Config:
+    sizes: tuple[int, ...] = (128, 256, 512)
+    n_train_traj: int = 24
+    n_test_traj: int = 6
+    latent_dim: int = 8
+    atoms_per_config: int = 16
+    lz_configs: tuple[int, ...] = (16, 32, 64, 128, 256)
+    lxp_configs: tuple[int, ...] = (256, 512, 1024, 2048, 4096)
+    seeds: tuple[int, ...] = (1, 2, 3)
+    structure: str = "mlp"
+    widths: dict | None = field(default_factory=lambda: {"mlp": {"hidden": (64, 64)}})
+    steps: int = 1000
+    lr: float = 1e-3
+    batch_size: int = 128
+    tol: float = 5e-2
+    ae: AEConfig = field(default_factory=lambda: AEConfig(latent_dim=8, steps=200, lr=1e-3, cond_samples=16,
+                                                          lambda_cond=1e-3))
+    timing_sizes: tuple[int, ...] = (256, 864, 2048, 4000, 8788, 21600, 51200)
+    timing_repeats: int = 3
+    large_n_atoms: int | None = None
+    large_train_traj: int = 10
+    large_test_traj: int = 2
+    large_configs: int = 2000
+    large_seeds: tuple[int, ...] = (1,)
+
+    @classmethod
+    def for_scale(cls, scale: str) -> "Config":
+        if scale == "paper":
+            # paper 1 §3.5: 800/2700/6400/21600 atoms at ρ = 0.8, 45/5 runs, 50 atoms per configuration,
+            # OnsagerNet 256³, 10 models, e_tol = 3e-3, d = 32, λ_cond 1e-3, batch 32 for the big AEs;
+            # plus the 51,200-atom box (§3.4) trained with L_x,p
+            return cls(sizes=(800, 2700, 6400, 21600), n_train_traj=45, n_test_traj=5, latent_dim=32,
+                       atoms_per_config=50, lz_configs=(250, 500, 750, 1000, 1250, 1500, 2000, 3000),
+                       lxp_configs=(500, 750, 1000, 1250, 1500, 1750, 2000, 2250, 3000),
+                       seeds=tuple(range(1, 11)), structure="onsagernet", widths=None, steps=10_000,
+                       batch_size=256, tol=3e-3,
+                       ae=AEConfig(latent_dim=32, steps=20_000, lr=1e-4, lambda_cond=1e-3, batch_size=32),
+                       large_n_atoms=51_200)
+        return cls()
+
+    def method(self, n_atoms: int, loss: str) -> Method:
+        return Method("lz") if loss == "lz" else Method("lx", self.atoms_per_config / n_atoms)
+
+
+def _sweep_one_size(cfg: Config, n_atoms: int, seed: int, progress: bool) -> dict:
+    t0 = time.perf_counter()
+    setup = simulate_setup(n_atoms, cfg.n_train_traj, cfg.n_test_traj, seed, progress=progress)
+    ae = build_autoencoder(setup, replace(cfg.ae, latent_dim=cfg.latent_dim), seed, progress)
+    norm = normaliser(ae, setup.train)
+    factory = latent_factory(cfg.structure, cfg.latent_dim, cfg.widths)
+    tcfg = latent_config(cfg.steps, cfg.lr, cfg.batch_size)
+    pool, test = trajectory_pool(setup.train), setup.tests["same start"]
+    seeds = [1000 * seed + s for s in cfg.seeds]
+    records = []
+    for loss, configs in (("lz", cfg.lz_configs), ("lx", cfg.lxp_configs)):
+        method = cfg.method(n_atoms, loss)
+        per_config = n_atoms if loss == "lz" else cfg.atoms_per_config
+        records += budget_sweep(setup.system, ae, norm, pool, test, [method], [c * per_config for c in configs],
+                                seeds, factory, tcfg, progress=progress)
+    summary = summarise(records, cfg.tol)
+    lz, lx = (summary[cfg.method(n_atoms, k).label] for k in ("lz", "lx"))
+    return {"n_atoms": n_atoms, "summary": summary, "lz": lz, "lx": lx,
+            "lz_label": cfg.method(n_atoms, "lz").label, "lx_label": cfg.method(n_atoms, "lx").label,
+            "ratio": lz["budget_to_tol"] / lx["budget_to_tol"] if _finite(lz, lx) else None,
+            "equal_budget_error_ratio": equal_budget_error_ratio(lz, lx),
+            "force_seconds": _force_seconds(records, summary), "autoencoder": jacobian_conditioning(ae, pool),
+            "runs": records_as_dicts(records), "seconds": time.perf_counter() - t0}
+
+
+def _finite(*curves: dict) -> bool:
+    return all(math.isfinite(c["budget_to_tol"]) and c["budget_to_tol"] > 0 for c in curves)
+
+
+def equal_budget_error_ratio(lz: dict, lx: dict) -> dict:
+    """e(L_z) / e(L_x,p) at the force budgets both curves share, and their geometric mean
+    (> 1: L_x,p is more accurate for the same number of force computations)."""
+    common = sorted(set(lz["budgets"]) & set(lx["budgets"]))
+    if not common:
+        return {"budgets": [], "ratios": [], "geometric_mean": None}
+    ratios = [lz["mean"][lz["budgets"].index(b)] / lx["mean"][lx["budgets"].index(b)] for b in common]
+    return {"budgets": common, "ratios": ratios, "geometric_mean": float(np.exp(np.mean(np.log(ratios))))}
+
+
+def _force_seconds(records, summary) -> dict:
+    """Per method: wall time inside the force oracle per configuration and per force unit, and the
+    force time implied at the budget to tolerance."""
+    out = {}
+    for label, s in summary.items():
+        rs = [r for r in records if r.method == label]
+        secs, units, configs = (sum(getattr(r, k) for r in rs)
+                                for k in ("force_seconds", "forces_charged", "n_configs"))
+        per_unit = secs / units
+        out[label] = {"total": secs, "per_config": secs / configs, "per_unit": per_unit,
+                      "at_tol": per_unit * s["budget_to_tol"] if math.isfinite(s["budget_to_tol"]) else None}
+    return out
+
+
+def force_timing(sizes, atoms_per_config: int, repeats: int, seed: int = 0) -> list[dict]:
+    """Wall time of one full and one partial (``atoms_per_config`` atoms) force evaluation on fcc
+    boxes (no relaxation needed for timing), through the counted oracle."""
+    rows = []
+    for n in sizes:
+        system = make_system(n)
+        atoms = lattice_configuration(n, seed)
+        x = system.state_from_atoms(atoms).unsqueeze(0)
+        gen = torch.Generator().manual_seed(seed)
+        full, part = ForceBudget(), ForceBudget()
+        system.full_force(x, full)                                                  # warm-up / compile
+        for _ in range(repeats):
+            system.full_force(x, full)
+            units = torch.randperm(n, generator=gen)[:atoms_per_config].sort().values.unsqueeze(0)
+            system.force(x, units.to(x.device), part)
+        f_full, f_part = full.seconds["force"] / (repeats + 1), part.seconds["force"] / repeats
+        rows.append({"n_atoms": n, "full_s": f_full, "partial_s": f_part, "speedup": f_full / f_part})
+    return rows
+
+
+def _large_run(cfg: Config, seed: int, progress: bool) -> dict | None:
+    """L_x,p on one very large box: memory peaks (GPU) and the error against ground truth."""
+    if not cfg.large_n_atoms:
+        return None
+    t0 = time.perf_counter()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    setup = simulate_setup(cfg.large_n_atoms, cfg.large_train_traj, cfg.large_test_traj, seed, progress=progress)
+    ae = build_autoencoder(setup, replace(cfg.ae, latent_dim=cfg.latent_dim), seed, progress)
+    norm = normaliser(ae, setup.train, n_traj=min(4, cfg.large_train_traj))
+    method = cfg.method(cfg.large_n_atoms, "lx")
+    ens = train_ensemble(setup, ae, norm, trajectory_pool(setup.train), method,
+                         cfg.large_configs * cfg.atoms_per_config, [1000 * seed + s for s in cfg.large_seeds],
+                         cfg.structure, latent_factory(cfg.structure, cfg.latent_dim, cfg.widths),
+                         latent_config(cfg.steps, cfg.lr, cfg.batch_size))
+    peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+    return {"n_atoms": cfg.large_n_atoms, "state_dim": 6 * cfg.large_n_atoms, "method": method.label,
+            "summary": ens.summary(), "gpu_peak_gib": peak, "device": str(device()),
+            "seconds": time.perf_counter() - t0}
+
+
+def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
+        progress: bool = True) -> ExperimentResult:
+    scale = scale or "quick"
+    cfg = cfg or Config.for_scale(scale)
+    if min(cfg.sizes) <= cfg.atoms_per_config:
+        raise ValueError("every size must have more atoms than atoms_per_config")
+    t0 = time.perf_counter()
+    per_size = [_sweep_one_size(cfg, n, seed, progress)
+                for n in tqdm(cfg.sizes, desc="LJ sizes", disable=not progress)]
+    timing = force_timing(cfg.timing_sizes, cfg.atoms_per_config, cfg.timing_repeats, seed)
+    large = _large_run(cfg, seed, progress)
+    metrics = _metrics(cfg, per_size, timing, large)
+    return ExperimentResult(name="lj_scaling", scale=scale, seed=seed, config=asdict(cfg), metrics=metrics,
+                            comparison=_comparison(cfg, metrics), figures=_figures(cfg, metrics),
+                            wall_time_s=time.perf_counter() - t0)
+
+
+def _metrics(cfg: Config, per_size: list[dict], timing: list[dict], large: dict | None) -> dict:
+    sizes = [r["n_atoms"] for r in per_size]
+    lz = [r["lz"]["budget_to_tol"] for r in per_size]
+    lx = [r["lx"]["budget_to_tol"] for r in per_size]
+    return {"tolerance": cfg.tol, "sizes": sizes, "atoms_per_config": cfg.atoms_per_config,
+            "budget_to_tol": {"L_z": lz, "L_x,p": lx},
+            "ratio": [r["ratio"] for r in per_size],
+            "equal_budget_error_ratio": [r["equal_budget_error_ratio"]["geometric_mean"] for r in per_size],
+            "lz_growth": _growth(sizes, lz), "lxp_growth": _growth(sizes, lx),
+            "per_size": per_size, "force_timing": timing, "large": large,
+            "optimisation": {"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr,
+                             "schedule": "cosine to 1e-5, identical for every method, budget and size"}}
+
+
+def _growth(sizes: list[int], budgets: list[float]) -> float | None:
+    """Slope of log(budget to tolerance) against log(N) (least squares); None if a budget is missing."""
+    if not all(math.isfinite(b) and b > 0 for b in budgets) or len(sizes) < 2:
+        return None
+    return float(np.polyfit(np.log(sizes), np.log(budgets), 1)[0])
+
+
+def _paper_reference(n_atoms: int, index: int) -> tuple[int, str]:
+    """The paper's size to compare with: the same size if the paper has it, else the paper's
+    ``index``-th size (the quick sizes stand in for the paper's, in order)."""
+    sizes = sorted(paper_numbers.SCALING["budget_to_tol"])
+    if n_atoms in sizes:
+        return n_atoms, ""
+    ref = sizes[min(index, len(sizes) - 1)]
+    return ref, f" (paper value at {ref} atoms)"
+
+
+def _comparison(cfg: Config, m: dict) -> list[dict]:
+    rows, paper = [], paper_numbers.SCALING
+    for i, r in enumerate(m["per_size"]):
+        n, (ref_n, note) = r["n_atoms"], _paper_reference(r["n_atoms"], i)
+        ref = paper["budget_to_tol"][ref_n]
+        rows += [{"quantity": f"{n} atoms: L_z forces to e_tol = {cfg.tol:g}", "measured": r["lz"]["budget_to_tol"],
+                  "paper": ref["L_z"], "note": "vs ground truth, log–log interpolation" + note},
+                 {"quantity": f"{n} atoms: L_x,p ({cfg.atoms_per_config} atoms/config) forces to e_tol",
+                  "measured": r["lx"]["budget_to_tol"], "paper": ref["L_x,p"], "note": "paper: 50 atoms/config" + note},
+                 {"quantity": f"{n} atoms: ratio L_z / L_x,p", "measured": r["ratio"],
+                  "paper": paper["ratio"][ref_n], "note": note.strip()}]
+        fs, lx_time = r["force_seconds"], r["force_seconds"][r["lx_label"]]["at_tol"]
+        rows.append({"quantity": f"{n} atoms: force wall time to e_tol, L_z (s)",
+                     "measured": fs[r["lz_label"]]["at_tol"], "paper": None,
+                     "note": f"L_x,p: {lx_time:.3g} s" if lx_time is not None else "L_x,p: not reached"})
+    for r, ratio in zip(m["per_size"], m["equal_budget_error_ratio"]):
+        rows.append({"quantity": f"{r['n_atoms']} atoms: error ratio L_z / L_x,p at equal budgets", "measured": ratio,
+                     "paper": None, "note": "geometric mean over the shared budgets; > 1: L_x,p better"})
+    for key, label in (("lz_growth", "L_z"), ("lxp_growth", "L_x,p")):
+        rows.append({"quantity": f"{label}: slope of log budget vs log N", "measured": m[key],
+                     "paper": _paper_slope(label), "note": "1 = ∝ N, 0 = flat"})
+    return rows
+
+
+def _paper_slope(label: str) -> float:
+    table = paper_numbers.SCALING["budget_to_tol"]
+    sizes = sorted(table)
+    return float(np.polyfit(np.log(sizes), np.log([table[n][label] for n in sizes]), 1)[0])
+
+
+def _figures(cfg: Config, m: dict) -> dict:
+    figs = {}
+    fig, axes = figure(len(m["per_size"]), 1, width=3.6, height=3.2)
+    for ax, r in zip(axes[0], m["per_size"]):
+        for k, key in enumerate(("lz", "lx")):
+            s = r[key]
+            label = "L_z" if key == "lz" else f"L_x,p ({cfg.atoms_per_config} atoms)"
+            ax.errorbar(s["budgets"], s["mean"], yerr=s["std"], marker="o", capsize=3, label=label,
+                        color=method_colour("L_z" if key == "lz" else label, 3))
+        ax.axhline(cfg.tol, color="k", ls="--", lw=1)
+        ax.set(xscale="log", yscale="log", xlabel="force computations (atoms)", title=f"{r['n_atoms']} atoms")
+    axes[0, 0].set_ylabel("relative error on T")
+    axes[0, 0].legend(fontsize=7)
+    figs["error_vs_budget"] = fig
+
+    fig, axes = figure(2, 1, width=4.2, height=3.4)
+    ax = axes[0, 0]
+    for label in ("L_z", "L_x,p"):
+        ax.plot(m["sizes"], m["budget_to_tol"][label], "o-", color=method_colour(label, 3), label=f"{label} (here)")
+    table = paper_numbers.SCALING["budget_to_tol"]
+    for label in ("L_z", "L_x,p"):
+        ax.plot(sorted(table), [table[n][label] for n in sorted(table)], "s:", alpha=0.5,
+                color=method_colour(label, 3), label=f"{label} (paper, vs another model)")
+    ax.set(xscale="log", yscale="log", xlabel="atoms", ylabel=f"force computations to e = {cfg.tol:g}",
+           title="budget to tolerance")
+    ax.legend(fontsize=7)
+    ax = axes[0, 1]
+    t = m["force_timing"]
+    ax.plot([r["n_atoms"] for r in t], [r["full_s"] for r in t], "o-", color=method_colour("L_z"),
+            label="all atoms (L_z)")
+    ax.plot([r["n_atoms"] for r in t], [r["partial_s"] for r in t], "o-", color=method_colour("L_x,p", 3),
+            label=f"{cfg.atoms_per_config} atoms (L_x,p)")
+    ax.set(xscale="log", yscale="log", xlabel="atoms", ylabel="seconds per configuration",
+           title="force wall time (fcc boxes)")
+    ax.legend(fontsize=7)
+    figs["scaling"] = fig
+    return figs
+
+
+def summary_table(result: ExperimentResult) -> str:
+    """Markdown table: budget to tolerance and force wall time per size."""
+    m = result.metrics
+    lines = [f"| atoms | L_z forces to e = {m['tolerance']:g} | L_x,p forces | ratio | error ratio at equal budget | "
+             "force s/config L_z | force s/config L_x,p |", "|---|---|---|---|---|---|---|"]
+    for r in m["per_size"]:
+        fs = r["force_seconds"]
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] else "—"
+        eq = r["equal_budget_error_ratio"]["geometric_mean"]
+        eq = f"{eq:.2f}" if eq is not None else "—"
+        lines.append(f"| {r['n_atoms']} | {r['lz']['budget_to_tol']:.3g} | {r['lx']['budget_to_tol']:.3g} | {ratio} | "
+                     f"{eq} | {fs[r['lz_label']]['per_config']:.2e} | {fs[r['lx_label']]['per_config']:.2e} |")
+    return "\n".join(lines)

@@ -1,0 +1,226 @@
+r"""Paper 1, Fig. 3: latent structures (MLP, OnsagerNet, GFINNs) trained with L_z and L_x,p at an
+equal force budget on a Lennard-Jones fluid; error on the temperature against ground truth.
+
+Pipeline: NVE trajectories that all start from the same relaxed positions and velocity pattern
+(rescaled to T0 ~ U(0.5, 1.5)) → closure autoencoder (paper's MLP on the ordered state) → for each
+structure and loss, an ensemble of latent models, each buying its forces through the counted
+oracle (L_x,p evaluates forces on a fraction p of the atoms only) and trained with the same number
+of steps and cosine schedule → RK4 rollout from φ(x₀) → relative error on T.
+
+Two ways of choosing the configurations a budget buys:
+
+* ``paper``: whole training trajectories in order (the official code). L_z at budget F sees
+  F / (N · frames) trajectories, L_x,p sees 1/p times more: more initial temperatures.
+* ``uniform``: both draw their configurations uniformly from all training trajectories
+  (:func:`support.studies.select_configurations`); only the information per force differs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+
+from tqdm.auto import tqdm
+
+from ..paper_numbers import lj as paper_numbers
+from ..pipeline import rollout_observables
+from ..plotting import figure, method_colour
+from ..results import ExperimentResult
+from ..studies import Method
+from .lj_common import (STRUCTURE_LABELS, AEConfig, build_autoencoder, jacobian_conditioning, latent_config,
+                        latent_factory, normaliser, simulate_setup, train_ensemble, trajectory_pool)
+
+PROTOCOLS = ("paper", "uniform")
+
+
+@dataclass
+class Config:
+    n_atoms: int = 256
+    n_train_traj: int = 34
+    n_test_traj: int = 8
+    latent_dim: int = 8
+    p: float = 1 / 16
+    lz_trajectories: int = 2
+    frame_stride: int = 3
+    structures: tuple[str, ...] = ("mlp", "onsagernet", "gfinn")
+    control_structures: tuple[str, ...] = ("mlp",)
+    widths: dict | None = field(default_factory=lambda: {
+        "mlp": {"hidden": (64, 64)}, "onsagernet": {"hidden": (32, 32, 32)},
+        "gfinn": {"hidden": (32, 32), "K": 4}})
+    ensemble: int = 3
+    steps: int = 1500
+    lr: float = 1e-3
+    batch_size: int = 128
+    protocols: tuple[str, ...] = PROTOCOLS
+    ae: AEConfig = field(default_factory=lambda: AEConfig(latent_dim=8, steps=300, lr=1e-3, cond_samples=32))
+
+    @classmethod
+    def for_scale(cls, scale: str) -> "Config":
+        if scale == "paper":
+            # paper 1 §3.3: 800 atoms, 90/10 runs, d = 32, budget 1e6 (L_z: 5 runs, L_x,p: 80 runs),
+            # 10 models; AE 64-64, λ_cond 1e-5, lr 1e-4, 200 epochs of 22,500 snapshots at batch 256
+            return cls(n_atoms=800, n_train_traj=90, n_test_traj=10, latent_dim=32, lz_trajectories=5,
+                       frame_stride=1, widths=None, ensemble=10, steps=20_000, batch_size=256,
+                       control_structures=("mlp", "onsagernet", "gfinn"),
+                       ae=AEConfig(latent_dim=32, steps=17_600, lr=1e-4, lambda_cond=1e-5))
+        return cls()
+
+    @property
+    def lxp_trajectories(self) -> int:
+        return int(round(self.lz_trajectories / self.p))
+
+    def budget(self, n_frames: int) -> int:
+        """Atom-forces bought by either loss: the L_z trajectories × frames used × atoms."""
+        return self.lz_trajectories * len(range(0, n_frames, self.frame_stride)) * self.n_atoms
+
+
+def _pools(cfg: Config, setup) -> dict[str, dict[str, list]]:
+    """protocol -> loss -> one configuration pool per ensemble member.
+
+    Paper protocol: model k of the ensemble buys the block of consecutive runs starting at run
+    k · (runs L_z gets), so L_z's few initial temperatures differ between models and the ensemble
+    mean is not the luck of one draw (the official code gave all ten models the first runs).
+    """
+    train, every = setup.train, trajectory_pool(setup.train, None, cfg.frame_stride)
+    out = {}
+    if "paper" in cfg.protocols:
+        firsts = [k * cfg.lz_trajectories for k in range(cfg.ensemble)]
+        out["paper"] = {"lz": [trajectory_pool(train, cfg.lz_trajectories, cfg.frame_stride, f) for f in firsts],
+                        "lx": [trajectory_pool(train, cfg.lxp_trajectories, cfg.frame_stride, f) for f in firsts]}
+    if "uniform" in cfg.protocols:
+        out["uniform"] = {"lz": [every] * cfg.ensemble, "lx": [every] * cfg.ensemble}
+    return out
+
+
+def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
+        progress: bool = True) -> ExperimentResult:
+    scale = scale or "quick"
+    cfg = cfg or Config.for_scale(scale)
+    if cfg.lxp_trajectories > cfg.n_train_traj:
+        raise ValueError(f"L_x,p needs {cfg.lxp_trajectories} training runs, only {cfg.n_train_traj} simulated")
+    t0 = time.perf_counter()
+    setup = simulate_setup(cfg.n_atoms, cfg.n_train_traj, cfg.n_test_traj, seed, progress=progress)
+    t_data = time.perf_counter() - t0
+    ae = build_autoencoder(setup, replace(cfg.ae, latent_dim=cfg.latent_dim), seed, progress)
+    t_ae = time.perf_counter() - t0 - t_data
+    norm = normaliser(ae, setup.train)
+    budget = cfg.budget(setup.train.n_steps)
+    tcfg = latent_config(cfg.steps, cfg.lr, cfg.batch_size)
+    seeds = [1000 * seed + k for k in range(1, cfg.ensemble + 1)]
+    methods = {"lz": Method("lz"), "lx": Method("lx", cfg.p)}
+    pools = _pools(cfg, setup)
+    jobs = [(protocol, structure, key) for protocol in pools
+            for structure in (cfg.structures if protocol == "paper" else cfg.control_structures) for key in methods]
+    results, models = {}, {}
+    for protocol, structure, key in tqdm(jobs, desc="LJ structure ensembles", disable=not progress):
+        factory = latent_factory(structure, cfg.latent_dim, cfg.widths)
+        ens = train_ensemble(setup, ae, norm, pools[protocol][key], methods[key], budget, seeds, structure,
+                             factory, tcfg)
+        results.setdefault(protocol, {}).setdefault(structure, {})[key] = ens.summary()
+        models[(protocol, structure, key)] = ens.first_model
+    metrics = _metrics(cfg, setup, ae, budget, results, {"data": t_data, "autoencoder": t_ae})
+    figs = _figures(cfg, setup, ae, results, models)
+    return ExperimentResult(name="lj_structures", scale=scale, seed=seed, config=asdict(cfg), metrics=metrics,
+                            comparison=_comparison(cfg, metrics), figures=figs,
+                            wall_time_s=time.perf_counter() - t0)
+
+
+def _metrics(cfg: Config, setup, ae, budget: int, results: dict, seconds: dict) -> dict:
+    temps = setup.system.observables(setup.train.x[:, [0, -1]].reshape(-1, setup.system.state_dim))
+    temps = (temps / setup.system.temperature_scale).reshape(setup.train.n_traj, 2)
+    wins = {protocol: {s: bool(r["lx"]["same start"]["mean"] < r["lz"]["same start"]["mean"])
+                       for s, r in per.items()} for protocol, per in results.items()}
+    return {"setup": {"n_atoms": cfg.n_atoms, "box": setup.system.box.tolist(), "latent_dim": cfg.latent_dim,
+                      "train_runs": cfg.n_train_traj, "test_runs": cfg.n_test_traj,
+                      "frames": setup.train.n_steps, "frame_stride": cfg.frame_stride,
+                      "T_start_range": [float(temps[:, 0].min()), float(temps[:, 0].max())],
+                      "T_end_range": [float(temps[:, 1].min()), float(temps[:, 1].max())]},
+            "budget": budget, "p": cfg.p, "lz_trajectories": cfg.lz_trajectories,
+            "lxp_trajectories": cfg.lxp_trajectories,
+            "autoencoder": jacobian_conditioning(ae, setup.train.snapshots()),
+            "results": results, "lxp_beats_lz": wins,
+            "seconds": {k: round(v, 2) for k, v in seconds.items()},
+            "optimisation": {"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr,
+                             "schedule": "cosine to 1e-5, identical for both losses"}}
+
+
+def _comparison(cfg: Config, m: dict) -> list[dict]:
+    rows, paper = [], paper_numbers.STRUCTURES["errors"]
+    for protocol, per in m["results"].items():
+        for structure, r in per.items():
+            name = STRUCTURE_LABELS[structure]
+            for key, label in (("lz", "L_z"), ("lx", "L_x,p")):
+                e = r[key]["same start"]
+                ref = paper[structure][label] if protocol == "paper" else None
+                rows.append({"quantity": f"{name} {label} error ({protocol} protocol, {m['budget']:.2e} forces)",
+                             "measured": e["mean"], "paper": ref[0] if ref else None,
+                             "note": f"± {e['std']:.1e} over {len(e['per_model'])} models"
+                             + (f"; paper ± {ref[1]:.1e} (800 atoms, 1e6 forces)" if ref else "")})
+            ratio = r["lz"]["same start"]["mean"] / r["lx"]["same start"]["mean"]
+            ref = (paper[structure]["L_z"][0] / paper[structure]["L_x,p"][0]) if protocol == "paper" else None
+            rows.append({"quantity": f"{name}: error ratio L_z / L_x,p ({protocol})", "measured": ratio,
+                         "paper": ref, "note": "> 1: L_x,p better at equal force budget"})
+    return rows
+
+
+def _figures(cfg: Config, setup, ae, results: dict, models: dict) -> dict:
+    figs = {}
+    n = len(results)
+    fig, axes = figure(n, 1, width=4.6, height=3.6)
+    for ax, (protocol, per) in zip(axes[0], results.items()):
+        data, pos, colours = [], [], []
+        for i, structure in enumerate(per):
+            for j, (key, label) in enumerate((("lz", "L_z"), ("lx", "L_x,p"))):
+                data.append(per[structure][key]["same start"]["per_model"])
+                pos.append(3 * i + j)
+                colours.append(method_colour(label, 3))
+        box = ax.boxplot(data, positions=pos, widths=0.7, patch_artist=True)
+        for patch, c in zip(box["boxes"], colours):
+            patch.set_facecolor(c)
+            patch.set_alpha(0.6)
+        ax.set_xticks([3 * i + 0.5 for i in range(len(per))], [STRUCTURE_LABELS[s] for s in per])
+        ax.set(yscale="log", ylabel="relative error on T", title=f"{protocol} protocol")
+    axes[0, 0].plot([], [], "s", color=method_colour("L_z"), label="L_z")
+    axes[0, 0].plot([], [], "s", color=method_colour("L_x,p", 3), label=f"L_x,p (p = {cfg.p:.4g})")
+    axes[0, 0].legend(fontsize=8)
+    figs["structures"] = fig
+
+    fig, axes = figure(2, 1, width=4.4, height=3.2)
+    temps = setup.system.observables(setup.train.x.reshape(-1, setup.system.state_dim))
+    temps = (temps / setup.system.temperature_scale).reshape(setup.train.n_traj, -1).cpu().numpy()
+    t = setup.train.times.numpy()
+    for k, row in enumerate(temps):
+        axes[0, 0].plot(t, row, color="C0" if k < cfg.lz_trajectories else "0.7",
+                        lw=1.5 if k < cfg.lz_trajectories else 0.6)
+    axes[0, 0].set(xlabel="t (LJ time)", ylabel="T", title="training runs (blue: the L_z runs, paper protocol)")
+    protocol = "paper" if "paper" in results else next(iter(results))
+    structure = "onsagernet" if "onsagernet" in results[protocol] else next(iter(results[protocol]))
+    one = replace(setup.tests["same start"], x=setup.tests["same start"].x[:3], forces=None)
+    scale = setup.system.temperature_scale
+    for k, (key, label) in enumerate((("lz", "L_z"), ("lx", "L_x,p"))):
+        pred, true = rollout_observables(models[(protocol, structure, key)], ae, one)
+        for j in range(true.shape[0]):
+            if k == 0:
+                axes[0, 1].plot(t, true[j, :, 0].cpu().numpy() / scale, "k", lw=2, label="truth" if j == 0 else None)
+            axes[0, 1].plot(t, pred[j, :, 0].cpu().numpy() / scale, "--", color=method_colour(label, 3 * k),
+                            label=label if j == 0 else None)
+    axes[0, 1].set(xlabel="t", ylabel="T", title=f"test rollouts, {STRUCTURE_LABELS[structure]} ({protocol})")
+    axes[0, 1].legend(fontsize=8)
+    figs["rollouts"] = fig
+    return figs
+
+
+def summary_table(result: ExperimentResult) -> str:
+    """Markdown table: error mean ± std per structure, loss and protocol."""
+    m = result.metrics
+    lines = ["| protocol | structure | L_z | L_x,p | L_z / L_x,p |", "|---|---|---|---|---|"]
+    for protocol, per in m["results"].items():
+        for structure, r in per.items():
+            lz, lx = r["lz"]["same start"], r["lx"]["same start"]
+            lines.append(f"| {protocol} | {STRUCTURE_LABELS[structure]} | {lz['mean']:.2e} ± {lz['std']:.1e} | "
+                         f"{lx['mean']:.2e} ± {lx['std']:.1e} | {lz['mean'] / lx['mean']:.2f} |")
+    return "\n".join(lines)
+
+
+

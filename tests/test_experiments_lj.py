@@ -1,0 +1,92 @@
+"""End-to-end runs of the three Lennard-Jones experiments on tiny configurations: they execute,
+charge exactly the budgets they claim through the counted oracle, score against ground truth and
+write ``results.json`` with figures."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import matplotlib
+import pytest
+import torch
+
+from support.experiments import lj_encoders, lj_scaling, lj_structures
+from support.experiments.lj_common import AEConfig, simulate_setup, strided, trajectory_pool
+
+matplotlib.use("Agg")
+TINY_AE = AEConfig(latent_dim=4, hidden=(8, 8), steps=4, lr=1e-3, batch_size=64, cond_samples=2)
+TINY_WIDTHS = {"mlp": {"hidden": (8, 8)}, "onsagernet": {"hidden": (8, 8)}, "gfinn": {"hidden": (8, 8), "K": 2}}
+
+
+def _saved(result, tmp_path) -> dict:
+    path = result.save(tmp_path / result.name)
+    blob = json.loads(path.read_text())
+    assert blob["experiment"] == result.name and blob["comparison"]
+    assert all((tmp_path / result.name / f"{name}.png").exists() for name in result.figures)
+    return blob
+
+
+def test_trajectory_pool_and_strided_test_sets():
+    setup = simulate_setup(108, 3, 1, seed=0)
+    pool = trajectory_pool(setup.train, 2, stride=10)
+    assert pool.shape == (2 * 25, 6 * 108)
+    torch.testing.assert_close(pool[25], setup.train.x[1, 0])
+    torch.testing.assert_close(trajectory_pool(setup.train, 2, stride=10, first=2)[25], setup.train.x[0, 0])
+    short = strided(setup.tests["same start"], 5)
+    assert short.n_steps == 50 and short.dt == pytest.approx(0.005)
+    with pytest.raises(ValueError):
+        trajectory_pool(setup.train, 4)
+
+
+def test_lj_structures_tiny(tmp_path):
+    cfg = replace(lj_structures.Config(), n_atoms=108, n_train_traj=4, n_test_traj=2, latent_dim=4, p=1 / 4,
+                  lz_trajectories=1, frame_stride=25, widths=TINY_WIDTHS, ensemble=2, steps=15,
+                  batch_size=16, control_structures=("mlp",), ae=TINY_AE)
+    result = lj_structures.run(cfg, seed=0, progress=False)
+    m = _saved(result, tmp_path)["metrics"]
+    budget = m["budget"]
+    assert budget == 1 * 10 * 108
+    for protocol, per in m["results"].items():
+        assert set(per) == ({"mlp", "onsagernet", "gfinn"} if protocol == "paper" else {"mlp"})
+        for r in per.values():
+            for key in ("lz", "lx"):
+                assert r[key]["forces_charged"] == [budget] * 2           # exactly the budget, every model
+                assert all(math.isfinite(e) and e > 0 for e in r[key]["same start"]["per_model"])
+            assert r["lx"]["n_configs"] == 4 * r["lz"]["n_configs"]       # 1/p more configurations
+    assert "| paper | MLP |" in lj_structures.summary_table(result)
+
+
+def test_lj_encoders_tiny(tmp_path):
+    cfg = replace(lj_encoders.Config(), n_atoms=108, n_train_traj=2, n_test_traj=2, latent_dim=4, budget_configs=24,
+                  widths=TINY_WIDTHS, ensemble=1, steps=10, batch_size=16, normaliser_runs=1, test_stride=25,
+                  ae=TINY_AE, invariant_ae=replace(TINY_AE, encoder="invariant", max_snapshots=16))
+    result = lj_encoders.run(cfg, seed=0, progress=False)
+    m = _saved(result, tmp_path)["metrics"]
+    assert set(m["results"]) == {"same start", "new starts"}
+    for per in m["results"].values():
+        assert set(per) == {"mlp", "invariant"}
+        for r in per.values():
+            assert r["forces_charged"] == [cfg.budget(108)] == [24 * 108]      # L_z: every atom
+            for test in ("same start", "new starts"):
+                assert r[test]["mean"] > 0
+    assert "pooled invariant" in lj_encoders.summary_table(result)
+
+
+def test_lj_scaling_tiny(tmp_path):
+    cfg = replace(lj_scaling.Config(), sizes=(108, 144), n_train_traj=2, n_test_traj=1, latent_dim=4,
+                  atoms_per_config=4, lz_configs=(8, 16), lxp_configs=(16, 32), seeds=(1,), widths=TINY_WIDTHS,
+                  steps=10, batch_size=16, tol=10.0, ae=TINY_AE, timing_sizes=(108, 500), timing_repeats=1)
+    result = lj_scaling.run(cfg, seed=0, progress=False)
+    m = _saved(result, tmp_path)["metrics"]
+    assert m["sizes"] == [108, 144]
+    for r in m["per_size"]:
+        n = r["n_atoms"]
+        charged = {(run["method"], run["budget"]): run["forces_charged"] for run in r["runs"]}
+        assert charged[("L_z", 8 * n)] == 8 * n and charged[(r["lx_label"], 16 * 4)] == 16 * 4
+        assert r["lz"]["budget_to_tol"] == 8 * n            # tol = 10 is met at the first budget
+        assert r["force_seconds"]["L_z"]["per_config"] > 0
+    assert [t["n_atoms"] for t in m["force_timing"]] == [108, 500]
+    assert m["large"] is None
+    assert "| 108 |" in lj_scaling.summary_table(result)

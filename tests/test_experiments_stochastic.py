@@ -1,0 +1,162 @@
+"""The two stochastic experiments of paper 2: exact formulas of the SDE-closure study, the pieces of
+the SPDE pipeline (aligned tiling, σ initialisation, MMD), and tiny end-to-end runs of both."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from support.budget import ForceBudget
+from support.experiments import sde_closure as sc
+from support.experiments import stochastic_predator_prey as spp
+from support.stochastic import LatentPairs, ZScaler
+from support.stochastic.spde_predator_prey import TEST_PARAMETERS
+from support.stochastic.toy_ou import patch_correlation
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# ---------------------------------------------------------------------- SDE closure
+def test_site_correlation_inverts_patch_correlation():
+    for rho_p in (0.0, 0.05, 0.3, 0.9):
+        for n_s in (1, 4, 16):
+            assert math.isclose(patch_correlation(sc.site_correlation_for(rho_p, n_s), n_s), rho_p,
+                                abs_tol=1e-12)
+    with pytest.raises(ValueError, match="patch correlation"):
+        sc.site_correlation_for(1.0, 4)
+
+
+def _toy_pairs(cfg, n, seed, patch_rho=0.0):
+    system = sc.toy_system(cfg, patch_rho)
+    budget = ForceBudget()
+    pairs = sc.stationary_pairs(system, cfg, n, torch.Generator().manual_seed(seed), budget)
+    return system, pairs, budget
+
+
+def test_least_squares_fit_matches_the_closed_form_prediction():
+    """Independent check of ``predicted_fit``: the estimator on 60k exact pairs, both targets."""
+    cfg = sc.Config(n_patches=4, patch_sites=4)
+    system, pairs, budget = _toy_pairs(cfg, 60_000, seed=3)
+    assert budget.counts["site_updates"] == 60_000 * cfg.patch_sites          # one patch, one step
+    for target, lam in (("partial", 4.0), ("partial", 1.0), ("naive", 1.0)):
+        got = sc.least_squares_fit(pairs[target], lam)["sigma2"]
+        want = sc.predicted_fit(system, cfg, target, lam)
+        assert abs(got / want - 1) < 4 * math.sqrt(2 / 60_000), (target, lam, got, want)
+
+
+def test_least_squares_fit_recovers_a_known_linear_sde():
+    g = torch.Generator().manual_seed(0)
+    n, dt = 50_000, 0.1
+    z0 = torch.randn(n, 1, generator=g, dtype=torch.float64)
+    z1 = z0 + (-2.0 * z0 + 0.5) * dt + math.sqrt(0.3 * 2.0 * dt) * torch.randn(n, 1, generator=g,
+                                                                                dtype=torch.float64)
+    fit = sc.least_squares_fit(LatentPairs(z0, z1, torch.full((n,), dt), 1, "partial"), lam=2.0)
+    assert abs(fit["sigma2"] / 0.3 - 1) < 0.03
+    assert abs(fit["drift_slope"] + 2.0) < 4 * fit["drift_slope_se"]
+
+
+def test_sde_closure_tiny_run_end_to_end():
+    cfg = sc.Config(n_patches=4, patch_sites=4, n_increments=4000, n_pairs=8000, lambda_factors=(1.0,),
+                    patch_correlations=(0.0, 0.3), fit_steps=150)
+    res = sc.run(cfg, seed=1, progress=False)
+    json.dumps(res.to_json())                                        # JSON-able
+    m = res.metrics
+    assert set(m) >= {"increments", "lambda_sweep", "correlated", "simulation_cost"}
+    assert set(res.figures) == {"increments", "lambda_sweep", "correlated"}
+    by_lam = {r["lambda"]: r for r in m["lambda_sweep"]["rows"]}
+    assert sorted(by_lam) == [1.0, 4.0]
+    assert abs(by_lam[4.0]["ratio"] - 1) < 0.1 and abs(by_lam[1.0]["ratio"] / 4 - 1) < 0.1
+    assert m["lambda_sweep"]["naive"]["ratio"] > 10
+    rho = m["correlated"]["rows"][1]
+    assert abs(rho["best_lambda"] / rho["exact_lambda"] - 1) < 0.1 and rho["exact_lambda"] < 2.2
+    cost = m["simulation_cost"]
+    assert cost["increments_full"] == 4 * cost["increments_partial"] == 4 * 4000 * 4
+    assert cost["total"] == sum(v for k, v in cost.items() if k not in ("kind", "total"))
+    for row in res.comparison:
+        assert set(row) == {"quantity", "measured", "paper", "note"}
+    assert "quick" in res.table_markdown()
+
+
+# ---------------------------------------------------------------------- SPDE pieces
+def test_aligned_tiles_take_one_group_at_one_time():
+    G, f, T, C, n = 3, 2, 5, 2, 4
+    # value encodes (group, realisation, time): tiles can be traced back
+    code = (torch.arange(G).view(G, 1, 1) * 100 + torch.arange(f).view(1, f, 1) * 10
+            + torch.arange(T).view(1, 1, T)).float()
+    paths = code.view(G, f, T, 1, 1).expand(G, f, T, C, n).clone()
+    out = spp.aligned_tiles(paths, 50, torch.Generator().manual_seed(0))
+    assert out.shape == (50, C, f * n)
+    left, right = out[:, 0, 0], out[:, 0, n]
+    assert torch.equal(left // 100, right // 100)                     # same (k, m) group
+    assert torch.equal(left % 10, right % 10)                         # same time
+    assert torch.equal(left // 10 % 10, torch.zeros(50)) and torch.equal(right // 10 % 10, torch.ones(50))
+    assert torch.equal(out[:, :, :n], out[:, :, :1].expand(-1, -1, n))  # tiles kept whole
+    with pytest.raises(ValueError, match="paths"):
+        spp.aligned_tiles(paths[0], 5, torch.Generator())
+
+
+def test_initial_sigma_is_the_zero_drift_optimum():
+    g = torch.Generator().manual_seed(0)
+    z0 = 3 * torch.randn(10_000, 2, generator=g)
+    z1 = z0 + 0.6 * math.sqrt(0.01 * 4) * torch.randn(10_000, 2, generator=g)   # σ = 0.6·std(z)
+    pairs = LatentPairs(z0, z1, torch.full((10_000,), 0.01), 4, "partial")
+    assert abs(spp.initial_sigma(pairs, lam=4.0) / (0.6 / 3) - 1) < 0.03
+
+
+def test_mmd_curves_standardise_and_flag_divergence():
+    g = torch.Generator().manual_seed(0)
+    true = torch.randn(2, 30, 3, 4, generator=g)
+    scaler = ZScaler(4).fit(true.flatten(0, 2))
+    same = spp.mmd_curves(true, true, scaler)
+    assert same.shape == (2, 3) and same.abs().max() < 1e-12
+    shifted = spp.mmd_curves(true + 2 * scaler.std, true, scaler)
+    assert (shifted > 0.1).all()
+    bad = true.clone()
+    bad[0, 0, 1] = float("nan")
+    assert torch.isinf(spp.mmd_curves(bad, true, scaler)).all()
+
+
+def _tiny_spde_config():
+    return spp.Config(n_small=20, patch=10, n_train_traj=4, n_steps=60, record_every=5, n_pairs=400,
+                      relax_steps=2, ae_epochs=1, sde_hidden=(16,), sde_steps=30, sde_batch=128,
+                      test_parameters=TEST_PARAMETERS[:2], n_test_traj=4, test_record_every=10,
+                      band_condition=1)
+
+
+def test_stochastic_predator_prey_tiny_run_end_to_end():
+    cfg = _tiny_spde_config()
+    res = spp.run(cfg, seed=0, progress=False)
+    json.dumps(res.to_json())
+    m = res.metrics
+    assert m["K"] == 4 and m["lambdas"] == [1.0, 2.0, 4.0, 8.0, 16.0]
+    table = m["summary"]["mmd_time_avg"]
+    assert list(table) == spp.model_labels(cfg) and table[spp.NAIVE]["mean"] >= 0
+    seed0 = m["per_seed"][0]["models"]
+    assert len(seed0[spp.NAIVE]["mmd_curve"]) == cfg.n_steps // cfg.test_record_every + 1
+    assert len(seed0[spp.NAIVE]["mmd_per_condition"]) == 2
+    for lam in cfg.lambdas:                                   # separate fits: σσᵀ ∝ 1/λ only roughly
+        assert table[spp.lambda_label(lam)]["diffusion_vs_K"] > 0
+    # every simulation is counted exactly
+    c = m["simulation_cost"]
+    assert c["small_system"] == cfg.n_train_traj * cfg.n_steps * cfg.n_small
+    assert c["partial_evolution"] == cfg.n_pairs * cfg.patch
+    assert c["ground_truth"] == 2 * cfg.n_test_traj * cfg.n_steps * cfg.n_large
+    assert c["relax"] > 0 and c["training_total"] == c["small_system"] + c["relax"] + c["partial_evolution"]
+    assert set(res.figures) == {"mmd", "bands"}
+    assert all(set(r) == {"quantity", "measured", "paper", "note"} for r in res.comparison)
+
+
+def test_bad_spde_configs_raise():
+    with pytest.raises(ValueError, match="tile"):
+        spp.run(spp.Config(patch=30), progress=False)
+    cfg = _tiny_spde_config()
+    cfg.n_train_traj = 5
+    with pytest.raises(ValueError, match="multiple"):
+        spp.run(cfg, progress=False)
