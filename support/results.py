@@ -61,6 +61,7 @@ class ExperimentResult:
     comparison: list[dict] = field(default_factory=list)
     figures: dict = field(default_factory=dict)
     wall_time_s: float = 0.0
+    machine: str = field(default_factory=lambda: _current_machine())
 
     def __post_init__(self) -> None:
         # Close the figures so that notebook backends do not show them all at the end of the cell
@@ -71,7 +72,8 @@ class ExperimentResult:
 
     def to_json(self) -> dict:
         return _jsonable({"experiment": self.name, "scale": self.scale, "seed": self.seed,
-                          "wall_time_s": round(self.wall_time_s, 2), "config": self.config,
+                          "wall_time_s": round(self.wall_time_s, 2), "machine": self.machine,
+                          "config": self.config,
                           "metrics": self.metrics, "comparison": self.comparison})
 
     def save(self, out_dir: str | Path, dpi: int = 120) -> Path:
@@ -84,10 +86,26 @@ class ExperimentResult:
             fig.savefig(out / f"{name}.png", dpi=dpi, bbox_inches="tight")
         return path
 
+    @classmethod
+    def load(cls, path: str | Path) -> "ExperimentResult":
+        """Read a ``results.json`` written by :meth:`save` (figures are not restored)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "results.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"no results file at {path}")
+        data = json.loads(path.read_text())
+        missing = {"experiment", "scale", "seed", "config", "metrics"} - set(data)
+        if missing:
+            raise ValueError(f"{path} is not an experiment result: missing {sorted(missing)}")
+        return cls(name=data["experiment"], scale=data["scale"], seed=data["seed"], config=data["config"],
+                   metrics=data["metrics"], comparison=data.get("comparison", []),
+                   wall_time_s=data.get("wall_time_s", 0.0), machine=data.get("machine", "unknown"))
+
     def table_markdown(self) -> str:
         """The comparison table (measured vs paper) as Markdown, naming the scale."""
         lines = [f"Measured at the **{self.scale}** scale (seed {self.seed}, "
-                 f"{self.wall_time_s:.0f} s), next to the paper's numbers.", "",
+                 f"{self.wall_time_s:.0f} s on {self.machine}), next to the paper's numbers.", "",
                  "| quantity | measured (this book) | paper | note |", "|---|---|---|---|"]
         for row in self.comparison:
             lines.append(f"| {row['quantity']} | {fmt(row.get('measured'))} | "
@@ -100,7 +118,34 @@ class ExperimentResult:
             (r["quantity"], fmt(r.get("measured")), fmt(r.get("paper")), r.get("note", ""))
             for r in self.comparison]
         widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
-        out = [f"{self.name} — scale {self.scale}, seed {self.seed}, {self.wall_time_s:.1f} s"]
+        out = [f"{self.name} — scale {self.scale}, seed {self.seed}, {self.wall_time_s:.1f} s on {self.machine}"]
         for r in rows:
             out.append("  ".join(str(c).ljust(w) for c, w in zip(r[:3], widths)) + "  " + str(r[3]))
         return "\n".join(out)
+
+
+def _current_machine() -> str:
+    from .scale import machine
+    return machine()
+
+
+#: where paper-scale runs are kept in the repository (``results/<scale>/<experiment>/``)
+SAVED_RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def saved_result(name: str, scale: str = "paper") -> ExperimentResult | None:
+    """The run of experiment ``name`` at ``scale`` saved in the repository (written by
+    ``python -m support run NAME --scale SCALE --out results/SCALE/NAME``), or ``None``."""
+    path = SAVED_RESULTS / scale / name / "results.json"
+    return ExperimentResult.load(path) if path.is_file() else None
+
+
+def saved_table_markdown(name: str, scale: str = "paper") -> str:
+    """The closing table of the saved ``scale`` run of ``name`` (see :func:`saved_result`), or a
+    sentence saying that none is saved and how to produce it."""
+    saved = saved_result(name, scale)
+    if saved is None:
+        return (f"No {scale}-scale run of this chapter is saved in the repository yet. Produce it with "
+                f"`python -m support run {name} --scale {scale} --out results/{scale}/{name}` "
+                f"(the chapter then shows its table here).")
+    return saved.table_markdown()

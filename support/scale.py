@@ -67,6 +67,15 @@ def describe(scale: str | None = None) -> str:
             f"torch {torch.__version__}  ·  threads = {torch.get_num_threads()}")
 
 
+def machine() -> str:
+    """What produced a result: the accelerator if one is used, else the CPU and its core count."""
+    import platform
+    dev = device()
+    if dev.type == "cuda":
+        return f"{torch.cuda.get_device_name(dev)} (cuda)"
+    return f"CPU, {os.cpu_count()} cores ({platform.machine()}), torch threads = {torch.get_num_threads()}"
+
+
 def default_workers() -> int:
     """Processes for embarrassingly parallel sweeps: ``$MACRODYN_WORKERS`` or the CPU count − 1."""
     env = os.environ.get("MACRODYN_WORKERS")

@@ -15,12 +15,8 @@ from support.stochastic.spde_predator_prey import TEST_PARAMETERS
 from support.stochastic.toy_ou import patch_correlation
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# small nets: one torch thread is several times faster (fixture in tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------------- SDE closure

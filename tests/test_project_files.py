@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,3 +89,19 @@ def test_every_registered_system_builds_and_unknown_names_raise():
         assert get_system(name).state_dim > 0
     with pytest.raises(ValueError, match="choose one of"):
         get_system("lenard_jones")
+
+
+def test_results_round_trip_through_json_and_bad_files_raise(tmp_path):
+    from support.results import ExperimentResult
+    r = ExperimentResult("demo", "quick", 3, {"a": 1}, {"err": 0.5},
+                         [{"quantity": "error", "measured": 0.5, "paper": 0.4, "note": "n"}], wall_time_s=2.0)
+    r.save(tmp_path)
+    back = ExperimentResult.load(tmp_path)
+    assert (back.name, back.scale, back.seed, back.metrics, back.comparison) == \
+        ("demo", "quick", 3, {"err": 0.5}, r.comparison)
+    assert back.machine == r.machine and "quick" in back.table_markdown()
+    with pytest.raises(FileNotFoundError):
+        ExperimentResult.load(tmp_path / "nowhere")
+    (tmp_path / "bad.json").write_text('{"experiment": "x"}')
+    with pytest.raises(ValueError, match="missing"):
+        ExperimentResult.load(tmp_path / "bad.json")

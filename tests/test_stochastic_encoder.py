@@ -11,12 +11,8 @@ from support.stochastic.spde_predator_prey import PredatorPreySPDE, initial_stat
 from support.train import TrainConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# small nets: one torch thread is several times faster (fixture in tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _spde_setup(n_snap=32, seed=0):

@@ -12,12 +12,8 @@ from support.stochastic import (DIFFUSION_MODES, Diffusion, LatentPairs, LatentS
 from support.train import TrainConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# small nets: one torch thread is several times faster (fixture in tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("mode", DIFFUSION_MODES)
