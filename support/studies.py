@@ -77,13 +77,28 @@ class RunRecord:
     train_seconds: float = 0.0
 
 
-def select_configurations(pool: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
-    """``n`` distinct snapshots drawn uniformly from ``pool [n_pool, N]``."""
+#: how a force budget picks its configurations from the pool (see :func:`select_configurations`)
+SELECTIONS = ("uniform", "ordered")
+
+
+def select_configurations(pool: torch.Tensor, n: int, gen: torch.Generator,
+                          selection: str = "uniform") -> torch.Tensor:
+    """``n`` distinct snapshots of ``pool [n_pool, N]``.
+
+    ``"uniform"``: drawn uniformly without replacement (the book's default: every method sees
+    configurations from every training run, so only the information per force differs).
+    ``"ordered"``: the first ``n`` snapshots of the trajectory-major pool, i.e. whole training runs in
+    order — paper 1's protocol, under which a loss that buys fewer configurations also sees fewer
+    initial conditions.
+    """
+    check_choice("selection", selection, list(SELECTIONS))
     if n < 1:
         raise ValueError("the budget buys less than one configuration")
     if n > pool.shape[0]:
         raise ValueError(f"budget needs {n} configurations but the pool holds {pool.shape[0]}: "
                          "simulate more training trajectories")
+    if selection == "ordered":
+        return pool[:n]
     return pool[torch.randperm(pool.shape[0], generator=gen)[:n]]
 
 
@@ -106,14 +121,15 @@ def evaluate(G: nn.Module, ae: ClosureAutoencoder, test: Trajectories, substeps:
 def train_one(system: DeterministicSystem, ae: ClosureAutoencoder, norm: LatentNormaliser,
               pool: torch.Tensor, test: Trajectories, method: Method, budget: int, seed: int,
               model_factory: Callable[[int], nn.Module], cfg: TrainConfig,
-              monitor: Trajectories | None = None, chunk: int = 256) -> tuple[RunRecord, nn.Module]:
+              monitor: Trajectories | None = None, chunk: int = 256,
+              selection: str = "uniform") -> tuple[RunRecord, nn.Module]:
     """Buy observations for ``method`` at ``budget`` forces, train G, evaluate on ``test``.
 
     ``chunk`` bounds how many configurations are observed at once (memory: a ``[chunk, d, N]``
-    Jacobian; lower it for very large N).
+    Jacobian; lower it for very large N); ``selection`` see :func:`select_configurations`.
     """
     gen = torch.Generator().manual_seed(seed)
-    x = select_configurations(pool, configurations_for_budget(system, method, budget), gen)
+    x = select_configurations(pool, configurations_for_budget(system, method, budget), gen, selection)
     spent = ForceBudget(limit=budget)
     if method.loss == "lz":
         obs = observe_full(system, ae, x, spent, chunk=chunk)
@@ -144,25 +160,27 @@ def _run_job(job: tuple[Method, int, int]) -> RunRecord:
     st = _WORKER_STATE
     m, b, s = job
     rec, _ = train_one(st["system"], st["ae"], st["norm"], st["pool"], st["test"], m, b, s,
-                       st["model_factory"], st["cfg"])
+                       st["model_factory"], st["cfg"], selection=st["selection"])
     return rec
 
 
 def budget_sweep(system: DeterministicSystem, ae: ClosureAutoencoder, norm: LatentNormaliser,
                  pool: torch.Tensor, test: Trajectories, methods: Sequence[Method],
                  budgets: Sequence[int], seeds: Sequence[int], model_factory: Callable[[int], nn.Module],
-                 cfg: TrainConfig, progress: bool = True, workers: int = 1) -> list[RunRecord]:
+                 cfg: TrainConfig, progress: bool = True, workers: int = 1,
+                 selection: str = "uniform") -> list[RunRecord]:
     """Every method × budget × seed; returns the run records (models are discarded).
 
     ``workers > 1`` runs jobs in that many single-threaded processes (spawned, so
     ``model_factory`` must be picklable, e.g. a ``functools.partial``). Tiny latent models train
     fastest this way on a many-core machine; every run is seeded, so the records do not depend on
-    ``workers``.
+    ``workers``. ``selection``: how each budget picks its configurations (:func:`select_configurations`).
     """
+    check_choice("selection", selection, list(SELECTIONS))
     jobs = [(m, b, s) for m in methods for b in budgets for s in seeds]
     cfg = replace(cfg, progress=False)
     state = dict(system=system, ae=ae, norm=norm, pool=pool, test=test, model_factory=model_factory,
-                 cfg=cfg)
+                 cfg=cfg, selection=selection)
     bar = tqdm(total=len(jobs), desc="budget sweep", disable=not progress)
     if workers <= 1:
         _WORKER_STATE.update(state)

@@ -233,3 +233,18 @@ def test_resampled_subsets_are_charged_every_epoch(system):
     assert budget.total == 3 * 16 * m                              # initial draw + 2 redraws
     with pytest.raises(ValueError, match="L_x,p only"):
         train_latent(G, observe_full(system, ae, x, ForceBudget()), TrainConfig(progress=False), resample=hook)
+
+
+def test_configuration_selection_uniform_or_ordered():
+    from support.studies import select_configurations
+    pool = torch.arange(20.0).reshape(10, 2)            # 10 snapshots, trajectory-major
+    gen = torch.Generator().manual_seed(0)
+    ordered = select_configurations(pool, 4, gen, "ordered")
+    assert torch.equal(ordered, pool[:4])                # the first whole runs, in order
+    uniform = select_configurations(pool, 4, gen, "uniform")
+    assert len({tuple(r.tolist()) for r in uniform}) == 4   # distinct snapshots of the pool
+    assert all(any(torch.equal(r, q) for q in pool) for r in uniform)
+    with pytest.raises(ValueError, match="selection"):
+        select_configurations(pool, 4, gen, "first")
+    with pytest.raises(ValueError, match="pool holds"):
+        select_configurations(pool, 11, gen, "ordered")

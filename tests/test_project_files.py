@@ -91,6 +91,15 @@ def test_every_registered_system_builds_and_unknown_names_raise():
         get_system("lenard_jones")
 
 
+def test_a_user_system_registers_by_name():
+    from support.systems import SYSTEMS, get_system, register
+    register("my_linear", "support.systems.linear", "LinearBlockSystem")
+    try:
+        assert get_system("my_linear").state_dim > 0
+    finally:
+        SYSTEMS.pop("my_linear")
+
+
 def test_results_round_trip_through_json_and_bad_files_raise(tmp_path):
     from support.results import ExperimentResult
     r = ExperimentResult("demo", "quick", 3, {"a": 1}, {"err": 0.5},

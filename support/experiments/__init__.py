@@ -25,6 +25,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                "L_x vs L_z, unbiasedness and variance of L_x,p on an exactly closed linear system"),
     "predator_prey": ("support.experiments.predator_prey",
                       "paper 1 §3.1: test error vs force budget, L_z vs L_x vs L_x,p (predator–prey PDE)"),
+    "predator_prey_ordered": ("support.experiments.predator_prey_ordered",
+                              "the same, with paper 1's protocol: a budget buys whole training runs in order"),
     "lj_structures": ("support.experiments.lj_structures",
                       "paper 1 §3.3: Lennard-Jones temperature, MLP / OnsagerNet / GFINNs, L_z vs L_x,p"),
     "lj_encoders": ("support.experiments.lj_encoders",

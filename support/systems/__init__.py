@@ -15,6 +15,12 @@ SYSTEMS: dict[str, tuple[str, str]] = {
 }
 
 
+def register(name: str, module: str, cls: str) -> None:
+    """Make your own system available to :func:`get_system` by name (``module.cls`` is imported
+    lazily, on first use)."""
+    SYSTEMS[name] = (module, cls)
+
+
 def get_system(name: str, **kwargs) -> DeterministicSystem:
     """Instantiate the deterministic system ``name`` (clear error listing the valid names)."""
     check_choice("system", name, list(SYSTEMS))
