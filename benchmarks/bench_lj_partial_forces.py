@@ -43,11 +43,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from support.systems.lennard_jones import (PAPER, all_forces, lammps_available,  # noqa: E402
-                                           partial_forces)
-from support.systems.lennard_jones.lammps_engine import _lammps_class, _setup_commands  # noqa: E402
+from support.systems.lennard_jones import PAPER, all_forces, lammps_available, partial_forces
+from support.systems.lennard_jones.lammps_engine import _lammps_class, _setup_commands
 
 
 def time_min(fn: Callable[[], object], repeats: int, budget_s: float, sync: Callable[[], None]) -> tuple[float, int]:

@@ -185,17 +185,64 @@ def _comparison(cfg, summary, metrics) -> list[dict]:
     return rows
 
 
-def _figures(cfg, summary, curves, ablation, models, ae, test) -> dict:
-    figs = {}
-    fig, ax = figure(1, 1, width=5.2, height=3.8)
-    ax = ax[0, 0]
+def plot_error_vs_budget(ax, summary: dict, tol: float, title: str) -> None:
+    """Mean ± std test error against force budget per method (log–log), with the e_tol line."""
     for i, (label, s) in enumerate(summary.items()):
         ax.errorbar(s["budgets"], s["mean"], yerr=s["std"], marker="o", capsize=3, label=label,
                     color=method_colour(label, i))
-    ax.axhline(cfg.tol, color="k", ls="--", lw=1, label=f"e_tol = {cfg.tol:g}")
-    ax.set(xscale="log", yscale="log", xlabel="force computations", ylabel="relative test error",
-           title="Predator–prey: error vs force budget")
+    ax.axhline(tol, color="k", ls="--", lw=1, label=f"e_tol = {tol:g}")
+    ax.set(xscale="log", yscale="log", xlabel="force computations", ylabel="relative test error", title=title)
     ax.legend(fontsize=7, ncol=2)
+
+
+def saved_runs_figure(runs: dict[str, ExperimentResult]):
+    """Error vs budget of saved runs side by side (e.g. the two configuration protocols)."""
+    if not runs:
+        raise ValueError("no runs to plot")
+    fig, axes = figure(len(runs), 1, width=4.6, height=3.6)
+    for ax, (name, r) in zip(axes[0], runs.items()):
+        plot_error_vs_budget(ax, r.metrics["methods"], r.metrics["tolerance"], f"{r.scale} scale, {name} configurations")
+    ymin = min(a.get_ylim()[0] for a in axes[0])
+    ymax = max(a.get_ylim()[1] for a in axes[0])
+    for ax in axes[0]:
+        ax.set_ylim(ymin, ymax)
+    fig.tight_layout()
+    return fig
+
+
+def protocol_table(runs: dict[str, ExperimentResult]) -> str:
+    """Markdown: per method, the error at the smallest budget and the budget to reach the tolerance,
+    one column pair per run (e.g. ``{"uniform": ..., "ordered": ...}`` from saved paper-scale runs)."""
+    if not runs:
+        raise ValueError("no runs to compare")
+    names = list(runs)
+    first = runs[names[0]].metrics
+    head = "| method | " + " | ".join(f"{n}: error at {first['methods']['L_z']['budgets'][0]:.0e} forces | "
+                                      f"{n}: forces to e = {runs[n].metrics['tolerance']:g}" for n in names) + " |"
+    lines = [head, "|---" * (1 + 2 * len(names)) + "|"]
+    for label in first["methods"]:
+        cells = []
+        for n in names:
+            s = runs[n].metrics["methods"].get(label)
+            if s is None:
+                cells += ["—", "—"]
+                continue
+            cells += [f"{s['mean'][0]:.2e} ± {s['std'][0]:.1e}", fmt_budget(s["budget_to_tol"], s["budgets"][0])]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def fmt_budget(b: float, first: float) -> str:
+    """A budget-to-tolerance for tables: '≤ first' when already reached at the smallest budget."""
+    if b is None or not np.isfinite(b):
+        return "not reached"
+    return f"≤ {first:.1e}" if b <= first else f"{b:.2e}"
+
+
+def _figures(cfg, summary, curves, ablation, models, ae, test) -> dict:
+    figs = {}
+    fig, ax = figure(1, 1, width=5.2, height=3.8)
+    plot_error_vs_budget(ax[0, 0], summary, cfg.tol, "Predator–prey: error vs force budget")
     figs["error_vs_budget"] = fig
 
     fig, axes = figure(3, 1, width=3.4)

@@ -1,0 +1,42 @@
+"""Reporting helpers of the predator–prey experiment (the experiment itself runs in its chapter)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from support.experiments.predator_prey import fmt_budget, protocol_table
+from support.results import ExperimentResult
+
+
+def _run(err_lz: float, to_tol: float) -> ExperimentResult:
+    methods = {"L_z": {"budgets": [100, 200], "mean": [err_lz, err_lz / 2], "std": [0.1, 0.1],
+                       "budget_to_tol": to_tol}}
+    return ExperimentResult("predator_prey", "paper", 0, {}, {"tolerance": 0.01, "methods": methods})
+
+
+def test_protocol_table_has_one_column_pair_per_run():
+    table = protocol_table({"uniform": _run(0.5, 100.0), "ordered": _run(0.7, 150.0)})
+    lines = table.splitlines()
+    assert lines[0].count("|") == 6 and "uniform: error" in lines[0] and "ordered: forces" in lines[0]
+    assert "5.00e-01" in lines[2] and "7.00e-01" in lines[2]
+    assert "≤ 1.0e+02" in lines[2] and "1.50e+02" in lines[2]
+    with pytest.raises(ValueError):
+        protocol_table({})
+
+
+def test_fmt_budget():
+    assert fmt_budget(math.inf, 100) == "not reached"
+    assert fmt_budget(100, 100) == "≤ 1.0e+02"
+    assert fmt_budget(2500.0, 100) == "2.50e+03"
+
+
+def test_saved_runs_figure_one_panel_per_run():
+    from support.experiments.predator_prey import saved_runs_figure
+    run = _run(0.5, 100.0)
+    fig = saved_runs_figure({"a": run, "b": _run(0.2, 100.0)})
+    assert len(fig.axes) == 2
+    assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim()        # shared scale for comparison
+    with pytest.raises(ValueError):
+        saved_runs_figure({})
