@@ -19,7 +19,8 @@ def _run(err_lz: float, to_tol: float) -> ExperimentResult:
 def test_protocol_table_has_one_column_pair_per_run():
     table = protocol_table({"uniform": _run(0.5, 100.0), "ordered": _run(0.7, 150.0)})
     lines = table.splitlines()
-    assert lines[0].count("|") == 6 and "uniform: error" in lines[0] and "ordered: forces" in lines[0]
+    assert lines[0].count("|") == 7 and "uniform: error" in lines[0] and "ordered: forces" in lines[0]
+    assert "paper: error" in lines[0] and lines[2].count("|") == 7
     assert "5.00e-01" in lines[2] and "7.00e-01" in lines[2]
     assert "≤ 1.0e+02" in lines[2] and "1.50e+02" in lines[2]
     with pytest.raises(ValueError):

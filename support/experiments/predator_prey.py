@@ -217,10 +217,13 @@ def protocol_table(runs: dict[str, ExperimentResult]) -> str:
         raise ValueError("no runs to compare")
     names = list(runs)
     first = runs[names[0]].metrics
-    head = "| method | " + " | ".join(f"{n}: error at {first['methods']['L_z']['budgets'][0]:.0e} forces | "
-                                      f"{n}: forces to e = {runs[n].metrics['tolerance']:g}" for n in names) + " |"
-    lines = [head, "|---" * (1 + 2 * len(names)) + "|"]
+    b0 = first["methods"]["L_z"]["budgets"][0]
+    head = "| method | " + " | ".join(f"{n}: error at {b0:.0e} forces | "
+                                      f"{n}: forces to e = {runs[n].metrics['tolerance']:g}" for n in names)
+    head += f" | paper: error at {b0:.0e} forces |"
+    lines = [head, "|---" * (2 + 2 * len(names)) + "|"]
     for label in first["methods"]:
+        paper = paper_numbers.PREDATOR_PREY["errors"].get(label, {}).get(b0)
         cells = []
         for n in names:
             s = runs[n].metrics["methods"].get(label)
@@ -228,6 +231,7 @@ def protocol_table(runs: dict[str, ExperimentResult]) -> str:
                 cells += ["—", "—"]
                 continue
             cells += [f"{s['mean'][0]:.2e} ± {s['std'][0]:.1e}", fmt_budget(s["budget_to_tol"], s["budgets"][0])]
+        cells.append(f"{paper[0]:.2e} ± {paper[1]:.1e}" if paper else "—")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
