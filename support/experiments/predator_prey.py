@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -207,6 +208,7 @@ def saved_runs_figure(runs: dict[str, ExperimentResult]):
     for ax in axes[0]:
         ax.set_ylim(ymin, ymax)
     fig.tight_layout()
+    plt.close(fig)          # displayed by the caller; an open figure would be shown a second time
     return fig
 
 
