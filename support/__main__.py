@@ -2,6 +2,10 @@
 
     python -m support list
     python -m support run NAME [--scale quick|paper] [--seed S] [--out DIR] [--no-progress]
+                               [--set FIELD=JSON ...]
+
+``--set`` changes one field of the scale's config (``--set ensemble=5 --set 'structures=["mlp"]'
+--set ae.steps=2000``); the result records the changes and its tables name them.
 
 ``run`` executes one chapter's experiment without Jupyter, writes ``DIR/results.json`` and the
 figures, and prints the measured-vs-paper table.
@@ -28,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", default=None, help="directory for results.json and figures")
     run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                     help="override one config field (repeatable; dotted names for nested configs)")
     args = parser.parse_args(argv)
 
     from .experiments import EXPERIMENTS, run_experiment
@@ -44,8 +50,15 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[ENV_VAR] = args.scale
     import matplotlib
     matplotlib.use("Agg")
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"--set needs FIELD=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        overrides[key.strip()] = value
     result = run_experiment(args.name, scale=args.scale, seed=args.seed, out=args.out,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, overrides=overrides)
     print(result.table_text())
     if args.out:
         print(f"wrote {os.path.join(args.out, 'results.json')}")

@@ -114,12 +114,22 @@ class ClosureAutoencoder(nn.Module):
 
 def condition_loss(ae: ClosureAutoencoder, x: torch.Tensor) -> torch.Tensor:
     """L_cond = mean_b (κ(J_b J_bᵀ) − 1)² over the rows selected by ``ae.rows_in_cond``."""
+    ev = torch.linalg.eigvalsh(cond_gram(ae, x))
+    kappa = ev[:, -1] / ev[:, 0].clamp_min(1e-30)
+    return (kappa - 1).pow(2).mean()
+
+
+def cond_gram(ae: ClosureAutoencoder, x: torch.Tensor) -> torch.Tensor:
+    """J Jᵀ on the rows of L_cond, differentiable in the parameters. A closure net with its own
+    ``gram(x, create_graph)`` supplies the closure rows' Gram matrix without forming J
+    (e.g. :class:`support.encoders.MLPClosure`); otherwise J is formed."""
+    own = getattr(ae.closure_net, "gram", None)
+    if ae.rows_in_cond == "closure" and ae.closure_dim and callable(own):
+        return own(x, create_graph=True)
     J = ae.jacobian(x, create_graph=True, chunk=None)
     if ae.rows_in_cond == "closure":
         J = J[:, ae.n_observables:]
-    ev = torch.linalg.eigvalsh(gram(J))
-    kappa = ev[:, -1] / ev[:, 0].clamp_min(1e-30)
-    return (kappa - 1).pow(2).mean()
+    return gram(J)
 
 
 def autoencoder_loss(ae: ClosureAutoencoder, batch: Sequence[torch.Tensor], lambda_cond: float,

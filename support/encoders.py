@@ -333,11 +333,31 @@ class MLPClosure(nn.Module):
 
     def jacobian(self, x: torch.Tensor, create_graph: bool = False, chunk: int = 256) -> torch.Tensor:
         """∂φ̂/∂x ``[B, out, N]`` (differentiable in the parameters with ``create_graph=True``)."""
+        first = self._first_weight()
         with torch.set_grad_enabled(create_graph and torch.is_grad_enabled()):
-            out = torch.cat([self._jacobian_chunk(xc, create_graph) for xc in x.split(chunk)])
+            out = torch.cat([self._left_factor(xc, create_graph) @ first for xc in x.split(chunk)])
         return out if create_graph else out.detach()
 
-    def _jacobian_chunk(self, x: torch.Tensor, create_graph: bool) -> torch.Tensor:
+    def gram(self, x: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
+        r"""J Jᵀ ``[B, out, out]`` without forming J: with J = M W̃₁ (W̃₁ = W₁ diag(1/scale)),
+
+        .. math::  J J^\top = M\,(\tilde W_1 \tilde W_1^\top)\,M^\top,
+
+        an H₁×H₁ product once per call instead of a ``[B, out, N]`` tensor: the condition-number
+        loss then costs nothing that grows with N beyond the forward pass.
+        """
+        with torch.set_grad_enabled(create_graph and torch.is_grad_enabled()):
+            first = self._first_weight()
+            M = self._left_factor(x, create_graph)
+            out = M @ (first @ first.T) @ M.transpose(1, 2)
+        return out if create_graph else out.detach()
+
+    def _first_weight(self) -> torch.Tensor:
+        """W̃₁ = W₁ diag(1/scale) ``[H₁, N]``: the only factor of J that touches the N inputs."""
+        return self.net[0].weight / self.scale
+
+    def _left_factor(self, x: torch.Tensor, create_graph: bool) -> torch.Tensor:
+        """M = W_L D_{L−1} ⋯ W₂ D₁ ``[B, out, H₁]`` (so that J = M W̃₁)."""
         h, slopes = (x - self.shift) / self.scale, []
         for layer in self.net:
             if isinstance(layer, nn.Linear):
@@ -346,10 +366,12 @@ class MLPClosure(nn.Module):
                 h, slope = _activation_and_slope(layer, h, create_graph)
                 slopes.append(slope)                                          # σ'(a_l) [B, H_l]
         linears = [m for m in self.net if isinstance(m, nn.Linear)]
+        if len(linears) == 1:                                                 # no hidden layer: J = W̃₁
+            return torch.eye(h.shape[1], dtype=h.dtype, device=h.device).expand(x.shape[0], -1, -1)
         M = linears[-1].weight.expand(x.shape[0], -1, -1)                     # [B, out, H]
-        for lin, slope in zip(reversed(linears[:-1]), reversed(slopes)):
+        for lin, slope in zip(reversed(linears[1:-1]), reversed(slopes[1:])):
             M = (M * slope.unsqueeze(1)) @ lin.weight
-        return M / self.scale                                                 # [B, out, N]
+        return M * slopes[0].unsqueeze(1)
 
 
 def _activation_and_slope(act: nn.Module, a: torch.Tensor, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:

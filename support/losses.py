@@ -48,6 +48,39 @@ def loss_x_partial(pred: torch.Tensor, forces: torch.Tensor, psi: torch.Tensor,
     return sq.mean()
 
 
+def partial_normal_equations(forces: torch.Tensor, psi: torch.Tensor,
+                             weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Per-sample sufficient statistics of L_x,p, which is quadratic in g:
+
+    .. math::  \frac1r\sum_{i} w_i (f_i - ψ_i·g)^2 = c - 2\,b·g + g^\top A g,\qquad
+               A = \tfrac1r ψ^\top W ψ,\; b = \tfrac1r ψ^\top W f,\; c = \tfrac1r f^\top W f.
+
+    Precomputed once per configuration (float64), they turn a training step's ``[B, r, d]`` work
+    into ``[B, d, d]`` (r = rows observed, e.g. 50 atoms × 6 = 300 ≫ d). Returns ``A [n, d, d]``,
+    ``b [n, d]``, ``c [n]`` in the dtype of ``forces``.
+    """
+    n, r = forces.shape
+    check_shape("psi", psi, [n, r, None])
+    w = torch.ones_like(forces) if weights is None else weights
+    check_shape("weights", w, [n, r])
+    P, f, w = psi.double(), forces.double(), w.double()
+    A = P.transpose(1, 2) @ (w.unsqueeze(-1) * P) / r
+    b = (P.transpose(1, 2) @ (w * f).unsqueeze(-1)).squeeze(-1) / r
+    c = (w * f * f).sum(-1) / r
+    return A.to(forces.dtype), b.to(forces.dtype), c.to(forces.dtype)
+
+
+def loss_x_partial_normal(pred: torch.Tensor, A: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """L_x,p from :func:`partial_normal_equations`: mean over the batch of c − 2 b·g + gᵀ A g
+    (equal to :func:`loss_x_partial` up to round-off; its gradient 2(A g − b) has no cancellation)."""
+    B, d = pred.shape
+    check_shape("A", A, [B, d, d])
+    check_shape("b", b, [B, d])
+    check_shape("c", c, [B])
+    Ag = (A @ pred.unsqueeze(-1)).squeeze(-1)
+    return (c - 2 * (b * pred).sum(-1) + (Ag * pred).sum(-1)).mean()
+
+
 def loss_x_decomposition(J: torch.Tensor, f: torch.Tensor, g: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-sample pieces of N·L_x = ‖J^†(Jf − g)‖² + ‖(I − P)f‖² (float64), for the theory chapter.
 

@@ -20,7 +20,7 @@ from torch import nn
 from .budget import ForceBudget
 from .closure import ClosureAutoencoder
 from .jacobian import latent_velocity, pinv_rows
-from .losses import loss_x_partial, loss_z
+from .losses import loss_x_partial_normal, loss_z, partial_normal_equations
 from .metrics import relative_trajectory_error
 from .rollout import rk4
 from .subsets import importance_subsets, uniform_subsets
@@ -51,7 +51,9 @@ class PartialObservations:
     units: torch.Tensor
 
     def tensors(self) -> tuple[torch.Tensor, ...]:
-        return (self.z, self.forces, self.psi, self.weights)
+        """What training iterates over: z and the sufficient statistics (A, b, c) of L_x,p
+        (:func:`support.losses.partial_normal_equations`), so a step costs ``[B, d, d]``, not ``[B, r, d]``."""
+        return (self.z, *partial_normal_equations(self.forces, self.psi, self.weights))
 
 
 def observe_full(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Tensor,
@@ -96,7 +98,7 @@ def latent_loss(kind: str):
     check_choice("loss", kind, ["lz", "lx"])
     if kind == "lz":
         return lambda G, b: loss_z(G(b[0]), b[1])
-    return lambda G, b: loss_x_partial(G(b[0]), b[1], b[2], b[3])
+    return lambda G, b: loss_x_partial_normal(G(b[0]), b[1], b[2], b[3])
 
 
 def resampling_hook(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Tensor, p: float,

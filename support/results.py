@@ -62,6 +62,7 @@ class ExperimentResult:
     figures: dict = field(default_factory=dict)
     wall_time_s: float = 0.0
     machine: str = field(default_factory=lambda: _current_machine())
+    overrides: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Close the figures so that notebook backends do not show them all at the end of the cell
@@ -73,7 +74,7 @@ class ExperimentResult:
     def to_json(self) -> dict:
         return _jsonable({"experiment": self.name, "scale": self.scale, "seed": self.seed,
                           "wall_time_s": round(self.wall_time_s, 2), "machine": self.machine,
-                          "config": self.config,
+                          "overrides": self.overrides, "config": self.config,
                           "metrics": self.metrics, "comparison": self.comparison})
 
     def save(self, out_dir: str | Path, dpi: int = 120) -> Path:
@@ -100,11 +101,12 @@ class ExperimentResult:
             raise ValueError(f"{path} is not an experiment result: missing {sorted(missing)}")
         return cls(name=data["experiment"], scale=data["scale"], seed=data["seed"], config=data["config"],
                    metrics=data["metrics"], comparison=data.get("comparison", []),
-                   wall_time_s=data.get("wall_time_s", 0.0), machine=data.get("machine", "unknown"))
+                   wall_time_s=data.get("wall_time_s", 0.0), machine=data.get("machine", "unknown"),
+                   overrides=data.get("overrides", {}))
 
     def table_markdown(self) -> str:
         """The comparison table (measured vs paper) as Markdown, naming the scale."""
-        lines = [f"Measured at the **{self.scale}** scale (seed {self.seed}, "
+        lines = [f"Measured at the **{self.scale}** scale{self._changes()} (seed {self.seed}, "
                  f"{self.wall_time_s:.0f} s on {self.machine}), next to the paper's numbers.", "",
                  "| quantity | measured (this book) | paper | note |", "|---|---|---|---|"]
         for row in self.comparison:
@@ -118,10 +120,18 @@ class ExperimentResult:
             (r["quantity"], fmt(r.get("measured")), fmt(r.get("paper")), r.get("note", ""))
             for r in self.comparison]
         widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
-        out = [f"{self.name} — scale {self.scale}, seed {self.seed}, {self.wall_time_s:.1f} s on {self.machine}"]
+        out = [f"{self.name} — scale {self.scale}{self._changes()}, seed {self.seed}, "
+               f"{self.wall_time_s:.1f} s on {self.machine}"]
         for r in rows:
             out.append("  ".join(str(c).ljust(w) for c, w in zip(r[:3], widths)) + "  " + str(r[3]))
         return "\n".join(out)
+
+
+    def _changes(self) -> str:
+        """`` with changes a=1, b=[..]`` when the run overrode its scale's config, else ``""``."""
+        if not self.overrides:
+            return ""
+        return " with changes " + ", ".join(f"`{k}={v}`" for k, v in self.overrides.items())
 
 
 def _current_machine() -> str:

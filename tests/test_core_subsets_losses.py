@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from support.jacobian import condition_number, pinv_rows
-from support.losses import loss_x_decomposition, loss_x_partial, loss_z
+from support.losses import (loss_x_decomposition, loss_x_partial, loss_x_partial_normal, loss_z,
+                           partial_normal_equations)
 from support.subsets import (importance_subsets, inclusion_probabilities, subset_size,
                              systematic_pps, uniform_subsets)
 
@@ -81,6 +82,27 @@ def test_lx_with_all_rows_equals_full_microscopic_residual():
     lx = loss_x_partial(g, f, pinv_rows(J, all_rows))
     direct = torch.stack([(f[b] - torch.linalg.pinv(J[b]) @ g[b]).pow(2).mean() for b in range(B)]).mean()
     assert lx.item() == pytest.approx(direct.item(), rel=1e-10)
+
+
+def test_lx_normal_equations_form_equals_the_residual_form_value_and_gradient():
+    gen = torch.Generator().manual_seed(3)
+    B, r, d = 7, 12, 4
+    f = torch.randn(B, r, generator=gen, dtype=torch.float64)
+    psi = torch.randn(B, r, d, generator=gen, dtype=torch.float64)
+    w = torch.rand(B, r, generator=gen, dtype=torch.float64) + 0.5
+    for weights in (None, w):
+        g1 = torch.randn(B, d, generator=gen, dtype=torch.float64, requires_grad=True)
+        g2 = g1.detach().clone().requires_grad_(True)
+        direct = loss_x_partial(g1, f, psi, weights)
+        normal = loss_x_partial_normal(g2, *partial_normal_equations(f, psi, weights))
+        assert normal.item() == pytest.approx(direct.item(), rel=1e-12)
+        direct.backward()
+        normal.backward()
+        torch.testing.assert_close(g2.grad, g1.grad, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="psi"):
+        partial_normal_equations(f, psi[:, :-1])
+    with pytest.raises(ValueError, match="A"):
+        loss_x_partial_normal(torch.zeros(B, d + 1, dtype=torch.float64), *partial_normal_equations(f, psi))
 
 
 def test_lx_decomposition_identity_and_bounds():

@@ -143,6 +143,17 @@ def test_mlp_closure_chain_rule_jacobian():
     torch.testing.assert_close(net.jacobian(x), encoder_jacobian(net, x), rtol=1e-10, atol=1e-12)
     tanh = MLPClosure([12, 6, 3], "tanh").double()
     torch.testing.assert_close(tanh.jacobian(x), encoder_jacobian(tanh, x), rtol=1e-10, atol=1e-12)
+    linear = MLPClosure([12, 3]).double().fit_scaling(x)                  # no hidden layer: J = W diag(1/scale)
+    torch.testing.assert_close(linear.jacobian(x), encoder_jacobian(linear, x), rtol=1e-10, atol=1e-12)
+
+
+def test_mlp_closure_gram_equals_j_jt_without_forming_j():
+    torch.manual_seed(2)
+    x = torch.randn(6, 12, dtype=torch.float64) * 2
+    for sizes in ([12, 9, 7, 4], [12, 5, 3], [12, 3]):
+        net = MLPClosure(sizes).double().fit_scaling(x)
+        J = encoder_jacobian(net, x)
+        torch.testing.assert_close(net.gram(x), gram(J), rtol=1e-10, atol=1e-12)
 
 
 def test_autoencoders_use_the_closure_nets_jacobian_which_agrees_with_torch_func(encoder):

@@ -114,3 +114,19 @@ def test_results_round_trip_through_json_and_bad_files_raise(tmp_path):
     (tmp_path / "bad.json").write_text('{"experiment": "x"}')
     with pytest.raises(ValueError, match="missing"):
         ExperimentResult.load(tmp_path / "bad.json")
+
+
+def test_config_overrides_apply_to_nested_fields_and_are_named_in_the_tables(tmp_path):
+    from support.experiments import apply_overrides, run_experiment
+    from support.experiments.lj_structures import Config
+    cfg = apply_overrides(Config.for_scale("paper"),
+                          {"structures": '["mlp"]', "ensemble": "4", "ae.steps": "50", "ae.encoder": "invariant"})
+    assert cfg.structures == ("mlp",) and cfg.ensemble == 4 and cfg.ae.steps == 50 and cfg.ae.encoder == "invariant"
+    assert cfg.n_atoms == 800                                        # the rest of the preset is untouched
+    with pytest.raises(ValueError, match="unknown config field 'ensembel'"):
+        apply_overrides(cfg, {"ensembel": "3"})
+    with pytest.raises(ValueError, match="no sub-fields"):
+        apply_overrides(cfg, {"ensemble.size": "3"})
+    result = run_experiment("theory", scale="quick", out=tmp_path, progress=False, overrides={"n_draws": "200"})
+    assert "with changes `n_draws=200`" in result.table_markdown()
+    assert json.loads((tmp_path / "results.json").read_text())["overrides"] == {"n_draws": "200"}

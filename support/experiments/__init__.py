@@ -11,7 +11,9 @@ Chapters and ``python -m support run NAME`` call the same ``run``.
 from __future__ import annotations
 
 import importlib
+import json
 import time
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -51,13 +53,53 @@ def load(name: str) -> ModuleType:
     return importlib.import_module(EXPERIMENTS[name][0])
 
 
+def apply_overrides(cfg, overrides: dict[str, str]):
+    """A copy of the config dataclass ``cfg`` with ``{"field": "JSON value"}`` overrides applied.
+
+    Dotted names reach nested configs (``"ae.steps"``); a JSON list becomes a tuple where the field
+    holds a tuple; a value that is not JSON is taken as a string. Unknown fields raise a
+    ``ValueError`` naming the choices.
+    """
+    for key, raw in overrides.items():
+        cfg = _override(cfg, key.split("."), _parse(raw), key)
+    return cfg
+
+
+def _parse(raw: str):
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _override(cfg, path: list[str], value, key: str):
+    names = [f.name for f in fields(cfg)] if is_dataclass(cfg) else []
+    if path[0] not in names:
+        raise ValueError(f"unknown config field {key!r}; choose from {', '.join(names)}")
+    current = getattr(cfg, path[0])
+    if len(path) > 1:
+        if not is_dataclass(current):
+            raise ValueError(f"config field {path[0]!r} has no sub-fields (in {key!r})")
+        return replace(cfg, **{path[0]: _override(current, path[1:], value, key)})
+    if isinstance(current, tuple) and isinstance(value, list):
+        value = tuple(value)
+    return replace(cfg, **{path[0]: value})
+
+
 def run_experiment(name: str, *, scale: str | None = None, seed: int = 0,
-                   out: str | Path | None = None, progress: bool = True) -> ExperimentResult:
-    """Run one experiment at ``scale`` (default: ``$MACRODYN_SCALE``) and optionally save it."""
+                   out: str | Path | None = None, progress: bool = True,
+                   overrides: dict[str, str] | None = None) -> ExperimentResult:
+    """Run one experiment at ``scale`` (default: ``$MACRODYN_SCALE``) and optionally save it.
+
+    ``overrides`` (see :func:`apply_overrides`) change the scale's config; they are recorded in the
+    result and named in its tables, so a modified run is never mistaken for the preset.
+    """
     module = load(name)
     scale = check_scale(scale or current_scale())
     t0 = time.perf_counter()
-    result = module.run(module.Config.for_scale(scale), scale=scale, seed=seed, progress=progress)
+    cfg = apply_overrides(module.Config.for_scale(scale), overrides or {})
+    result = module.run(cfg, scale=scale, seed=seed, progress=progress)
+    result.overrides = dict(overrides or {})
     result.wall_time_s = result.wall_time_s or (time.perf_counter() - t0)
     if out is not None:
         result.save(out)
