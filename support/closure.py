@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .jacobian import encoder_jacobian, gram
+from .jacobian import encoder_jacobian, gram, latent_velocity, pinv_rows_from_gram
 from .nets import mlp
 from .train import TrainConfig, TrainHistory, fit
 from .validation import check_choice, check_finite, check_latent_dim, check_shape
@@ -91,6 +91,60 @@ class ClosureAutoencoder(nn.Module):
             return encoder_jacobian(self.encode, x, chunk=chunk, create_graph=create_graph)
         obs = encoder_jacobian(self.observables, x, chunk=chunk, create_graph=create_graph)
         return torch.cat([obs, own(x, create_graph=create_graph)], dim=1)
+
+    # -- the pieces of J that L_z and L_x,p need, without the [B, d, N] Jacobian where possible --
+    def _factors(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """(J_obs ``[B, d*, N]``, M ``[B, d−d*, H]``, W ``[H, N]``) in float64 when the closure net
+        factors its Jacobian as J_closure = M W with W shared by all samples
+        (``closure_net.factored_jacobian``, e.g. :class:`support.encoders.MLPClosure`), else ``None``."""
+        own = getattr(self.closure_net, "factored_jacobian", None)
+        if not self.closure_dim or not callable(own):
+            return None
+        M, W = own(x)
+        return encoder_jacobian(self.observables, x).double(), M.double(), W.double()
+
+    @torch.no_grad()
+    def latent_velocity(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """The exact latent velocity J f ``[B, d]`` (L_z's target); with a factored closure
+        J f = [J_obs f, M (W f)], which never forms J."""
+        check_shape("f", f, list(x.shape))
+        factors = self._factors(x)
+        if factors is None:
+            return latent_velocity(self.jacobian(x), f)
+        jo, M, W = factors
+        fd = f.double()
+        closure = (M @ (fd @ W.T).unsqueeze(-1)).squeeze(-1)
+        return torch.cat([(jo @ fd.unsqueeze(-1)).squeeze(-1), closure], dim=1).to(x.dtype)
+
+    @torch.no_grad()
+    def gram_and_columns(self, x: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""J Jᵀ ``[B, d, d]`` and the columns J[:, :, rows] ``[B, d, m]`` (float64).
+
+        With a factored closure (J = [J_o; M W]) both come from d×H and H×H products:
+
+        .. math::  J J^\top = \begin{pmatrix} J_o J_o^\top & J_o W^\top M^\top \\
+                   M W J_o^\top & M W W^\top M^\top \end{pmatrix},\qquad
+                   J[:, I] = \begin{pmatrix} J_o[:, I] \\ M\, W[:, I] \end{pmatrix},
+
+        so memory per sample is O(d·|I| + d·H + N) instead of O(d·N) (the observable rows J_o are few).
+        """
+        if rows.dim() != 2 or rows.shape[0] != x.shape[0]:
+            raise ValueError(f"rows must be [B, m] with B = {x.shape[0]}; got {list(rows.shape)}")
+        factors = self._factors(x)
+        if factors is None:
+            J = self.jacobian(x).double()
+            return gram(J), J.gather(2, rows.unsqueeze(1).expand(-1, J.shape[1], -1))
+        jo, M, W = factors
+        WJo = W @ jo.transpose(1, 2)                                           # [B, H, d*]
+        top = torch.cat([gram(jo), (M @ WJo).transpose(1, 2)], dim=2)
+        bottom = torch.cat([M @ WJo, M @ (W @ W.T) @ M.transpose(1, 2)], dim=2)
+        cols_o = jo.gather(2, rows.unsqueeze(1).expand(-1, jo.shape[1], -1))
+        cols_c = M @ W.T[rows].transpose(1, 2)                                 # M W[:, I]
+        return torch.cat([top, bottom], dim=1), torch.cat([cols_o, cols_c], dim=1)
+
+    def pinv_rows(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Rows J^†[b, rows[b], :] ``[B, m, d]`` (dtype of x), from :meth:`gram_and_columns`."""
+        return pinv_rows_from_gram(*self.gram_and_columns(x, rows)).to(x.dtype)
 
     # -- what training reconstructs (overridden by closures that decode a summary of x) --------
     def reconstruction_target(self, x: torch.Tensor) -> torch.Tensor:

@@ -331,6 +331,12 @@ class MLPClosure(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net((x - self.shift) / self.scale)
 
+    def factored_jacobian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(M ``[B, out, H₁]``, W̃₁ ``[H₁, N]``) with J = M W̃₁, without gradients: what
+        :meth:`support.closure.ClosureAutoencoder.gram_and_columns` needs to avoid forming J."""
+        with torch.no_grad():
+            return self._left_factor(x, False), self._first_weight()
+
     def jacobian(self, x: torch.Tensor, create_graph: bool = False, chunk: int = 256) -> torch.Tensor:
         """∂φ̂/∂x ``[B, out, N]`` (differentiable in the parameters with ``create_graph=True``)."""
         first = self._first_weight()

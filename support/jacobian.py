@@ -45,24 +45,37 @@ def gram(J: torch.Tensor) -> torch.Tensor:
 def pinv_rows(J: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """Rows ``J^†[b, rows[b], :]`` of the pseudo-inverse, shape ``[B, m, d]``.
 
-    Computed as ``J[:, :, rows]ᵀ (J Jᵀ)^{-1}`` from the Cholesky factor of the d×d Gram matrix
-    (float64 internally); ``cholesky_inverse(L) @ cols`` is ~3× faster on a CPU than
-    ``cholesky_solve`` for the small d of closures, and equal to round-off.
+    Computed as ``J[:, :, rows]ᵀ (J Jᵀ)^{-1}`` by :func:`pinv_rows_from_gram` (float64 internally).
     Raises if J J^T is singular (a rank-deficient encoder Jacobian).
     """
     if J.dim() != 3 or rows.dim() != 2 or rows.shape[0] != J.shape[0]:
         raise ValueError(f"J must be [B, d, N] and rows [B, m]; got {list(J.shape)}, {list(rows.shape)}")
     check_finite("J", J)
     Jd = J.double()
-    G = gram(Jd)
-    ev = torch.linalg.eigvalsh(G)                                      # d×d per sample: cheap
-    L, info = torch.linalg.cholesky_ex(G)
+    cols = Jd.gather(2, rows.unsqueeze(1).expand(-1, J.shape[1], -1))   # [B, d, m]
+    return pinv_rows_from_gram(gram(Jd), cols).to(J.dtype)
+
+
+def pinv_rows_from_gram(G: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """``J^†[I] = colsᵀ G^{-1}`` ``[B, m, d]`` from G = J Jᵀ ``[B, d, d]`` and cols = J[:, :, I] ``[B, d, m]``.
+
+    Only these two pieces of J are needed, so an encoder that can produce them without the
+    ``[B, d, N]`` Jacobian (:meth:`support.closure.ClosureAutoencoder.gram_and_columns`) never holds
+    anything of size N·d. Uses the Cholesky factor of G (float64); ``cholesky_inverse(L) @ cols`` is
+    ~3× faster on a CPU than ``cholesky_solve`` for the small d of closures, and equal to round-off.
+    Raises if G is singular (a rank-deficient encoder Jacobian).
+    """
+    if G.dim() != 3 or cols.dim() != 3 or G.shape[0] != cols.shape[0] or G.shape[1:] != (cols.shape[1],) * 2:
+        raise ValueError(f"G must be [B, d, d] and cols [B, d, m]; got {list(G.shape)}, {list(cols.shape)}")
+    check_finite("J J^T", G)
+    Gd, cd = G.double(), cols.double()
+    ev = torch.linalg.eigvalsh(Gd)                                     # d×d per sample: cheap
+    L, info = torch.linalg.cholesky_ex(Gd)
     if (info != 0).any() or (ev[:, 0] <= 1e-12 * ev[:, -1]).any():
         raise ValueError("J Jᵀ is singular for some samples: the encoder Jacobian lost rank "
                          f"(smallest/largest eigenvalue {float((ev[:, 0] / ev[:, -1]).min()):.1e})")
-    cols = Jd.gather(2, rows.unsqueeze(1).expand(-1, J.shape[1], -1))   # [B, d, m]
-    out = torch.cholesky_inverse(L) @ cols                             # (J Jᵀ)^{-1} J[:, I]
-    return out.transpose(1, 2).to(J.dtype)
+    out = torch.cholesky_inverse(L) @ cd                               # (J Jᵀ)^{-1} J[:, I]
+    return out.transpose(1, 2).to(cols.dtype)
 
 
 def latent_velocity(J: torch.Tensor, f: torch.Tensor) -> torch.Tensor:

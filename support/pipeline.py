@@ -19,7 +19,6 @@ from torch import nn
 
 from .budget import ForceBudget
 from .closure import ClosureAutoencoder
-from .jacobian import latent_velocity, pinv_rows
 from .losses import loss_x_partial_normal, loss_z, partial_normal_equations
 from .metrics import relative_trajectory_error
 from .rollout import rk4
@@ -62,8 +61,7 @@ def observe_full(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.T
     zs, ts = [], []
     for xc in x.split(chunk):
         f = system.full_force(xc, budget)
-        J = ae.jacobian(xc)
-        ts.append(latent_velocity(J, f))
+        ts.append(ae.latent_velocity(xc, f))
         zs.append(ae.encode_np(xc))
     return FullObservations(torch.cat(zs), torch.cat(ts))
 
@@ -86,7 +84,7 @@ def observe_partial(system: DeterministicSystem, ae: ClosureAutoencoder, x: torc
     for xc, uc in zip(x.split(chunk), units.split(chunk)):
         fs.append(system.force(xc, uc.to(xc.device), budget))
         rows = system.unit_rows(uc.to(xc.device))
-        ps.append(pinv_rows(ae.jacobian(xc), rows))
+        ps.append(ae.pinv_rows(xc, rows))
         zs.append(ae.encode_np(xc))
     r = system.rows_per_unit
     w_rows = weights.repeat_interleave(r, dim=1).to(x.dtype).to(x.device)

@@ -118,3 +118,13 @@ def test_loss_shapes_are_checked():
         loss_z(torch.zeros(3, 2), torch.zeros(3, 4))
     with pytest.raises(ValueError, match="psi"):
         loss_x_partial(torch.zeros(3, 2), torch.zeros(3, 5), torch.zeros(3, 4, 2))
+
+
+def test_pinv_rows_from_gram_checks_shapes_and_singularity():
+    from support.jacobian import pinv_rows_from_gram
+    with pytest.raises(ValueError, match="G must be"):
+        pinv_rows_from_gram(torch.eye(3).expand(2, 3, 3), torch.zeros(2, 4, 5))
+    with pytest.raises(ValueError, match="singular"):
+        pinv_rows_from_gram(torch.zeros(2, 3, 3, dtype=torch.float64), torch.zeros(2, 3, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="non-finite"):
+        pinv_rows_from_gram(torch.full((1, 2, 2), float("nan")), torch.zeros(1, 2, 3))

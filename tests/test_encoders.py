@@ -9,7 +9,7 @@ import torch
 from support.closure import condition_loss, train_autoencoder
 from support.encoders import (MLPClosure, PooledAtomEncoder, invariant_autoencoder, mlp_autoencoder,
                               summary_statistics)
-from support.jacobian import encoder_jacobian, gram
+from support.jacobian import encoder_jacobian, gram, pinv_rows
 from support.train import TrainConfig
 
 N_ATOMS = 32
@@ -186,3 +186,28 @@ def test_autoencoders_use_the_closure_nets_jacobian_which_agrees_with_torch_func
         assert after < before and len(hist.loss) > 0
     with pytest.raises(ValueError, match="must equal"):
         invariant_autoencoder(obs, 1, encoder, 9)
+
+
+def test_factored_closure_gives_gram_columns_pinv_rows_and_jf_without_forming_j(encoder):
+    x = states(5, seed=23)
+    obs = lambda s: (per_atom(s)[..., 3:] ** 2).sum((-1, -2)).unsqueeze(-1) / (3 * (N_ATOMS - 1))  # noqa: E731
+    ae = mlp_autoencoder(obs, 1, 6 * N_ATOMS, 6, hidden=(16, 16)).double()
+    ae.closure_net.fit_scaling(x)
+    J = encoder_jacobian(ae.encode, x)                                        # reference: J formed by torch.func
+    rows = torch.stack([torch.randperm(6 * N_ATOMS, generator=torch.Generator().manual_seed(b))[:12]
+                        for b in range(5)])
+    G, cols = ae.gram_and_columns(x, rows)
+    torch.testing.assert_close(G, gram(J), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(cols, J.gather(2, rows.unsqueeze(1).expand(-1, 6, -1)), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(ae.pinv_rows(x, rows), pinv_rows(J, rows), rtol=1e-9, atol=1e-11)
+    f = torch.randn(x.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(ae.latent_velocity(x, f), (J @ f.unsqueeze(-1)).squeeze(-1), rtol=1e-10, atol=1e-12)
+    # an encoder without factors takes the generic route (J formed) and agrees too
+    inv = invariant_autoencoder(obs, 1, encoder, 6).double()
+    Ji = encoder_jacobian(inv.encode, x)
+    torch.testing.assert_close(inv.pinv_rows(x, rows), pinv_rows(Ji, rows), rtol=1e-9, atol=1e-11)
+    torch.testing.assert_close(inv.latent_velocity(x, f), (Ji @ f.unsqueeze(-1)).squeeze(-1), rtol=1e-9, atol=1e-11)
+    with pytest.raises(ValueError, match="rows"):
+        ae.gram_and_columns(x, rows[:2])
+    with pytest.raises(ValueError, match="shape"):
+        ae.latent_velocity(x, f[:, :-1])

@@ -90,3 +90,19 @@ def test_lj_scaling_tiny(tmp_path):
     assert [t["n_atoms"] for t in m["force_timing"]] == [108, 500]
     assert m["large"] is None
     assert "| 108 |" in lj_scaling.summary_table(result)
+
+
+def test_lj_scaling_large_box_path_reports_error_memory_and_rows(tmp_path):
+    cfg = replace(lj_scaling.Config(), sizes=(108,), n_train_traj=2, n_test_traj=1, latent_dim=4,
+                  atoms_per_config=4, lz_configs=(8,), lxp_configs=(16,), seeds=(1,), widths=TINY_WIDTHS,
+                  steps=5, batch_size=16, tol=10.0, ae=TINY_AE, timing_sizes=(108,), timing_repeats=1,
+                  large_n_atoms=256, large_train_traj=2, large_test_traj=1, large_configs=20)
+    m = _saved(lj_scaling.run(cfg, seed=0, progress=False), tmp_path)["metrics"]
+    large = m["large"]
+    assert large["n_atoms"] == 256 and large["state_dim"] == 6 * 256
+    assert large["summary"]["forces_charged"] == [20 * 4]                  # 20 configurations × 4 atoms
+    assert large["summary"]["same start"]["mean"] > 0
+    assert large["trajectory_data_gib"] == pytest.approx(3 * 250 * 6 * 256 * 8 / 2**30)
+    assert large["process_peak_rss_gib"] is None or large["process_peak_rss_gib"] > 0
+    rows = lj_scaling._large_rows(large)
+    assert [r["quantity"].split(":")[0] for r in rows] == ["256 atoms (N = 1,536)", "256 atoms", "256 atoms"]

@@ -106,6 +106,8 @@ def trajectory_pool(traj: Trajectories, n_traj: int | None = None, stride: int =
     k = traj.n_traj if n_traj is None else int(n_traj)
     if not 1 <= k <= traj.n_traj or stride < 1:
         raise ValueError(f"need 1 <= n_traj <= {traj.n_traj} and stride >= 1, got {n_traj}, {stride}")
+    if k == traj.n_traj and stride == 1 and int(first) % traj.n_traj == 0:
+        return traj.snapshots()                               # a view: no copy of a large data set
     runs = (torch.arange(k) + int(first)) % traj.n_traj
     return traj.x[runs.to(traj.x.device), ::stride].reshape(-1, traj.x.shape[-1])
 

@@ -178,9 +178,21 @@ def _large_run(cfg: Config, seed: int, progress: bool) -> dict | None:
                          cfg.structure, latent_factory(cfg.structure, cfg.latent_dim, cfg.widths),
                          latent_config(cfg.steps, cfg.lr, cfg.batch_size))
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+    data_gib = sum(t.x.numel() * t.x.element_size() for t in (setup.train, *setup.tests.values())) / 2**30
     return {"n_atoms": cfg.large_n_atoms, "state_dim": 6 * cfg.large_n_atoms, "method": method.label,
-            "summary": ens.summary(), "gpu_peak_gib": peak, "device": str(device()),
-            "seconds": time.perf_counter() - t0}
+            "summary": ens.summary(), "gpu_peak_gib": peak, "process_peak_rss_gib": _peak_rss_gib(),
+            "trajectory_data_gib": data_gib, "device": str(device()), "seconds": time.perf_counter() - t0}
+
+
+def _peak_rss_gib() -> float | None:
+    """Peak resident memory of this process so far (GiB; Linux/macOS), ``None`` where unavailable."""
+    try:
+        import resource
+        import sys
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
 
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
@@ -252,7 +264,23 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
     for key, label in (("lz_growth", "L_z"), ("lxp_growth", "L_x,p")):
         rows.append({"quantity": f"{label}: slope of log budget vs log N", "measured": m[key],
                      "paper": _paper_slope(label), "note": "1 = ∝ N, 0 = flat"})
-    return rows
+    return rows + _large_rows(m.get("large"))
+
+
+def _large_rows(large: dict | None) -> list[dict]:
+    """Closing-table rows of the very large box (absent unless ``large_n_atoms`` is set)."""
+    if not large:
+        return []
+    n, s = large["n_atoms"], large["summary"]
+    peak = large.get("gpu_peak_gib") or large.get("process_peak_rss_gib")
+    where = "GPU memory peak" if large.get("gpu_peak_gib") else "process peak RSS"
+    return [{"quantity": f"{n} atoms (N = {large['state_dim']:,}): {large['method']} error on T",
+             "measured": s["same start"]["mean"], "paper": None,
+             "note": f"{s['n_configs']} configurations, {s['forces_charged'][0]:,} atom-forces, {large['device']}"},
+            {"quantity": f"{n} atoms: memory peak (GiB)", "measured": peak, "paper": None,
+             "note": f"{where}; trajectories alone {large['trajectory_data_gib']:.1f} GiB"},
+            {"quantity": f"{n} atoms: wall time of the whole large run (s)", "measured": large["seconds"],
+             "paper": None, "note": "simulation, autoencoder, L_x,p training, evaluation"}]
 
 
 def _paper_slope(label: str) -> float:
