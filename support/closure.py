@@ -160,8 +160,11 @@ class ClosureAutoencoder(nn.Module):
         x = batch[0]
         return (self(x) - self.reconstruction_target(x)).pow(2).mean()
 
-    def encode_np(self, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-        """Encode a large batch without gradients, in chunks."""
+    def encode_np(self, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+        """Encode a large batch without gradients, in chunks of ``chunk`` samples (default: at most
+        4096 and about 2²⁶ numbers, i.e. 0.5 GB in float64, so that a 300,000-dimensional state is
+        never copied whole by the encoder's first operation)."""
+        chunk = chunk or max(1, min(4096, 2**26 // max(1, x.shape[-1])))
         with torch.no_grad():
             return torch.cat([self.encode(c) for c in x.split(chunk)])
 
