@@ -10,7 +10,11 @@ r"""Benchmark: the two training-step shortcuts that make paper-scale LJ runs aff
    Timed: one latent step (MLP 256-256, d = 32, batch 256) with the ``[B, r, d]`` residual form and
    with the ``[B, d, d]`` form, for r = 6 × 50 rows (the paper's 50 atoms per configuration).
 
-Both routes are checked to give the same loss (and, for 1, the same gradient) before timing.
+3. **What a paper-scale latent step costs** for each structure of paper 1 at its paper widths
+   (MLP 256-256, OnsagerNet 256³, GFINNs 256-256; d = 32, batch 256, L_x,p in the normal form): the
+   unit of every sweep's cost estimate (steps × models).
+
+Routes 1 and 2 are checked to give the same loss (and, for 1, the same gradient) before timing.
 Times are minima over repeats in this one run, float64, ``--threads`` torch threads (default 1:
 fastest for these small nets on a CPU).
 
@@ -30,6 +34,8 @@ import torch
 
 from support.closure import autoencoder_loss
 from support.encoders import mlp_autoencoder
+from support.experiments.lj_common import PAPER_WIDTHS
+from support.latent import build_latent_model
 from support.jacobian import gram
 from support.losses import loss_x_partial, loss_x_partial_normal, partial_normal_equations
 from support.nets import mlp
@@ -115,6 +121,23 @@ def bench_latent(rows: int, batch: int, d: int, repeats: int, device: torch.devi
     return {"rows": rows, "residual_s": t_res, "normal_s": t_norm, "speedup": t_res / t_norm, "loss_rel_diff": diff}
 
 
+def bench_structure(name: str, batch: int, d: int, repeats: int, device: torch.device, sync) -> float:
+    gen = torch.Generator().manual_seed(2)
+    G = build_latent_model(name, d, seed=0, **PAPER_WIDTHS[name]).double().to(device)
+    z = torch.randn(batch, d, generator=gen, dtype=torch.float64).to(device)
+    A, b, c = partial_normal_equations(torch.randn(batch, 300, generator=gen, dtype=torch.float64),
+                                       torch.randn(batch, 300, d, generator=gen, dtype=torch.float64))
+    A, b, c = A.to(device), b.to(device), c.to(device)
+    opt = torch.optim.AdamW(G.parameters(), lr=1e-4)
+
+    def step() -> None:
+        opt.zero_grad()
+        loss_x_partial_normal(G(z), A, b, c).backward()
+        opt.step()
+
+    return time_min(step, repeats, sync)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--atoms", type=int, nargs="+", default=[800, 2700])
@@ -141,6 +164,10 @@ def main() -> None:
         r = bench_latent(rows, args.batch, 32, args.repeats, device, sync)
         print(f"{r['rows']:>7} {r['residual_s']:>12.5f} {r['normal_s']:>12.5f} {r['speedup']:>8.1f}× "
               f"{r['loss_rel_diff']:>8.1e}")
+    print("\n3. one optimiser step of a paper-size latent model (d = 32, L_x,p normal form)")
+    for name in ("mlp", "onsagernet", "gfinn"):
+        t = bench_structure(name, args.batch, 32, args.repeats, device, sync)
+        print(f"{name:>11}: {1e3 * t:7.2f} ms per step  →  10,000 steps ≈ {10_000 * t / 60:5.1f} min per model")
 
 
 if __name__ == "__main__":
