@@ -5,9 +5,11 @@ snapshots x ──► closure autoencoder φ ──► observations bought from 
 ``fit`` ──► RK4 rollout ──► relative error on the observables against ground truth.
 
 Configurations are treated as free (as in the paper); every force unit is charged to a
-:class:`~support.budget.ForceBudget`. Observations are computed in chunks so that no
-``[B, d, N]`` Jacobian larger than ``chunk`` samples, and never an ``N × d`` pseudo-inverse,
-is held in memory.
+:class:`~support.budget.ForceBudget`. Observations are computed in chunks of ``chunk``
+configurations and never hold an ``N × d`` pseudo-inverse: L_z's target J f and L_x,p's rows
+J^†[I] come from :meth:`~support.closure.ClosureAutoencoder.latent_velocity` and
+:meth:`~support.closure.ClosureAutoencoder.pinv_rows`, which with a factored closure (paper 1's
+MLP) do not form the ``[chunk, d, N]`` Jacobian either.
 """
 
 from __future__ import annotations

@@ -69,6 +69,9 @@ def test_cli_lists_experiments_and_rejects_unknown():
     bad = subprocess.run([sys.executable, "-m", "support", "run", "no_such_system"],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode != 0 and "unknown experiment" in bad.stderr
+    bad_set = subprocess.run([sys.executable, "-m", "support", "run", "theory", "--set", "n_draws"],
+                             capture_output=True, text=True, cwd=ROOT)
+    assert bad_set.returncode == 2 and "FIELD=VALUE" in bad_set.stderr
 
 
 def test_unknown_scale_is_rejected(monkeypatch):
