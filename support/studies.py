@@ -51,6 +51,9 @@ class Method:
             return "L_z"
         if self.p == 1.0:
             return "L_x"
+        inverse = 1 / self.p
+        if abs(inverse - round(inverse)) < 1e-9 * inverse:          # p = 1/k: exact, however large k is
+            return f"L_x,p (p=1/{round(inverse)})"
         return f"L_x,p (p={Fraction(self.p).limit_denominator(64)})"
 
 

@@ -248,3 +248,13 @@ def test_configuration_selection_uniform_or_ordered():
         select_configurations(pool, 4, gen, "first")
     with pytest.raises(ValueError, match="pool holds"):
         select_configurations(pool, 11, gen, "ordered")
+
+
+def test_method_labels_name_p_exactly_for_large_systems():
+    from support.studies import Method
+    assert Method("lz").label == "L_z" and Method("lx").label == "L_x"
+    assert Method("lx", 1 / 5).label == "L_x,p (p=1/5)" and Method("lx", 0.75).label == "L_x,p (p=3/4)"
+    assert Method("lx", 50 / 21600).label == "L_x,p (p=1/432)"       # not rounded to a 1/64 grid
+    assert Method("lx", 16 / 51200).label == "L_x,p (p=1/3200)"      # not "p=0"
+    with pytest.raises(ValueError, match="p"):
+        Method("lx", 0.0)
