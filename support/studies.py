@@ -220,5 +220,22 @@ def summarise(records: Sequence[RunRecord], tol: float) -> dict[str, dict]:
     return out
 
 
-def records_as_dicts(records: Sequence[RunRecord]) -> list[dict]:
-    return [asdict(r) for r in records]
+def records_as_dicts(records: Sequence[RunRecord], max_curve_points: int = 200) -> list[dict]:
+    """Run records as JSON-able dicts, each training-loss curve thinned to at most
+    ``max_curve_points`` evenly spaced steps (first and last kept): saved sweeps stay small."""
+    out = []
+    for r in records:
+        row = asdict(r)
+        row["train_loss"] = thin_curve(row["train_loss"], max_curve_points)
+        out.append(row)
+    return out
+
+
+def thin_curve(values: Sequence[float], max_points: int) -> list[float]:
+    """At most ``max_points`` evenly spaced entries of ``values`` (first and last included)."""
+    if max_points < 2:
+        raise ValueError(f"max_points must be >= 2, got {max_points}")
+    n = len(values)
+    if n <= max_points:
+        return list(values)
+    return [values[i] for i in np.linspace(0, n - 1, max_points).round().astype(int)]

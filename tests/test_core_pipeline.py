@@ -258,3 +258,12 @@ def test_method_labels_name_p_exactly_for_large_systems():
     assert Method("lx", 16 / 51200).label == "L_x,p (p=1/3200)"      # not "p=0"
     with pytest.raises(ValueError, match="p"):
         Method("lx", 0.0)
+
+
+def test_thin_curve_keeps_ends_and_bounds_length():
+    from support.studies import thin_curve
+    assert thin_curve([1.0, 2.0], 5) == [1.0, 2.0]
+    thinned = thin_curve(list(range(1000)), 7)
+    assert len(thinned) == 7 and thinned[0] == 0 and thinned[-1] == 999
+    with pytest.raises(ValueError):
+        thin_curve([1.0], 1)
