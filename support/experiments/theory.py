@@ -28,7 +28,7 @@ from ..results import ExperimentResult
 from ..scale import pick
 from ..subsets import importance_subsets, uniform_subsets
 from ..systems.linear import LinearBlockSystem
-from ..train import TrainConfig
+from ..train import TrainConfig, torch_threads
 
 
 @dataclass
@@ -265,11 +265,14 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     t0 = time.perf_counter()
     system = LinearBlockSystem(block_size=cfg.block_size)
     gen = torch.Generator().manual_seed(seed)
-    res = {"bounds": bounds_study(system, cfg, gen),
-           "unbiased": unbiased_study(system, cfg, gen),
-           "importance": importance_study(system, cfg, gen),
-           "conditioning": conditioning_study(system, cfg, seed, progress),
-           "budget": budget_study(system, gen)}
+    # tiny tensors: one thread is fastest, and several threads on a busy or CPU-capped machine
+    # (Binder) make each small op wait for the others (10× slower measured with a second job running)
+    with torch_threads(1):
+        res = {"bounds": bounds_study(system, cfg, gen),
+               "unbiased": unbiased_study(system, cfg, gen),
+               "importance": importance_study(system, cfg, gen),
+               "conditioning": conditioning_study(system, cfg, seed, progress),
+               "budget": budget_study(system, gen)}
     figs = _figures(res)
     for row in res["unbiased"]["per_p"]:
         row.pop("samples")
