@@ -16,6 +16,7 @@ import time
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from types import ModuleType
+from typing import Any, TypeVar
 
 from ..results import ExperimentResult
 from ..scale import check_scale, current_scale
@@ -53,7 +54,10 @@ def load(name: str) -> ModuleType:
     return importlib.import_module(EXPERIMENTS[name][0])
 
 
-def apply_overrides(cfg, overrides: dict[str, str]):
+C = TypeVar("C")
+
+
+def apply_overrides(cfg: C, overrides: dict[str, str]) -> C:
     """A copy of the config dataclass ``cfg`` with ``{"field": "JSON value"}`` overrides applied.
 
     Dotted names reach nested configs (``"ae.steps"``); a JSON list becomes a tuple where the field
@@ -65,14 +69,14 @@ def apply_overrides(cfg, overrides: dict[str, str]):
     return cfg
 
 
-def _parse(raw: str):
+def _parse(raw: str) -> Any:
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
         return raw
 
 
-def _override(cfg, path: list[str], value, key: str):
+def _override(cfg: Any, path: list[str], value: Any, key: str) -> Any:
     names = [f.name for f in fields(cfg)] if is_dataclass(cfg) else []
     if path[0] not in names:
         raise ValueError(f"unknown config field {key!r}; choose from {', '.join(names)}")
