@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .jacobian import encoder_jacobian, gram, latent_velocity, pinv_rows_from_gram
+from .jacobian import columns, encoder_jacobian, gram, latent_velocity, pinv_rows_from_gram
 from .nets import mlp
 from .train import TrainConfig, TrainHistory, fit
 from .validation import check_choice, check_finite, check_latent_dim, check_shape
@@ -133,14 +133,13 @@ class ClosureAutoencoder(nn.Module):
         factors = self._factors(x)
         if factors is None:
             J = self.jacobian(x).double()
-            return gram(J), J.gather(2, rows.unsqueeze(1).expand(-1, J.shape[1], -1))
+            return gram(J), columns(J, rows)
         jo, M, W = factors
         WJo = W @ jo.transpose(1, 2)                                           # [B, H, d*]
         top = torch.cat([gram(jo), (M @ WJo).transpose(1, 2)], dim=2)
         bottom = torch.cat([M @ WJo, M @ (W @ W.T) @ M.transpose(1, 2)], dim=2)
-        cols_o = jo.gather(2, rows.unsqueeze(1).expand(-1, jo.shape[1], -1))
         cols_c = M @ W.T[rows].transpose(1, 2)                                 # M W[:, I]
-        return torch.cat([top, bottom], dim=1), torch.cat([cols_o, cols_c], dim=1)
+        return torch.cat([top, bottom], dim=1), torch.cat([columns(jo, rows), cols_c], dim=1)
 
     def pinv_rows(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Rows J^†[b, rows[b], :] ``[B, m, d]`` (dtype of x), from :meth:`gram_and_columns`."""

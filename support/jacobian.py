@@ -52,8 +52,12 @@ def pinv_rows(J: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"J must be [B, d, N] and rows [B, m]; got {list(J.shape)}, {list(rows.shape)}")
     check_finite("J", J)
     Jd = J.double()
-    cols = Jd.gather(2, rows.unsqueeze(1).expand(-1, J.shape[1], -1))   # [B, d, m]
-    return pinv_rows_from_gram(gram(Jd), cols).to(J.dtype)
+    return pinv_rows_from_gram(gram(Jd), columns(Jd, rows)).to(J.dtype)
+
+
+def columns(J: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """The columns ``J[b, :, rows[b]]`` of each Jacobian, ``[B, d, m]`` (rows of x = columns of J)."""
+    return J.gather(2, rows.unsqueeze(1).expand(-1, J.shape[1], -1))
 
 
 def pinv_rows_from_gram(G: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
