@@ -22,7 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .budget import ForceBudget
-from .closure import ClosureAutoencoder
+from .closure import ClosureAutoencoder, evenly_spaced
 from .metrics import budget_to_tolerance, mean_std, relative_trajectory_error
 from .normalise import LatentNormaliser, NormalisedLatentModel
 from .pipeline import observe_full, observe_partial, rollout_observables, train_latent
@@ -235,7 +235,6 @@ def thin_curve(values: Sequence[float], max_points: int) -> list[float]:
     """At most ``max_points`` evenly spaced entries of ``values`` (first and last included)."""
     if max_points < 2:
         raise ValueError(f"max_points must be >= 2, got {max_points}")
-    n = len(values)
-    if n <= max_points:
+    if len(values) <= max_points:
         return list(values)
-    return [values[i] for i in np.linspace(0, n - 1, max_points).round().astype(int)]
+    return [values[i] for i in evenly_spaced(len(values), max_points).tolist()]

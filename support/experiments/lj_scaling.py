@@ -17,6 +17,7 @@ holds an N × N matrix or a full N × d pseudo-inverse, and a force-timing sweep
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 
@@ -188,8 +189,7 @@ def _peak_rss_gib() -> float | None:
     """Peak resident memory of this process so far (GiB; Linux/macOS), ``None`` where unavailable."""
     try:
         import resource
-        import sys
-    except ImportError:
+    except ImportError:                                        # Windows
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
