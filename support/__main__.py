@@ -16,8 +16,28 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 from .scale import ENV_VAR, SCALES
+
+
+def _check_writable(out: str) -> None:
+    """Fail now, not after hours of computing, if ``out`` cannot receive the results."""
+    path = Path(out)
+    probe_dir = path
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise ValueError(f"--out {out}: {probe_dir} is not a directory")
+    if not os.access(probe_dir, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: cannot write in {probe_dir}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise ValueError(f"--out {out}: cannot write there ({err.strerror or err})") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,32 +56,32 @@ def main(argv: list[str] | None = None) -> int:
                      help="override one config field (repeatable; dotted names for nested configs)")
     args = parser.parse_args(argv)
 
-    from .experiments import EXPERIMENTS, run_experiment
+    from .experiments import EXPERIMENTS, prepare
     if args.command == "list":
         width = max(map(len, EXPERIMENTS))
         for name, (_, desc) in EXPERIMENTS.items():
             print(f"{name.ljust(width)}  {desc}")
         return 0
-    if args.name not in EXPERIMENTS:
-        print(f"unknown experiment {args.name!r}; `python -m support list` shows the choices",
-              file=sys.stderr)
+    # Every check of the input happens before the experiment runs; each failure is one line.
+    try:
+        overrides = {}
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"--set needs FIELD=VALUE, got {item!r}")
+            overrides[key.strip()] = value
+        module, cfg = prepare(args.name, scale=args.scale, overrides=overrides)
+        if args.out:
+            _check_writable(args.out)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.scale:
-        os.environ[ENV_VAR] = args.scale
     import matplotlib
     matplotlib.use("Agg")
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            print(f"--set needs FIELD=VALUE, got {item!r}", file=sys.stderr)
-            return 2
-        overrides[key.strip()] = value
-    result = run_experiment(args.name, scale=args.scale, seed=args.seed, out=args.out,
-                            progress=not args.no_progress, overrides=overrides)
+    result = module.run(cfg, seed=args.seed, progress=not args.no_progress)
     print(result.table_text())
     if args.out:
-        print(f"wrote {os.path.join(args.out, 'results.json')}")
+        print(f"wrote {result.save(args.out)}")
     return 0
 
 

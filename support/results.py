@@ -1,33 +1,51 @@
-"""What an experiment returns: numbers, the comparison with the paper, figures; saved as JSON/PNG."""
+"""What an experiment returns — numbers, the comparison with the paper, figures — and its provenance.
+
+A result records what produced it: the scale and the differences from that scale's preset, the
+device each part ran on, the torch thread count, the code version (git commit or package version),
+the schema version of this file layout, the experiment's own version and a hash of the whole
+configuration. Saved runs (``results/<scale>/<name>/results.json``) are compact: floats keep
+6 significant digits, per-step curves are thinned by the experiments before they are stored.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
+
+from .provenance import SCHEMA_VERSION, code_version, describe_machine
+from .tables import Table
+
+if TYPE_CHECKING:
+    from .experiments.config import ExperimentConfig
 
 
-def _jsonable(obj: Any) -> Any:
-    """Convert numpy/torch scalars and arrays (recursively) into plain JSON types."""
+def _jsonable(obj: Any, digits: int | None = None) -> Any:
+    """Convert numpy/torch scalars and arrays (recursively) into plain JSON types; floats rounded
+    to ``digits`` significant digits when given; non-finite floats become ``None``."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): _jsonable(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [_jsonable(v, digits) for v in obj]
     if hasattr(obj, "detach"):
         obj = obj.detach().cpu().numpy()
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return _jsonable(obj.tolist(), digits)
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
     if isinstance(obj, (np.floating, float)):
         v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, (np.integer,)):
+        if not math.isfinite(v):
+            return None
+        return float(f"{v:.{digits - 1}e}") if digits else v
+    if isinstance(obj, np.integer):
         return int(obj)
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
     return obj
 
 
@@ -37,7 +55,9 @@ def fmt(x: Any, digits: int = 3) -> str:
         return "—"
     if isinstance(x, str):
         return x
-    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
         return f"{int(x):,}"
     x = float(x)
     if x != 0 and (abs(x) < 1e-2 or abs(x) >= 1e4):
@@ -50,7 +70,8 @@ class ExperimentResult:
     """The outcome of ``support.experiments.<name>.run``.
 
     ``metrics`` holds every number the chapter reports (JSON-able); ``comparison`` holds the rows
-    of the closing table: measured value next to the paper's value, with a note.
+    of the closing table: measured value next to the paper's value (``paper``) or, where the book
+    compares with its own theory, the predicted value (``predicted``), with a note.
     """
 
     name: str
@@ -61,35 +82,63 @@ class ExperimentResult:
     comparison: list[dict] = field(default_factory=list)
     figures: dict = field(default_factory=dict)
     wall_time_s: float = 0.0
-    machine: str = field(default_factory=lambda: _current_machine())
+    machine: str = ""
     overrides: dict = field(default_factory=dict)
+    devices: dict = field(default_factory=lambda: {"all": "cpu"})
+    threads: int = field(default_factory=torch.get_num_threads)
+    code_version: str = field(default_factory=code_version)
+    config_hash: str = ""
+    version: int = 1
+    schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
+        self.machine = self.machine or describe_machine(self.devices)
         # Close the figures so that notebook backends do not show them all at the end of the cell
         # that ran the experiment; a closed figure still renders when a chapter displays it.
         import matplotlib.pyplot as plt
         for fig in self.figures.values():
             plt.close(fig)
 
-    def to_json(self) -> dict:
-        return _jsonable({"experiment": self.name, "scale": self.scale, "seed": self.seed,
-                          "wall_time_s": round(self.wall_time_s, 2), "machine": self.machine,
-                          "overrides": self.overrides, "config": self.config,
-                          "metrics": self.metrics, "comparison": self.comparison})
+    @classmethod
+    def of(cls, cfg: "ExperimentConfig", *, name: str, version: int, seed: int, metrics: dict,
+           comparison: list[dict], figures: dict, started: float,
+           devices: dict[str, str] | None = None, threads: int | None = None) -> "ExperimentResult":
+        """The result of running ``cfg``: provenance (changes from the preset, config hash, code
+        version, threads, devices) is filled in here, the same for chapters and the command line.
+        ``started`` is the ``time.perf_counter()`` value taken when the run began; ``devices`` says
+        where each part ran (default: all on the CPU); ``threads`` the torch threads it used
+        (default: the current setting)."""
+        return cls(name=name, scale=cfg.scale, seed=seed, config=cfg.flat(), metrics=metrics,
+                   comparison=comparison, figures=figures, wall_time_s=time.perf_counter() - started,
+                   overrides=cfg.changes_from_preset(), devices=dict(devices or {"all": "cpu"}),
+                   config_hash=cfg.config_hash(), version=version,
+                   threads=threads or torch.get_num_threads())
 
-    def save(self, out_dir: str | Path, dpi: int = 120) -> Path:
-        """Write ``out_dir/results.json`` and ``out_dir/<figure>.png``; returns the JSON path."""
+    # ------------------------------------------------------------------ persistence
+    def to_json(self, digits: int | None = 6) -> dict:
+        return _jsonable({"experiment": self.name, "schema": self.schema, "version": self.version,
+                          "scale": self.scale, "seed": self.seed, "overrides": self.overrides,
+                          "code_version": self.code_version, "config_hash": self.config_hash,
+                          "wall_time_s": round(self.wall_time_s, 2), "machine": self.machine,
+                          "devices": self.devices, "threads": self.threads, "config": self.config,
+                          "metrics": self.metrics, "comparison": self.comparison}, digits)
+
+    def save(self, out_dir: str | Path, dpi: int = 120, figures: bool = True) -> Path:
+        """Write ``out_dir/results.json`` (compact) and, if ``figures``, ``out_dir/<figure>.png``;
+        returns the JSON path."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         path = out / "results.json"
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
-        for name, fig in self.figures.items():
-            fig.savefig(out / f"{name}.png", dpi=dpi, bbox_inches="tight")
+        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        if figures:
+            for name, fig in self.figures.items():
+                fig.savefig(out / f"{name}.png", dpi=dpi, bbox_inches="tight")
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "ExperimentResult":
-        """Read a ``results.json`` written by :meth:`save` (figures are not restored)."""
+        """Read a ``results.json`` written by :meth:`save` (figures are not restored). Files of an
+        older schema load with what they have; :func:`staleness` says what is out of date."""
         path = Path(path)
         if path.is_dir():
             path = path / "results.json"
@@ -102,60 +151,64 @@ class ExperimentResult:
         return cls(name=data["experiment"], scale=data["scale"], seed=data["seed"], config=data["config"],
                    metrics=data["metrics"], comparison=data.get("comparison", []),
                    wall_time_s=data.get("wall_time_s", 0.0), machine=data.get("machine", "unknown"),
-                   overrides=data.get("overrides", {}))
+                   overrides=data.get("overrides", {}), devices=data.get("devices", {"all": "unknown"}),
+                   threads=data.get("threads", 0), code_version=data.get("code_version", "unknown"),
+                   config_hash=data.get("config_hash", ""), version=data.get("version", 0),
+                   schema=data.get("schema", 1))
 
-    def table_markdown(self) -> str:
-        """The comparison table (measured vs paper) as Markdown, naming the scale."""
-        lines = [f"Measured at the **{self.scale}** scale{self._changes()} (seed {self.seed}, "
-                 f"{self.wall_time_s:.0f} s on {self.machine}), next to the paper's numbers.", "",
-                 "| quantity | measured (this book) | paper | note |", "|---|---|---|---|"]
-        for row in self.comparison:
-            lines.append(f"| {row['quantity']} | {fmt(row.get('measured'))} | "
-                         f"{fmt(row.get('paper'))} | {row.get('note', '')} |")
-        return "\n".join(lines)
+    # ------------------------------------------------------------------ tables
+    def provenance(self) -> str:
+        """One sentence: scale (and changes), seed, wall time, machine, threads, code version."""
+        return (f"{self.scale} scale{self.changes()} · seed {self.seed} · {self.wall_time_s:.0f} s on "
+                f"{self.machine}, {self.threads} torch thread(s) · code {self.code_version}")
+
+    def table(self) -> Table:
+        """The comparison table (measured vs the paper, or vs the book's own prediction)."""
+        has_paper = any("paper" in r for r in self.comparison)
+        has_pred = any("predicted" in r for r in self.comparison)
+        headers = ["quantity", "measured"] + (["paper"] if has_paper else []) + \
+                  (["predicted (theory)"] if has_pred else []) + ["note"]
+        rows = []
+        for r in self.comparison:
+            rows.append([r["quantity"], fmt(r.get("measured"))]
+                        + ([fmt(r.get("paper"))] if has_paper else [])
+                        + ([fmt(r.get("predicted"))] if has_pred else []) + [r.get("note", "")])
+        return Table(headers, rows, caption=f"Measured: {self.provenance()}.")
 
     def table_text(self) -> str:
         """The comparison table as aligned plain text (for the command line)."""
-        rows = [("quantity", "measured", "paper", "note")] + [
-            (r["quantity"], fmt(r.get("measured")), fmt(r.get("paper")), r.get("note", ""))
-            for r in self.comparison]
-        widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
-        out = [f"{self.name} — scale {self.scale}{self._changes()}, seed {self.seed}, "
-               f"{self.wall_time_s:.1f} s on {self.machine}"]
-        for r in rows:
-            out.append("  ".join(str(c).ljust(w) for c, w in zip(r[:3], widths)) + "  " + str(r[3]))
-        return "\n".join(out)
+        return f"{self.name} — {self.table()}"
 
-
-    def _changes(self) -> str:
-        """`` with changes a=1, b=[..]`` when the run overrode its scale's config, else ``""``."""
+    def changes(self) -> str:
+        """`` with changes a=1, b=[..]`` when the run differs from its scale's preset, else ``""``."""
         if not self.overrides:
             return ""
-        return " with changes " + ", ".join(f"`{k}={v}`" for k, v in self.overrides.items())
+        return " with changes " + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in self.overrides.items())
 
 
-def _current_machine() -> str:
-    from .scale import machine
-    return machine()
-
-
-#: where paper-scale runs are kept in the repository (``results/<scale>/<experiment>/``)
+#: where saved runs are kept in the repository (``results/<scale>/<experiment>/``)
 SAVED_RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def saved_path(name: str, scale: str = "paper") -> Path:
+    """``results/<scale>/<name>/results.json`` in the repository."""
+    return SAVED_RESULTS / scale / name / "results.json"
 
 
 def saved_result(name: str, scale: str = "paper") -> ExperimentResult | None:
     """The run of experiment ``name`` at ``scale`` saved in the repository (written by
     ``python -m support run NAME --scale SCALE --out results/SCALE/NAME``), or ``None``."""
-    path = SAVED_RESULTS / scale / name / "results.json"
+    path = saved_path(name, scale)
     return ExperimentResult.load(path) if path.is_file() else None
 
 
-def saved_table_markdown(name: str, scale: str = "paper") -> str:
-    """The closing table of the saved ``scale`` run of ``name`` (see :func:`saved_result`), or a
-    sentence saying that none is saved and how to produce it."""
-    saved = saved_result(name, scale)
-    if saved is None:
-        return (f"No {scale}-scale run of this chapter is saved in the repository yet. Produce it with "
-                f"`python -m support run {name} --scale {scale} --out results/{scale}/{name}` "
-                f"(the chapter then shows its table here).")
-    return saved.table_markdown()
+def staleness(result: ExperimentResult, expected_version: int) -> list[str]:
+    """Why a saved ``result`` is out of date: an older file schema, or an older experiment version
+    than the code that reads it expects (empty list: current)."""
+    reasons = []
+    if result.schema < SCHEMA_VERSION:
+        reasons.append(f"file schema {result.schema} < {SCHEMA_VERSION}")
+    if result.version < expected_version:
+        reasons.append(f"experiment version {result.version} < {expected_version} (the code changed "
+                       f"what this experiment computes since the run)")
+    return reasons

@@ -4,6 +4,8 @@ the SPDE pipeline (aligned tiling, σ initialisation, MMD), and tiny end-to-end 
 import json
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -75,9 +77,11 @@ def test_sde_closure_tiny_run_end_to_end():
     cost = m["simulation_cost"]
     assert cost["increments_full"] == 4 * cost["increments_partial"] == 4 * 4000 * 4
     assert cost["total"] == sum(v for k, v in cost.items() if k not in ("kind", "total"))
-    for row in res.comparison:
-        assert set(row) == {"quantity", "measured", "paper", "note"}
-    assert "quick" in res.table_markdown()
+    for row in res.comparison:                       # the book's predictions are not called "paper"
+        assert {"quantity", "measured", "note"} <= set(row) <= {"quantity", "measured", "paper", "predicted", "note"}
+        assert len({"paper", "predicted"} & set(row)) == 1
+    assert sum("paper" in row for row in res.comparison) == len(m["correlated"]["ising_critical"])
+    assert "quick scale" in str(res.table())
 
 
 # ---------------------------------------------------------------------- SPDE pieces
@@ -133,12 +137,16 @@ def test_stochastic_predator_prey_tiny_run_end_to_end():
     m = res.metrics
     assert m["K"] == 4 and m["lambdas"] == [1.0, 2.0, 4.0, 8.0, 16.0]
     table = m["summary"]["mmd_time_avg"]
-    assert list(table) == spp.model_labels(cfg) and table[spp.NAIVE]["mean"] >= 0
+    assert list(table) == spp.model_labels(cfg)
+    for label, row in table.items():                          # the summary is the mean over seeds
+        assert math.isfinite(row["mean"]) and row["mean"] == pytest.approx(np.mean(row["per_seed"])), label
     seed0 = m["per_seed"][0]["models"]
     assert len(seed0[spp.NAIVE]["mmd_curve"]) == cfg.n_steps // cfg.test_record_every + 1
     assert len(seed0[spp.NAIVE]["mmd_per_condition"]) == 2
-    for lam in cfg.lambdas:                                   # separate fits: σσᵀ ∝ 1/λ only roughly
-        assert table[spp.lambda_label(lam)]["diffusion_vs_K"] > 0
+    # traces are reported relative to λ = K's own; larger λ, smaller learned σσᵀ (separate fits:
+    # ∝ 1/λ only roughly, but a factor 16 between λ = 1 and λ = 16 orders them)
+    assert table[spp.lambda_label(4.0)]["diffusion_vs_K"] == pytest.approx(1.0)
+    assert table[spp.lambda_label(1.0)]["diffusion_vs_K"] > table[spp.lambda_label(16.0)]["diffusion_vs_K"]
     # every simulation is counted exactly
     c = m["simulation_cost"]
     assert c["small_system"] == cfg.n_train_traj * cfg.n_steps * cfg.n_small
@@ -146,7 +154,7 @@ def test_stochastic_predator_prey_tiny_run_end_to_end():
     assert c["ground_truth"] == 2 * cfg.n_test_traj * cfg.n_steps * cfg.n_large
     assert c["relax"] > 0 and c["training_total"] == c["small_system"] + c["relax"] + c["partial_evolution"]
     assert set(res.figures) == {"mmd", "bands"}
-    assert all(set(r) == {"quantity", "measured", "paper", "note"} for r in res.comparison)
+    assert all({"quantity", "measured", "note"} <= set(r) for r in res.comparison)
 
 
 def test_bad_spde_configs_raise():

@@ -2,8 +2,13 @@
 
 Contract of an experiment module ``support.experiments.<module>``:
 
-* ``Config``: a dataclass with a classmethod ``for_scale(scale: str) -> Config``;
-* ``run(cfg=None, *, scale=None, seed=0, progress=True) -> ExperimentResult``.
+* ``Config``: a dataclass subclassing :class:`config.ExperimentConfig`, with its ``PRESETS`` table
+  (``Config.for_scale(scale)``);
+* ``run(cfg=None, *, scale=None, seed=0, progress=True) -> ExperimentResult`` (made with
+  ``ExperimentResult.of``, which records the provenance);
+* ``VERSION``: an int bumped whenever the experiment's numbers change meaning (saved runs of an
+  older version are flagged as out of date);
+* ``CLAIMS``: the chapter's claims (:mod:`support.claims`), with the scales they are stated for.
 
 Chapters and ``python -m support run NAME`` call the same ``run``.
 """
@@ -11,16 +16,13 @@ Chapters and ``python -m support run NAME`` call the same ``run``.
 from __future__ import annotations
 
 import importlib
-import json
-import time
-from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
 
 from ..results import ExperimentResult
 from ..scale import check_scale, current_scale
 from ..validation import check_choice
+from .config import ExperimentConfig, OverrideError, apply_overrides, resolve  # noqa: F401
 
 #: experiment name -> (module, one-line description)
 EXPERIMENTS: dict[str, tuple[str, str]] = {
@@ -54,40 +56,13 @@ def load(name: str) -> ModuleType:
     return importlib.import_module(EXPERIMENTS[name][0])
 
 
-C = TypeVar("C")
-
-
-def apply_overrides(cfg: C, overrides: dict[str, str]) -> C:
-    """A copy of the config dataclass ``cfg`` with ``{"field": "JSON value"}`` overrides applied.
-
-    Dotted names reach nested configs (``"ae.steps"``); a JSON list becomes a tuple where the field
-    holds a tuple; a value that is not JSON is taken as a string. Unknown fields raise a
-    ``ValueError`` naming the choices.
-    """
-    for key, raw in overrides.items():
-        cfg = _override(cfg, key.split("."), _parse(raw), key)
-    return cfg
-
-
-def _parse(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-
-
-def _override(cfg: Any, path: list[str], value: Any, key: str) -> Any:
-    names = [f.name for f in fields(cfg)] if is_dataclass(cfg) else []
-    if path[0] not in names:
-        raise ValueError(f"unknown config field {key!r}; choose from {', '.join(names)}")
-    current = getattr(cfg, path[0])
-    if len(path) > 1:
-        if not is_dataclass(current):
-            raise ValueError(f"config field {path[0]!r} has no sub-fields (in {key!r})")
-        return replace(cfg, **{path[0]: _override(current, path[1:], value, key)})
-    if isinstance(current, tuple) and isinstance(value, list):
-        value = tuple(value)
-    return replace(cfg, **{path[0]: value})
+def prepare(name: str, *, scale: str | None = None,
+            overrides: dict[str, str] | None = None) -> tuple[ModuleType, ExperimentConfig]:
+    """The module and the (validated, overridden) config of one run — everything that can be wrong
+    with the input fails here, before anything runs."""
+    module = load(name)
+    scale = check_scale(scale or current_scale())
+    return module, apply_overrides(module.Config.for_scale(scale), overrides or {})
 
 
 def run_experiment(name: str, *, scale: str | None = None, seed: int = 0,
@@ -95,16 +70,12 @@ def run_experiment(name: str, *, scale: str | None = None, seed: int = 0,
                    overrides: dict[str, str] | None = None) -> ExperimentResult:
     """Run one experiment at ``scale`` (default: ``$MACRODYN_SCALE``) and optionally save it.
 
-    ``overrides`` (see :func:`apply_overrides`) change the scale's config; they are recorded in the
-    result and named in its tables, so a modified run is never mistaken for the preset.
+    ``overrides`` (see :func:`config.apply_overrides`) change the scale's config; the result
+    records its differences from the preset and its tables name them, so a modified run is never
+    mistaken for the preset.
     """
-    module = load(name)
-    scale = check_scale(scale or current_scale())
-    t0 = time.perf_counter()
-    cfg = apply_overrides(module.Config.for_scale(scale), overrides or {})
-    result = module.run(cfg, scale=scale, seed=seed, progress=progress)
-    result.overrides = dict(overrides or {})
-    result.wall_time_s = result.wall_time_s or (time.perf_counter() - t0)
+    module, cfg = prepare(name, scale=scale, overrides=overrides)
+    result = module.run(cfg, seed=seed, progress=progress)
     if out is not None:
         result.save(out)
     return result

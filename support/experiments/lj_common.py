@@ -237,3 +237,9 @@ def train_ensemble(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalise
         for name in others:
             errors[name].append(float(np.mean(evaluate(G, ae, setup.tests[name]))))
     return EnsembleResult(method.label, structure, int(budget), records, errors, models[0])
+
+
+def lj_devices() -> dict[str, str]:
+    """Where the parts of a Lennard-Jones experiment run: MD and the partial-force kernels on the
+    CPU (LAMMPS, numba), the closure autoencoder and latent training on :func:`support.scale.device`."""
+    return {"simulation and forces": "cpu", "autoencoder and latent training": str(device())}

@@ -12,14 +12,18 @@ two test sets — runs from the shared start and runs from new random starts.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 from tqdm.auto import tqdm
 
 from ..pipeline import rollout_observables
 from ..plotting import figure
+from ..claims import ClaimSet
 from ..results import ExperimentResult
 from ..studies import Method
+from .config import ExperimentConfig, resolve
+from .lj_common import lj_devices
 from .lj_common import (AEConfig, LJSetup, build_autoencoder, jacobian_conditioning, latent_config,
                         latent_factory, make_system, normaliser, simulate_setup, strided, train_ensemble,
                         trajectory_pool)
@@ -28,8 +32,11 @@ DESIGNS = ("same start", "new starts")
 ENCODER_LABELS = {"mlp": "MLP on ordered atoms (paper)", "invariant": "pooled invariant"}
 
 
+VERSION = 1
+
+
 @dataclass
-class Config:
+class Config(ExperimentConfig):
     n_atoms: int = 256
     n_train_traj: int = 20
     n_test_traj: int = 5
@@ -52,18 +59,16 @@ class Config:
     invariant_ae: AEConfig = field(default_factory=lambda: AEConfig(
         encoder="invariant", latent_dim=8, steps=150, lr=1e-3, batch_size=64, cond_samples=4, max_snapshots=512))
 
-    @classmethod
-    def for_scale(cls, scale: str) -> "Config":
-        if scale == "paper":
-            # paper 1 §3.3 set-up (800 atoms, 90/10 runs, d = 32, AE 64-64, λ_cond 1e-5), L_z at the
-            # paper's 1e6 atom-forces (1,250 configurations), OnsagerNet 256³, 10 models
-            return cls(n_atoms=800, n_train_traj=90, n_test_traj=10, latent_dim=32, budget_configs=1250,
-                       frame_stride=1, structure="onsagernet", widths=None, ensemble=10, steps=20_000,
-                       batch_size=256, normaliser_runs=90, test_stride=1,
-                       ae=AEConfig(latent_dim=32, steps=17_600, lr=1e-4, lambda_cond=1e-5),
-                       invariant_ae=AEConfig(encoder="invariant", latent_dim=32, steps=17_600, lr=1e-4,
-                                             lambda_cond=1e-5, cond_samples=32))
-        return cls()
+    PRESETS: ClassVar = {
+        "quick": {},
+        # paper 1 §3.3 set-up (800 atoms, 90/10 runs, d = 32, AE 64-64, λ_cond 1e-5), L_z at the
+        # paper's 1e6 atom-forces (1,250 configurations), OnsagerNet 256³, 10 models
+        "paper": dict(n_atoms=800, n_train_traj=90, n_test_traj=10, latent_dim=32, budget_configs=1250,
+                      frame_stride=1, structure="onsagernet", widths=None, ensemble=10, steps=20_000,
+                      batch_size=256, normaliser_runs=90, test_stride=1,
+                      ae=AEConfig(latent_dim=32, steps=17_600, lr=1e-4, lambda_cond=1e-5),
+                      invariant_ae=AEConfig(encoder="invariant", latent_dim=32, steps=17_600, lr=1e-4,
+                      lambda_cond=1e-5, cond_samples=32))}
 
     @property
     def method(self) -> Method:
@@ -88,8 +93,7 @@ def _design_setups(cfg: Config, seed: int, progress: bool) -> dict[str, LJSetup]
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         progress: bool = True) -> ExperimentResult:
-    scale = scale or "quick"
-    cfg = cfg or Config.for_scale(scale)
+    cfg = resolve(Config, cfg, scale)
     t0 = time.perf_counter()
     setups = _design_setups(cfg, seed, progress)
     t_data = time.perf_counter() - t0
@@ -115,9 +119,9 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
                          "train_runs": cfg.n_train_traj, "test_runs_per_set": cfg.n_test_traj},
                "results": results, "seconds": {k: round(v, 2) for k, v in seconds.items()},
                "transfer_ratio": _transfer(results)}
-    return ExperimentResult(name="lj_encoders", scale=scale, seed=seed, config=asdict(cfg), metrics=metrics,
-                            comparison=_comparison(metrics), figures=_figures(cfg, setups, results, models, aes),
-                            wall_time_s=time.perf_counter() - t0)
+    return ExperimentResult.of(cfg, name="lj_encoders", version=VERSION, seed=seed, metrics=metrics,
+                               comparison=_comparison(metrics), figures=_figures(cfg, setups, results, models, aes), started=t0,
+                               devices=lj_devices())
 
 
 def _transfer(results: dict) -> dict:
@@ -187,3 +191,40 @@ def summary_table(result: ExperimentResult) -> str:
                          f"{a['mean']:.2e} ± {a['std']:.1e} | {b['mean']:.2e} ± {b['std']:.1e} | "
                          f"{b['mean'] / a['mean']:.2f} |")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- claims
+CLAIMS = ClaimSet()
+BOTH = {"quick": True, "paper": True}
+
+
+def _same_start(r) -> dict:
+    return r.metrics["results"]["same start"]
+
+
+@CLAIMS.add("no_transfer", "trained on runs from one start, the paper's ordered MLP closure fails on new "
+            "starts (> 10× its same-start error, and > 0.5)", expect={"quick": True},
+            paper="Fig. 5: same-start training only")
+def _no_transfer(r):
+    mlp = _same_start(r)["mlp"]
+    a, b = mlp["same start"]["mean"], mlp["new starts"]["mean"]
+    return b > 10 * a and b > 0.5, f"same start {a:.2e} → new starts {b:.2e} ({b / a:.0f}×)"
+
+
+@CLAIMS.add("invariant_transfers", "the pooled invariant closure degrades at most half as much on new starts",
+            expect={"quick": True}, paper="— (the paper has no invariant encoder)")
+def _invariant(r):
+    res = _same_start(r)
+    a, b = res["invariant"]["new starts"]["mean"], res["mlp"]["new starts"]["mean"]
+    return a < 0.5 * b, f"invariant {a:.2e} vs ordered MLP {b:.2e} on new starts"
+
+
+@CLAIMS.add("budgets_conditioning", "every model bought exactly its budget; both closures are well "
+            "conditioned (median κ < 20)", expect=BOTH, paper="—")
+def _budgets(r):
+    ok, worst = True, 0.0
+    for per in r.metrics["results"].values():
+        for x in per.values():
+            worst = max(worst, x["autoencoder"]["kappa_closure_median"])
+            ok &= all(f == r.metrics["setup"]["budget"] for f in x["forces_charged"])
+    return ok and worst < 20, f"largest median κ {worst:.2f}"

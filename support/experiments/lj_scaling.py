@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -28,16 +29,22 @@ from tqdm.auto import tqdm
 from ..budget import ForceBudget
 from ..paper_numbers import lj as paper_numbers
 from ..plotting import figure, method_colour
+from ..claims import ClaimSet
 from ..results import ExperimentResult
 from ..scale import device
 from ..studies import Method, budget_sweep, records_as_dicts, summarise
 from ..systems.lennard_jones import lattice_configuration
+from .config import ExperimentConfig, resolve
+from .lj_common import lj_devices
 from .lj_common import (AEConfig, build_autoencoder, jacobian_conditioning, latent_config, latent_factory,
                         make_system, normaliser, simulate_setup, train_ensemble, trajectory_pool)
 
 
+VERSION = 1
+
+
 @dataclass
-class Config:
+class Config(ExperimentConfig):
     sizes: tuple[int, ...] = (128, 256, 512)
     n_train_traj: int = 24
     n_test_traj: int = 6
@@ -62,20 +69,18 @@ class Config:
     large_configs: int = 2000
     large_seeds: tuple[int, ...] = (1,)
 
-    @classmethod
-    def for_scale(cls, scale: str) -> "Config":
-        if scale == "paper":
-            # paper 1 §3.5: 800/2700/6400/21600 atoms at ρ = 0.8, 45/5 runs, 50 atoms per configuration,
-            # OnsagerNet 256³, 10 models, e_tol = 3e-3, d = 32, λ_cond 1e-3, batch 32 for the big AEs;
-            # plus the 51,200-atom box (§3.4) trained with L_x,p
-            return cls(sizes=(800, 2700, 6400, 21600), n_train_traj=45, n_test_traj=5, latent_dim=32,
-                       atoms_per_config=50, lz_configs=(250, 500, 750, 1000, 1250, 1500, 2000, 3000),
-                       lxp_configs=(500, 750, 1000, 1250, 1500, 1750, 2000, 2250, 3000),
-                       seeds=tuple(range(1, 11)), structure="onsagernet", widths=None, steps=10_000,
-                       batch_size=256, tol=3e-3,
-                       ae=AEConfig(latent_dim=32, steps=20_000, lr=1e-4, lambda_cond=1e-3, batch_size=32),
-                       large_n_atoms=51_200)
-        return cls()
+    PRESETS: ClassVar = {
+        "quick": {},
+        # paper 1 §3.5: 800/2700/6400/21600 atoms at ρ = 0.8, 45/5 runs, 50 atoms per configuration,
+        # OnsagerNet 256³, 10 models, e_tol = 3e-3, d = 32, λ_cond 1e-3, batch 32 for the big AEs;
+        # plus the 51,200-atom box (§3.4) trained with L_x,p
+        "paper": dict(sizes=(800, 2700, 6400, 21600), n_train_traj=45, n_test_traj=5, latent_dim=32,
+                      atoms_per_config=50, lz_configs=(250, 500, 750, 1000, 1250, 1500, 2000, 3000),
+                      lxp_configs=(500, 750, 1000, 1250, 1500, 1750, 2000, 2250, 3000),
+                      seeds=tuple(range(1, 11)), structure="onsagernet", widths=None, steps=10_000,
+                      batch_size=256, tol=3e-3,
+                      ae=AEConfig(latent_dim=32, steps=20_000, lr=1e-4, lambda_cond=1e-3, batch_size=32),
+                      large_n_atoms=51_200)}
 
     def method(self, n_atoms: int, loss: str) -> Method:
         return Method("lz") if loss == "lz" else Method("lx", self.atoms_per_config / n_atoms)
@@ -197,8 +202,7 @@ def _peak_rss_gib() -> float | None:
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         progress: bool = True) -> ExperimentResult:
-    scale = scale or "quick"
-    cfg = cfg or Config.for_scale(scale)
+    cfg = resolve(Config, cfg, scale)
     if min(cfg.sizes) <= cfg.atoms_per_config:
         raise ValueError("every size must have more atoms than atoms_per_config")
     t0 = time.perf_counter()
@@ -207,9 +211,9 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     timing = force_timing(cfg.timing_sizes, cfg.atoms_per_config, cfg.timing_repeats, seed)
     large = _large_run(cfg, seed, progress)
     metrics = _metrics(cfg, per_size, timing, large)
-    return ExperimentResult(name="lj_scaling", scale=scale, seed=seed, config=asdict(cfg), metrics=metrics,
-                            comparison=_comparison(cfg, metrics), figures=_figures(cfg, metrics),
-                            wall_time_s=time.perf_counter() - t0)
+    return ExperimentResult.of(cfg, name="lj_scaling", version=VERSION, seed=seed, metrics=metrics,
+                               comparison=_comparison(cfg, metrics), figures=_figures(cfg, metrics), started=t0,
+                               devices=lj_devices())
 
 
 def _metrics(cfg: Config, per_size: list[dict], timing: list[dict], large: dict | None) -> dict:
@@ -341,3 +345,76 @@ def summary_table(result: ExperimentResult) -> str:
         lines.append(f"| {r['n_atoms']} | {r['lz']['budget_to_tol']:.3g} | {r['lx']['budget_to_tol']:.3g} | {ratio} | "
                      f"{eq} | {fs[r['lz_label']]['per_config']:.2e} | {fs[r['lx_label']]['per_config']:.2e} |")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- claims
+CLAIMS = ClaimSet()
+BOTH = {"quick": True, "paper": True}
+
+
+def _several_sizes(r) -> bool:
+    return len(r.metrics["sizes"]) >= 2
+
+
+@CLAIMS.add("reach_tol", "every curve (L_z and L_x,p, every size) reaches e_tol within its budgets",
+            expect={"quick": True, "paper": False}, paper="yes (Fig. 6)",
+            reason="at 800 atoms L_x,p (50 atoms per configuration, MLP) stays above e_tol = 3e-3 at "
+                   "every paper budget")
+def _reach(r):
+    lz, lx = r.metrics["budget_to_tol"]["L_z"], r.metrics["budget_to_tol"]["L_x,p"]
+    finite = [b is not None and 0 < b < float("inf") for b in lz + lx]
+    return all(finite), f"L_z {[fmt_budget(b) for b in lz]}, L_x,p {[fmt_budget(b) for b in lx]}"
+
+
+@CLAIMS.add("lz_grows", "L_z's budget to e_tol grows with the number of atoms (> 1.5× over the sizes)",
+            expect=BOTH, paper="∝ N (Fig. 6)")
+def _lz_grows(r):
+    if not _several_sizes(r):
+        return None
+    lz = r.metrics["budget_to_tol"]["L_z"]
+    return lz[-1] > 1.5 * lz[0], f"{fmt_budget(lz[0])} → {fmt_budget(lz[-1])}"
+
+
+@CLAIMS.add("lxp_flat", "L_x,p's budget to e_tol stays roughly flat (within 3×) and the ratio grows with N",
+            expect=BOTH, paper="flat (Fig. 6)")
+def _lxp_flat(r):
+    if not _several_sizes(r):
+        return None
+    lx, ratio = r.metrics["budget_to_tol"]["L_x,p"], r.metrics["ratio"]
+    ok = all(b is not None for b in lx) and max(lx) < 3 * min(lx) and ratio[-1] > ratio[0]
+    return ok, f"L_x,p {[fmt_budget(b) for b in lx]}; ratio {ratio[0]:.2f} → {ratio[-1]:.2f}"
+
+
+@CLAIMS.add("gain_per_force", "at equal budget, L_x,p's error advantage grows with N (> 1.5×)", expect=BOTH,
+            paper="—")
+def _gain(r):
+    if not _several_sizes(r):
+        return None
+    eq = r.metrics["equal_budget_error_ratio"]
+    return eq[-1] > 1.5 * eq[0], f"{eq[0]:.2f} → {eq[-1]:.2f}"
+
+
+@CLAIMS.add("exact_budgets", "every run bought exactly its budget (forces counted by the oracle)", expect=BOTH,
+            paper="—")
+def _exact(r):
+    runs = [x for s in r.metrics["per_size"] for x in s["runs"]]
+    return all(x["forces_charged"] == x["budget"] for x in runs), f"{len(runs)} runs"
+
+
+@CLAIMS.add("partial_forces_pay", "partial forces pay off at size: the speed-up at the largest box is > 8× "
+            "and > 4× the one at the smallest", expect=BOTH, paper="(official code computes all forces)")
+def _timing(r):
+    t = r.metrics["force_timing"]
+    return t[-1]["speedup"] > 4 * t[0]["speedup"] and t[-1]["speedup"] > 8, \
+        f"{t[0]['speedup']:.1f}× at {t[0]['n_atoms']:,} → {t[-1]['speedup']:.1f}× at {t[-1]['n_atoms']:,} atoms"
+
+
+@CLAIMS.add("lxp_falls", "L_x,p's error falls > 100× over its budgets (it converges, just not to e_tol)",
+            expect={"paper": True}, paper="—")
+def _falls(r):
+    first = r.metrics["per_size"][0]["lx"]["mean"]
+    return first[-1] < first[0] / 100, f"{first[0]:.2e} → {first[-1]:.2e}"
+
+
+def fmt_budget(b) -> str:
+    return "never" if b is None or b == float("inf") else f"{b:.2g}"

@@ -9,7 +9,8 @@ PP-OnsagerNet with an identical optimisation budget (steps and cosine schedule),
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
+from typing import ClassVar
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -22,16 +23,20 @@ from ..jacobian import condition_number
 from ..latent import build_latent_model
 from ..normalise import LatentNormaliser
 from ..plotting import figure, method_colour
-from ..results import ExperimentResult
+from ..claims import ClaimSet
+from ..results import ExperimentResult, saved_result
 from ..scale import default_workers
 from ..studies import (Method, budget_sweep, encoded_trajectories, evaluate, records_as_dicts,
                        standard_methods, summarise, train_one)
 from ..systems.predator_prey import PredatorPreySystem
 from ..train import TrainConfig
+from .config import ExperimentConfig, resolve
+
+VERSION = 1
 
 
 @dataclass
-class Config:
+class Config(ExperimentConfig):
     n_train_traj: int = 200
     n_test_traj: int = 20
     closure_dim: int = 2
@@ -49,20 +54,18 @@ class Config:
     lambda_sweep: tuple[float, ...] = (0.0, 1e-6, 1e-2)
     ablation_budget: int = 20_000
     ablation_p: float = 0.2
-    workers: int = 1
+    workers: int = 1                        # sweep processes; 0: $MACRODYN_WORKERS or CPU count − 1
     #: how a budget picks configurations: "uniform" (the book's default) or "ordered" (paper 1:
     #: the first whole training runs, see ``support.studies.select_configurations``)
     selection: str = "uniform"
 
-    @classmethod
-    def for_scale(cls, scale: str) -> "Config":
-        if scale == "paper":
-            return cls(n_train_traj=1600, n_test_traj=100, ae_epochs=10, ps=(1.0, 0.75, 0.5, 0.25, 0.2),
-                       budgets=(60_000, 150_000, 300_000, 600_000, 1_200_000, 2_400_000),
-                       seeds=(1, 2, 3), steps=10_000, eval_every=500, tol=3e-3,
-                       curve_budget=150_000, ablation_budget=150_000, workers=default_workers(),
-                       lambda_sweep=(0.0, 1e-6, 1e-4, 1e-2))
-        return cls()
+    PRESETS: ClassVar = {
+        "quick": {},
+        "paper": dict(n_train_traj=1600, n_test_traj=100, ae_epochs=10, ps=(1.0, 0.75, 0.5, 0.25, 0.2),
+                      budgets=(60_000, 150_000, 300_000, 600_000, 1_200_000, 2_400_000),
+                      seeds=(1, 2, 3), steps=10_000, eval_every=500, tol=3e-3,
+                      curve_budget=150_000, ablation_budget=150_000, workers=0,
+                      lambda_sweep=(0.0, 1e-6, 1e-4, 1e-2))}
 
 
 def _ae_config(cfg: Config, seed: int, progress: bool) -> TrainConfig:
@@ -113,8 +116,7 @@ def _lambda_ablation(system, cfg, pool_traj, test, seed, progress) -> list[dict]
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         progress: bool = True) -> ExperimentResult:
-    scale = scale or "quick"
-    cfg = cfg or Config.for_scale(scale)
+    cfg = resolve(Config, cfg, scale)
     t0 = time.perf_counter()
     system = PredatorPreySystem()
     train = system.trajectories(cfg.n_train_traj, seed, split="train")
@@ -125,7 +127,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     methods = standard_methods(cfg.ps)
     factory, tcfg = model_factory(ae.latent_dim), latent_config(cfg)
     records = budget_sweep(system, ae, norm, pool, test, methods, cfg.budgets, cfg.seeds, factory,
-                           tcfg, progress, workers=cfg.workers, selection=cfg.selection)
+                           tcfg, progress, workers=cfg.workers or default_workers(), selection=cfg.selection)
     summary = summarise(records, cfg.tol)
 
     # training curves (loss vs test error during training) and one rollout, L_z vs smallest p
@@ -143,9 +145,9 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     metrics = _metrics(cfg, summary, curves, ablation, records, small)
     figs = _figures(cfg, summary, curves, ablation, models, ae, test)
     name = "predator_prey" if cfg.selection == "uniform" else f"predator_prey_{cfg.selection}"
-    return ExperimentResult(name=name, scale=scale, seed=seed, config=asdict(cfg),
-                            metrics=metrics, comparison=_comparison(cfg, summary, metrics),
-                            figures=figs, wall_time_s=time.perf_counter() - t0)
+    return ExperimentResult.of(cfg, name=name, version=VERSION, seed=seed, metrics=metrics,
+                               comparison=_comparison(cfg, summary, metrics), figures=figs, started=t0,
+                               threads=1)
 
 
 def _metrics(cfg, summary, curves, ablation, records, small) -> dict:
@@ -297,3 +299,88 @@ def _rollout_one(G, ae, test, index: int = 0):
     pred, true = rollout_observables(G, ae, one)
     t = one.times.numpy()
     return (t, true[0].numpy()), pred[0].numpy()
+
+
+# ----------------------------------------------------------------------------- claims
+CLAIMS = ClaimSet()
+
+
+def _first(r, label: str) -> float:
+    return r.metrics["methods"][label]["mean"][0]
+
+
+@CLAIMS.add("budgets", "every run stays within its force budget (the oracle counts every force)",
+            expect={"quick": True, "paper": True})
+def _budgets(r):
+    runs = r.metrics["runs"]
+    over = sum(x["forces_charged"] > x["budget"] for x in runs)
+    return over == 0, f"{len(runs)} runs, {over} over budget"
+
+
+@CLAIMS.add("fewer_forces", "the smallest p reaches e_tol with fewer force computations than L_z",
+            expect={"quick": True, "paper": False},
+            paper="p = 1/5 needs 4× fewer forces than L_z (e_tol = 3e-3)",
+            reason="with uniform draws every method is below e_tol at the smallest paper budget, so no "
+                   "ratio can be measured there (the ordered protocol below shows the paper's gap)")
+def _fewer_forces(r):
+    s, small = r.metrics["methods"], r.metrics["smallest_p_method"]
+    lz, lxp = s["L_z"]["budget_to_tol"], s[small]["budget_to_tol"]
+    holds = lxp is not None and lz is not None and lxp < lz
+    return holds, f"{small}: {fmt_forces(lxp)} · L_z: {fmt_forces(lz)} (e_tol = {r.metrics['tolerance']:g})"
+
+
+@CLAIMS.add("more_accurate", "at the smallest budget the smallest p is more accurate than L_z",
+            expect={"quick": True, "paper": False}, paper="yes (Fig. 2)",
+            reason="drawn uniformly from all runs, the few configurations L_z buys already cover the "
+                   "state space; L_x,p then only adds subset noise")
+def _more_accurate(r):
+    small = r.metrics["smallest_p_method"]
+    a, b = _first(r, small), _first(r, "L_z")
+    return a < b, f"{small} {a:.2e} vs L_z {b:.2e}"
+
+
+@CLAIMS.add("all_below_tol", "uniform draws: every method is below e_tol at the smallest budget",
+            expect={"paper": True}, paper="— (the paper used the ordered protocol)")
+def _all_below(r):
+    worst = max(v["mean"][0] for v in r.metrics["methods"].values())
+    return worst < r.metrics["tolerance"], f"worst {worst:.2e} vs e_tol {r.metrics['tolerance']:g}"
+
+
+def fmt_forces(b) -> str:
+    return "never" if b is None or not np.isfinite(b) else f"{b:.2e}"
+
+
+#: the ordered-protocol experiment checks these (see ``predator_prey_ordered``)
+ORDERED_CLAIMS = ClaimSet()
+
+
+@ORDERED_CLAIMS.add("coverage", "ordered protocol: at the smallest budget L_z is > 5× worse than the "
+                    "smallest p (it sees 1/p times fewer runs)", expect={"paper": True},
+                    paper="L_z 1.86e-2 vs p = 1/5 4.0e-3 at 6e4 forces")
+def _coverage(r):
+    small = r.metrics["smallest_p_method"]
+    ratio = _first(r, "L_z") / _first(r, small)
+    return ratio > 5, f"L_z / {small} = {ratio:.1f}"
+
+
+@ORDERED_CLAIMS.add("deficit_is_coverage", "L_z's error at the smallest budget is > 10× larger under the "
+                    "ordered protocol than under uniform draws", expect={"paper": True},
+                    paper="— (the paper ran one protocol)")
+def _deficit(r):
+    uniform = saved_result("predator_prey", r.scale)
+    if uniform is None:
+        return None
+    ratio = _first(r, "L_z") / _first(uniform, "L_z")
+    return ratio > 10, f"ordered / uniform = {ratio:.0f}"
+
+
+@ORDERED_CLAIMS.add("per_force", "uniform draws: L_z is within 1.5× of the smallest p at the smallest "
+                    "budget (no L_x,p gain per force)", expect={"paper": True},
+                    paper="— (the paper ran one protocol)")
+def _per_force(r):
+    uniform = saved_result("predator_prey", r.scale)
+    if uniform is None:
+        return None
+    small = uniform.metrics["smallest_p_method"]
+    ratio = _first(uniform, "L_z") / _first(uniform, small)
+    return ratio <= 1.5, f"uniform L_z / {small} = {ratio:.2f}"

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 from ..results import ExperimentResult
 from . import predator_prey
+from .config import resolve
+
+VERSION = predator_prey.VERSION
+CLAIMS = predator_prey.ORDERED_CLAIMS
 
 
 @dataclass
@@ -23,5 +27,4 @@ class Config(predator_prey.Config):
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         progress: bool = True) -> ExperimentResult:
-    scale = scale or "quick"
-    return predator_prey.run(cfg or Config.for_scale(scale), scale=scale, seed=seed, progress=progress)
+    return predator_prey.run(resolve(Config, cfg, scale), seed=seed, progress=progress)

@@ -15,7 +15,8 @@ Studies (all exact or Monte-Carlo against exact values, no training except the L
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -24,15 +25,18 @@ from ..closure import ClosureAutoencoder, train_autoencoder
 from ..jacobian import condition_number, pinv_rows
 from ..losses import loss_x_decomposition
 from ..plotting import figure
+from ..claims import ClaimSet
 from ..results import ExperimentResult
-from ..scale import pick
 from ..subsets import importance_subsets, uniform_subsets
 from ..systems.linear import LinearBlockSystem
 from ..train import TrainConfig, torch_threads
+from .config import ExperimentConfig, resolve
+
+VERSION = 1
 
 
 @dataclass
-class Config:
+class Config(ExperimentConfig):
     block_size: int = 16
     n_configs: int = 64
     kappas: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, 100.0)
@@ -43,10 +47,8 @@ class Config:
     ae_epochs: int = 6
     lambda_conds: tuple[float, ...] = (0.0, 1e-2)
 
-    @classmethod
-    def for_scale(cls, scale: str) -> "Config":
-        return cls(n_draws=pick(2000, 20000, scale), ae_snapshots=pick(6000, 60000, scale),
-                   ae_epochs=pick(6, 30, scale))
+    PRESETS: ClassVar = {"quick": {},
+                         "paper": {"n_draws": 20000, "ae_snapshots": 60000, "ae_epochs": 30}}
 
 
 def _orthonormal_rows(system: LinearBlockSystem) -> torch.Tensor:
@@ -240,20 +242,20 @@ def _comparison(res: dict) -> list[dict]:
     cond = res["conditioning"]["rows"]
     return [
         {"quantity": "max |N·L_x − (weighted L_z + const)| (float64)",
-         "measured": max(r["identity_error"] for r in rows), "paper": 0.0, "note": "identity (Thm 1)"},
+         "measured": max(r["identity_error"] for r in rows), "predicted": 0.0, "note": "identity (Thm 1)"},
         {"quantity": f"band width max/min ratio at κ = {worst['kappa']:g}",
-         "measured": worst["ratio_max"] / worst["ratio_min"], "paper": worst["kappa"] ** 2,
+         "measured": worst["ratio_max"] / worst["ratio_min"], "predicted": worst["kappa"] ** 2,
          "note": "bound κ² (Thm 1); random errors stay inside"},
         *({"quantity": f"E_I[L_x,p] / L_x at p = {r['p']:.3g}", "measured": r["mean"] / res["unbiased"]["L_x"],
-           "paper": 1.0, "note": f"z = {r['z_score']:+.2f} (Thm 2: unbiased)"} for r in per_p),
+           "predicted": 1.0, "note": f"z = {r['z_score']:+.2f} (Thm 2: unbiased)"} for r in per_p),
         {"quantity": f"grad variance ratio p={lo['p']:.3g} / p={hi['p']:.3g}",
-         "measured": lo["grad_var"] / hi["grad_var"], "paper": lo["grad_var_theory"] / hi["grad_var_theory"],
-         "note": "'paper' column: exact finite-population formula"},
+         "measured": lo["grad_var"] / hi["grad_var"], "predicted": lo["grad_var_theory"] / hi["grad_var_theory"],
+         "note": "exact finite-population formula"},
         {"quantity": "importance-weighted E_I[L_x,p] / L_x",
-         "measured": res["importance"]["importance"]["mean"] / res["importance"]["L_x"], "paper": 1.0,
+         "measured": res["importance"]["importance"]["mean"] / res["importance"]["L_x"], "predicted": 1.0,
          "note": "Horvitz–Thompson weights (reviewer's question)"},
         *({"quantity": f"median κ(J) of learned encoder, λ_cond = {r['lambda_cond']:g}",
-           "measured": r["kappa_median"], "paper": None, "note": "paper: λ_cond = 1e-6 best for PP"}
+           "measured": r["kappa_median"], "note": "paper 1 uses λ_cond = 1e-6 for predator–prey"}
           for r in cond),
     ]
 
@@ -261,7 +263,7 @@ def _comparison(res: dict) -> list[dict]:
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         progress: bool = True) -> ExperimentResult:
     """All theory studies; returns numbers, the comparison table and figures."""
-    cfg = cfg or Config.for_scale(scale or "quick")
+    cfg = resolve(Config, cfg, scale)
     t0 = time.perf_counter()
     system = LinearBlockSystem(block_size=cfg.block_size)
     gen = torch.Generator().manual_seed(seed)
@@ -278,6 +280,68 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         row.pop("samples")
     for row in res["conditioning"]["rows"]:
         row.pop("kappas")
-    return ExperimentResult(name="theory", scale=scale or "quick", seed=seed, config=asdict(cfg),
-                            metrics=res, comparison=_comparison(res), figures=figs,
-                            wall_time_s=time.perf_counter() - t0)
+    return ExperimentResult.of(cfg, name="theory", version=VERSION, seed=seed, metrics=res,
+                               comparison=_comparison(res), figures=figs, started=t0, threads=1)
+
+
+# ----------------------------------------------------------------------------- claims
+CLAIMS = ClaimSet()
+BOTH = {"quick": True, "paper": True}
+
+
+@CLAIMS.add("identity", "N·L_x = ‖J†(Jf − g)‖² + ‖(I − P)f‖² holds to round-off", expect=BOTH,
+            paper="paper 1, Thm 1 (L_x as a weighted L_z)")
+def _identity(r):
+    err = max(row["identity_error"] for row in r.metrics["bounds"]["rows"])
+    return err < 1e-8, f"max error {err:.1e}"
+
+
+@CLAIMS.add("bounds", "every ratio ‖J†e‖²/‖e‖² lies in [σ_max⁻², σ_min⁻²], and random errors come "
+            "within 3× of both ends (the bounds are sharp)", expect=BOTH, paper="paper 1, Thm 1")
+def _bounds(r):
+    rows = r.metrics["bounds"]["rows"]
+    inside = all(x["lower"] * (1 - 1e-9) <= x["ratio_min"] and x["ratio_max"] <= x["upper"] * (1 + 1e-9)
+                 for x in rows)
+    sharp = all(x["ratio_max"] >= x["upper"] / 3 and x["ratio_min"] <= 3 * x["lower"] for x in rows)
+    worst = max(rows, key=lambda x: x["kappa"])
+    return inside and sharp, (f"{len(rows)} values of κ, {'all inside' if inside else 'NOT all inside'}; at "
+                              f"κ = {worst['kappa']:g} the ratios span {worst['ratio_max'] / worst['ratio_min']:.0f}× "
+                              f"of the bound κ² = {worst['kappa'] ** 2:.0f}")
+
+
+@CLAIMS.add("unbiased", "E_I[L_x,p] = L_x for every p (uniform subsets)", expect=BOTH,
+            paper="paper 1, Thm 2 (unbiasedness)")
+def _unbiased(r):
+    z = max(abs(row["z_score"]) for row in r.metrics["unbiased"]["per_p"])
+    return z < 4, f"max |z| = {z:.2f} over {len(r.metrics['unbiased']['per_p'])} values of p"
+
+
+@CLAIMS.add("variance", "the gradient variance follows the finite-population formula (1/m − 1/N)S²",
+            expect=BOTH, paper="— (derived here)")
+def _variance(r):
+    dev = max(abs(row["grad_var"] / row["grad_var_theory"] - 1) for row in r.metrics["unbiased"]["per_p"])
+    return dev < 0.15, f"largest relative deviation {dev:.1%}"
+
+
+@CLAIMS.add("importance", "Horvitz–Thompson weights keep non-uniform subsets unbiased", expect=BOTH,
+            paper="— (reviewer's question, answered here)")
+def _importance(r):
+    z = r.metrics["importance"]["importance"]["z_score"]
+    return abs(z) < 4, f"z = {z:+.2f}"
+
+
+@CLAIMS.add("cond", "L_cond lowers the learned encoder's median κ(J) at least twofold", expect=BOTH,
+            paper="paper 1 adds L_cond for this reason")
+def _cond(r):
+    rows = r.metrics["conditioning"]["rows"]
+    k0, k1 = rows[0]["kappa_median"], rows[-1]["kappa_median"]
+    return k1 < 0.5 * k0, f"median κ {k0:.2f} → {k1:.2f}"
+
+
+@CLAIMS.add("budget", "the cost of f_I grows linearly with |I| (sparse forces)", expect=BOTH,
+            paper="paper 1's sparsity assumption")
+def _budget(r):
+    b = r.metrics["budget"]
+    bounded = all(n <= b["max_row_nnz"] * s for s, n in zip(b["sizes"], b["nonzeros"]))
+    growth = (b["nonzeros"][-1] / b["nonzeros"][0]) / (b["sizes"][-1] / b["sizes"][0])
+    return bounded and growth >= 0.5, f"≤ {b['max_row_nnz']} multiply–adds per row; cost/size growth ratio {growth:.2f}"

@@ -1,0 +1,171 @@
+"""Claims as data, provenance of results, scale presets and the command line's input checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.claims import Claim, ClaimSet, assert_claims, claims_table, evaluate
+from support.experiments import EXPERIMENTS, load, prepare
+from support.experiments.config import OverrideError, apply_overrides
+from support.provenance import SCHEMA_VERSION
+from support.results import ExperimentResult, saved_result, staleness
+from support.tables import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _result(scale="quick", value=1.0, overrides=None) -> ExperimentResult:
+    return ExperimentResult("demo", scale, 0, {}, {"value": value}, overrides=overrides or {})
+
+
+def _claims() -> ClaimSet:
+    claims = ClaimSet()
+
+    @claims.add("positive", "value is positive", expect={"quick": True, "paper": True}, paper="> 0")
+    def _(r):
+        return r.metrics["value"] > 0, f"{r.metrics['value']:g}"
+
+    @claims.add("big", "value exceeds 10", expect={"paper": False}, reason="the book's value is small")
+    def _(r):
+        return r.metrics["value"] > 10, f"{r.metrics['value']:g}"
+
+    @claims.add("extra", "an optional column", expect={"paper": True})
+    def _(r):
+        return None if "extra" not in r.metrics else (True, "present")
+    return claims
+
+
+def test_claims_are_checked_at_the_scale_they_are_stated_for():
+    claims = _claims()
+    quick = evaluate(_result("quick"), claims)
+    assert [v.expected for v in quick] == [True, None, None] and all(v.ok for v in quick)
+    # at paper scale "big" is stated NOT to hold: it is checked as such
+    with pytest.raises(AssertionError, match="extra"):           # missing data on a full run fails
+        assert_claims(_result("paper"), claims)
+    trimmed = assert_claims(_result("paper", overrides={"n": 1}), claims)   # a trimmed run may lack it
+    assert [v.status.split(",")[0] for v in trimmed] == ["holds", "does not hold", "not measured in this run"]
+    with pytest.raises(AssertionError, match="big: holds — UNEXPECTED"):  # reproducing the paper is noticed
+        assert_claims(_result("paper", value=20.0, overrides={"n": 1}), claims)
+    with pytest.raises(AssertionError, match="positive: does not hold"):
+        assert_claims(_result("quick", value=-1.0), claims)
+
+
+def test_claim_declarations_are_validated():
+    with pytest.raises(ValueError, match="unknown scales"):
+        Claim("k", "t", lambda r: (True, ""), expect={"huge": True})
+    with pytest.raises(ValueError, match="reason"):
+        Claim("k", "t", lambda r: (True, ""), expect={"paper": False})
+    claims = ClaimSet()
+    claims.add("a", "t", expect={})(lambda r: (True, ""))
+    with pytest.raises(ValueError, match="duplicate"):
+        claims.add("a", "t", expect={})(lambda r: (True, ""))
+    with pytest.raises(KeyError, match="cannot read"):              # a renamed metric key fails fast
+        evaluate(ExperimentResult("demo", "quick", 0, {}, {}), _claims())
+
+
+def test_tables_render_as_html_markdown_and_text():
+    t = Table(["claim", "holds?"], [["a < b", "**yes**"], ["`x|y`", "no"]], caption="Run: quick")
+    html = t._repr_html_()
+    assert "<table" in html and "<th>claim</th>" in html and "a &lt; b" in html
+    assert "<strong>yes</strong>" in html and "<code>x|y</code>" in html and "<caption>" in html
+    md = t._repr_markdown_()
+    assert "| claim | holds? |" in md and "x\\|y" in md
+    assert str(t).splitlines()[1].startswith("claim") and "**" not in str(t)
+    with pytest.raises(ValueError, match="row 0 has 1 cells"):
+        Table(["a", "b"], [["only one"]])
+    assert "<table" in claims_table(_result(), _claims())._repr_html_()
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_every_experiment_has_valid_presets_claims_and_a_version(name, monkeypatch):
+    module = load(name)
+    module.Config.check_presets()
+    assert isinstance(module.VERSION, int) and module.VERSION >= 1
+    assert len(list(module.CLAIMS)) >= 2
+    for scale in ("quick", "paper"):
+        cfg = module.Config.for_scale(scale)
+        assert cfg.scale == scale and cfg.changes_from_preset() == {}
+    monkeypatch.setenv("MACRODYN_SCALE", "paper")
+    assert module.Config.for_scale().scale == "paper"               # the environment variable is honoured
+    assert prepare(name)[1].scale == "paper"
+    monkeypatch.setenv("MACRODYN_SCALE", "huge")
+    with pytest.raises(ValueError, match="unknown scale 'huge'; choose one of quick, paper"):
+        module.Config.for_scale()
+
+
+def test_overrides_are_typed_and_recorded_as_changes_from_the_preset():
+    from support.experiments.lj_structures import Config
+    cfg = apply_overrides(Config.for_scale("paper"), {"ensemble": "4", "structures": '["mlp"]', "p": "1"})
+    assert cfg.changes_from_preset() == {"ensemble": 4, "structures": ["mlp"], "p": 1.0}
+    assert cfg.config_hash() != Config.for_scale("paper").config_hash()
+    for bad, msg in [({"ensemble": "abc"}, "expected int"), ({"ensemble": "2.5"}, "expected int"),
+                     ({"structures": '"mlp"'}, "expected tuple"), ({"ae.steps": "true"}, "expected int"),
+                     ({"nosuchfield": "1"}, "unknown config field"), ({"scale": '"paper"'}, "--scale")]:
+        with pytest.raises(OverrideError, match=msg):
+            apply_overrides(cfg, bad)
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "support", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})}, timeout=120)
+
+
+def test_command_line_rejects_bad_input_in_one_line_before_running(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cases = [(["run", "theory", "--set", "n_draws=abc"], {}, "--set n_draws: expected int"),
+             (["run", "theory", "--set", "nosuchfield=1"], {}, "unknown config field 'nosuchfield'"),
+             (["run", "theory", "--out", str(blocker / "sub")], {}, "--out"),
+             (["run", "theory"], {"MACRODYN_SCALE": "huge"}, "unknown scale 'huge'")]
+    for args, env, msg in cases:
+        out = _cli(*args, env=env)
+        assert out.returncode == 2 and msg in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    out = _cli("run", "theory", "--scale", "huge")
+    assert out.returncode == 2 and "invalid choice: 'huge'" in out.stderr
+
+
+def test_results_record_their_provenance(tmp_path):
+    from support.experiments import theory
+    cfg = apply_overrides(theory.Config.for_scale("quick"), {"n_draws": "100", "ae_snapshots": "600",
+                                                             "ae_epochs": "1", "n_directions": "20"})
+    r = theory.run(cfg, progress=False)
+    assert r.scale == "quick" and r.overrides == {"n_draws": 100, "ae_snapshots": 600, "ae_epochs": 1,
+                                                  "n_directions": 20}
+    assert r.threads == 1 and r.devices == {"all": "cpu"} and r.config_hash == cfg.config_hash()
+    assert r.code_version.startswith(("git:", "support ")) and r.schema == SCHEMA_VERSION
+    data = json.loads(r.save(tmp_path, figures=False).read_text())
+    assert {"schema", "version", "code_version", "config_hash", "devices", "threads", "overrides"} <= set(data)
+    assert not list(tmp_path.glob("*.png"))
+    with pytest.raises(ValueError, match="disagrees"):
+        theory.run(cfg, scale="paper")
+    old = ExperimentResult.load(tmp_path)
+    old.schema, old.version = 1, 0
+    assert len(staleness(old, expected_version=1)) == 2
+
+
+SAVED = sorted(p.parent.name for p in (ROOT / "results" / "paper").glob("*/results.json"))
+
+
+def test_saved_paper_results_exist_for_the_chapters_that_show_them():
+    assert {"predator_prey", "predator_prey_ordered", "lj_scaling", "lj_structures", "sde_closure",
+            "stochastic_predator_prey"} <= set(SAVED)
+
+
+@pytest.mark.parametrize("name", SAVED)
+def test_saved_paper_results_are_current_and_agree_with_their_paper_scale_claims(name):
+    """Every saved paper-scale run, checked against the claims its chapter states at paper scale:
+    claims the book does not reproduce are checked to fail, as stated."""
+    module = load(name)
+    saved = saved_result(name, "paper")
+    assert saved.scale == "paper" and saved.name == name
+    assert not staleness(saved, module.VERSION), staleness(saved, module.VERSION)
+    verdicts = assert_claims(saved, list(module.CLAIMS))
+    assert any(v.expected is not None and v.holds is not None for v in verdicts), "no claim checked"
+    assert (ROOT / "results" / "paper" / name / "results.json").stat().st_size < 1_000_000   # compact
