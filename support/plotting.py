@@ -20,6 +20,10 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float = 3
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kw)
 
 
+#: distinct colours for the other methods (e.g. one per value of p), none close to L_z's or L_x's
+DISTINCT_COLOURS = ("#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+
+
 def method_colour(label: str, i: int = 0) -> str:
-    """A stable colour per method label (p-values get the viridis ramp)."""
-    return METHOD_COLOURS.get(label, plt.cm.viridis(0.15 + 0.7 * (i % 6) / 5))
+    """A stable colour per method label; other labels take the i-th of :data:`DISTINCT_COLOURS`."""
+    return METHOD_COLOURS.get(label, DISTINCT_COLOURS[i % len(DISTINCT_COLOURS)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .claims import assert_claims, claims_table
 from .results import ExperimentResult, saved_result, staleness
+from .tables import Table
 
 
 def _module(name: str):
@@ -31,13 +32,13 @@ def saved_run_note(name: str, scale: str = "paper") -> str:
     return text
 
 
-def show_results(result: ExperimentResult, *, saved_scale: str = "paper") -> None:
+def show_results(result: ExperimentResult, *, saved_scale: str = "paper", title: str | None = None) -> None:
     """Display the chapter's closing tables: this run (measured vs paper, claims) and, when this
     run is not itself at ``saved_scale``, the saved ``saved_scale`` run of the same experiment."""
     from IPython.display import Markdown, display
     module = _module(result.name)
     claims = list(getattr(module, "CLAIMS", []))
-    display(Markdown(f"**This run** ({result.scale} scale)."))
+    display(Markdown(f"**{title or 'This run'}** ({result.scale} scale)."))
     display(result.table())
     if claims:
         display(claims_table(result, claims))
@@ -65,3 +66,20 @@ def check_results(result: ExperimentResult, *, saved_scale: str = "paper",
     stale = staleness(saved, getattr(module, "VERSION", 1))
     assert not stale, f"saved {saved_scale}-scale run of {result.name} is out of date: {stale}"
     assert_claims(saved, claims)
+
+
+def config_table(cfg) -> Table:
+    """The settings of a run: every field with its value, marking those that differ from the preset
+    of the config's scale (what a chapter shows instead of a raw dataclass repr)."""
+    from .tables import Table
+    changed = cfg.changes_from_preset()
+    rows = [[f"`{k}`", _short(v), "changed from the preset" if k in changed else ""]
+            for k, v in cfg.flat().items() if k != "scale"]
+    return Table(["setting", "value", ""], rows,
+                 caption=f"Settings of this run ({cfg.scale} scale preset"
+                         f"{', with changes' if changed else ''}).")
+
+
+def _short(v, width: int = 60) -> str:
+    text = ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+    return text if len(text) <= width else text[: width - 1] + "…"

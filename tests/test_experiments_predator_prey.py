@@ -18,11 +18,11 @@ def _run(err_lz: float, to_tol: float) -> ExperimentResult:
 
 def test_protocol_table_has_one_column_pair_per_run():
     table = protocol_table({"uniform": _run(0.5, 100.0), "ordered": _run(0.7, 150.0)})
-    lines = table.splitlines()
-    assert lines[0].count("|") == 7 and "uniform: error" in lines[0] and "ordered: forces" in lines[0]
-    assert "paper: error" in lines[0] and lines[2].count("|") == 7
-    assert "5.00e-01" in lines[2] and "7.00e-01" in lines[2]
-    assert "≤ 1.0e+02" in lines[2] and "1.50e+02" in lines[2]
+    assert len(table.headers) == 6 and "uniform: error" in table.headers[1] and "ordered: forces" in table.headers[4]
+    assert "paper: error" in table.headers[5]
+    row = table.rows[0]
+    assert "5.00e-01" in row[1] and "7.00e-01" in row[3] and row[2] == "≤ 1.0e+02" and row[4] == "1.50e+02"
+    assert "<table" in table._repr_html_()
     with pytest.raises(ValueError):
         protocol_table({})
 

@@ -25,6 +25,7 @@ from ..normalise import LatentNormaliser
 from ..plotting import figure, method_colour
 from ..claims import ClaimSet
 from ..results import ExperimentResult, saved_result
+from ..tables import Table
 from ..scale import default_workers
 from ..studies import (Method, budget_sweep, encoded_trajectories, evaluate, records_as_dicts,
                        standard_methods, summarise, train_one)
@@ -214,30 +215,29 @@ def saved_runs_figure(runs: dict[str, ExperimentResult]):
     return fig
 
 
-def protocol_table(runs: dict[str, ExperimentResult]) -> str:
-    """Markdown: per method, the error at the smallest budget and the budget to reach the tolerance,
-    one column pair per run (e.g. ``{"uniform": ..., "ordered": ...}`` from saved paper-scale runs)."""
+def protocol_table(runs: dict[str, ExperimentResult]) -> Table:
+    """Per method, the error at the smallest budget and the budget to reach the tolerance, one
+    column pair per run (e.g. ``{"uniform": ..., "ordered": ...}`` from saved paper-scale runs)."""
     if not runs:
         raise ValueError("no runs to compare")
     names = list(runs)
     first = runs[names[0]].metrics
     b0 = first["methods"]["L_z"]["budgets"][0]
-    head = "| method | " + " | ".join(f"{n}: error at {b0:.0e} forces | "
-                                      f"{n}: forces to e = {runs[n].metrics['tolerance']:g}" for n in names)
-    head += f" | paper: error at {b0:.0e} forces |"
-    lines = [head, "|---" * (2 + 2 * len(names)) + "|"]
+    headers = ["method"] + [h for n in names for h in (f"{n}: error at {b0:.0e} forces",
+                                                       f"{n}: forces to e = {runs[n].metrics['tolerance']:g}")]
+    headers.append(f"paper: error at {b0:.0e} forces")
+    rows = []
     for label in first["methods"]:
         paper = paper_numbers.PREDATOR_PREY["errors"].get(label, {}).get(b0)
-        cells = []
+        cells = [label]
         for n in names:
             s = runs[n].metrics["methods"].get(label)
-            if s is None:
-                cells += ["—", "—"]
-                continue
-            cells += [f"{s['mean'][0]:.2e} ± {s['std'][0]:.1e}", fmt_budget(s["budget_to_tol"], s["budgets"][0])]
+            cells += (["—", "—"] if s is None else
+                      [f"{s['mean'][0]:.2e} ± {s['std'][0]:.1e}", fmt_budget(s["budget_to_tol"], s["budgets"][0])])
         cells.append(f"{paper[0]:.2e} ± {paper[1]:.1e}" if paper else "—")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return Table(headers, rows, caption="Saved paper-scale runs under the two ways of choosing "
+                                        "configurations, next to the paper (mean ± std over seeds).")
 
 
 def fmt_budget(b: float, first: float) -> str:
