@@ -25,6 +25,11 @@ or for spatially contiguous subsets).
 Positions are uniform random (no relaxation, so large sizes start instantly): the pair count
 inside r_c, which sets the cost, depends only on the density.
 
+Besides the printed table, the rows are written as JSON to
+``results/benchmarks/bench_lj_partial_forces.json`` (``--out`` to write elsewhere, ``--out ''`` not
+at all), with the machine, thread count, date, code version and options (times in seconds; a
+missing time is ``null``).
+
 Usage::
 
     python benchmarks/bench_lj_partial_forces.py                      # 800, 6400, 51200
@@ -43,6 +48,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from support.results import benchmark_path, save_benchmark
 from support.systems.lennard_jones import PAPER, all_forces, lammps_available, partial_forces
 from support.systems.lennard_jones.lammps_engine import _lammps_class, _setup_commands
 
@@ -152,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch threads (default 1: like numba and LAMMPS here, and robust on a "
                              "shared machine, where spinning OpenMP threads inflate small calls)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(benchmark_path("bench_lj_partial_forces")),
+                        help="JSON file for the results (default: %(default)s; '' to skip)")
     args = parser.parse_args(argv)
+    t_start = time.perf_counter()
     torch.set_num_threads(args.threads)
     print(f"LJ partial forces, p = {args.p:.4f}, float64, torch {torch.__version__} "
           f"({args.threads} threads, device {args.device}), numba single-threaded, LAMMPS 1 process, "
@@ -164,6 +173,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  [{n} atoms done in {time.perf_counter() - t0:.1f} s]", file=sys.stderr)
     print()
     print_table(rows, args.p)
+    if args.out:
+        options = {k: getattr(args, k) for k in ("sizes", "p", "repeats", "budget", "ase_max_atoms",
+                                                  "device", "threads", "seed")}
+        keys = {"n_atoms": "n", "m": "m", "method": "method", "partial_s": "partial", "all_s": "all",
+                "lammps_all_s": "lammps_all", "repeats": "reps", "max_rel_row_error": "err"}
+        results = {"rows": [{k: r[v] for k, v in keys.items()} for r in rows],
+                   "lammps": lammps_available(), "limit_no_newton3": args.p,
+                   "limit_newton3": 2 * args.p}
+        path = save_benchmark("bench_lj_partial_forces", results, options=options,
+                              device=args.device, threads=args.threads,
+                              wall_time_s=time.perf_counter() - t_start, out=args.out)
+        print(f"\nresults written to {path}")
     return 0
 
 

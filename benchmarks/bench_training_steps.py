@@ -18,6 +18,11 @@ Routes 1 and 2 are checked to give the same loss (and, for 1, the same gradient)
 Times are minima over repeats in this one run, float64, ``--threads`` torch threads (default 1:
 fastest for these small nets on a CPU).
 
+Besides the printed tables, the results are written as JSON to
+``results/benchmarks/bench_training_steps.json`` (``--out`` to write elsewhere, ``--out ''`` not at
+all), with the machine, thread count, date, code version and options; the LJ chapters quote their
+numbers from that file (:func:`support.results.benchmark`).
+
 Usage::
 
     python benchmarks/bench_training_steps.py
@@ -39,6 +44,7 @@ from support.latent import build_latent_model
 from support.jacobian import gram
 from support.losses import loss_x_partial, loss_x_partial_normal, partial_normal_equations
 from support.nets import mlp
+from support.results import benchmark_path, save_benchmark
 
 
 def time_min(step: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
@@ -138,17 +144,21 @@ def bench_structure(name: str, batch: int, d: int, repeats: int, device: torch.d
     return time_min(step, repeats, sync)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--atoms", type=int, nargs="+", default=[800, 2700])
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
-    args = ap.parse_args()
+    ap.add_argument("--out", default=str(benchmark_path("bench_training_steps")),
+                    help="JSON file for the results (default: %(default)s; '' to skip)")
+    args = ap.parse_args(argv)
+    t_start = time.perf_counter()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    results: dict = {"autoencoder": [], "latent_partial": [], "structures": {}}
     print(f"device {device}, torch threads {torch.get_num_threads()}, batch {args.batch}, float64, "
           f"min over {args.repeats} repeats")
     print("\n1. autoencoder step (L_rec + λ_cond L_cond), paper's 64-64 MLP closure, d = 32")
@@ -156,18 +166,27 @@ def main() -> None:
           f"{'Δloss':>8} {'Δgrad':>8}")
     for n in args.atoms:
         r = bench_autoencoder(n, args.batch, args.repeats, device, sync)
+        results["autoencoder"].append(r)
         print(f"{r['n_atoms']:>7} {r['N']:>7} {r['full_s']:>13.4f} {r['gram_s']:>14.4f} {r['speedup']:>8.1f}× "
               f"{r['loss_rel_diff']:>8.1e} {r['grad_rel_diff']:>8.1e}")
     print("\n2. latent step with L_x,p, MLP 256-256, d = 32")
     print(f"{'rows r':>7} {'[B,r,d] (s)':>12} {'[B,d,d] (s)':>12} {'speed-up':>9} {'Δloss':>8}")
     for rows in (6 * 16, 6 * 50):
         r = bench_latent(rows, args.batch, 32, args.repeats, device, sync)
+        results["latent_partial"].append(r)
         print(f"{r['rows']:>7} {r['residual_s']:>12.5f} {r['normal_s']:>12.5f} {r['speedup']:>8.1f}× "
               f"{r['loss_rel_diff']:>8.1e}")
     print("\n3. one optimiser step of a paper-size latent model (d = 32, L_x,p normal form)")
     for name in ("mlp", "onsagernet", "gfinn"):
         t = bench_structure(name, args.batch, 32, args.repeats, device, sync)
+        results["structures"][name] = {"step_s": t, "widths": PAPER_WIDTHS[name], "latent_dim": 32,
+                                       "batch": args.batch}
         print(f"{name:>11}: {1e3 * t:7.2f} ms per step  →  10,000 steps ≈ {10_000 * t / 60:5.1f} min per model")
+    if args.out:
+        options = {k: getattr(args, k) for k in ("atoms", "batch", "repeats", "threads", "device")}
+        path = save_benchmark("bench_training_steps", results, options=options, device=str(device),
+                              wall_time_s=time.perf_counter() - t_start, out=args.out)
+        print(f"\nresults written to {path}")
 
 
 if __name__ == "__main__":

@@ -212,3 +212,43 @@ def staleness(result: ExperimentResult, expected_version: int) -> list[str]:
         reasons.append(f"experiment version {result.version} < {expected_version} (the code changed "
                        f"what this experiment computes since the run)")
     return reasons
+
+
+# ------------------------------------------------------------------------------ benchmarks
+#: where the benchmarks in ``benchmarks/`` write their machine-readable results (tracked in git)
+BENCHMARK_RESULTS = SAVED_RESULTS / "benchmarks"
+
+
+def benchmark_path(name: str) -> Path:
+    """``results/benchmarks/<name>.json`` in the repository."""
+    return BENCHMARK_RESULTS / f"{name}.json"
+
+
+def save_benchmark(name: str, results: dict, *, options: dict, wall_time_s: float,
+                   device: str = "cpu", threads: int | None = None, out: str | Path | None = None) -> Path:
+    """Write a benchmark's results with what produced them: the machine, the torch thread count,
+    the date, the code version and the options it ran with. Returns the path written."""
+    import datetime
+    import platform
+    path = Path(out) if out else benchmark_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {"benchmark": name, "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "code_version": code_version(), "machine": describe_machine({"all": device}),
+            "processor": platform.processor() or platform.machine(), "device": device,
+            "threads": threads or torch.get_num_threads(), "torch": torch.__version__,
+            "options": options, "wall_time_s": round(wall_time_s, 1), "results": results}
+    path.write_text(json.dumps(_jsonable(blob, 6), indent=1) + "\n")
+    return path
+
+
+def benchmark(name: str) -> dict:
+    """The results a benchmark wrote to ``results/benchmarks/<name>.json`` (what chapters quote);
+    a clear error naming the command that writes it when the file is missing."""
+    path = benchmark_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"no benchmark results at {path}; write them with "
+                                f"`python benchmarks/{name}.py` from the repository root")
+    data = json.loads(path.read_text())
+    if data.get("benchmark") != name or "results" not in data:
+        raise ValueError(f"{path} is not the output of benchmarks/{name}.py")
+    return data
