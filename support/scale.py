@@ -77,8 +77,15 @@ def machine() -> str:
 
 
 def default_workers() -> int:
-    """Processes for embarrassingly parallel sweeps: ``$MACRODYN_WORKERS`` or the CPU count − 1."""
+    """Processes for embarrassingly parallel sweeps: ``$MACRODYN_WORKERS``, else the CPUs this
+    process may run on (the parent only waits while its workers train)."""
     env = os.environ.get("MACRODYN_WORKERS")
     if env:
-        return max(1, int(env))
-    return max(1, (os.cpu_count() or 1) - 1)
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"MACRODYN_WORKERS must be an integer, got {env!r}") from None
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:                      # not on Linux
+        return max(1, os.cpu_count() or 1)

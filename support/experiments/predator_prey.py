@@ -55,7 +55,7 @@ class Config(ExperimentConfig):
     lambda_sweep: tuple[float, ...] = (0.0, 1e-6, 1e-2)
     ablation_budget: int = 20_000
     ablation_p: float = 0.2
-    workers: int = 1                        # sweep processes; 0: $MACRODYN_WORKERS or CPU count − 1
+    workers: int = 0                        # sweep processes; 0: support.scale.default_workers()
     #: how a budget picks configurations: "uniform" (the book's default) or "ordered" (paper 1:
     #: the first whole training runs, see ``support.studies.select_configurations``)
     selection: str = "uniform"
@@ -65,7 +65,7 @@ class Config(ExperimentConfig):
         "paper": dict(n_train_traj=1600, n_test_traj=100, ae_epochs=10, ps=(1.0, 0.75, 0.5, 0.25, 0.2),
                       budgets=(60_000, 150_000, 300_000, 600_000, 1_200_000, 2_400_000),
                       seeds=(1, 2, 3), steps=10_000, eval_every=500, tol=3e-3,
-                      curve_budget=150_000, ablation_budget=150_000, workers=0,
+                      curve_budget=150_000, ablation_budget=150_000,
                       lambda_sweep=(0.0, 1e-6, 1e-4, 1e-2))}
 
 
