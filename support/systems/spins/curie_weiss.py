@@ -224,7 +224,8 @@ def evolve_patches(lattices: Any, origins: Any, ell: int, n_events: int, T: floa
         T, h, seed: as in :func:`run_events` (window ``b`` uses the streams ``(seed, b, ·)``).
         field: ``"global"`` — the window feels the whole system's mean field with the outside
             sum frozen (N = Lx·Ly); ``"patch"`` — the window is an isolated system of ℓ² spins.
-        lattice_index: ``[B]`` lattice of each window (default: window ``b`` of lattice ``b``).
+        lattice_index: ``[B]`` lattice of each window (default: window ``b`` of lattice ``b``, or
+            the one lattice for every window).
 
     Returns:
         ``(patches [B, ℓ, ℓ] int8, dt [B])``.

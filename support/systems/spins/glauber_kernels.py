@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -116,6 +117,22 @@ def uniforms(seed, sample, sub, n):
     return out
 
 
+# ---------------------------------------------------------------------------- threads
+#: a batch runs on numba's threads (``prange`` over samples) only when it has at least this many
+#: events in all (thread start-up costs tens of µs; a busy machine makes small parallel calls
+#: slower than serial ones). Results are identical either way (one stream per sample).
+PARALLEL_MIN_EVENTS = 200_000
+
+
+def use_threads(n_samples: int, n_events: int, n_sites: int) -> bool:
+    """Whether a batch of ``n_samples`` runs of ``n_events`` events is worth the thread pool
+    (for runs bounded by time, ``n_events`` is huge and 10 sweeps of ``n_sites`` are assumed)."""
+    if n_samples < 2 or numba.get_num_threads() < 2:
+        return False
+    work = n_samples * min(int(n_events), 10 * max(int(n_sites), 1))
+    return work >= PARALLEL_MIN_EVENTS
+
+
 # ---------------------------------------------------------------------------- rates
 @njit(cache=True, inline="always")
 def heat_bath(x):
@@ -180,7 +197,7 @@ def _ising_nfold(state, active, nbr, slot, n_events, t_max, rates, rng):
     n_a = active.shape[0]
     members = np.empty((10, n_a), np.int32)
     pos = np.empty(n_a, np.int32)
-    cls = np.empty(n_a, np.int64)
+    cls = np.empty(n_a, np.int32)
     counts = np.zeros(10, np.int64)
     for a in range(n_a):
         c = _ising_class(state, a, active[a], nbr)
@@ -223,24 +240,74 @@ def _ising_nfold(state, active, nbr, slot, n_events, t_max, rates, rng):
     return t, n_events
 
 
+@njit(cache=True)
+def _ising_states_one(b, states, active, nbr, slot, n_events, t_max, rates, seed, times, done):
+    rng = stream_state(seed, b, 0)
+    times[b], done[b] = _ising_nfold(states[b], active, nbr, slot, n_events, t_max, rates, rng)
+
+
+@njit(cache=True)
+def _ising_states_serial(states, active, nbr, slot, n_events, t_max, rates, seed, times, done):
+    for b in range(states.shape[0]):
+        _ising_states_one(b, states, active, nbr, slot, n_events, t_max, rates, seed, times, done)
+
+
 @njit(cache=True, parallel=True)
+def _ising_states_parallel(states, active, nbr, slot, n_events, t_max, rates, seed, times, done):
+    for b in prange(states.shape[0]):
+        _ising_states_one(b, states, active, nbr, slot, n_events, t_max, rates, seed, times, done)
+
+
 def ising_states_batch(states, active, nbr, slot, n_events, t_max, beta, h, seed):
     """Evolve every row of ``states [B, M]`` (int8, in place) by ``n_events`` events or up to
     time ``t_max``.
 
     Returns (elapsed time ``[B]``, events done ``[B]``); sample ``b`` uses stream ``(seed, b, 0)``.
     """
-    rates = ising_rate_table(beta, h)
     n = states.shape[0]
-    times = np.empty(n)
-    done = np.empty(n, np.int64)
-    for b in prange(n):
-        rng = stream_state(seed, b, 0)
-        times[b], done[b] = _ising_nfold(states[b], active, nbr, slot, n_events, t_max, rates, rng)
+    times, done = np.empty(n), np.empty(n, np.int64)
+    loop = _ising_states_parallel if use_threads(n, n_events, states.shape[1]) else \
+        _ising_states_serial
+    loop(states, active, nbr, slot, int(n_events), float(t_max),
+         ising_rate_table(float(beta), float(h)), np.uint64(seed), times, done)
     return times, done
 
 
+@njit(cache=True)
+def _ising_patch_one(b, lattices, which, origins, wx, wy, halo, active, nbr, slot,
+                     n_events, t_max, rates, seed, out, times, done):
+    lx, ly = lattices.shape[1], lattices.shape[2]
+    bx, by = wx + 2 * halo, wy + 2 * halo
+    lat = lattices[which[b]]
+    x0 = origins[b, 0] - halo
+    y0 = origins[b, 1] - halo
+    state = np.empty(bx * by, np.int8)
+    for i in range(bx):
+        gi = (x0 + i) % lx
+        for j in range(by):
+            state[i * by + j] = lat[gi, (y0 + j) % ly]
+    rng = stream_state(seed, b, 0)
+    times[b], done[b] = _ising_nfold(state, active, nbr, slot, n_events, t_max, rates, rng)
+    for a in range(wx * wy):
+        out[b, a // wy, a % wy] = state[active[a]]
+
+
+@njit(cache=True)
+def _ising_patches_serial(lattices, which, origins, wx, wy, halo, active, nbr, slot,
+                          n_events, t_max, rates, seed, out, times, done):
+    for b in range(origins.shape[0]):
+        _ising_patch_one(b, lattices, which, origins, wx, wy, halo, active, nbr, slot,
+                         n_events, t_max, rates, seed, out, times, done)
+
+
 @njit(cache=True, parallel=True)
+def _ising_patches_parallel(lattices, which, origins, wx, wy, halo, active, nbr, slot,
+                            n_events, t_max, rates, seed, out, times, done):
+    for b in prange(origins.shape[0]):
+        _ising_patch_one(b, lattices, which, origins, wx, wy, halo, active, nbr, slot,
+                         n_events, t_max, rates, seed, out, times, done)
+
+
 def ising_patches_batch(lattices, which, origins, wx, wy, halo, active, nbr, slot,
                         n_events, t_max, beta, h, seed):
     """Fused extract–evolve of ``B`` patches of periodic lattices ``[n, Lx, Ly]`` (int8).
@@ -252,26 +319,13 @@ def ising_patches_batch(lattices, which, origins, wx, wy, halo, active, nbr, slo
     geometry of the patch is the official code's rule. Stops after ``n_events`` events or at time
     ``t_max``. Returns (patches, times ``[B]``, events done ``[B]``). Stream ``(seed, b, 0)``.
     """
-    rates = ising_rate_table(beta, h)
     n = origins.shape[0]
-    lx, ly = lattices.shape[1], lattices.shape[2]
-    bx, by = wx + 2 * halo, wy + 2 * halo
     out = np.empty((n, wx, wy), np.int8)
-    times = np.empty(n)
-    done = np.empty(n, np.int64)
-    for b in prange(n):
-        lat = lattices[which[b]]
-        x0 = origins[b, 0] - halo
-        y0 = origins[b, 1] - halo
-        state = np.empty(bx * by, np.int8)
-        for i in range(bx):
-            gi = (x0 + i) % lx
-            for j in range(by):
-                state[i * by + j] = lat[gi, (y0 + j) % ly]
-        rng = stream_state(seed, b, 0)
-        times[b], done[b] = _ising_nfold(state, active, nbr, slot, n_events, t_max, rates, rng)
-        for a in range(wx * wy):
-            out[b, a // wy, a % wy] = state[active[a]]
+    times, done = np.empty(n), np.empty(n, np.int64)
+    loop = _ising_patches_parallel if use_threads(n, n_events, wx * wy) else \
+        _ising_patches_serial
+    loop(lattices, which, origins, int(wx), int(wy), int(halo), active, nbr, slot, int(n_events),
+         float(t_max), ising_rate_table(float(beta), float(h)), np.uint64(seed), out, times, done)
     return out, times, done
 
 
@@ -298,7 +352,43 @@ def _cw_event(n_up, n_win, S, n_total, beta, h, rng):
     return go_up, -math.log(1.0 - _uniform(rng)) / total
 
 
+@njit(cache=True)
+def _cw_counts_one(b, n_up, n_win, outside_sum, n_total, n_events, t_max, beta, h, seed,
+                   out, times, done):
+    rng = stream_state(seed, b, 0)
+    k = n_up[b]
+    t = 0.0
+    e = 0
+    while e < n_events:
+        S = outside_sum[b] + 2 * k - n_win[b]
+        go_up, dt = _cw_event(k, n_win[b], S, n_total, beta, h, rng)
+        if t + dt > t_max:
+            t = t_max
+            break
+        t += dt
+        k += 1 if go_up else -1
+        e += 1
+    out[b] = k
+    times[b] = t
+    done[b] = e
+
+
+@njit(cache=True)
+def _cw_counts_serial(n_up, n_win, outside_sum, n_total, n_events, t_max, beta, h, seed,
+                      out, times, done):
+    for b in range(n_up.shape[0]):
+        _cw_counts_one(b, n_up, n_win, outside_sum, n_total, n_events, t_max, beta, h, seed,
+                       out, times, done)
+
+
 @njit(cache=True, parallel=True)
+def _cw_counts_parallel(n_up, n_win, outside_sum, n_total, n_events, t_max, beta, h, seed,
+                        out, times, done):
+    for b in prange(n_up.shape[0]):
+        _cw_counts_one(b, n_up, n_win, outside_sum, n_total, n_events, t_max, beta, h, seed,
+                       out, times, done)
+
+
 def cw_counts_batch(n_up, n_win, outside_sum, n_total, n_events, t_max, beta, h, seed):
     """Count-only Curie–Weiss window chain for ``B`` samples.
 
@@ -307,26 +397,11 @@ def cw_counts_batch(n_up, n_win, outside_sum, n_total, n_events, t_max, beta, h,
     (new ``n_up`` [B], times [B], events done [B]); stream ``(seed, b, 0)``.
     """
     n = n_up.shape[0]
-    out = np.empty(n, np.int64)
-    times = np.empty(n)
-    done = np.empty(n, np.int64)
-    for b in prange(n):
-        rng = stream_state(seed, b, 0)
-        k = n_up[b]
-        t = 0.0
-        e = 0
-        while e < n_events:
-            S = outside_sum[b] + 2 * k - n_win[b]
-            go_up, dt = _cw_event(k, n_win[b], S, n_total, beta, h, rng)
-            if t + dt > t_max:
-                t = t_max
-                break
-            t += dt
-            k += 1 if go_up else -1
-            e += 1
-        out[b] = k
-        times[b] = t
-        done[b] = e
+    out, times, done = np.empty(n, np.int64), np.empty(n), np.empty(n, np.int64)
+    loop = _cw_counts_parallel if use_threads(n, n_events, int(n_win.max(initial=1))) else \
+        _cw_counts_serial
+    loop(n_up, n_win, outside_sum, int(n_total), int(n_events), float(t_max), float(beta),
+         float(h), np.uint64(seed), out, times, done)
     return out, times, done
 
 
@@ -383,7 +458,29 @@ def _cw_lattice(state, outside_sum, n_total, n_events, t_max, beta, h, rng, rng_
     return t, n_events
 
 
+@njit(cache=True)
+def _cw_states_one(b, states, outside_sum, n_total, n_events, t_max, beta, h, seed, times, done):
+    rng = stream_state(seed, b, 0)
+    rng_site = stream_state(seed, b, 1)
+    times[b], done[b] = _cw_lattice(states[b], outside_sum[b], n_total, n_events, t_max,
+                                    beta, h, rng, rng_site)
+
+
+@njit(cache=True)
+def _cw_states_serial(states, outside_sum, n_total, n_events, t_max, beta, h, seed, times, done):
+    for b in range(states.shape[0]):
+        _cw_states_one(b, states, outside_sum, n_total, n_events, t_max, beta, h, seed,
+                       times, done)
+
+
 @njit(cache=True, parallel=True)
+def _cw_states_parallel(states, outside_sum, n_total, n_events, t_max, beta, h, seed, times,
+                        done):
+    for b in prange(states.shape[0]):
+        _cw_states_one(b, states, outside_sum, n_total, n_events, t_max, beta, h, seed,
+                       times, done)
+
+
 def cw_states_batch(states, outside_sum, n_total, n_events, t_max, beta, h, seed):
     """Evolve every row of ``states [B, M]`` (int8, in place) as a Curie–Weiss window.
 
@@ -391,17 +488,52 @@ def cw_states_batch(states, outside_sum, n_total, n_events, t_max, beta, h, seed
     ``(seed, b, 1)``.
     """
     n = states.shape[0]
-    times = np.empty(n)
-    done = np.empty(n, np.int64)
-    for b in prange(n):
-        rng = stream_state(seed, b, 0)
-        rng_site = stream_state(seed, b, 1)
-        times[b], done[b] = _cw_lattice(states[b], outside_sum[b], n_total, n_events, t_max,
-                                        beta, h, rng, rng_site)
+    times, done = np.empty(n), np.empty(n, np.int64)
+    loop = _cw_states_parallel if use_threads(n, n_events, states.shape[1]) else \
+        _cw_states_serial
+    loop(states, outside_sum, int(n_total), int(n_events), float(t_max), float(beta), float(h),
+         np.uint64(seed), times, done)
     return times, done
 
 
+@njit(cache=True)
+def _cw_patch_one(b, lattices, which, totals, origins, wx, wy, n_total, global_field,
+                  n_events, t_max, beta, h, seed, out, times, done):
+    lx, ly = lattices.shape[1], lattices.shape[2]
+    lat = lattices[which[b]]
+    state = np.empty(wx * wy, np.int8)
+    s_win = 0
+    for i in range(wx):
+        gi = (origins[b, 0] + i) % lx
+        for j in range(wy):
+            v = lat[gi, (origins[b, 1] + j) % ly]
+            state[i * wy + j] = v
+            s_win += v
+    s_out = totals[which[b]] - s_win if global_field else 0
+    rng = stream_state(seed, b, 0)
+    rng_site = stream_state(seed, b, 1)
+    times[b], done[b] = _cw_lattice(state, s_out, n_total, n_events, t_max, beta, h,
+                                    rng, rng_site)
+    for a in range(wx * wy):
+        out[b, a // wy, a % wy] = state[a]
+
+
+@njit(cache=True)
+def _cw_patches_serial(lattices, which, totals, origins, wx, wy, n_total, global_field,
+                       n_events, t_max, beta, h, seed, out, times, done):
+    for b in range(origins.shape[0]):
+        _cw_patch_one(b, lattices, which, totals, origins, wx, wy, n_total, global_field,
+                      n_events, t_max, beta, h, seed, out, times, done)
+
+
 @njit(cache=True, parallel=True)
+def _cw_patches_parallel(lattices, which, totals, origins, wx, wy, n_total, global_field,
+                         n_events, t_max, beta, h, seed, out, times, done):
+    for b in prange(origins.shape[0]):
+        _cw_patch_one(b, lattices, which, totals, origins, wx, wy, n_total, global_field,
+                      n_events, t_max, beta, h, seed, out, times, done)
+
+
 def cw_patches_batch(lattices, which, totals, origins, wx, wy, n_total, global_field,
                      n_events, t_max, beta, h, seed):
     """Fused extract–evolve of ``B`` Curie–Weiss windows ``wx × wy`` of lattices ``[n, Lx, Ly]``.
@@ -413,25 +545,9 @@ def cw_patches_batch(lattices, which, totals, origins, wx, wy, n_total, global_f
     windows ``[B, wx, wy]``, times ``[B]`` and events done ``[B]``.
     """
     n = origins.shape[0]
-    lx, ly = lattices.shape[1], lattices.shape[2]
     out = np.empty((n, wx, wy), np.int8)
-    times = np.empty(n)
-    done = np.empty(n, np.int64)
-    for b in prange(n):
-        lat = lattices[which[b]]
-        state = np.empty(wx * wy, np.int8)
-        s_win = 0
-        for i in range(wx):
-            gi = (origins[b, 0] + i) % lx
-            for j in range(wy):
-                v = lat[gi, (origins[b, 1] + j) % ly]
-                state[i * wy + j] = v
-                s_win += v
-        s_out = totals[which[b]] - s_win if global_field else 0
-        rng = stream_state(seed, b, 0)
-        rng_site = stream_state(seed, b, 1)
-        times[b], done[b] = _cw_lattice(state, s_out, n_total, n_events, t_max, beta, h,
-                                        rng, rng_site)
-        for a in range(wx * wy):
-            out[b, a // wy, a % wy] = state[a]
+    times, done = np.empty(n), np.empty(n, np.int64)
+    loop = _cw_patches_parallel if use_threads(n, n_events, wx * wy) else _cw_patches_serial
+    loop(lattices, which, totals, origins, int(wx), int(wy), int(n_total), bool(global_field),
+         int(n_events), float(t_max), float(beta), float(h), np.uint64(seed), out, times, done)
     return out, times, done

@@ -8,7 +8,8 @@ Entry points (numpy in, numpy out; torch tensors are accepted as input):
 
 * :func:`run_events` — ``n`` events of whole periodic lattices (batched); :func:`run_for_time` —
   the exact state after a fixed physical time;
-* :func:`simulate` — a recorded trajectory (one record per ``events_per_record`` events);
+* :func:`simulate` — a recorded trajectory (one record per ``events_per_record`` events, or
+  at fixed physical times ``k · record_time``);
 * :func:`evolve_patches` — partial evolution: only an ``ℓ × ℓ`` window of each lattice moves,
   with the frozen-halo rule (``boundary="frozen"``, the book's rule: the window's outside
   neighbours are the lattice's spins, held fixed, so one event has exactly the full system's
@@ -191,7 +192,8 @@ def evolve_patches(lattices: Any, origins: Any, ell: int, n_events: int, T: floa
         boundary: ``"frozen"`` — the lattice spins around the window are its neighbours, held
             fixed (the book's rule; the window sites have exactly the full system's rates);
             ``"periodic"`` — the extracted window is evolved as an ``ℓ × ℓ`` torus (official code).
-        lattice_index: ``[B]`` lattice of each window (default: window ``b`` of lattice ``b``).
+        lattice_index: ``[B]`` lattice of each window (default: window ``b`` of lattice ``b``, or
+            the one lattice for every window).
 
     Returns:
         ``(patches [B, ℓ, ℓ] int8, dt [B])``: the evolved windows and their elapsed times. The

@@ -1,6 +1,6 @@
 r"""Input checks, seeds and lattice geometry shared by the spin simulators.
 
-Geometry is handed to the compiled kernels as three integer tables over a flat array of ``M``
+Geometry is handed to the compiled kernels as three int32 tables over a flat array of ``M``
 spins (a whole lattice, or a window with its frozen halo):
 
 * ``active [n_a]``: the flat indices of the spins that may flip (row-major order);
@@ -151,8 +151,8 @@ def periodic_geometry(lx: int, ly: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     i, j = np.divmod(np.arange(lx * ly), ly)
     nbr = np.stack([((i - 1) % lx) * ly + j, ((i + 1) % lx) * ly + j,
                     i * ly + (j - 1) % ly, i * ly + (j + 1) % ly], axis=1)
-    active = np.arange(lx * ly, dtype=np.int64)
-    return active, np.ascontiguousarray(nbr, dtype=np.int64), active.copy()
+    active = np.arange(lx * ly, dtype=np.int32)
+    return active, np.ascontiguousarray(nbr, dtype=np.int32), active.copy()
 
 
 def halo_geometry(lx: int, ly: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -166,11 +166,11 @@ def halo_geometry(lx: int, ly: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         raise ValueError(f"a window needs both sides >= 1, got {lx} x {ly}")
     wy = ly + 2
     ii, jj = np.meshgrid(np.arange(1, lx + 1), np.arange(1, ly + 1), indexing="ij")
-    active = (ii * wy + jj).ravel().astype(np.int64)
+    active = (ii * wy + jj).ravel().astype(np.int32)
     nbr = np.stack([active - wy, active + wy, active - 1, active + 1], axis=1)
-    slot = np.full((lx + 2) * wy, -1, dtype=np.int64)
+    slot = np.full((lx + 2) * wy, -1, dtype=np.int32)
     slot[active] = np.arange(active.size)
-    return active, np.ascontiguousarray(nbr, dtype=np.int64), slot
+    return active, np.ascontiguousarray(nbr, dtype=np.int32), slot
 
 
 # ---------------------------------------------------------------------------- patches
@@ -202,8 +202,11 @@ def check_origins(origins: Any, batch: int, shape: tuple[int, int]) -> np.ndarra
 
 
 def check_lattice_index(index: Any, batch: int, n_lattices: int) -> np.ndarray:
-    """Which lattice each patch comes from: ``None`` (patch ``b`` of lattice ``b``) or ``[B]`` ints."""
+    """Which lattice each patch comes from: ``[B]`` ints, or ``None``: patch ``b`` of lattice ``b``
+    (every patch of the lattice when there is only one)."""
     if index is None:
+        if n_lattices == 1:
+            return np.zeros(batch, dtype=np.int64)
         if n_lattices != batch:
             raise ValueError(f"{n_lattices} lattices for {batch} origins: pass lattice_index to "
                              f"say which lattice each patch comes from")

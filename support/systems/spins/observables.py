@@ -24,12 +24,13 @@ def _spins(x: Any) -> np.ndarray:
     a = as_numpy("spins", x)
     if a.ndim < 2 or a.shape[-1] < 2 or a.shape[-2] < 2:
         raise ValueError(f"spins must have shape [..., Lx, Ly] with sides >= 2, got {list(a.shape)}")
-    return a.astype(np.int64, copy=False)
+    # ±1 products fit in int8; means accumulate in float64
+    return a.astype(np.int8, copy=False) if np.issubdtype(a.dtype, np.integer) else a
 
 
 def magnetisation(spins: Any) -> np.ndarray | float:
     """``m = mean spin`` over the last two axes."""
-    return _spins(spins).mean(axis=(-2, -1))
+    return _spins(spins).mean(axis=(-2, -1), dtype=np.float64)
 
 
 def bond_correlation(spins: Any) -> np.ndarray | float:
@@ -37,7 +38,8 @@ def bond_correlation(spins: Any) -> np.ndarray | float:
     s = _spins(spins)
     right = np.roll(s, -1, axis=-1)
     down = np.roll(s, -1, axis=-2)
-    return ((s * right).mean(axis=(-2, -1)) + (s * down).mean(axis=(-2, -1))) / 2.0
+    return ((s * right).mean(axis=(-2, -1), dtype=np.float64)
+            + (s * down).mean(axis=(-2, -1), dtype=np.float64)) / 2.0
 
 
 def domain_wall_density(spins: Any) -> np.ndarray | float:
