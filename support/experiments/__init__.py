@@ -42,6 +42,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                     "paper 2 §1: the SDE loss and why λ = K, on K exactly known Ornstein–Uhlenbeck patches"),
     "stochastic_predator_prey": ("support.experiments.stochastic_predator_prey",
                                  "paper 2 §2.1: stochastic predator–prey from partial evolution, MMD vs λ"),
+    "curie_weiss": ("support.experiments.curie_weiss",
+                    "paper 2 §2.2: Curie–Weiss SDE from patch evolution, λ = K vs naive, exact μ and σ²"),
 }
 
 

@@ -31,3 +31,14 @@ SPDE = {
 
 # §2.4 (Ising_phase_transition/train/hyperparams.py): hand-tuned λ at T = 2.27 ≈ T_c, per K = (L/16)².
 ISING_CRITICAL_LAMBDA = {4: 2.2, 9: 5.4, 16: 10.0, 64: 32.0}
+
+#: Curie–Weiss (paper 2 §2.2; official ``Curie_Weiss/test/curie_weiss_results.csv``): relative squared
+#: error of the ensemble-mean trajectory, mean over the 5 initial magnetisations, per patch side ℓ
+#: (L = 64, T = 1.1, h = 0.1); and the stationary std over trajectories measured from the official
+#: prediction pickles (steps ≥ 100).
+CURIE_WEISS = {
+    "errors": {64: {"ours": 4.05e-4, "naive": 4.08e-4}, 32: {"ours": 7.85e-4, "naive": 1.01e-3},
+               16: {"ours": 1.06e-3, "naive": 2.53e-3}, 8: {"ours": 4.38e-3, "naive": 1.26e-2}},
+    "std": {"true": 0.0237, "ours": {64: 0.021, 32: 0.029, 16: 0.029, 8: 0.028},
+            "naive": {64: 0.021, 32: 0.039, 16: 0.078, 8: 0.163}},
+}

@@ -294,3 +294,40 @@ def evolve_windows(windows: Any, outside_sum: Any, n_total: int, n_events: int, 
     dt, _ = K.cw_states_batch(flat, s_o, n_total, n_events, math.inf, beta, h, seed_key(seed))
     out = flat.reshape(w.shape)
     return (out[0], float(dt[0])) if squeezed else (out, dt)
+
+
+def lattices_with_magnetisation(m: Any, L: int, rng: np.random.Generator) -> np.ndarray:
+    """``[B, L, L]`` lattices whose magnetisations are ``m[b]`` rounded to the nearest attainable
+    value (``n_up = round((1 + m) N / 2)``), spins placed uniformly at random."""
+    m = np.atleast_1d(np.asarray(m, dtype=np.float64))
+    if m.ndim != 1 or np.any(np.abs(m) > 1) or not np.all(np.isfinite(m)):
+        raise ValueError("m must be a 1-D array of values in [-1, 1]")
+    L = check_count("L", L, 1)
+    N = L * L
+    n_up = np.rint((1.0 + m) * N / 2.0).astype(np.int64)
+    out = -np.ones((len(m), N), dtype=np.int8)
+    for b, k in enumerate(n_up):
+        out[b, rng.permutation(N)[:k]] = 1
+    return out.reshape(len(m), L, L)
+
+
+def upsample(snapshots: Any, factor: int, rng: np.random.Generator) -> np.ndarray:
+    r"""Large snapshots from small ones: replicate every spin into a ``factor × factor`` block
+    (the official Upsample), then relax *exactly* by a uniform random permutation of the sites.
+
+    Curie–Weiss spins are exchangeable: the generator depends on the configuration only through
+    S, so a law that is uniform over arrangements given S stays so at all times. A uniform random
+    arrangement with the replicated S is therefore the exact relaxed state of the replicated
+    lattice (m is kept), which LocalRelax can only approximate (and the official LocalRelax used a
+    patch-local mean field instead of the global one).
+    """
+    s, _ = as_spins("snapshots", snapshots)
+    factor = check_count("factor", factor, 1)
+    B, Lx, Ly = s.shape[0], s.shape[1] * factor, s.shape[2] * factor
+    out = np.empty((B, Lx, Ly), dtype=np.int8)
+    chunk = max(1, 2**22 // (Lx * Ly))                  # bounded memory for the permutation indices
+    for a in range(0, B, chunk):
+        big = np.repeat(np.repeat(s[a:a + chunk], factor, axis=1), factor, axis=2).reshape(-1, Lx * Ly)
+        order = rng.permuted(np.tile(np.arange(Lx * Ly, dtype=np.int32), (len(big), 1)), axis=1)
+        out[a:a + chunk] = np.take_along_axis(big, order, axis=1).reshape(-1, Lx, Ly)
+    return out
