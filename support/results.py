@@ -227,8 +227,10 @@ def benchmark_path(name: str) -> Path:
 def save_benchmark(name: str, results: dict, *, options: dict, wall_time_s: float,
                    device: str = "cpu", threads: int | None = None, out: str | Path | None = None) -> Path:
     """Write a benchmark's results with what produced them: the machine, the torch thread count,
-    the date, the code version and the options it ran with. Returns the path written."""
+    the date, the code version, the options it ran with and the machine's load average when it
+    finished (other work on a shared machine inflates times). Returns the path written."""
     import datetime
+    import os
     import platform
     path = Path(out) if out else benchmark_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +238,9 @@ def save_benchmark(name: str, results: dict, *, options: dict, wall_time_s: floa
             "code_version": code_version(), "machine": describe_machine({"all": device}),
             "processor": platform.processor() or platform.machine(), "device": device,
             "threads": threads or torch.get_num_threads(), "torch": torch.__version__,
-            "options": options, "wall_time_s": round(wall_time_s, 1), "results": results}
+            "options": options, "wall_time_s": round(wall_time_s, 1),
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "results": results}
     path.write_text(json.dumps(_jsonable(blob, 6), indent=1) + "\n")
     return path
 
