@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         path = save_benchmark("glauber", {"rows": rows, "numba_threads": numba.get_num_threads(),
                                           "numba": numba.__version__,
                                           "load_average_1min": os.getloadavg()[0]},
-                              options=vars(args), wall_time_s=time.perf_counter() - t_start,
+                              options={k: v for k, v in vars(args).items() if k != "out"},
+                              wall_time_s=time.perf_counter() - t_start,
                               out=args.out)
         print(f"wrote {path}")
 
