@@ -120,14 +120,21 @@ def _autoencoder(system, seed=0):
 
 
 def test_closure_autoencoder_keeps_observables_exact(system):
+    """The observable rows of z are the first two block means, built into x here by construction
+    (block value + a zero-mean pattern), not recomputed with ``system.observables``."""
     ae = _autoencoder(system)
-    x = torch.randn(5, system.state_dim, dtype=torch.float64)
+    bs = system.block_size
+    means = torch.randn(5, system.n_blocks, dtype=torch.float64)
+    pattern = torch.linspace(-1.0, 1.0, bs, dtype=torch.float64)           # sums to zero
+    wiggle = torch.randn(5, system.n_blocks, 1, dtype=torch.float64) * pattern
+    x = (means.unsqueeze(-1) + wiggle).reshape(5, system.state_dim)
     z = ae.encode(x)
     assert z.shape == (5, system.n_blocks)
-    assert torch.allclose(z[:, :2], system.observables(x))
+    assert torch.allclose(z[:, :2], means[:, :2], atol=1e-12)
     J = ae.jacobian(x)
-    assert torch.allclose(J[:, 0, :system.block_size], torch.full((5, system.block_size), 1 / system.block_size,
-                                                                  dtype=torch.float64))
+    rows = torch.zeros(2, system.state_dim, dtype=torch.float64)            # d(block mean k)/dx
+    rows[0, :bs] = rows[1, bs:2 * bs] = 1 / bs
+    assert torch.allclose(J[:, :2], rows.expand(5, -1, -1), atol=1e-12)
 
 
 def test_condition_loss_training_lowers_kappa(system):
@@ -152,8 +159,11 @@ def test_train_autoencoder_rejects_bad_options_and_subsamples_evenly(system):
     assert evenly_spaced(3, 10).tolist() == [0, 1, 2]
     with pytest.raises(ValueError):
         evenly_spaced(0, 3)
+    # max_snapshots = 5 leaves one batch of 8 per epoch, so 2 steps are 2 epochs of one step each;
+    # on all the snapshots (more than a batch) they would be one epoch that stops after 2 steps
+    assert x.shape[0] > cfg.batch_size
     hist = train_autoencoder(ae, x, 1.0, cfg, cond_samples=2, max_snapshots=5)
-    assert len(hist.loss) >= 1
+    assert hist.steps == [1, 2] and len(hist.loss) == 2
 
 
 def test_partial_observations_cost_and_unbiased_full_limit(system):
