@@ -63,8 +63,8 @@ def seed_everything(seed: int) -> None:
 def describe(scale: str | None = None) -> str:
     """One line naming the scale and the device, printed at the top of every chapter."""
     s = check_scale(scale or current_scale())
-    return (f"scale = {s}  (set {ENV_VAR}=quick|paper)  ·  device = {device()}  ·  "
-            f"torch {torch.__version__}  ·  threads = {torch.get_num_threads()}")
+    return (f"scale = {s} ({ENV_VAR}=quick|paper) · device = {device()} · "
+            f"torch {torch.__version__} · threads = {torch.get_num_threads()}")
 
 
 def machine() -> str:
