@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import replace
 
 import matplotlib
@@ -13,7 +14,9 @@ import pytest
 import torch
 
 from support.experiments import lj_encoders, lj_scaling, lj_structures
-from support.experiments.lj_common import AEConfig, simulate_setup, strided, trajectory_pool
+from support.experiments.lj_common import (AEConfig, make_system, partial_force_check, simulate_setup, strided,
+                                           trajectory_pool)
+from support.tables import Table
 
 matplotlib.use("Agg")
 TINY_AE = AEConfig(latent_dim=4, hidden=(8, 8), steps=4, lr=1e-3, batch_size=64, cond_samples=2)
@@ -55,7 +58,15 @@ def test_lj_structures_tiny(tmp_path):
                 assert r[key]["forces_charged"] == [budget] * 2           # exactly the budget, every model
                 assert all(math.isfinite(e) and e > 0 for e in r[key]["same start"]["per_model"])
             assert r["lx"]["n_configs"] == 4 * r["lz"]["n_configs"]       # 1/p more configurations
-    assert "| paper | MLP |" in lj_structures.summary_table(result)
+    table = lj_structures.summary_table(result)
+    assert isinstance(table, Table) and [row[:2] for row in table.rows] == [["paper", "MLP"],
+        ["paper", "OnsagerNet"], ["paper", "GFINNs"], ["uniform", "MLP"]]
+    assert "<table" in table._repr_html_()
+    forces = lj_structures.force_table(result)
+    assert len(forces.rows) == 8 and forces.rows[0][3:5] == ["10", f"{budget:,}"]   # L_z: 10 configurations
+    check = m["partial_force_check"]
+    assert check["configs"] == 4 and check["atoms"] == 27 and check["charged_partial"] == 4 * 27
+    assert check["max_abs_diff"] <= 1e-9 * check["max_abs_row"]
 
 
 def test_lj_encoders_tiny(tmp_path):
@@ -70,8 +81,13 @@ def test_lj_encoders_tiny(tmp_path):
         for r in per.values():
             assert r["forces_charged"] == [cfg.budget(108)] == [24 * 108]      # L_z: every atom
             for test in ("same start", "new starts"):
-                assert r[test]["mean"] > 0
-    assert "pooled invariant" in lj_encoders.summary_table(result)
+                assert len(r[test]["per_model"]) == 1 and math.isfinite(r[test]["mean"])
+    table = lj_encoders.summary_table(result)
+    assert isinstance(table, Table) and len(table.rows) == 4
+    assert [row[1] for row in table.rows[:2]] == ["MLP on ordered atoms (paper)", "pooled invariant"]
+    res = m["results"]["same start"]
+    assert lj_encoders.new_start_advantage(result) == pytest.approx(
+        res["mlp"]["new starts"]["mean"] / res["invariant"]["new starts"]["mean"])
 
 
 def test_lj_scaling_tiny(tmp_path):
@@ -89,7 +105,11 @@ def test_lj_scaling_tiny(tmp_path):
         assert r["force_seconds"]["L_z"]["per_config"] > 0
     assert [t["n_atoms"] for t in m["force_timing"]] == [108, 500]
     assert m["large"] is None
-    assert "| 108 |" in lj_scaling.summary_table(result)
+    table = lj_scaling.summary_table(result)
+    assert isinstance(table, Table) and [row[:2] for row in table.rows] == [["108", "864"], ["144", "1,150"]]
+    assert [row[0] for row in lj_scaling.timing_table(result).rows] == ["108", "500"]
+    curves = lj_scaling.curves_table(result)
+    assert [row[0] for row in curves.rows] == [f"{b:.2e}" for b in (64, 128, 864, 1728)]
 
 
 def test_lj_scaling_large_box_path_reports_error_memory_and_rows(tmp_path):
@@ -101,8 +121,19 @@ def test_lj_scaling_large_box_path_reports_error_memory_and_rows(tmp_path):
     large = m["large"]
     assert large["n_atoms"] == 256 and large["state_dim"] == 6 * 256
     assert large["summary"]["forces_charged"] == [20 * 4]                  # 20 configurations × 4 atoms
-    assert large["summary"]["same start"]["mean"] > 0
+    assert len(large["summary"]["same start"]["per_model"]) == 1
+    assert math.isfinite(large["summary"]["same start"]["mean"])
     assert large["trajectory_data_gib"] == pytest.approx(3 * 250 * 6 * 256 * 8 / 2**30)
-    assert large["process_peak_rss_gib"] is None or large["process_peak_rss_gib"] > 0
+    rss = large["process_peak_rss_gib"]                                    # None only where unmeasurable
+    assert rss > large["trajectory_data_gib"] if sys.platform != "win32" else rss is None
     rows = lj_scaling._large_rows(large)
     assert [r["quantity"].split(":")[0] for r in rows] == ["256 atoms (N = 1,536)", "256 atoms", "256 atoms"]
+
+
+def test_partial_force_check_compares_the_partial_oracle_with_the_full_computation():
+    system = make_system(108)
+    x = system.trajectories(1, seed=0).x[0, :3]
+    check = partial_force_check(system, x, 1 / 4, seed=1)
+    assert check["configs"] == 3 and check["atoms"] == 27
+    assert check["charged_full"] == 3 * 108 and check["charged_partial"] == 3 * 27
+    assert 0 <= check["max_abs_diff"] <= 1e-9 * check["max_abs_row"]

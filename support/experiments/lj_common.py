@@ -239,6 +239,68 @@ def train_ensemble(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalise
     return EnsembleResult(method.label, structure, int(budget), records, errors, models[0])
 
 
+def partial_force_check(system: LennardJonesSystem, x: torch.Tensor, p: float, seed: int = 0) -> dict:
+    """Forces on a random fraction ``p`` of the atoms of each configuration ``x`` from the partial
+    oracle, against the same rows of the full (Newton-3) computation: the largest difference, the
+    largest row, and the atom-forces each route was charged."""
+    from ..budget import ForceBudget
+    gen = torch.Generator().manual_seed(seed)
+    k = max(1, round(p * system.n_atoms))
+    atoms = torch.stack([torch.randperm(system.n_atoms, generator=gen)[:k].sort().values
+                         for _ in range(len(x))]).to(x.device)
+    full, partial = ForceBudget(), ForceBudget()
+    f_all = system.full_force(x, full)
+    f_some = system.force(x, atoms, partial)
+    diff = (f_some - f_all.gather(1, system.unit_rows(atoms))).abs().max()
+    return {"configs": len(x), "atoms": k, "max_abs_diff": float(diff),
+            "max_abs_row": float(f_all.abs().max()), "charged_full": full.total,
+            "charged_partial": partial.total}
+
+
+def partial_force_benchmark_table() -> "Table":
+    """The saved results of ``benchmarks/bench_lj_partial_forces.py``: per box size, LAMMPS
+    ``run 0`` on all atoms (what the official code paid per configuration), the numba back-end on
+    all atoms and on the subset, and the subset's time as a fraction of LAMMPS's."""
+    from ..results import benchmark
+    from ..tables import Table
+    data = benchmark("bench_lj_partial_forces")
+    rows = []
+    for r in data["results"]["rows"]:
+        if r["method"] != "numba":
+            continue
+        lammps = r["lammps_all_s"]
+        rows.append([f"{r['n_atoms']:,}", f"{r['m']:,}", "—" if lammps is None else f"{1e3 * lammps:.2f}",
+                     f"{1e3 * r['all_s']:.2f}", f"{1e3 * r['partial_s']:.2f}",
+                     "—" if lammps is None else f"{r['partial_s'] / lammps:.3f}"])
+    return Table(["atoms", "atoms asked for", "LAMMPS, all atoms (ms)", "numba, all atoms (ms)",
+                  "numba, subset (ms)", "subset / LAMMPS all"], rows,
+                 caption=f"benchmarks/bench_lj_partial_forces.py on {data['machine']}, "
+                         f"{data['threads']} thread, {data['date'][:10]}, code {data['code_version']}: "
+                         f"minimum over up to {data['options']['repeats']} calls.")
+
+
+def compact_log_ticks(ax, which: str = "xy") -> None:
+    """Ticks at 1, 2 and 5 per decade (1 per decade on an axis spanning more than 2.5 decades) with
+    short plain labels (2k, 50k, 0.02) on the log axes ``which`` of ``ax``, and no minor labels: the
+    default 2×10³-style minor labels overlap on narrow panels. Call after plotting (reads the limits)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def short(v: float, _pos=None) -> str:
+        if v >= 1e6:
+            return f"{v / 1e6:g}M"
+        if v >= 1e3:
+            return f"{v / 1e3:g}k"
+        return f"{v:g}"
+
+    chosen = [(a, lim) for name, a, lim in (("x", ax.xaxis, ax.get_xlim()), ("y", ax.yaxis, ax.get_ylim()))
+              if name in which]
+    for axis, (lo, hi) in chosen:
+        decades = np.log10(hi / lo) if lo > 0 else float("inf")
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades < 2.5 else (1.0,)))
+        axis.set_major_formatter(FuncFormatter(short))
+        axis.set_minor_formatter(NullFormatter())
+
+
 def lj_devices() -> dict[str, str]:
     """Where the parts of a Lennard-Jones experiment run: MD and the partial-force kernels on the
     CPU (LAMMPS, numba), the closure autoencoder and latent training on :func:`support.scale.device`."""

@@ -22,8 +22,9 @@ from ..plotting import figure
 from ..claims import ClaimSet
 from ..results import ExperimentResult
 from ..studies import Method
+from ..tables import Table
 from .config import ExperimentConfig, resolve
-from .lj_common import lj_devices
+from .lj_common import compact_log_ticks, lj_devices
 from .lj_common import (AEConfig, LJSetup, build_autoencoder, jacobian_conditioning, latent_config,
                         latent_factory, make_system, normaliser, simulate_setup, strided, train_ensemble,
                         trajectory_pool)
@@ -144,7 +145,7 @@ def _comparison(m: dict) -> list[dict]:
 def _figures(cfg: Config, setups: dict, results: dict, models: dict, aes: dict) -> dict:
     figs = {}
     designs = list(results)
-    fig, axes = figure(len(designs), 1, width=4.4, height=3.4)
+    fig, axes = figure(len(designs), 1, width=4.4, height=3.4, sharey=True)
     for ax, design in zip(axes[0], designs):
         per = results[design]
         for k, test in enumerate(("same start", "new starts")):
@@ -155,7 +156,10 @@ def _figures(cfg: Config, setups: dict, results: dict, models: dict, aes: dict) 
                 patch.set_facecolor("C0" if k == 0 else "C3")
                 patch.set_alpha(0.6)
         ax.set_xticks([2.5 * i + 0.4 for i in range(len(per))], [ENCODER_LABELS[e] for e in per], fontsize=7)
-        ax.set(yscale="log", ylabel="relative error on T", title=f"trained on: {design}")
+        ax.set(yscale="log", title=f"trained on: {design}")
+    axes[0, 0].set_ylabel("relative error on T")
+    for ax in axes[0]:
+        compact_log_ticks(ax, "y")
     axes[0, 0].plot([], [], "s", color="C0", label="test: same start")
     axes[0, 0].plot([], [], "s", color="C3", label="test: new starts")
     axes[0, 0].legend(fontsize=7)
@@ -173,24 +177,42 @@ def _figures(cfg: Config, setups: dict, results: dict, models: dict, aes: dict) 
         for j in range(true.shape[0]):
             ax.plot(t, true[j, :, 0].cpu().numpy() / scale, "k", lw=2, label="truth" if j == 0 else None)
             ax.plot(t, pred[j, :, 0].cpu().numpy() / scale, "--", color=f"C{j}", label="model" if j == 0 else None)
+        lo, hi = ax.get_ylim()
+        if lo < 0:                                   # a rollout that leaves the physical range
+            ax.axhspan(lo, 0, color="0.9", zorder=0)
+            ax.axhline(0, color="0.4", lw=0.8)
+            ax.text(t[-1], 0, "T < 0: unphysical ", ha="right", va="top", fontsize=7, color="0.3")
+            ax.set_ylim(lo, hi)
         ax.set(xlabel="t", ylabel="T", title=f"{ENCODER_LABELS[enc]}\n(trained on {design}; new-start test runs)")
         ax.legend(fontsize=7)
     figs["new_start_rollouts"] = fig
     return figs
 
 
-def summary_table(result: ExperimentResult) -> str:
-    """Markdown table of the transfer study."""
-    m = result.metrics
-    lines = ["| trained on | encoder | κ(J) median | error, same-start runs | error, new-start runs | ratio |",
-             "|---|---|---|---|---|---|"]
+def summary_table(result: ExperimentResult) -> Table:
+    """The transfer study: per training design and encoder, the conditioning of the closure and the
+    error on T on both test sets (mean ± std over the ensemble) and their ratio."""
+    m, rows = result.metrics, []
     for design, per in m["results"].items():
         for enc, r in per.items():
             a, b = r["same start"], r["new starts"]
-            lines.append(f"| {design} | {ENCODER_LABELS[enc]} | {r['autoencoder']['kappa_median']:.3g} | "
-                         f"{a['mean']:.2e} ± {a['std']:.1e} | {b['mean']:.2e} ± {b['std']:.1e} | "
-                         f"{b['mean'] / a['mean']:.2f} |")
-    return "\n".join(lines)
+            rows.append([design, ENCODER_LABELS[enc], f"{r['autoencoder']['kappa_closure_median']:.3g}",
+                         f"{a['mean']:.2e} ± {a['std']:.1e}", f"{b['mean']:.2e} ± {b['std']:.1e}",
+                         f"{b['mean'] / a['mean']:.2f}"])
+    s = m["setup"]
+    return Table(["trained on", "encoder", "median κ(J), closure rows", "error, same-start runs",
+                  "error, new-start runs",
+                  "new / same"], rows,
+                 caption=f"Relative error on T, mean ± std over the models ({s['method']}, "
+                         f"{s['structure']} latent model, {s['budget']:,} atom-forces each, "
+                         f"{s['n_atoms']} atoms, {result.scale} scale).")
+
+
+def new_start_advantage(result: ExperimentResult, design: str = "same start") -> float:
+    """Error of the ordered MLP closure on new starts over that of the pooled invariant closure
+    (both trained on ``design``): how many times better the invariant one transfers."""
+    res = result.metrics["results"][design]
+    return res["mlp"]["new starts"]["mean"] / res["invariant"]["new starts"]["mean"]
 
 
 # ----------------------------------------------------------------------------- claims
@@ -211,12 +233,13 @@ def _no_transfer(r):
     return b > 10 * a and b > 0.5, f"same start {a:.2e} → new starts {b:.2e} ({b / a:.0f}×)"
 
 
-@CLAIMS.add("invariant_transfers", "the pooled invariant closure degrades at most half as much on new starts",
-            expect={"quick": True}, paper="— (the paper has no invariant encoder)")
+@CLAIMS.add("invariant_transfers", "trained on runs from one start, the pooled invariant closure's error on "
+            "new starts is at least 2× smaller than the ordered MLP's", expect={"quick": True},
+            paper="— (the paper has no invariant encoder)")
 def _invariant(r):
     res = _same_start(r)
     a, b = res["invariant"]["new starts"]["mean"], res["mlp"]["new starts"]["mean"]
-    return a < 0.5 * b, f"invariant {a:.2e} vs ordered MLP {b:.2e} on new starts"
+    return b > 2 * a, f"invariant {a:.2e} vs ordered MLP {b:.2e} on new starts ({b / a:.1f}×)"
 
 
 @CLAIMS.add("budgets_conditioning", "every model bought exactly its budget; both closures are well "

@@ -30,8 +30,9 @@ from ..plotting import figure, method_colour
 from ..claims import ClaimSet
 from ..results import ExperimentResult
 from ..studies import Method
+from ..tables import Table
 from .config import ExperimentConfig, resolve
-from .lj_common import lj_devices
+from .lj_common import compact_log_ticks, lj_devices, partial_force_check
 from .lj_common import (STRUCTURE_LABELS, AEConfig, build_autoencoder, jacobian_conditioning, latent_config,
                         latent_factory, normaliser, simulate_setup, train_ensemble, trajectory_pool)
 
@@ -106,6 +107,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     t0 = time.perf_counter()
     setup = simulate_setup(cfg.n_atoms, cfg.n_train_traj, cfg.n_test_traj, seed, progress=progress)
     t_data = time.perf_counter() - t0
+    check = partial_force_check(setup.system, setup.train.x[0, :4], cfg.p, seed)
     ae = build_autoencoder(setup, replace(cfg.ae, latent_dim=cfg.latent_dim), seed, progress)
     t_ae = time.perf_counter() - t0 - t_data
     norm = normaliser(ae, setup.train)
@@ -124,6 +126,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         results.setdefault(protocol, {}).setdefault(structure, {})[key] = ens.summary()
         models[(protocol, structure, key)] = ens.first_model
     metrics = _metrics(cfg, setup, ae, budget, results, {"data": t_data, "autoencoder": t_ae})
+    metrics["partial_force_check"] = check
     figs = _figures(cfg, setup, ae, results, models)
     return ExperimentResult.of(cfg, name="lj_structures", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, metrics), figures=figs, started=t0,
@@ -171,7 +174,7 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
 def _figures(cfg: Config, setup, ae, results: dict, models: dict) -> dict:
     figs = {}
     n = len(results)
-    fig, axes = figure(n, 1, width=4.6, height=3.6)
+    fig, axes = figure(n, 1, width=4.6, height=3.6, sharey=True)
     for ax, (protocol, per) in zip(axes[0], results.items()):
         data, pos, colours = [], [], []
         for i, structure in enumerate(per):
@@ -184,9 +187,12 @@ def _figures(cfg: Config, setup, ae, results: dict, models: dict) -> dict:
             patch.set_facecolor(c)
             patch.set_alpha(0.6)
         ax.set_xticks([3 * i + 0.5 for i in range(len(per))], [STRUCTURE_LABELS[s] for s in per])
-        ax.set(yscale="log", ylabel="relative error on T", title=f"{protocol} protocol")
+        ax.set(yscale="log", title=f"{protocol} protocol")
+    axes[0, 0].set_ylabel("relative error on T")
+    for ax in axes[0]:                       # shared y: set the ticks once the limits are final
+        compact_log_ticks(ax, "y")
     axes[0, 0].plot([], [], "s", color=method_colour("L_z"), label="L_z")
-    axes[0, 0].plot([], [], "s", color=method_colour("L_x,p", 3), label=f"L_x,p (p = {cfg.p:.4g})")
+    axes[0, 0].plot([], [], "s", color=method_colour("L_x,p", 3), label=f"L_x,p (p = 1/{round(1 / cfg.p)})")
     axes[0, 0].legend(fontsize=8)
     figs["structures"] = fig
 
@@ -209,25 +215,52 @@ def _figures(cfg: Config, setup, ae, results: dict, models: dict) -> dict:
                 axes[0, 1].plot(t, true[j, :, 0].cpu().numpy() / scale, "k", lw=2, label="truth" if j == 0 else None)
             axes[0, 1].plot(t, pred[j, :, 0].cpu().numpy() / scale, "--", color=method_colour(label, 3 * k),
                             label=label if j == 0 else None)
-    axes[0, 1].set(xlabel="t", ylabel="T", title=f"test rollouts, {STRUCTURE_LABELS[structure]} ({protocol})")
+    axes[0, 1].set(xlabel="t", ylabel="T",
+                   title=f"test rollouts, {STRUCTURE_LABELS[structure]} ({protocol} protocol)")
     axes[0, 1].legend(fontsize=8)
     figs["rollouts"] = fig
     return figs
 
 
-def summary_table(result: ExperimentResult) -> str:
-    """Markdown table: error mean ± std per structure, loss and protocol."""
-    m = result.metrics
-    lines = ["| protocol | structure | L_z | L_x,p | L_z / L_x,p |", "|---|---|---|---|---|"]
+def summary_table(result: ExperimentResult) -> Table:
+    """Error on T (mean ± std over the ensemble) per protocol, structure and loss."""
+    m, rows = result.metrics, []
     for protocol, per in m["results"].items():
         for structure, r in per.items():
             lz, lx = r["lz"]["same start"], r["lx"]["same start"]
-            lines.append(f"| {protocol} | {STRUCTURE_LABELS[structure]} | {lz['mean']:.2e} ± {lz['std']:.1e} | "
-                         f"{lx['mean']:.2e} ± {lx['std']:.1e} | {lz['mean'] / lx['mean']:.2f} |")
-    return "\n".join(lines)
+            rows.append([protocol, STRUCTURE_LABELS[structure], f"{lz['mean']:.2e} ± {lz['std']:.1e}",
+                         f"{lx['mean']:.2e} ± {lx['std']:.1e}", f"{lz['mean'] / lx['mean']:.2f}"])
+    n = len(next(iter(next(iter(m["results"].values())).values()))["lz"]["same start"]["per_model"])
+    return Table(["protocol", "structure", "L_z", "L_x,p", "L_z / L_x,p"], rows,
+                 caption=f"Relative error on T over the test runs, mean ± std over {n} models per "
+                         f"loss, at {m['budget']:,} atom-forces each ({result.scale} scale).")
 
 
+def force_table(result: ExperimentResult) -> Table:
+    """What each loss bought: configurations, atom-forces and the wall time spent in the force
+    oracle, per protocol, structure and loss (mean over the models)."""
+    rows = []
+    for protocol, per in result.metrics["results"].items():
+        for structure, r in per.items():
+            for key in ("lz", "lx"):
+                e = r[key]
+                rows.append([protocol, STRUCTURE_LABELS[structure], e["method"], f"{e['n_configs']:,}",
+                             f"{e['forces_charged'][0]:,}",
+                             f"{sum(e['force_seconds']) / len(e['force_seconds']):.2f}"])
+    return Table(["protocol", "structure", "loss", "configurations", "atom-forces per model",
+                  "force wall time per model (s)"], rows,
+                 caption=f"What each model bought through the counted oracle ({result.scale} scale, "
+                         f"{result.metrics['setup']['n_atoms']} atoms).")
 
+
+def force_time_ratio(result: ExperimentResult, protocol: str = "paper",
+                     structure: str = "mlp") -> float | None:
+    """Wall time in the force oracle of L_x,p over that of L_z at the same budget (mean per model)."""
+    per = result.metrics["results"].get(protocol, {}).get(structure)
+    if per is None:
+        return None
+    mean = {k: sum(per[k]["force_seconds"]) / len(per[k]["force_seconds"]) for k in ("lz", "lx")}
+    return mean["lx"] / mean["lz"]
 
 
 # ----------------------------------------------------------------------------- claims
@@ -235,7 +268,9 @@ CLAIMS = ClaimSet()
 BOTH = {"quick": True, "paper": True}
 
 
-def _ratio(r, protocol: str, structure: str = "mlp") -> float | None:
+def error_ratio(r, protocol: str, structure: str = "mlp") -> float | None:
+    """Mean error of L_z over that of L_x,p for one protocol and structure (> 1: L_x,p better);
+    ``None`` when the run has no such ensemble."""
     per = r.metrics["results"].get(protocol, {}).get(structure)
     if per is None:
         return None
@@ -266,29 +301,49 @@ def _conditioned(r):
             reason="at 800 atoms our L_z (5 runs) is already more accurate than L_x,p (80 runs); see the "
                    "section on the paper-scale run for the evidence")
 def _mlp_paper(r):
-    ratio = _ratio(r, "paper")
+    ratio = error_ratio(r, "paper")
     return None if ratio is None else (ratio > 1, f"ratio {ratio:.2f}")
 
 
 @CLAIMS.add("coverage", "L_x,p fares better relative to L_z under the paper's protocol (L_z sees few runs) "
             "than under uniform draws", expect={"paper": True}, paper="— (the paper ran one protocol)")
 def _coverage(r):
-    a, b = _ratio(r, "paper"), _ratio(r, "uniform")
+    a, b = error_ratio(r, "paper"), error_ratio(r, "uniform")
     return None if a is None or b is None else (a > b, f"ratio paper protocol {a:.2f} vs uniform {b:.3f}")
 
 
-@CLAIMS.add("per_force", "uniform draws: per force, L_x,p does not beat L_z at a few hundred atoms "
+@CLAIMS.add("per_force", "uniform draws: per force, L_x,p does not beat L_z at these sizes "
             "(ratio < 1.25)", expect=BOTH, paper="— (the paper ran one protocol)")
 def _per_force(r):
-    b = _ratio(r, "uniform")
+    b = error_ratio(r, "uniform")
     return None if b is None else (b < 1.25, f"ratio {b:.3f}")
+
+
+@CLAIMS.add("partial_exact", "forces computed on a fraction p of the atoms only equal the same rows of "
+            "the full computation (to 1e-9 of the largest row)", expect=BOTH,
+            paper="— (the official code computed all forces and indexed the rows)")
+def _partial_exact(r):
+    c = r.metrics.get("partial_force_check")
+    if c is None:
+        return None
+    ok = c["max_abs_diff"] <= 1e-9 * c["max_abs_row"] and c["charged_partial"] == c["configs"] * c["atoms"]
+    return ok, (f"max |Δ| = {c['max_abs_diff']:.1e} (largest row {c['max_abs_row']:.1e}) on "
+                f"{c['configs']} configurations × {c['atoms']} atoms")
+
+
+@CLAIMS.add("partial_wall_time", "at these sizes the partial forces save no wall time at equal budget: "
+            "L_x,p spends longer in the force oracle than L_z (many cheap calls)", expect=BOTH,
+            paper="— (not timed)")
+def _partial_wall(r):
+    ratio = force_time_ratio(r)
+    return None if ratio is None else (ratio > 1, f"L_x,p / L_z force wall time {ratio:.1f} (MLP, paper protocol)")
 
 
 def _structure_claim(structure: str, paper_ratio: str):
     @CLAIMS.add(f"{structure}_paper_protocol", f"{STRUCTURE_LABELS[structure]} under the paper's protocol: "
                 "L_x,p beats L_z at equal force budget", expect={}, paper=paper_ratio)
     def _claim(r):
-        ratio = _ratio(r, "paper", structure)
+        ratio = error_ratio(r, "paper", structure)
         return None if ratio is None else (ratio > 1, f"ratio {ratio:.2f}")
 
 
