@@ -162,3 +162,11 @@ def test_every_cited_key_is_in_the_bibliography():
         for group in re.findall(r"\{cite(?::[a-z]+)*\}`([^`]+)`", path.read_text()):
             cited = {k.strip() for k in group.split(",")}
             assert cited <= keys, (path.name, cited - keys)
+
+
+def test_ci_installs_exactly_as_the_readme_says():
+    """.ci/run must run the README's install (a green CI must not hide a different install step)."""
+    first = (ROOT / "README.md").read_text().split("```bash\n", 1)[1].splitlines()[0]
+    install = re.search(r"pip install (.*?-e \.)", first).group(1)
+    assert f"pip install -q {install}" in (ROOT / ".ci" / "run").read_text()
+    assert "--retries 1" in install and "-r requirements.txt" in install
