@@ -81,5 +81,14 @@ def config_table(cfg) -> Table:
 
 
 def _short(v, width: int = 60) -> str:
-    text = ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+    text = _plain_value(v)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _plain_value(v) -> str:
+    """A setting in words: sequences as ``a, b``, mappings as ``key: value; …`` (no Python reprs)."""
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_plain_value(x) if isinstance(x, (list, tuple, dict)) else str(x) for x in v)
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {_plain_value(x)}" for k, x in v.items())
+    return str(v)
