@@ -88,7 +88,7 @@ def _short(v, width: int = 60) -> str:
 def _plain_value(v) -> str:
     """A setting in words: sequences as ``a, b``, mappings as ``key: value; …`` (no Python reprs)."""
     if isinstance(v, (list, tuple)):
-        return ", ".join(_plain_value(x) if isinstance(x, (list, tuple, dict)) else str(x) for x in v)
+        return ", ".join(f"({_plain_value(x)})" if isinstance(x, (list, tuple, dict)) else str(x) for x in v)
     if isinstance(v, dict):
         return "; ".join(f"{k}: {_plain_value(x)}" for k, x in v.items())
     return str(v)
