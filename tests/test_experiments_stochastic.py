@@ -14,8 +14,8 @@ from support.claims import evaluate
 from support.experiments import sde_closure as sc
 from support.experiments import stochastic_predator_prey as spp
 from support.stochastic import LatentPairs, ZScaler
-from support.stochastic.spde_predator_prey import TEST_PARAMETERS
-from support.stochastic.toy_ou import patch_correlation
+from support.systems.spde_predator_prey import TEST_PARAMETERS
+from support.systems.ou_lattice import patch_correlation
 
 
 # small nets: one torch thread is several times faster (fixture in tests/conftest.py)

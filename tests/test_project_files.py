@@ -103,9 +103,16 @@ def test_unknown_scale_is_rejected(monkeypatch):
 
 def test_every_registered_system_builds_and_unknown_names_raise():
     import pytest
-    from support.systems import SYSTEMS, get_system
+    from support.systems import SYSTEMS, DeterministicSystem, StochasticSystem, capabilities, get_system
     for name in SYSTEMS:
-        assert get_system(name).state_dim > 0
+        system, caps = get_system(name), capabilities(name)
+        if "forces" in caps:                                   # paper 1's protocol
+            assert isinstance(system, DeterministicSystem) and system.state_dim > 0
+        if "patch_evolution" in caps:                          # paper 2's protocol
+            assert isinstance(system, StochasticSystem) and system.n_observables > 0
+        assert caps
+    assert capabilities("predator_prey") == {"forces"}
+    assert capabilities("spde_predator_prey") == {"patch_evolution"}
     with pytest.raises(ValueError, match="choose one of"):
         get_system("lenard_jones")
 

@@ -7,7 +7,7 @@ from support.metrics import mmd2
 from support.stochastic import (ClosureAutoencoder, MLPDecoder, PatchAdditiveEncoder, PatchGrid,
                                 PatchMLP, PerChannelMLP, StepResult, StochasticSystem, encode_pairs,
                                 partial_evolution, train_closure)
-from support.stochastic.spde_predator_prey import PredatorPreySPDE, initial_state, sample_parameters
+from support.systems.spde_predator_prey import PredatorPreySPDE, initial_state, sample_parameters
 from support.train import TrainConfig
 
 

@@ -9,7 +9,7 @@ from torch import nn
 
 from support.stochastic import (LatentSDE, PatchAdditiveEncoder, PatchGrid, encode_pairs,
                                 partial_evolution, train_sde)
-from support.stochastic.toy_ou import (OULattice, exact_drift, exact_lambda, increment_moments,
+from support.systems.ou_lattice import (OULattice, exact_drift, exact_lambda, increment_moments,
                                        large_system_diffusion, patch_correlation, patch_diffusion,
                                        stationary_variance)
 from support.train import TrainConfig

@@ -8,7 +8,7 @@ import torch
 
 from support.budget import ForceBudget
 from support.stochastic import PatchGrid, partial_evolution
-from support.stochastic.spde_predator_prey import (TEST_PARAMETERS, PredatorPreySPDE, initial_state,
+from support.systems.spde_predator_prey import (TEST_PARAMETERS, PredatorPreySPDE, initial_state,
                                                    sample_parameters)
 
 

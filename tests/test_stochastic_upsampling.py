@@ -9,7 +9,7 @@ import torch
 from support.budget import ForceBudget
 from support.stochastic import (StepResult, StochasticSystem, hierarchical_upsample, local_relax,
                                 upsample)
-from support.stochastic.spde_predator_prey import PredatorPreySPDE
+from support.systems.spde_predator_prey import PredatorPreySPDE
 
 
 class _Counter(StochasticSystem):

@@ -1,6 +1,6 @@
 r"""Paper 2's SDE closure and why λ = K, verified on a lattice of Ornstein–Uhlenbeck sites.
 
-The toy (:class:`support.stochastic.toy_ou.OULattice`): n = K·n_s sites, dx_i = −θ x_i dt + s dW_i,
+The toy (:class:`support.systems.ou_lattice.OULattice`): n = K·n_s sites, dx_i = −θ x_i dt + s dW_i,
 observable z = mean of all sites. Everything is known in closed form, so every fitted number has an
 exact target. Studies:
 
@@ -33,7 +33,7 @@ from ..results import ExperimentResult
 from ..stochastic import (LatentSDE, PatchAdditiveEncoder, PatchGrid, encode_pairs, partial_evolution,
                           train_sde)
 from ..stochastic.encoder import LatentPairs
-from ..stochastic.toy_ou import (OULattice, exact_lambda, increment_moments, large_system_diffusion,
+from ..systems.ou_lattice import (OULattice, exact_lambda, increment_moments, large_system_diffusion,
                                  patch_correlation, patch_diffusion)
 from ..tables import Table
 from ..train import TrainConfig, torch_threads

@@ -41,7 +41,7 @@ from ..results import ExperimentResult, fmt
 from ..stochastic import (ClosureAutoencoder, LatentPairs, LatentSDE, MLPDecoder, PatchAdditiveEncoder,
                           PatchGrid, PerChannelMLP, ZScaler, encode_pairs, local_relax, partial_evolution,
                           train_closure, train_sde)
-from ..stochastic.spde_predator_prey import (TEST_PARAMETERS, PredatorPreySPDE, initial_state,
+from ..systems.spde_predator_prey import (TEST_PARAMETERS, PredatorPreySPDE, initial_state,
                                              sample_parameters)
 from ..tables import Table
 from ..train import TrainConfig, torch_threads

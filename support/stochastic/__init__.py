@@ -10,7 +10,7 @@ Pipeline (every stochastic chapter plugs a :class:`StochasticSystem` into it)::
 """
 
 from .autoencoder import RECONSTRUCTION_LOSSES, ClosureAutoencoder, reconstruction_loss, train_closure
-from .base import BOUNDARIES, StepResult, StochasticPaths, StochasticSystem, as_generator
+from ..systems.stochastic_base import BOUNDARIES, StepResult, StochasticPaths, StochasticSystem, as_generator
 from .encoder import TARGETS, LatentPairs, PatchAdditiveEncoder, default_lambda, encode_pairs
 from .nets import MLPDecoder, PatchMLP, PerChannelMLP
 from .partial_evolution import PartialSample, evolve_chosen_patches, partial_evolution, sample_patch_indices

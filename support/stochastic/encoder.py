@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..validation import check_choice
-from .base import StochasticSystem
+from ..systems.stochastic_base import StochasticSystem
 from .partial_evolution import PartialSample
 from .patches import PatchGrid
 

@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..budget import ForceBudget
-from .base import StochasticSystem, as_generator
+from ..systems.stochastic_base import StochasticSystem, as_generator
 from .patches import PatchGrid
 
 

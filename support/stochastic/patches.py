@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from ..validation import check_choice
-from .base import BOUNDARIES
+from ..systems.stochastic_base import BOUNDARIES
 
 
 def as_shape(name: str, shape: int | Sequence[int], n_dims: int | None = None) -> tuple[int, ...]:

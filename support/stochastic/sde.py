@@ -51,7 +51,7 @@ from ..nets import mlp
 from ..rollout import euler_maruyama
 from ..train import TrainConfig, TrainHistory, fit
 from ..validation import check_choice, check_finite
-from .base import as_generator
+from ..systems.stochastic_base import as_generator
 from .encoder import LatentPairs
 
 DIFFUSION_MODES = ("full", "diagonal", "constant_diagonal", "constant")

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ..budget import ForceBudget
 from ..validation import check_choice
-from .base import BOUNDARIES, StochasticSystem, as_generator
+from ..systems.stochastic_base import BOUNDARIES, StochasticSystem, as_generator
 from .patches import PatchGrid, as_shape, extract_window, write_window
 
 UPSAMPLE_MODES = ("replicate", "linear", "tile")

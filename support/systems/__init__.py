@@ -1,4 +1,16 @@
-"""Microscopic systems behind one protocol (see ``base.py``); ``get_system(name)`` builds one by name."""
+"""Microscopic systems behind one registry; ``get_system(name)`` builds one by name.
+
+Two capabilities, one per half of the book, each a base class:
+
+* ``"forces"`` — :class:`~support.systems.base.DeterministicSystem` (``base.py``): observables and a
+  partial force oracle f_I(x) at a cost ∝ |I| (paper 1);
+* ``"patch_evolution"`` — :class:`~support.systems.stochastic_base.StochasticSystem`
+  (``stochastic_base.py``): observables, one step of the whole system, and the evolution of one
+  window with a frozen halo (paper 2).
+
+:func:`capabilities` says which a registered system has. The lattice spin simulators
+(:mod:`support.systems.spins`) are exact numba samplers with their own batched patch evolution.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +18,18 @@ import importlib
 
 from ..validation import check_choice
 from .base import DeterministicSystem, Trajectories  # noqa: F401
+from .stochastic_base import StochasticSystem  # noqa: F401
 
 #: name -> (module, class); imported lazily so that ``import support`` stays light
 SYSTEMS: dict[str, tuple[str, str]] = {
     "linear": ("support.systems.linear", "LinearBlockSystem"),
     "predator_prey": ("support.systems.predator_prey", "PredatorPreySystem"),
     "lennard_jones": ("support.systems.lennard_jones", "LennardJonesSystem"),
+    "spde_predator_prey": ("support.systems.spde_predator_prey", "PredatorPreySPDE"),
+    "ou_lattice": ("support.systems.ou_lattice", "OULattice"),
 }
+
+CAPABILITIES = ("forces", "patch_evolution")
 
 
 def register(name: str, module: str, cls: str) -> None:
@@ -21,8 +38,23 @@ def register(name: str, module: str, cls: str) -> None:
     SYSTEMS[name] = (module, cls)
 
 
-def get_system(name: str, **kwargs) -> DeterministicSystem:
-    """Instantiate the deterministic system ``name`` (clear error listing the valid names)."""
+def system_class(name: str) -> type:
+    """The class registered as ``name`` (clear error listing the valid names)."""
     check_choice("system", name, list(SYSTEMS))
     module, cls = SYSTEMS[name]
-    return getattr(importlib.import_module(module), cls)(**kwargs)
+    return getattr(importlib.import_module(module), cls)
+
+
+def capabilities(name: str) -> set[str]:
+    """``{"forces"}`` for a deterministic system, ``{"patch_evolution"}`` for a stochastic one."""
+    from .stochastic_base import StochasticSystem
+    cls = system_class(name)
+    caps = {"forces"} if issubclass(cls, DeterministicSystem) else set()
+    if issubclass(cls, StochasticSystem):
+        caps.add("patch_evolution")
+    return caps
+
+
+def get_system(name: str, **kwargs) -> DeterministicSystem | StochasticSystem:
+    """Instantiate the system ``name`` (clear error listing the valid names)."""
+    return system_class(name)(**kwargs)

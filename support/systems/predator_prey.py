@@ -23,6 +23,12 @@ from tqdm.auto import tqdm
 from .base import DeterministicSystem, Trajectories
 
 
+
+def reaction(u: torch.Tensor, v: torch.Tensor, a: float, b: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The local kinetics of the predator–prey model, ``(u(1 − u − v), a v (u − b))``; the PDE here
+    and the SPDE of paper 2 (:mod:`support.systems.spde_predator_prey`) add their own diffusion."""
+    return u * (1 - u - v), a * v * (u - b)
+
 class PredatorPreySystem(DeterministicSystem):
     """u, v on ``n_cells`` cells; observables z* = (ū, v̄)."""
 
@@ -53,9 +59,8 @@ class PredatorPreySystem(DeterministicSystem):
         n = self.n_cells
         u, v = x[:, :n], x[:, n:]
         lap = lambda w: torch.cat([w[:, :1], w, w[:, -1:]], 1).diff(2, dim=1)   # replicate pad
-        fu = u * (1 - u - v) + self.d_u * lap(u)
-        fv = self.a * v * (u - self.b) + self.d_v * lap(v)
-        return torch.cat([fu, fv], dim=1)
+        ru, rv = reaction(u, v, self.a, self.b)
+        return torch.cat([ru + self.d_u * lap(u), rv + self.d_v * lap(v)], dim=1)
 
     def _force_rows(self, x: torch.Tensor, units: torch.Tensor) -> torch.Tensor:
         """f on the requested rows only: gathers each row's own cell and its two neighbours."""
@@ -69,9 +74,8 @@ class PredatorPreySystem(DeterministicSystem):
         field = torch.where(is_v, v.gather(1, left) + v.gather(1, right),
                             u.gather(1, left) + u.gather(1, right))
         lap = field - 2 * own
-        fu = ui * (1 - ui - vi) + self.d_u * lap
-        fv = self.a * vi * (ui - self.b) + self.d_v * lap
-        return torch.where(is_v, fv, fu)
+        ru, rv = reaction(ui, vi, self.a, self.b)
+        return torch.where(is_v, rv + self.d_v * lap, ru + self.d_u * lap)
 
     def initial_conditions(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """u₀ = β + α cos(5πx), v₀ = 1 − β − α cos(5πx) with α ~ U(0, 0.2), β ~ U(0.4, 0.6)."""

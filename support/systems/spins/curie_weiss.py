@@ -274,7 +274,7 @@ def evolve_windows(windows: Any, outside_sum: Any, n_total: int, n_events: int, 
     """Evolve pre-extracted windows ``[B, ℓx, ℓy]`` in the frozen mean field of the rest.
 
     ``outside_sum`` (scalar or ``[B]``) is the spin sum of the ``n_total − ℓx·ℓy`` spins outside
-    the window (the ``patch_context`` of ``support.stochastic.base``). Same streams as
+    the window (the ``patch_context`` of ``support.systems.stochastic_base``). Same streams as
     :func:`evolve_patches` with ``field="global"``.
     """
     w, squeezed = as_spins("windows", windows)

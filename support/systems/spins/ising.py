@@ -17,7 +17,9 @@ Entry points (numpy in, numpy out; torch tensors are accepted as input):
   extracted patch is evolved as a small periodic lattice);
 * :func:`evolve_patches_for_time` — the same for a fixed physical time δt;
 * :func:`evolve_windows` — the same frozen-halo evolution for pre-extracted windows
-  ``[B, ℓ+2, ℓ+2]`` (the ``evolve_patch`` protocol of ``support.stochastic.base``);
+  ``[B, ℓ+2, ℓ+2]`` (the ``evolve_patch`` protocol of ``support.systems.stochastic_base``);
+* :func:`replicate` and :func:`local_relax` — the two steps of hierarchical upsampling (each spin
+  becomes a block; then short dynamics in overlapping frozen-halo windows, raster order);
 * :func:`heat_bath_rates` (numpy), :func:`lattice_rates`, :func:`window_rates` (the sampler's
   own class table), :func:`flip_energy` — the rates themselves;
 * :func:`onsager_energy`, :func:`onsager_domain_wall_density` — exact infinite-lattice values.
@@ -259,6 +261,56 @@ def evolve_windows(windows: Any, n_events: int, T: float, h: float = 0.0,
                                  seed_key(seed))
     inner = flat[:, active].reshape(w.shape[0], lx, ly)
     return _out(inner, dt, squeezed)
+
+
+# ---------------------------------------------------------------------------- upsampling
+def replicate(lattices: Any, factor: int) -> np.ndarray:
+    """Every spin of ``[.., Lx, Ly]`` lattices becomes a ``factor × factor`` block (the official
+    Upsample): ``[.., factor·Lx, factor·Ly]`` int8. Keeps m, halves ρ_dw (for factor 2)."""
+    s, squeezed = as_spins("lattices", lattices)
+    factor = check_count("factor", factor, 1)
+    out = s.repeat(factor, axis=1).repeat(factor, axis=2)
+    return out[0] if squeezed else out
+
+
+def relax_origins(shape: tuple[int, int], window: int, stride: int) -> np.ndarray:
+    """Corners ``[W, 2]`` of the overlapping relaxation windows, raster (C) order: rows and
+    columns ``0, stride, 2·stride, … < L`` (windows wrap around the periodic lattice)."""
+    window = check_patch(tuple(shape), window)
+    stride = check_count("stride", stride, 1)
+    rows, cols = np.arange(0, shape[0], stride), np.arange(0, shape[1], stride)
+    return np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1).reshape(-1, 2).astype(np.int64)
+
+
+def local_relax(lattices: Any, window: int, duration: float, T: float, h: float = 0.0,
+                seed: int | np.random.Generator = 0, *, stride: int | None = None,
+                boundary: str = "frozen") -> np.ndarray:
+    """LocalRelax of hierarchical upsampling: evolve overlapping ``window × window`` windows of
+    every lattice in raster order (corners :func:`relax_origins`, default stride ``window // 2``),
+    each for the physical time ``duration``, writing each back before the next is read.
+
+    ``boundary="frozen"`` (the book's rule): a window's neighbours are the current lattice spins,
+    held fixed while it evolves; ``"periodic"``: the extracted window is a small torus (the
+    official LocalRelax). ``window`` must divide the lattice sides. Returns new int8 lattices
+    ``[n, Lx, Ly]`` (the input is not modified).
+    """
+    s, squeezed = as_spins("lattices", lattices)
+    window = check_patch(s.shape[1:], window)
+    check_duration(duration)
+    stride = window // 2 if stride is None else stride
+    origins = relax_origins(s.shape[1:], window, max(1, stride))
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(int(seed_key(seed)))
+    x = s.copy()
+    n = x.shape[0]
+    steps = np.arange(window)
+    for o in origins:
+        corner = np.broadcast_to(o, (n, 2)).copy()
+        new, _ = evolve_patches_for_time(x, corner, window, duration, T, h, seed=rng,
+                                         boundary=boundary)
+        rows = (o[0] + steps) % x.shape[1]
+        cols = (o[1] + steps) % x.shape[2]
+        x[:, rows[:, None], cols[None, :]] = new
+    return x[0] if squeezed else x
 
 
 # ---------------------------------------------------------------------------- exact values

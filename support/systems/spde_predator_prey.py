@@ -31,7 +31,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .base import StepResult, StochasticSystem, rand, randn
+from .predator_prey import reaction
+from .stochastic_base import StepResult, StochasticSystem, rand, randn
 
 #: wavelength of the initial pattern in grid cells (official: 0.2 of a 100-cell unit domain)
 OFFICIAL_WAVELENGTH_CELLS = 20.0
@@ -73,9 +74,8 @@ class PredatorPreySPDE(StochasticSystem):
         inner = xp[..., 1:-1]
         lap = xp[..., 2:] - 2 * inner + xp[..., :-2]
         u, v = inner[:, 0], inner[:, 1]
-        du = u * (1 - u - v) + self.diff_u * lap[:, 0]
-        dv = self.a * v * (u - self.b) + self.diff_v * lap[:, 1]
-        return torch.stack([du, dv], dim=1)
+        ru, rv = reaction(u, v, self.a, self.b)
+        return torch.stack([ru + self.diff_u * lap[:, 0], rv + self.diff_v * lap[:, 1]], dim=1)
 
     def rhs(self, x: torch.Tensor) -> torch.Tensor:
         """F(x) ``[B, 2, n]`` with Neumann (replicated) ghost cells."""

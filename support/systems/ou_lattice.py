@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from .base import StepResult, StochasticSystem, randn
+from .stochastic_base import StepResult, StochasticSystem, randn
 
 
 class OULattice(StochasticSystem):
