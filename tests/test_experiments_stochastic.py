@@ -14,6 +14,7 @@ from support.claims import evaluate
 from support.experiments import sde_closure as sc
 from support.experiments import stochastic_predator_prey as spp
 from support.stochastic import LatentPairs, ZScaler
+from support.stochastic.study import initial_sigma, mmd_curves
 from support.systems.spde_predator_prey import TEST_PARAMETERS
 from support.systems.ou_lattice import patch_correlation
 
@@ -116,20 +117,20 @@ def test_initial_sigma_is_the_zero_drift_optimum():
     z0 = 3 * torch.randn(10_000, 2, generator=g)
     z1 = z0 + 0.6 * math.sqrt(0.01 * 4) * torch.randn(10_000, 2, generator=g)   # σ = 0.6·std(z)
     pairs = LatentPairs(z0, z1, torch.full((10_000,), 0.01), 4, "partial")
-    assert abs(spp.initial_sigma(pairs, lam=4.0) / (0.6 / 3) - 1) < 0.03
+    assert abs(initial_sigma(pairs, lam=4.0) / (0.6 / 3) - 1) < 0.03
 
 
 def test_mmd_curves_standardise_and_flag_divergence():
     g = torch.Generator().manual_seed(0)
     true = torch.randn(2, 30, 3, 4, generator=g)
     scaler = ZScaler(4).fit(true.flatten(0, 2))
-    same = spp.mmd_curves(true, true, scaler)
+    same = mmd_curves(true, true, scaler)
     assert same.shape == (2, 3) and same.abs().max() < 1e-12
-    shifted = spp.mmd_curves(true + 2 * scaler.std, true, scaler)
+    shifted = mmd_curves(true + 2 * scaler.std, true, scaler)
     assert (shifted > 0.1).all()
     bad = true.clone()
     bad[0, 0, 1] = float("nan")
-    assert torch.isinf(spp.mmd_curves(bad, true, scaler)).all()
+    assert torch.isinf(mmd_curves(bad, true, scaler)).all()
 
 
 def _tiny_spde_config():

@@ -39,8 +39,10 @@ def test_trajectory_metrics():
     with pytest.raises(ValueError, match="paths, time, d"):
         mean_trajectory_error(true[:, :4], true)
     rng = np.random.default_rng(0)
-    a = rng.normal(size=(4000, 10))
-    assert std_ratio(2 * a, a) == pytest.approx(2.0)
+    a = rng.normal(size=(2, 4000, 10, 3))
+    assert std_ratio(2 * a, a, from_step=5) == pytest.approx([2.0, 2.0, 2.0])
+    with pytest.raises(ValueError, match="paths, time, d"):
+        std_ratio(a[..., :2], a)
 
 
 def test_partial_increment_has_the_full_mean_and_K_times_its_variance():
@@ -87,8 +89,11 @@ def test_sde_fit_recovers_an_ornstein_uhlenbeck_process():
         assert torch.allclose(model.drift(z)[:, 0], torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64), atol=0.15)
         assert torch.allclose(model.diffusion_matrix(z)[:, 0, 0], torch.full((3,), s * s, dtype=torch.float64),
                               rtol=0.15)
-    paths = rollouts(model, [1.0, -1.0], 8, dt, 10, seed=0)
-    assert paths.shape == (2, 8, 11, 1) and np.allclose(paths[:, :, 0, 0], [[1.0], [-1.0]])
+    starts = torch.tensor([1.0, -1.0], dtype=torch.float64).repeat_interleave(8)
+    paths = rollouts(model, starts, dt, 10, seed=0, record_every=5)
+    assert paths.shape == (16, 3, 1) and torch.allclose(paths[:, 0, 0], starts)
+    again = rollouts(model, starts, dt, 10, seed=0, record_every=5)
+    assert torch.equal(paths, again)                                      # seeded: common random numbers
 
 
 def test_curie_weiss_tiny_run_reads_every_claim():

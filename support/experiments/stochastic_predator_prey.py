@@ -22,7 +22,6 @@ Pipeline (one call of :func:`run`):
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import ClassVar
@@ -33,7 +32,7 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter, Nul
 import torch
 
 from ..budget import ForceBudget
-from ..metrics import mean_std, mmd2
+from ..metrics import mean_std
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure
 from ..claims import ClaimSet
@@ -41,6 +40,7 @@ from ..results import ExperimentResult, fmt
 from ..stochastic import (ClosureAutoencoder, LatentPairs, LatentSDE, MLPDecoder, PatchAdditiveEncoder,
                           PatchGrid, PerChannelMLP, ZScaler, encode_pairs, local_relax, partial_evolution,
                           train_closure, train_sde)
+from ..stochastic.study import SDESettings, fit_sde, mmd_curves, rollouts, std_ratio
 from ..systems.spde_predator_prey import (TEST_PARAMETERS, PredatorPreySPDE, initial_state,
                                              sample_parameters)
 from ..tables import Table
@@ -177,29 +177,24 @@ def sde_train_config(cfg: Config, seed: int, label: str, progress: bool) -> Trai
                        progress=progress, desc=f"SDE {label}")
 
 
-def initial_sigma(pairs: LatentPairs, lam: float) -> float:
-    """σ at which the fit starts (standardised units): √(E‖Δz‖²/(d λ δt)), the maximiser of L_p for
-    zero drift and an isotropic constant σ. Starting there instead of at σ = 1 spares Adam the
-    long descent over several decades, which otherwise leaves the drift under-trained."""
-    dz = (pairs.z1 - pairs.z0) / pairs.z0.std(dim=0)
-    return math.sqrt(dz.pow(2).mean().item() / (lam * pairs.dt.mean().item()))
+def sde_settings(cfg: Config) -> SDESettings:
+    """Full (Cholesky) σ, started at :func:`~support.stochastic.study.initial_sigma`; the model
+    keeps torch's default float32 (the closure's latents are float32)."""
+    return SDESettings(diffusion="full", hidden=cfg.sde_hidden, eps=cfg.eps, init_scale=None,
+                       match_dtype=False)
 
 
-def fit_sde(pairs: LatentPairs, lam: float, cfg: Config, seed: int, label: str, progress: bool) -> LatentSDE:
+def fit_one(pairs: LatentPairs, lam: float, cfg: Config, seed: int, label: str, progress: bool) -> LatentSDE:
     """A full-σ latent SDE trained by L_p with factor ``lam`` (same recipe and seed for every model)."""
-    torch.manual_seed(seed)
-    sde = LatentSDE(pairs.z0.shape[1], diffusion="full", hidden=cfg.sde_hidden,
-                    init_scale=initial_sigma(pairs, lam))
-    train_sde(sde, pairs, sde_train_config(cfg, seed, label, progress), lam=lam, eps=cfg.eps)
-    return sde.eval()
+    return fit_sde(pairs, lam, sde_settings(cfg), seed, train=sde_train_config(cfg, seed, label, progress))
 
 
 def train_models(pairs: dict[str, LatentPairs], cfg: Config, seed: int,
                  progress: bool) -> dict[str, LatentSDE]:
     """One SDE per λ of the sweep (partial target) and the naive baseline (naive target, λ = 1)."""
-    models = {lambda_label(lam): fit_sde(pairs["partial"], lam, cfg, seed, lambda_label(lam), progress)
+    models = {lambda_label(lam): fit_one(pairs["partial"], lam, cfg, seed, lambda_label(lam), progress)
               for lam in cfg.lambdas}
-    models[NAIVE] = fit_sde(pairs["naive"], 1.0, cfg, seed, NAIVE, progress)
+    models[NAIVE] = fit_one(pairs["naive"], 1.0, cfg, seed, NAIVE, progress)
     return models
 
 
@@ -223,22 +218,13 @@ def ground_truth(system: PredatorPreySPDE, encoder: PatchAdditiveEncoder, cfg: C
     return torch.stack(z, dim=1).view(len(cfg.test_parameters), cfg.n_test_traj, n_rec + 1, -1)
 
 
-def rollouts(model: LatentSDE, z_true: torch.Tensor, cfg: Config, dt: float, seed: int) -> torch.Tensor:
+def predict(model: LatentSDE, z_true: torch.Tensor, cfg: Config, dt: float, seed: int) -> torch.Tensor:
     """Euler–Maruyama (step ``dt``) from the true initial latents, recorded like the truth (same
-    shape as ``z_true``). Every model gets the same noise (``seed``): common random numbers."""
+    shape as ``z_true``); every model gets the same noise (``seed``)."""
     n_cond, n_traj, n_rec1, d = z_true.shape
-    z0 = z_true[:, :, 0].reshape(-1, d)
-    paths = model.simulate(z0, dt, (n_rec1 - 1) * cfg.test_record_every, generator=seed)
-    return paths[:, ::cfg.test_record_every].reshape(n_cond, n_traj, n_rec1, d)
-
-
-def mmd_curves(pred: torch.Tensor, true: torch.Tensor, scaler: ZScaler) -> torch.Tensor:
-    """MMD² per test condition and recorded time, in standardised latents: ``[n_cond, n_rec + 1]``."""
-    a = scaler.normalize(pred).transpose(1, 2).double()          # [n_cond, T, n_traj, d]
-    b = scaler.normalize(true).transpose(1, 2).double()
-    if not torch.isfinite(a).all():
-        return torch.full(a.shape[:2], float("inf"), dtype=torch.float64)
-    return mmd2(a, b)
+    paths = rollouts(model, z_true[:, :, 0].reshape(-1, d), dt, (n_rec1 - 1) * cfg.test_record_every,
+                     seed=seed, record_every=cfg.test_record_every)
+    return paths.reshape(n_cond, n_traj, n_rec1, d)
 
 
 # ---------------------------------------------------------------------- study
@@ -249,14 +235,6 @@ def diffusion_trace(model: LatentSDE, z: torch.Tensor, scaler: ZScaler) -> float
     return diag.sum(-1).mean().item()
 
 
-def std_ratio(pred: torch.Tensor, true: torch.Tensor) -> list[float]:
-    """Predicted / true std over trajectories of ū and v̄, averaged over test conditions and over
-    the recorded times after the first tenth of the horizon (the ensembles start from one state)."""
-    start = max(1, pred.shape[2] // 10)
-    ratio = pred[:, :, start:, :2].std(dim=1) / true[:, :, start:, :2].std(dim=1)
-    return ratio.mean(dim=(0, 1)).tolist()
-
-
 def evaluate_models(models: dict[str, LatentSDE], z_true: torch.Tensor, scaler: ZScaler, cfg: Config,
                     dt: float, seed: int) -> dict:
     """MMD² curves and their time average, the diffusion's size, and mean ± std of (ū, v̄) for the
@@ -264,10 +242,12 @@ def evaluate_models(models: dict[str, LatentSDE], z_true: torch.Tensor, scaler: 
     out = {}
     c = cfg.band_condition
     for label, model in models.items():
-        pred = rollouts(model, z_true, cfg, dt, seed)
+        pred = predict(model, z_true, cfg, dt, seed)
         curves = mmd_curves(pred, z_true, scaler)
+        start = max(1, pred.shape[2] // 10)      # the ensembles start from one state: skip the first tenth
         out[label] = {"mmd_curve": curves.mean(0).tolist(), "mmd_per_condition": curves.mean(1).tolist(),
-                      "mmd_time_avg": curves.mean().item(), "std_ratio": std_ratio(pred, z_true),
+                      "mmd_time_avg": curves.mean().item(),
+                      "std_ratio": std_ratio(pred[..., :2], z_true[..., :2], start),
                       "diffusion_trace": diffusion_trace(model, z_true.flatten(0, 2), scaler),
                       "obs_mean": pred[c, ..., :2].mean(0).tolist(),
                       "obs_std": pred[c, ..., :2].std(0).tolist()}
