@@ -47,7 +47,7 @@ from ..systems.spins import curie_weiss as cw
 from ..systems.spins import magnetisation, patch_origins
 from .config import ExperimentConfig, resolve
 
-VERSION = 1
+VERSION = 2                 # 2: std ratio = mean of per-time ratios (was ratio of mean stds)
 TARGETS = ("ours", "naive")
 
 
