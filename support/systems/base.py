@@ -57,8 +57,26 @@ class Trajectories:
         return self.x.reshape(-1, self.x.shape[-1])
 
 
-class DeterministicSystem(ABC):
-    """Base class for microscopic ODE systems ``dx/dt = f(x)`` with a partial force oracle."""
+class MicroscopicSystem(ABC):
+    """What every microscopic system has, deterministic or stochastic: prescribed observables
+    z* = φ*(x). The two capabilities (a partial force oracle, patch evolution) are the subclasses
+    :class:`DeterministicSystem` and :class:`~support.systems.stochastic_base.StochasticSystem`."""
+
+    name: str = "system"
+
+    @property
+    @abstractmethod
+    def n_observables(self) -> int:
+        """d*, the number of prescribed observables."""
+
+    @abstractmethod
+    def observables(self, x: torch.Tensor) -> torch.Tensor:
+        """φ*(x) ``[B, ...] -> [B, d*]`` (the state's layout is the subclass's)."""
+
+
+class DeterministicSystem(MicroscopicSystem):
+    """Base class for microscopic ODE systems ``dx/dt = f(x)`` with a partial force oracle; its
+    states are flat ``[B, N]`` and φ* is differentiable."""
 
     name: str = "system"
     #: state rows per force unit (1 for PDE grids, 6 for an atom's position+velocity)
@@ -75,15 +93,6 @@ class DeterministicSystem(ABC):
     def n_units(self) -> int:
         """Number of force units (N / rows_per_unit)."""
         return self.state_dim // self.rows_per_unit
-
-    @property
-    @abstractmethod
-    def n_observables(self) -> int:
-        """d*, the number of prescribed observables."""
-
-    @abstractmethod
-    def observables(self, x: torch.Tensor) -> torch.Tensor:
-        """φ*(x): prescribed observables ``[B, N] -> [B, d*]`` (differentiable)."""
 
     @abstractmethod
     def _force_rows(self, x: torch.Tensor, units: torch.Tensor) -> torch.Tensor:

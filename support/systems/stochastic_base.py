@@ -33,7 +33,7 @@ hop), charged to a :class:`~support.budget.ForceBudget` by the generic drivers
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -41,6 +41,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..budget import ForceBudget
+from .base import MicroscopicSystem
 
 #: global boundary rules for the large system (and for the halo at the edge of the domain)
 BOUNDARIES = ("periodic", "replicate")
@@ -104,8 +105,9 @@ def rand(shape: tuple[int, ...] | torch.Size, generator: torch.Generator,
                       device=generator.device).to(like.device)
 
 
-class StochasticSystem(ABC):
-    """Base class of the microscopic stochastic systems of paper 2 (see the module docstring)."""
+class StochasticSystem(MicroscopicSystem):
+    """Base class of the microscopic stochastic systems of paper 2 (see the module docstring);
+    states are ``[B, C, *S]`` and φ*(x) are patch means, valid on a patch as on the whole system."""
 
     name: str = "stochastic system"
     #: fields per site (C in ``[B, C, *S]``)
@@ -122,15 +124,7 @@ class StochasticSystem(ABC):
     observables_exactly_additive: bool = True
 
     # ------------------------------------------------------------------ to implement
-    @property
-    @abstractmethod
-    def n_observables(self) -> int:
-        """d*, the number of prescribed observables."""
-
-    @abstractmethod
-    def observables(self, x: torch.Tensor) -> torch.Tensor:
-        """φ*(x): ``[B, C, *S] -> [B, d*]``, patch means (valid on a patch as on the whole system)."""
-
+    # (and, from MicroscopicSystem: n_observables, observables)
     @abstractmethod
     def step(self, x: torch.Tensor, generator: torch.Generator) -> StepResult:
         """One recorded step of the full system ``[B, C, *S]`` under ``self.boundary``."""
