@@ -44,6 +44,7 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                                  "paper 2 §2.1: stochastic predator–prey from partial evolution, MMD vs λ"),
     "curie_weiss": ("support.experiments.curie_weiss",
                     "paper 2 §2.2: Curie–Weiss SDE from patch evolution, λ = K vs naive, exact μ and σ²"),
+    "ising": ("support.experiments.ising", "paper 2 §2.3: 64×64 Ising SDE (m, ρ_dw, closure), λ = K vs naive"),
 }
 
 
