@@ -11,7 +11,6 @@ it buys, and is evaluated against ground-truth test trajectories.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from support.metrics import mmd2
-from support.stochastic import (ClosureAutoencoder, MLPDecoder, PatchAdditiveEncoder, PatchGrid,
+from support.stochastic import (PatchClosureAutoencoder, MLPDecoder, PatchAdditiveEncoder, PatchGrid,
                                 PatchMLP, PerChannelMLP, StepResult, StochasticSystem, encode_pairs,
                                 partial_evolution, train_closure)
 from support.systems.spde_predator_prey import PredatorPreySPDE, initial_state, sample_parameters
@@ -96,7 +96,7 @@ def test_mean_field_context_reaches_the_patch_simulator():
 
 def test_closure_autoencoder_trains_by_reconstruction():
     system, grid, enc, x = _spde_setup(n_snap=64)
-    ae = ClosureAutoencoder(enc, MLPDecoder(4, (2, 200)))
+    ae = PatchClosureAutoencoder(enc, MLPDecoder(4, (2, 200)))
     hist = train_closure(ae, x, TrainConfig(lr=1e-3, batch_size=16, epochs=5, progress=False,
                                             plateau_patience=100))
     assert hist.loss[-1] < 0.5 * hist.loss[0]
@@ -104,7 +104,7 @@ def test_closure_autoencoder_trains_by_reconstruction():
     sgrid = PatchGrid((8, 8), (4, 4))
     senc = PatchAdditiveEncoder(sgrid, lambda s: s.flatten(1).mean(1, keepdim=True), 1,
                                 PatchMLP((4, 4), 1, 2), closure_dim=2)
-    sae = ClosureAutoencoder(senc, MLPDecoder(3, (1, 8, 8)))
+    sae = PatchClosureAutoencoder(senc, MLPDecoder(3, (1, 8, 8)))
     h = train_closure(sae, spins, TrainConfig(steps=5, batch_size=8, progress=False), loss="bce_pm1")
     assert all(torch.isfinite(torch.tensor(h.loss)))
 
@@ -130,5 +130,5 @@ def test_bad_inputs_raise():
     with pytest.raises(RuntimeError, match="local_net returned"):
         PatchAdditiveEncoder.for_system(system, grid, PerChannelMLP((40,), 2), closure_dim=3)(x)
     with pytest.raises(ValueError, match="unknown reconstruction loss"):
-        train_closure(ClosureAutoencoder(enc, MLPDecoder(4, (2, 200))), x,
+        train_closure(PatchClosureAutoencoder(enc, MLPDecoder(4, (2, 200))), x,
                       TrainConfig(steps=1, progress=False), loss="l1")

@@ -62,7 +62,7 @@ from ..claims import ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour
 from ..results import ExperimentResult
-from ..stochastic.autoencoder import ClosureAutoencoder
+from ..stochastic.autoencoder import PatchClosureAutoencoder
 from ..stochastic.encoder import LatentPairs, PatchAdditiveEncoder
 from ..stochastic.nets import MLPDecoder
 from ..stochastic.patches import PatchGrid
@@ -331,7 +331,7 @@ def train_closure(cfg: Config, ell: int, snapshots: np.ndarray,
     enc = make_encoder(cfg, ell)
     if cfg.closure.dim == 0:
         return enc.eval(), {"loss": None, "explained": []}
-    ae = ClosureAutoencoder(enc, MLPDecoder(enc.latent_dim, (1, cfg.L, cfg.L),
+    ae = PatchClosureAutoencoder(enc, MLPDecoder(enc.latent_dim, (1, cfg.L, cfg.L),
                                             hidden=(cfg.closure.decoder_hidden,)))
 
     def loss(model, batch):

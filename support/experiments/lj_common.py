@@ -34,6 +34,7 @@ from ..scale import device
 from ..studies import Method, RunRecord, encoded_trajectories, evaluate, train_one
 from ..systems.base import Trajectories
 from ..systems.lennard_jones import LennardJonesSystem
+from ..tables import Table
 from ..train import TrainConfig
 from ..validation import check_choice
 
@@ -257,12 +258,11 @@ def partial_force_check(system: LennardJonesSystem, x: torch.Tensor, p: float, s
             "charged_partial": partial.total}
 
 
-def partial_force_benchmark_table() -> "Table":
+def partial_force_benchmark_table() -> Table:
     """The saved results of ``benchmarks/bench_lj_partial_forces.py``: per box size, LAMMPS
     ``run 0`` on all atoms (what the official code paid per configuration), the numba back-end on
     all atoms and on the subset, and the subset's time as a fraction of LAMMPS's."""
     from ..results import benchmark
-    from ..tables import Table
     data = benchmark("bench_lj_partial_forces")
     rows = []
     for r in data["results"]["rows"]:

@@ -27,7 +27,7 @@ from ..claims import ClaimSet
 from ..results import ExperimentResult, saved_result
 from ..tables import Table
 from ..scale import default_workers
-from ..studies import (Method, budget_sweep, encoded_trajectories, evaluate, records_as_dicts,
+from ..studies import (Method, budget_sweep, encoded_trajectories, records_as_dicts,
                        standard_methods, summarise, train_one)
 from ..systems.predator_prey import PredatorPreySystem
 from ..train import TrainConfig

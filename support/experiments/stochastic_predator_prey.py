@@ -37,9 +37,9 @@ from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure
 from ..claims import ClaimSet
 from ..results import ExperimentResult, fmt
-from ..stochastic import (ClosureAutoencoder, LatentPairs, LatentSDE, MLPDecoder, PatchAdditiveEncoder,
+from ..stochastic import (LatentPairs, LatentSDE, MLPDecoder, PatchAdditiveEncoder, PatchClosureAutoencoder,
                           PatchGrid, PerChannelMLP, ZScaler, encode_pairs, local_relax, partial_evolution,
-                          train_closure, train_sde)
+                          train_closure)
 from ..stochastic.study import SDESettings, fit_sde, mmd_curves, rollouts, std_ratio
 from ..systems.spde_predator_prey import (TEST_PARAMETERS, PredatorPreySPDE, initial_state,
                                              sample_parameters)
@@ -161,7 +161,7 @@ def train_encoder(system: PredatorPreySPDE, grid: PatchGrid, x: torch.Tensor, cf
     torch.manual_seed(seed)
     local = PerChannelMLP((cfg.patch,), system.channels, 1, cfg.closure_hidden)
     encoder = PatchAdditiveEncoder.for_system(system, grid, local, closure_dim=system.channels)
-    ae = ClosureAutoencoder(encoder, MLPDecoder(encoder.latent_dim, (system.channels, cfg.n_large),
+    ae = PatchClosureAutoencoder(encoder, MLPDecoder(encoder.latent_dim, (system.channels, cfg.n_large),
                                                 cfg.closure_hidden))
     train_closure(ae, x, TrainConfig(lr=cfg.ae_lr, epochs=cfg.ae_epochs, batch_size=256, weight_decay=1e-4,
                                      betas=(0.9, 0.95), amsgrad=False, threads=1, seed=seed,

@@ -9,7 +9,8 @@ Pipeline (every stochastic chapter plugs a :class:`StochasticSystem` into it)::
         ──LatentSDE.simulate──► ensembles, compared by support.metrics.mmd2 / mean trajectories
 """
 
-from .autoencoder import RECONSTRUCTION_LOSSES, ClosureAutoencoder, reconstruction_loss, train_closure
+from .autoencoder import (RECONSTRUCTION_LOSSES, PatchClosureAutoencoder, reconstruction_loss,
+                          train_closure)
 from ..systems.stochastic_base import BOUNDARIES, StepResult, StochasticPaths, StochasticSystem, as_generator
 from .encoder import TARGETS, LatentPairs, PatchAdditiveEncoder, default_lambda, encode_pairs
 from .nets import MLPDecoder, PatchMLP, PerChannelMLP
@@ -21,7 +22,7 @@ from .upsampling import UPSAMPLE_MODES, hierarchical_upsample, local_relax, rela
 
 __all__ = [
     "BOUNDARIES", "DEFAULT_EPS", "DIFFUSION_MODES", "RECONSTRUCTION_LOSSES", "TARGETS", "UPSAMPLE_MODES",
-    "ClosureAutoencoder", "Diffusion", "LatentPairs", "LatentSDE", "MLPDecoder", "PartialSample",
+    "PatchClosureAutoencoder", "Diffusion", "LatentPairs", "LatentSDE", "MLPDecoder", "PartialSample",
     "PatchAdditiveEncoder", "PatchGrid", "PatchMLP", "PerChannelMLP", "StepResult", "StochasticPaths",
     "StochasticSystem", "ZScaler", "as_generator", "default_lambda", "encode_pairs",
     "evolve_chosen_patches", "extract_window", "gaussian_increment_nll", "hierarchical_upsample",

@@ -1,5 +1,10 @@
 """Closure autoencoder of paper 2: patch-additive encoder + decoder, reconstruction loss only.
 
+Not to be confused with paper 1's :class:`support.closure.ClosureAutoencoder`, whose job is a
+closure with a well-conditioned Jacobian (L_cond) for the L_x,p loss: this one's job is a
+*patch-additive* closure φ(x) = mean_J φ_loc(x_J), so that one evolved patch gives a training
+target for the SDE; it needs no Jacobian and no conditioning.
+
 The encoder is a :class:`~support.stochastic.encoder.PatchAdditiveEncoder` (its φ* part is fixed,
 only φ̂_loc learns); the decoder maps the full latent back to the large-system state. Training
 minimises a reconstruction loss through :func:`support.train.fit` (no regulariser, as in paper 2):
@@ -24,7 +29,7 @@ from .encoder import PatchAdditiveEncoder
 RECONSTRUCTION_LOSSES = ("mse", "bce_pm1")
 
 
-class ClosureAutoencoder(nn.Module):
+class PatchClosureAutoencoder(nn.Module):
     """``x -> z = encoder(x) -> x̂ = decoder(z)``."""
 
     def __init__(self, encoder: PatchAdditiveEncoder, decoder: nn.Module) -> None:
@@ -52,7 +57,7 @@ def reconstruction_loss(kind: str = "mse") -> Callable[[nn.Module, Sequence[torc
     return mse if kind == "mse" else bce_pm1
 
 
-def train_closure(ae: ClosureAutoencoder, x: torch.Tensor, cfg: TrainConfig, *,
+def train_closure(ae: PatchClosureAutoencoder, x: torch.Tensor, cfg: TrainConfig, *,
                   loss: str = "mse") -> TrainHistory:
     """Fit φ̂_loc and the decoder on large snapshots ``x [N, C, *S]`` by reconstruction."""
     check_finite("x", x)
