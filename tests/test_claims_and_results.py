@@ -136,6 +136,7 @@ def test_results_record_their_provenance(tmp_path):
     cfg = apply_overrides(theory.Config.for_scale("quick"), {"n_draws": "100", "ae_snapshots": "600",
                                                              "ae_epochs": "1", "n_directions": "20"})
     r = theory.run(cfg, progress=False)
+    assert all(v.holds is not None for v in evaluate(r, theory.CLAIMS))      # every claim reads it
     assert r.scale == "quick" and r.overrides == {"n_draws": 100, "ae_snapshots": 600, "ae_epochs": 1,
                                                   "n_directions": 20}
     assert r.threads == 1 and r.devices == {"all": "cpu"} and r.config_hash == cfg.config_hash()

@@ -16,6 +16,7 @@ import torch
 from support.experiments import lj_encoders, lj_scaling, lj_structures
 from support.experiments.lj_common import (AEConfig, make_system, partial_force_check, simulate_setup, strided,
                                            trajectory_pool)
+from support.claims import evaluate
 from support.tables import Table
 
 matplotlib.use("Agg")
@@ -48,6 +49,7 @@ def test_lj_structures_tiny(tmp_path):
                   lz_trajectories=1, frame_stride=25, widths=TINY_WIDTHS, ensemble=2, steps=15,
                   batch_size=16, control_structures=("mlp",), ae=TINY_AE)
     result = lj_structures.run(cfg, seed=0, progress=False)
+    assert len(evaluate(result, lj_structures.CLAIMS)) == len(lj_structures.CLAIMS)   # every claim reads this result
     m = _saved(result, tmp_path)["metrics"]
     budget = m["budget"]
     assert budget == 1 * 10 * 108
@@ -74,6 +76,7 @@ def test_lj_encoders_tiny(tmp_path):
                   widths=TINY_WIDTHS, ensemble=1, steps=10, batch_size=16, normaliser_runs=1, test_stride=25,
                   ae=TINY_AE, invariant_ae=replace(TINY_AE, encoder="invariant", max_snapshots=16))
     result = lj_encoders.run(cfg, seed=0, progress=False)
+    assert len(evaluate(result, lj_encoders.CLAIMS)) == len(lj_encoders.CLAIMS)   # every claim reads this result
     m = _saved(result, tmp_path)["metrics"]
     assert set(m["results"]) == {"same start", "new starts"}
     for per in m["results"].values():
@@ -95,6 +98,7 @@ def test_lj_scaling_tiny(tmp_path):
                   atoms_per_config=4, lz_configs=(8, 16), lxp_configs=(16, 32), seeds=(1,), widths=TINY_WIDTHS,
                   steps=10, batch_size=16, tol=10.0, ae=TINY_AE, timing_sizes=(108, 500), timing_repeats=1)
     result = lj_scaling.run(cfg, seed=0, progress=False)
+    assert len(evaluate(result, lj_scaling.CLAIMS)) == len(lj_scaling.CLAIMS)   # every claim reads this result
     m = _saved(result, tmp_path)["metrics"]
     assert m["sizes"] == [108, 144]
     for r in m["per_size"]:

@@ -41,3 +41,18 @@ def test_saved_runs_figure_one_panel_per_run():
     assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim()        # shared scale for comparison
     with pytest.raises(ValueError):
         saved_runs_figure({})
+
+
+def test_predator_prey_tiny_run_reads_every_claim():
+    """A seconds-long run: every key the chapter's claims read exists (a renamed key fails here)."""
+    from support.claims import evaluate
+    from support.experiments import predator_prey
+    from support.experiments.config import apply_overrides
+    cfg = apply_overrides(predator_prey.Config.for_scale("quick"), {
+        "n_train_traj": "6", "n_test_traj": "2", "ae_epochs": "1", "budgets": "[1000, 2000]", "ps": "[1.0, 0.5]",
+        "seeds": "[1]", "steps": "20", "curve_budget": "1000", "eval_every": "10", "lambda_sweep": "[0.0]",
+        "ablation_budget": "1000", "workers": "1"})
+    result = predator_prey.run(cfg, progress=False)
+    verdicts = evaluate(result, predator_prey.CLAIMS)
+    assert len(verdicts) == len(predator_prey.CLAIMS) and all(v.holds is not None for v in verdicts)
+    assert evaluate(result, predator_prey.ORDERED_CLAIMS)                # reads the saved uniform run too

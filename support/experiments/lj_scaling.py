@@ -428,6 +428,8 @@ def _gain(r):
     if not _several_sizes(r):
         return None
     eq = r.metrics["equal_budget_error_ratio"]
+    if eq[0] is None or eq[-1] is None:          # the two curves share no budget at some size
+        return None
     return eq[-1] > 1.5 * eq[0], f"{eq[0]:.2f} → {eq[-1]:.2f}"
 
 
