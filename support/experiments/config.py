@@ -202,3 +202,29 @@ def resolve(config_cls: type[C], cfg: C | None, scale: str | None) -> C:
     if scale is not None and check_scale(scale) != cfg.scale:
         raise ValueError(f"scale={scale!r} disagrees with the config's own scale {cfg.scale!r}")
     return cfg
+
+
+@dataclass
+class LatticeStudyConfig(ExperimentConfig):
+    """Base of the lattice-spin studies (Curie–Weiss, Ising): an L×L system cut into ℓ×ℓ patches,
+    evolved for δt = ``record_interval / substeps``. Subclasses declare their settings; this class
+    gives what follows from them."""
+
+    L: int = 64
+    record_interval: float = 1.0
+    substeps: int = 1
+
+    @property
+    def dt(self) -> float:
+        """δt of one partial evolution and one Euler–Maruyama step."""
+        return self.record_interval / self.substeps
+
+    @property
+    def N(self) -> int:
+        return self.L * self.L
+
+    def n_patches(self, ell: int) -> int:
+        """K = (L/ℓ)², after checking that ℓ is an int ≥ 2 dividing L."""
+        if not isinstance(ell, int) or ell < 2 or self.L % ell:
+            raise ValueError(f"patch side {ell} must be an int >= 2 that divides L = {self.L}")
+        return (self.L // ell) ** 2

@@ -45,14 +45,14 @@ from ..stochastic.study import (SDESettings, fit_sde, mean_trajectory_error, pai
                                 rollouts, std_ratio)
 from ..systems.spins import curie_weiss as cw
 from ..systems.spins import magnetisation, patch_origins
-from .config import ExperimentConfig, resolve
+from .config import LatticeStudyConfig, resolve
 
 VERSION = 2                 # 2: std ratio = mean of per-time ratios (was ratio of mean stds)
 TARGETS = ("ours", "naive")
 
 
 @dataclass
-class Config(ExperimentConfig):
+class Config(LatticeStudyConfig):
     L: int = 64
     T: float = 1.1
     h: float = 0.1
@@ -75,20 +75,6 @@ class Config(ExperimentConfig):
         "paper": dict(small_runs=1000, small_records=200, n_upsampled=100_000, n_random=100_000,
                       sde=SDESettings(steps=20_000), test_records=500)}
 
-    @property
-    def dt(self) -> float:
-        return self.record_interval / self.substeps
-
-    @property
-    def N(self) -> int:
-        return self.L * self.L
-
-
-def n_patches(cfg: Config, ell: int) -> int:
-    if cfg.L % ell:
-        raise ValueError(f"patch side {ell} must divide L = {cfg.L}")
-    return (cfg.L // ell) ** 2
-
 
 # ------------------------------------------------------------------------------------ data
 def small_system_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> np.ndarray:
@@ -110,7 +96,7 @@ def training_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> np.nd
 
 def partial_pairs(cfg: Config, ell: int, snapshots: np.ndarray, rng: np.random.Generator) -> dict:
     """One random patch per snapshot evolved for δt in the frozen global field: both pair sets."""
-    K = n_patches(cfg, ell)
+    K = cfg.n_patches(ell)
     origins = patch_origins((cfg.L, cfg.L), ell, rng.integers(0, K, len(snapshots)))
     after, _ = cw.evolve_patches_for_time(snapshots, origins, ell, cfg.dt, cfg.T, cfg.h, seed=rng,
                                           field="global")
@@ -155,7 +141,7 @@ def one_patch_side(cfg: Config, ell: int, truth: np.ndarray, seed: int) -> dict:
     snaps = training_snapshots(cfg, ell, rng)
     pairs = partial_pairs(cfg, ell, snaps, rng)
     t_data = time.perf_counter() - t0
-    K = n_patches(cfg, ell)
+    K = cfg.n_patches(ell)
     out = {"ell": ell, "K": K, "n_pairs": len(snaps), "seconds_data": t_data, "models": {}}
     for target, key, lam in (("ours", "partial", float(K)), ("naive", "naive", 1.0)):
         model = fit_sde(pairs[key], lam, cfg.sde, seed=seed)
@@ -176,7 +162,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         progress: bool = True) -> ExperimentResult:
     cfg = resolve(Config, cfg, scale)
     for ell in cfg.patch_sides:
-        n_patches(cfg, ell)
+        cfg.n_patches(ell)
     t0 = time.perf_counter()
     truth = ground_truth(cfg, np.random.default_rng([seed, 0]))
     per_ell = [one_patch_side(cfg, ell, truth, seed)

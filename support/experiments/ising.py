@@ -71,7 +71,7 @@ from ..stochastic.study import (SDESettings, fit_sde, mean_trajectory_error, pai
 from ..systems.spins import curie_weiss as cw
 from ..systems.spins import domain_wall_density, ising, magnetisation, patch_origins
 from ..train import TrainConfig, fit, torch_threads
-from .config import ExperimentConfig, resolve
+from .config import LatticeStudyConfig, resolve
 
 VERSION = 1
 TARGETS = ("ours", "naive")
@@ -92,7 +92,7 @@ class ClosureSettings:
 
 
 @dataclass
-class Config(ExperimentConfig):
+class Config(LatticeStudyConfig):
     L: int = 64
     T: float = 2.5
     h: float = 0.1
@@ -127,24 +127,10 @@ class Config(ExperimentConfig):
                                       batch_size=1024, init_scale=None),
                       test_records=500, stationary_from=100, equilibrium_time=2000.0)}
 
-    @property
-    def dt(self) -> float:
-        return self.record_interval / self.substeps
-
-    @property
-    def N(self) -> int:
-        return self.L * self.L
-
-
-def n_patches(cfg: Config, ell: int) -> int:
-    if not isinstance(ell, int) or ell < 2 or cfg.L % ell:
-        raise ValueError(f"patch side {ell} must be an int >= 2 that divides L = {cfg.L}")
-    return (cfg.L // ell) ** 2
-
 
 def _check(cfg: Config) -> None:
     for ell in cfg.patch_sides:
-        n_patches(cfg, ell)
+        cfg.n_patches(ell)
     if cfg.L & (cfg.L - 1):
         raise ValueError(f"L = {cfg.L} must be a power of two (upsampling doubles the side)")
     if cfg.relax_window < 2 or cfg.relax_window & (cfg.relax_window - 1):
@@ -378,7 +364,7 @@ def partial_pairs(cfg: Config, ell: int, snapshots: np.ndarray, z0: np.ndarray,
                   enc: PatchAdditiveEncoder, rng: np.random.Generator) -> dict:
     """``pairs_per_snapshot`` patches per snapshot, each evolved alone for δt (frozen halo):
     ``{"partial": pairs (λ = K), "naive": pairs (λ = 1)}``."""
-    K = n_patches(cfg, ell)
+    K = cfg.n_patches(ell)
     reps = cfg.pairs_per_snapshot
     which = np.repeat(np.arange(len(snapshots)), reps)
     origins = patch_origins((cfg.L, cfg.L), ell, rng.integers(0, K, len(which)))
@@ -452,7 +438,7 @@ def one_patch_side(cfg: Config, ell: int, truth_x: np.ndarray, seed: int) -> dic
     pairs = partial_pairs(cfg, ell, snaps, z0, enc, rng)
     t_pairs = time.perf_counter() - t0
     truth = encode(enc, truth_x)                                   # [n_m0, paths, R + 1, d]
-    K = n_patches(cfg, ell)
+    K = cfg.n_patches(ell)
     out = {"ell": ell, "K": K, "n_snapshots": len(snaps), "n_pairs": len(pairs["partial"]),
            "seconds_data": t_data, "seconds_closure_pairs": t_pairs - t_data,
            "closure_loss": closure_fit["loss"], "m_only_loss": m_only_bce(snaps),
