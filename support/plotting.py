@@ -27,3 +27,13 @@ DISTINCT_COLOURS = ("#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e37
 def method_colour(label: str, i: int = 0) -> str:
     """A stable colour per method label; other labels take the i-th of :data:`DISTINCT_COLOURS`."""
     return METHOD_COLOURS.get(label, DISTINCT_COLOURS[i % len(DISTINCT_COLOURS)])
+
+
+def label_log_axis(ax, values, axis: str = "x") -> None:
+    """Ticks of a log axis at exactly ``values``, labelled plainly (no minor-tick labels such as
+    2×10¹ crowding between them)."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(FixedLocator(list(values)))
+    target.set_major_formatter(FixedFormatter([f"{v:g}" for v in values]))
+    target.set_minor_locator(NullLocator())

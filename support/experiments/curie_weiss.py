@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from ..claims import ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
-from ..plotting import figure, method_colour
+from ..plotting import figure, label_log_axis, method_colour
 from ..results import ExperimentResult
 from ..stochastic.study import (SDESettings, fit_sde, mean_trajectory_error, pairs_from_patches,
                                 rollouts, std_ratio)
@@ -238,7 +238,8 @@ def _figures(cfg: Config, m: dict) -> dict:
         ax.plot(ells, [official.get(e, {}).get(target, np.nan) for e in ells], "s--", color=colour,
                 alpha=0.5, label=f"{target} (official)")
     ax.set(xscale="log", yscale="log", xlabel="patch side ℓ", ylabel="error of the mean trajectory",
-           xticks=ells, xticklabels=[str(e) for e in ells], title="Error against patch size")
+           title="Error against patch size")
+    label_log_axis(ax, ells)
     ax.legend(fontsize=7)
     figs["error_vs_patch"] = fig
     return figs
