@@ -266,11 +266,13 @@ def _beats(r):
                                                       f"{s['ours']['error']:.2e}, naive {s['naive']['error']:.2e}")
 
 
-@CLAIMS.add("std_ours", "λ = K reproduces the large system's fluctuations at every patch size (stationary std "
-            "within 25 %)", expect=BOTH, paper="ours 0.021–0.029 vs true 0.024")
+@CLAIMS.add("std_ours", "λ = K reproduces the large system's fluctuations at every patch size: stationary std "
+            "within 10 % at paper scale, 40 % at the quick scale (fewer pairs and SDE steps)", expect=BOTH,
+            paper="ours 0.021–0.029 vs true 0.024")
 def _std_ours(r):
+    tol = 0.10 if r.scale == "paper" else 0.40
     ratios = [x["models"]["ours"]["std_ratio"] for x in r.metrics["per_ell"]]
-    return all(abs(q - 1) < 0.25 for q in ratios), "std ratios " + ", ".join(f"{q:.2f}" for q in ratios)
+    return all(abs(q - 1) < tol for q in ratios), "std ratios " + ", ".join(f"{q:.2f}" for q in ratios)
 
 
 @CLAIMS.add("std_naive", "the naive baseline's fluctuations are far too wide at the smallest patch "
