@@ -37,3 +37,16 @@ def label_log_axis(ax, values, axis: str = "x") -> None:
     target.set_major_locator(FixedLocator(list(values)))
     target.set_major_formatter(FixedFormatter([f"{v:g}" for v in values]))
     target.set_minor_locator(NullLocator())
+
+
+def patch_side_axes(ax, ells, ylabel: str, title: str, official: dict | None = None,
+                    official_note: str = "") -> None:
+    """A log–log panel against patch side ℓ (ticks at the sides), with the official ours/naive
+    curves ``official[ℓ][target]`` dashed when given (the lattice chapters' error plots)."""
+    import numpy as np
+    for target, colour in (("ours", "C0"), ("naive", "C3")):
+        if official is not None:
+            ax.plot(ells, [official.get(e, {}).get(target, np.nan) for e in ells], "s--", color=colour,
+                    alpha=0.5, label=f"{target} (official{official_note})")
+    ax.set(xscale="log", yscale="log", xlabel="patch side ℓ", ylabel=ylabel, title=title)
+    label_log_axis(ax, ells)

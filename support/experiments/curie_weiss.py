@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from ..claims import ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
-from ..plotting import figure, label_log_axis, method_colour
+from ..plotting import figure, method_colour, patch_side_axes
 from ..results import ExperimentResult
 from ..stochastic.study import (SDESettings, fit_sde, mean_trajectory_error, pairs_from_patches,
                                 rollouts, std_ratio)
@@ -235,11 +235,7 @@ def _figures(cfg: Config, m: dict) -> dict:
     for target, colour in zip(TARGETS, ("C0", "C3")):
         ax.plot(ells, [r["models"][target]["error"] for r in m["per_ell"]], "o-", color=colour,
                 label=f"{target} (this book)")
-        ax.plot(ells, [official.get(e, {}).get(target, np.nan) for e in ells], "s--", color=colour,
-                alpha=0.5, label=f"{target} (official)")
-    ax.set(xscale="log", yscale="log", xlabel="patch side ℓ", ylabel="error of the mean trajectory",
-           title="Error against patch size")
-    label_log_axis(ax, ells)
+    patch_side_axes(ax, ells, "error of the mean trajectory", "Error against patch size", official)
     ax.legend(fontsize=7)
     figs["error_vs_patch"] = fig
     return figs

@@ -60,7 +60,7 @@ from tqdm.auto import tqdm
 
 from ..claims import ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
-from ..plotting import figure, label_log_axis, method_colour
+from ..plotting import figure, method_colour, patch_side_axes
 from ..results import ExperimentResult
 from ..stochastic.autoencoder import PatchClosureAutoencoder
 from ..stochastic.encoder import LatentPairs, PatchAdditiveEncoder
@@ -552,12 +552,7 @@ def _figures(cfg: Config, m: dict) -> dict:
     for name in names:
         ax.plot(ells, [r["models"][name]["error"] for r in m["per_ell"]], "o-", color=COLOURS[name],
                 label=LABELS[name])
-    for target, colour in (("ours", "C0"), ("naive", "C3")):
-        ax.plot(ells, [official.get(e, {}).get(target, np.nan) for e in ells], "s--", color=colour,
-                alpha=0.5, label=f"{target} (official, 4-d)")
-    ax.set(xscale="log", yscale="log", xlabel="patch side ℓ", ylabel="error of the mean trajectory",
-           title="Error against patch size")
-    label_log_axis(ax, ells)
+    patch_side_axes(ax, ells, "error of the mean trajectory", "Error against patch size", official, ", 4-d")
     ax.legend(fontsize=6)
     ax = axes[0, 1]
     truth_std = m["stationary"]["m"]["std"]
@@ -567,9 +562,7 @@ def _figures(cfg: Config, m: dict) -> dict:
     ax.axhline(truth_std, color="k", ls="--", lw=1, label="direct simulation")
     ax.plot(ells, [truth_std * math.sqrt(r["K"]) for r in m["per_ell"]], ":", color="0.4",
             label="√K × direct simulation")
-    ax.set(xscale="log", yscale="log", xlabel="patch side ℓ", ylabel="late-time std of m",
-           title="Fluctuations of m")
-    label_log_axis(ax, ells)
+    patch_side_axes(ax, ells, "late-time std of m", "Fluctuations of m")
     ax.legend(fontsize=6)
     figs["error_vs_patch"] = fig
     return figs
