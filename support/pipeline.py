@@ -57,6 +57,41 @@ class PartialObservations:
         return (self.z, *partial_normal_equations(self.forces, self.psi, self.weights))
 
 
+@dataclass
+class PartialStatistics:
+    """L_x,p data reduced to what training needs: z ``[n, d]`` and the per-configuration sufficient
+    statistics (A ``[n, d, d]``, b ``[n, d]``, c ``[n]``) of :func:`support.losses.partial_normal_equations`.
+    Unlike :class:`PartialObservations` it keeps no force row and no J^† row: its size does not grow
+    with the number of units observed (what a streamed, paper-sized study stores)."""
+
+    z: torch.Tensor
+    A: torch.Tensor
+    b: torch.Tensor
+    c: torch.Tensor
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        return (self.z, self.A, self.b, self.c)
+
+    @classmethod
+    def cat(cls, parts: list["PartialStatistics"]) -> "PartialStatistics":
+        """Concatenate chunks (e.g. observed trajectory batch by trajectory batch)."""
+        if not parts:
+            raise ValueError("no partial statistics to concatenate")
+        return cls(*(torch.cat(t) for t in zip(*(q.tensors() for q in parts))))
+
+
+def observe_partial_statistics(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Tensor,
+                               p: float, budget: ForceBudget, generator: torch.Generator,
+                               chunk: int = 64) -> PartialStatistics:
+    """:func:`observe_partial` (uniform subsets) reduced chunk by chunk to :class:`PartialStatistics`:
+    memory O(chunk · pN · d) while observing, O(n · d²) kept."""
+    parts = []
+    for xc in x.split(chunk):
+        obs = observe_partial(system, ae, xc, p, budget, generator, chunk=chunk)
+        parts.append(PartialStatistics(obs.z, *partial_normal_equations(obs.forces, obs.psi, obs.weights)))
+    return PartialStatistics.cat(parts)
+
+
 def observe_full(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Tensor,
                  budget: ForceBudget, chunk: int = 256) -> FullObservations:
     """Forces on all units of each configuration (charged) and t = J f."""
@@ -115,7 +150,7 @@ def resampling_hook(system: DeterministicSystem, ae: ClosureAutoencoder, x: torc
     return hook
 
 
-def train_latent(G: nn.Module, obs: FullObservations | PartialObservations, cfg: TrainConfig,
+def train_latent(G: nn.Module, obs: FullObservations | PartialObservations | PartialStatistics, cfg: TrainConfig,
                  evaluate=None, resample=None) -> TrainHistory:
     """Train the latent model G on L_z (full observations) or L_x,p (partial observations).
 

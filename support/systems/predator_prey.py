@@ -18,9 +18,8 @@ Force units are grid values: f_i needs x_i and at most its two neighbours, so f_
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
-
 from .base import DeterministicSystem, Trajectories
+from .integrate import ode_frames
 
 
 
@@ -91,22 +90,8 @@ class PredatorPreySystem(DeterministicSystem):
     def simulate(self, x0: torch.Tensor, method: str, dt: float = 0.01, n_steps: int = 3000,
                  save_every: int = 10, progress: bool = False) -> Trajectories:
         """Integrate from ``x0`` with ``"euler"`` or ``"rk4"`` (float64 internally)."""
-        if method not in ("euler", "rk4"):
-            raise ValueError(f"unknown integrator {method!r}; choose 'euler' or 'rk4'")
-        x = x0.double()
-        frames = [x]
-        for k in tqdm(range(1, n_steps + 1), desc=f"{self.name} {method}", disable=not progress,
-                      leave=False, mininterval=0.5):
-            if method == "euler":
-                x = x + dt * self.rhs(x)
-            else:
-                k1 = self.rhs(x)
-                k2 = self.rhs(x + 0.5 * dt * k1)
-                k3 = self.rhs(x + 0.5 * dt * k2)
-                k4 = self.rhs(x + dt * k3)
-                x = x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-            if k % save_every == 0:
-                frames.append(x)
+        frames = list(ode_frames(self.rhs, x0.double(), method, dt, n_steps, save_every,
+                                 progress=progress, desc=f"{self.name} {method}"))
         traj = torch.stack(frames, dim=1)
         return Trajectories(x=traj.to(self.dtype), dt=dt * save_every,
                             forces=self.rhs(traj.reshape(-1, self.state_dim)).reshape(traj.shape).to(self.dtype))
