@@ -1,0 +1,135 @@
+r"""Trajectories, upsampling and partial evolution of the alloy (paper 2 §1.7, §2.5; README §4).
+
+* :func:`simulate` — BKL KMC of a batch of cells from their start, δ recorded at fixed physical
+  times (exact: the state at time t is the state before the first hop after t), plus optional
+  snapshots and the mean waiting time per hop.
+* :func:`tile_snapshots` — a large cell from ``m³`` small snapshots (tiling, each tile rolled by a
+  random even shift, which keeps the bcc sites), then :func:`equimolar` recolouring.
+* :func:`partial_evolution` — one randomly chosen vacancy hops ``n_hops`` times inside a box of
+  ``side`` voxels centred on it, the rest of the cell frozen (frozen halo); elapsed time Σ 1/R
+  (the mean waiting times, as the official partial evolution).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .barriers import BarrierNetwork, default_network
+from .kmc import apply, draw, init_state
+from .lattice import check_grids, vacancies
+from .sro import sro
+
+
+def simulate(grids, T: float, record_times, rng: np.random.Generator, *, net: BarrierNetwork | None = None,
+             snapshots: bool = False, progress: bool = False, desc: str = "KMC") -> dict:
+    """Exact KMC of every cell of ``grids [B, G, G, G]`` at ``T`` until ``record_times[-1]`` (s).
+
+    Returns ``{"delta": [B, n_rec, 6], "times": [n_rec], "hops": [B], "mean_wait": float (mean
+    1/R per hop over all hops and cells), "snapshots": [B, n_rec, G, G, G] (if asked)}``."""
+    times = np.asarray(record_times, dtype=np.float64)
+    if times.ndim != 1 or len(times) == 0 or np.any(np.diff(times) < 0) or times[0] < 0:
+        raise ValueError("record_times must be a non-empty, non-decreasing 1-D array of times >= 0")
+    net = net or default_network()
+    state = init_state(grids, T, net)
+    B, n_rec = state.grids.shape[0], len(times)
+    delta = np.zeros((B, n_rec, 6))
+    snaps = np.zeros((B, n_rec) + state.grids.shape[1:], dtype=np.int8) if snapshots else None
+    nxt = np.zeros(B, dtype=np.int64)                 # next record index per cell
+    bar = tqdm(total=n_rec * B, desc=desc, disable=not progress, leave=False)
+    while True:
+        active = nxt < n_rec
+        if not active.any():
+            break
+        choice, dt = draw(state, rng)
+        t_after = state.time + dt
+        j_due = np.searchsorted(times, t_after, side="left")   # records before this hop: the
+        for b in np.nonzero(active & (j_due > nxt))[0]:         # state now holds until time + dt
+            j0, j1 = nxt[b], int(j_due[b])
+            delta[b, j0:j1] = sro(state.grids[b])
+            if snaps is not None:
+                snaps[b, j0:j1] = state.grids[b]
+            nxt[b] = j1
+            bar.update(j1 - j0)
+        active = nxt < n_rec
+        apply(state, choice, dt, net, active)
+    bar.close()
+    return {"delta": delta, "times": times, "hops": state.hops.copy(),
+            "mean_wait": float(state.time.sum() / max(state.hops.sum(), 1)),
+            **({"snapshots": snaps} if snaps is not None else {})}
+
+
+def equimolar(grids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Recolour random atoms (in place) until Nb = Mo = ⌊n_atoms/3⌋ and Ta takes the rest (the
+    official ``redistribute_atoms`` balances the same counts, first Nb↔Mo then Mo↔Ta)."""
+    x, _ = check_grids("grids", grids)
+    for b in range(x.shape[0]):
+        flat = x[b].reshape(-1)
+        n_atoms = int((flat > 0).sum())
+        target = np.array([n_atoms // 3, n_atoms // 3, n_atoms - 2 * (n_atoms // 3)])
+        counts = np.array([(flat == s).sum() for s in (1, 2, 3)])
+        spare = []                                    # atoms to recolour
+        for s in range(3):
+            if counts[s] > target[s]:
+                where = np.nonzero(flat == s + 1)[0]
+                spare.append(rng.choice(where, counts[s] - target[s], replace=False))
+        spare = rng.permutation(np.concatenate(spare)) if spare else np.zeros(0, dtype=np.int64)
+        need = np.repeat(np.arange(1, 4), np.maximum(target - counts, 0))
+        flat[spare] = need
+    return x
+
+
+def tile_snapshots(small: np.ndarray, m: int, n_out: int, rng: np.random.Generator,
+                   pool: np.ndarray | None = None) -> np.ndarray:
+    """``[n_out, m·G, …]`` large cells: each of the m³ tiles a small snapshot drawn from ``pool``
+    (per output: an index array into ``small``, or all of ``small``), rolled by a random even
+    shift per axis; then :func:`equimolar`. One vacancy per tile is kept."""
+    small, _ = check_grids("small", small)
+    g = small.shape[1]
+    out = np.empty((n_out, m * g, m * g, m * g), dtype=np.int8)
+    for n in range(n_out):
+        cand = np.arange(len(small)) if pool is None else np.asarray(pool[n])
+        for a in range(m):
+            for b in range(m):
+                for c in range(m):
+                    tile = small[rng.choice(cand)]
+                    shift = 2 * rng.integers(0, g // 2, size=3)
+                    out[n, a * g:(a + 1) * g, b * g:(b + 1) * g, c * g:(c + 1) * g] = np.roll(
+                        tile, tuple(shift), axis=(0, 1, 2))
+    return equimolar(out, rng)
+
+
+def relax(grids: np.ndarray, T, hops: int, rng: np.random.Generator, *,
+          net: BarrierNetwork | None = None) -> np.ndarray:
+    """``hops`` exact KMC hops of each whole cell (all vacancies mobile, periodic): heals the tile
+    seams (the book's LocalRelax; the official one runs 7 hops per seam patch, periodic inside it)."""
+    state = init_state(grids, T, net)
+    for _ in range(int(hops)):
+        apply(state, *draw(state, rng), net)
+    return state.grids
+
+
+def partial_evolution(grids: np.ndarray, T, n_hops: int, side: int, rng: np.random.Generator, *,
+                      net: BarrierNetwork | None = None, progress: bool = False) -> dict:
+    """Partial evolution with a frozen halo of every cell of ``grids [B, G, G, G]``.
+
+    One vacancy per cell, chosen at random, hops ``n_hops`` times with its targets confined to the
+    box of ``side`` voxels centred on its start (start at local (side/2,)*3, like the official
+    16³ patch); the other vacancies and everything outside the box stay frozen.
+
+    Returns ``{"before": δ [B, 6], "after": δ [B, 6] (whole cells), "dt": Σ 1/R [B] (s)}``."""
+    x, _ = check_grids("grids", grids)
+    vac = vacancies(x)
+    B, V = vac.shape[:2]
+    chosen = rng.integers(0, V, size=B)
+    mobile = np.zeros((B, V), bool)
+    mobile[np.arange(B), chosen] = True
+    lo = vac[np.arange(B), chosen] - side // 2
+    state = init_state(x, T, net, mobile=mobile, box_lo=lo, box_side=side)
+    before = sro(x)
+    dt = np.zeros(B)
+    for _ in tqdm(range(int(n_hops)), desc="partial evolution", disable=not progress, leave=False):
+        choice, w = draw(state, rng, waiting="mean")
+        apply(state, choice, w, net)
+        dt += w
+    return {"before": before, "after": sro(state.grids), "dt": dt, "final": state}
