@@ -168,3 +168,31 @@ def test_experiment_rejects_a_pool_too_small_for_the_budget():
         allen_cahn.run(cfg, progress=False)
     with pytest.raises(ValueError, match="ae_traj"):
         apply_overrides(allen_cahn.Config.for_scale("quick"), {"ae_traj": "100"})
+
+
+def test_streamed_partial_statistics_equal_the_stored_rows():
+    """PartialStatistics (what the streamed study keeps) gives the same L_x,p as the stored f_I and
+    J^†[I] rows, with the same subsets and the same forces charged."""
+    from support.closure import ClosureAutoencoder
+    from support.experiments.allen_cahn import FieldClosure
+    from support.losses import loss_x_partial
+    from support.nets import mlp
+    from support.pipeline import PartialStatistics, latent_loss, observe_partial, observe_partial_statistics
+    s = AllenCahnSystem(16)
+    torch.manual_seed(0)
+    ae = ClosureAutoencoder(s.observables, 1, s.state_dim, 4, closure_net=FieldClosure([256, 16, 3]),
+                            decoder=mlp([3, 16, 256]), decode_from="closure")
+    x = s.annulus(torch.tensor([0.35, 0.32, 0.3]), torch.tensor([0.12, 0.11, 0.1])).float()
+    b1, b2 = ForceBudget(), ForceBudget()
+    full = observe_partial(s, ae, x, 1 / 16, b1, torch.Generator().manual_seed(5), chunk=2)
+    stats = observe_partial_statistics(s, ae, x, 1 / 16, b2, torch.Generator().manual_seed(5), chunk=2)
+    assert b1.total == b2.total == 3 * 16
+    assert isinstance(stats, PartialStatistics) and stats.A.shape == (3, 4, 4)
+    g = torch.randn(3, 4)
+    G = lambda z: g                                                      # noqa: E731
+    direct = loss_x_partial(g, full.forces, full.psi)
+    assert torch.allclose(latent_loss("lx")(G, stats.tensors()), direct, rtol=1e-4)
+    both = PartialStatistics.cat([stats, stats])
+    assert both.z.shape == (6, 4)
+    with pytest.raises(ValueError):
+        PartialStatistics.cat([])

@@ -54,6 +54,7 @@ from ..rollout import rk4
 from ..scale import device
 from ..studies import Method, RunRecord, records_as_dicts
 from ..subsets import subset_size
+from ..tables import Table
 from ..systems.allen_cahn import AllenCahnSystem
 from ..train import TrainConfig, torch_threads
 from .config import ExperimentConfig, resolve
@@ -470,6 +471,31 @@ def _figures(cfg, system, test: TestSet, preds: dict, metrics: dict) -> dict:
     for f in figs.values():
         plt.close(f)
     return figs
+
+
+def budget_table(runs: dict[str, ExperimentResult]) -> Table:
+    """L_z vs L_x,p at the equal budget, one column group per run (e.g. this run and the saved one),
+    next to the paper's numbers (mean ± std over seeds; configurations; forces each)."""
+    if not runs:
+        raise ValueError("no runs to tabulate")
+    paper = paper_numbers.ALLEN_CAHN
+    headers = ["loss"]
+    for name, r in runs.items():
+        m = r.metrics
+        headers += [f"{name}: configurations ({m['grid']}², N = {m['N']:,})", f"{name}: error on E"]
+    headers += ["paper: configurations (200², N = 40,000)", "paper: error on E"]
+    rows = []
+    for key, paper_n in (("lz", 2500), ("lxp", 40_000)):
+        cells = []
+        for r in runs.values():
+            m = r.metrics
+            s = m["methods"]["L_z" if key == "lz" else m["lxp_label"]]
+            cells += [f"{s['n_configs']:,} × {'N' if key == 'lz' else 'pN'}", f"{s['mean']:.2e} ± {s['std']:.1e}"]
+        ref = paper["errors"][key]
+        label = "L_z" if key == "lz" else "L_x,p"
+        rows.append([label] + cells + [f"{paper_n:,} × {'N' if key == 'lz' else 'N/16'}", f"{ref[0]:.2e} ± {ref[1]:.1e}"])
+    return Table(headers, rows, caption="Relative error on the free energy at an equal force budget "
+                                        "(mean ± std over seeds, ddof = 0), next to paper 1's Allen_Cahn/loss.txt.")
 
 
 # ----------------------------------------------------------------------------- claims
