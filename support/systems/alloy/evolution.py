@@ -46,7 +46,7 @@ def simulate(grids, T: float, record_times, rng: np.random.Generator, *, net: Ba
         j_due = np.searchsorted(times, t_after, side="left")   # records before this hop: the
         for b in np.nonzero(active & (j_due > nxt))[0]:         # state now holds until time + dt
             j0, j1 = nxt[b], int(j_due[b])
-            delta[b, j0:j1] = sro(state.grids[b])
+            delta[b, j0:j1] = sro(state.grids[b], checked=True)
             if snaps is not None:
                 snaps[b, j0:j1] = state.grids[b]
             nxt[b] = j1
@@ -110,14 +110,16 @@ def relax(grids: np.ndarray, T, hops: int, rng: np.random.Generator, *,
 
 
 def partial_evolution(grids: np.ndarray, T, n_hops: int, side: int, rng: np.random.Generator, *,
-                      net: BarrierNetwork | None = None, progress: bool = False) -> dict:
+                      net: BarrierNetwork | None = None, progress: bool = False,
+                      checkpoints: tuple[int, ...] = ()) -> dict:
     """Partial evolution with a frozen halo of every cell of ``grids [B, G, G, G]``.
 
     One vacancy per cell, chosen at random, hops ``n_hops`` times with its targets confined to the
     box of ``side`` voxels centred on its start (start at local (side/2,)*3, like the official
     16³ patch); the other vacancies and everything outside the box stay frozen.
 
-    Returns ``{"before": δ [B, 6], "after": δ [B, 6] (whole cells), "dt": Σ 1/R [B] (s)}``."""
+    Returns ``{"before": δ [B, 6], "after": δ [B, 6] (whole cells), "dt": Σ 1/R [B] (s),
+    "checkpoints": {n: (δ [B, 6], elapsed [B]) after n hops, for n in checkpoints}}``."""
     x, _ = check_grids("grids", grids)
     vac = vacancies(x)
     B, V = vac.shape[:2]
@@ -128,8 +130,19 @@ def partial_evolution(grids: np.ndarray, T, n_hops: int, side: int, rng: np.rand
     state = init_state(x, T, net, mobile=mobile, box_lo=lo, box_side=side)
     before = sro(x)
     dt = np.zeros(B)
-    for _ in tqdm(range(int(n_hops)), desc="partial evolution", disable=not progress, leave=False):
+    marks = {}
+    for h in tqdm(range(1, int(n_hops) + 1), desc="partial evolution", disable=not progress, leave=False):
         choice, w = draw(state, rng, waiting="mean")
         apply(state, choice, w, net)
         dt += w
-    return {"before": before, "after": sro(state.grids), "dt": dt, "final": state}
+        if h in checkpoints:
+            marks[h] = (sro(state.grids, checked=True), dt.copy())
+    return {"before": before, "after": sro(state.grids, checked=True), "dt": dt, "final": state,
+            "checkpoints": marks}
+
+
+def replicate_snapshots(small: np.ndarray, m: int, index: np.ndarray) -> np.ndarray:
+    """``[len(index), m·G, …]`` large cells, each the periodic replication of one small snapshot
+    ``small[index[n]]`` (m³ copies, one vacancy each): no seams, δ equal to the small cell's."""
+    small, _ = check_grids("small", small)
+    return np.tile(small[np.asarray(index)], (1, m, m, m))

@@ -12,6 +12,7 @@ Grids are ``int8`` numpy arrays; batches are ``[B, G, G, G]`` with ``G = 2n``.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -33,10 +34,16 @@ def check_cells(n_cells: Any) -> int:
 
 
 def site_mask(n_cells: int) -> np.ndarray:
-    """``[G, G, G]`` bool: True on the bcc sites of the ``(2n)³`` voxel grid."""
-    g = 2 * check_cells(n_cells)
-    par = np.indices((g, g, g)) % 2
-    return (par[0] == par[1]) & (par[1] == par[2])
+    """``[G, G, G]`` bool: True on the bcc sites of the ``(2n)³`` voxel grid (read-only)."""
+    return _site_mask(check_cells(n_cells))
+
+
+@lru_cache(maxsize=8)
+def _site_mask(n: int) -> np.ndarray:
+    par = np.indices((2 * n, 2 * n, 2 * n)) % 2
+    mask = (par[0] == par[1]) & (par[1] == par[2])
+    mask.flags.writeable = False
+    return mask
 
 
 def site_coordinates(n_cells: int) -> np.ndarray:

@@ -42,10 +42,12 @@ def pair_counts(grids: np.ndarray, *, checked: bool = False) -> np.ndarray:
     return c + c.transpose(0, 2, 1)
 
 
-def sro(grids: np.ndarray) -> np.ndarray:
-    """δ ``[B, 6]`` (or ``[6]`` for one grid) in the order of :data:`SRO_NAMES`."""
-    x, batched = check_grids("grids", grids)
-    n = pair_counts(x)
+def sro(grids: np.ndarray, *, checked: bool = False) -> np.ndarray:
+    """δ ``[B, 6]`` (or ``[6]`` for one grid) in the order of :data:`SRO_NAMES`. ``checked``:
+    skip the input check (the simulators' own grids)."""
+    x, batched = (grids, grids.ndim == 4) if checked else check_grids("grids", grids)
+    x = x if x.ndim == 4 else x[None]
+    n = pair_counts(x, checked=True)
     c = np.stack([(x.reshape(len(x), -1) == s).sum(1) for s in (1, 2, 3)], axis=1)
     if (c == 0).any():
         raise ValueError("every species must be present to define δ")

@@ -1,0 +1,506 @@
+r"""Paper 2 §2.5: the SRO dynamics of an 8192-site NbMoTa cell, learned from small patches.
+
+Microscopic model (:mod:`support.systems.alloy`): vacancy-hop kinetic Monte Carlo on a bcc lattice,
+barriers from the NNK network shipped with the package, rates ν exp(−E_b/k_BT), exact BKL waiting
+times. Observable: the 6 first-shell SRO parameters δ (no closure, d = 6).
+
+1. **Small cells**: ``small_seeds`` 1024-site cells (one vacancy) per temperature, from random
+   solid solutions, recorded at ``n_records + 1`` equally spaced physical times up to
+   ``horizon_hops`` mean hops (a pilot run fixes the hop time τ₀(T) of the horizon). The mean
+   waiting time per hop of these runs, τ(T), is the time unit: s = t / (``time_unit_hops`` · τ(T)),
+   the same in the small and the large cell (one vacancy per 1024 sites).
+2. **Large snapshots**: ``upsampling="replicate"`` (default): the periodic 2×2×2 replication of one
+   small snapshot (random record, random seed) — seamless, δ equal to the small cell's.
+   ``"tile"`` (the official recipe): 2×2×2 tiles of different small snapshots from a window of
+   ± ``frame_window`` records, each rolled by a random even shift, recoloured to exact
+   equimolarity, then ``relax_hops`` exact KMC hops of the whole cell. Its seams (18 % of the
+   bonds cross one) are random bonds that a few dozen hops do not heal: they lower |δ| of the
+   snapshots by about a fifth and put a seam-healing drift into the pairs (the chapter shows it).
+3. **Partial evolution**: one random vacancy of each snapshot hops ``partial_hops`` times inside
+   the 16³-voxel box centred on it, the rest frozen (frozen halo); δt = Σ 1/R. Target
+   ẑ₁ = z₀ + K (δ_after − δ_before) with z₀ = δ of the whole cell (K = 8, λ = K).
+4. **SDE** on (δ, T): drift MLP and a full state- and T-dependent σ (Cholesky), trained by L_p.
+5. **Test** at ``truth_T``: ``truth_replicas`` direct KMC runs of the 8192-site cell from random
+   solid solutions against SDE paths from the same δ(0); the 1024-site runs at that T give the
+   small cell's spread (√K = √8 times the large cell's); stationary δ(T) of the SDE against the
+   paper's published values.
+
+Deliberate differences from the official code (said in the chapter): frozen halo instead of a
+patch made periodic by itself; replication instead of tiling (see 2.); z₀ is δ of the whole cell
+(official: the mean of the 8 tiles' δ, each periodic inside its tile); an MLP drift instead of the
+S-OnsagerNet; the time unit is the measured mean hop time of the small cells.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..claims import ClaimSet
+from ..paper_numbers import paper2 as paper_numbers
+from ..plotting import figure, method_colour
+from ..results import ExperimentResult
+from ..stochastic.conditioned import conditioned_sde
+from ..stochastic.sde import train_sde
+from ..stochastic.study import mean_trajectory_error, pairs_from_patches, rollouts
+from ..systems.alloy import evolution as E
+from ..systems.alloy import lattice as L
+from ..systems.alloy.barriers import default_network, sphere_sites
+from ..systems.alloy.sro import SRO_NAMES
+from ..train import TrainConfig
+from .config import ExperimentConfig, resolve
+
+VERSION = 1
+MOTA = (3, 4, 5)          # MoMo, MoTa, TaTa: the strongly ordering components
+
+
+@dataclass
+class Config(ExperimentConfig):
+    small_cells: int = 8                       # 8³ cells = 1024 sites, one vacancy
+    large_cells: int = 16                      # 16³ cells = 8192 sites, 8 vacancies (K = 8)
+    temperatures: tuple[float, ...] = (2000.0, 2500.0, 3000.0)
+    small_seeds: int = 12                      # official: 10 per T
+    horizon_hops: int = 20_000                 # small runs; official: 2e6 hops (T ≥ 1400 K)
+    record_hops: int = 500                     # record interval; official: 1000 hops
+    pilot_hops: int = 200
+    time_unit_hops: int = 10_000               # s = t / (time_unit_hops · τ(T))
+    pairs_per_T: int = 1500                    # official: 2000 × 10 seeds
+    upsampling: str = "replicate"              # or "tile" (official: tiles of different snapshots)
+    frame_window: int = 2                      # "tile": ± records pooled for a tile (official ± 10 of 2000)
+    relax_hops: int = 56                       # "tile": whole-cell hops at the seams (official 8 × 7)
+    partial_hops: int = 124
+    patch_side: int = 16                       # voxels (8 cells)
+    sde_hidden: tuple[int, ...] = (64, 64)
+    sde_steps: int = 2000
+    sde_lr: float = 3e-3
+    sde_batch: int = 512
+    truth_T: float = 2000.0
+    truth_replicas: int = 12
+    truth_hops: int = 6000                     # per vacancy (a multiple of record_hops)
+    rollout_paths: int = 200
+    substeps: int = 5                          # SDE steps per record interval
+    stationary_from: float = 0.5               # fraction of the horizon counted as stationary
+    batch: int = 64                            # cells per batched KMC call
+
+    PRESETS: ClassVar = {
+        "quick": {},
+        "paper": dict(temperatures=(1600.0, 1800.0, 2000.0, 2200.0, 2400.0, 2600.0, 2800.0, 3000.0),
+                      small_seeds=10, horizon_hops=2_000_000, record_hops=1000, pairs_per_T=20_000,
+                      frame_window=10, sde_steps=20_000, truth_replicas=100, truth_hops=100_000,
+                      rollout_paths=1000)}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.truth_T not in self.temperatures:
+            raise ValueError(f"truth_T = {self.truth_T} must be one of the temperatures {self.temperatures}")
+        if len(self.temperatures) < 2:
+            raise ValueError("the SDE takes T as an input: give at least two temperatures")
+        if self.large_cells % self.small_cells:
+            raise ValueError("large_cells must be a multiple of small_cells")
+        if self.horizon_hops % self.record_hops or self.truth_hops % self.record_hops \
+                or self.truth_hops > self.horizon_hops:
+            raise ValueError("horizon_hops and truth_hops must be multiples of record_hops, truth_hops <= horizon_hops")
+        if self.upsampling not in ("replicate", "tile"):
+            raise ValueError(f"upsampling must be 'replicate' or 'tile', got {self.upsampling!r}")
+
+    @property
+    def n_records(self) -> int:
+        return self.horizon_hops // self.record_hops
+
+    @property
+    def truth_records(self) -> int:
+        return self.truth_hops // self.record_hops
+
+    @property
+    def K(self) -> int:
+        return (self.large_cells // self.small_cells) ** 3
+
+
+# ------------------------------------------------------------------------------------ data
+def _batched(fn, n: int, size: int):
+    outs = [fn(i, min(size, n - i)) for i in range(0, n, size)]
+    return outs
+
+
+def pilot_hop_time(cfg: Config, T: float, rng: np.random.Generator) -> float:
+    """τ₀(T): mean waiting time per hop of a short run from random solid solutions (sets horizons)."""
+    net = default_network()
+    from ..systems.alloy.kmc import init_state, step
+    state = init_state(L.random_alloys(cfg.small_cells, 16, rng), T, net)
+    for _ in range(cfg.pilot_hops):
+        step(state, rng, net)
+    return float(state.time.mean() / cfg.pilot_hops)
+
+
+def small_runs(cfg: Config, T: float, horizon: float, rng: np.random.Generator, progress: bool) -> dict:
+    """Recorded 1024-site runs at T: δ [seeds, n_rec+1, 6], snapshots, mean hop time τ(T)."""
+    times = np.linspace(0.0, horizon, cfg.n_records + 1)
+    parts = _batched(lambda i, n: E.simulate(L.random_alloys(cfg.small_cells, n, rng), T, times, rng,
+                                             snapshots=True, progress=progress, desc=f"1024 sites, {T:.0f} K"),
+                     cfg.small_seeds, cfg.batch)
+    hops = np.concatenate([p["hops"] for p in parts])
+    tau = float(sum(p["mean_wait"] * p["hops"].sum() for p in parts) / hops.sum())
+    return {"delta": np.concatenate([p["delta"] for p in parts]),
+            "snapshots": np.concatenate([p["snapshots"] for p in parts]), "tau": tau,
+            "hops": hops, "times": times}
+
+
+def training_pairs(cfg: Config, T: float, small: dict, rng: np.random.Generator, progress: bool) -> dict:
+    """8192-site snapshots from the small runs (replicated, or tiled and relaxed) and their
+    partial evolution at T."""
+    snaps = small["snapshots"]                         # [seeds, n_rec+1, G, G, G]
+    n_seeds, n_rec = snaps.shape[:2]
+    flat = snaps.reshape(-1, *snaps.shape[2:])
+    m = cfg.large_cells // cfg.small_cells
+    out = {"z0": [], "before": [], "after": [], "dt": [], "var_rate": []}
+    marks = (cfg.partial_hops // 4, cfg.partial_hops // 2)
+    for i in tqdm(range(0, cfg.pairs_per_T, cfg.batch), desc=f"pairs, {T:.0f} K", disable=not progress,
+                  leave=False):
+        n = min(cfg.batch, cfg.pairs_per_T - i)
+        f = rng.integers(0, n_rec, size=n)
+        pools = []
+        for fi in f:
+            frames = np.arange(max(fi - cfg.frame_window, 0), min(fi + cfg.frame_window, n_rec - 1) + 1)
+            pools.append((np.arange(n_seeds)[:, None] * n_rec + frames[None]).ravel())
+        if cfg.upsampling == "replicate":
+            big = E.replicate_snapshots(flat, m, f + n_rec * rng.integers(0, n_seeds, size=n))
+        else:
+            big = E.relax(E.tile_snapshots(flat, m, n, rng, pool=pools), T, cfg.relax_hops, rng)
+        p = E.partial_evolution(big, T, cfg.partial_hops, cfg.patch_side, rng, checkpoints=marks)
+        for key, val in (("z0", p["before"]), ("before", p["before"]), ("after", p["after"]), ("dt", p["dt"])):
+            out[key].append(val)
+        # Σ over pairs of (KΔδ)² and of the elapsed time after n hops, n = marks + (partial_hops,)
+        ends = [*(p["checkpoints"][h] for h in marks), (p["after"], p["dt"])]
+        out["var_rate"].append(np.array([[((cfg.K * (d - p["before"])) ** 2).sum(0).mean(), t.sum()]
+                                         for d, t in ends]))
+    res = {k: np.concatenate(v) for k, v in out.items() if k != "var_rate"}
+    vr = np.sum(out["var_rate"], axis=0)                     # [3, 2]
+    res["var_rate"] = {"hops": [*marks, cfg.partial_hops], "per_time": (vr[:, 0] / vr[:, 1]).tolist()}
+    return res
+
+
+def truth_runs(cfg: Config, T: float, horizon: float, rng: np.random.Generator, progress: bool) -> dict:
+    """Direct KMC of the 8192-site cell (K vacancies) from random solid solutions at T, recorded
+    at the small runs' first ``truth_records + 1`` times."""
+    times = np.linspace(0.0, horizon, cfg.n_records + 1)[:cfg.truth_records + 1]
+    size = max(1, cfg.batch // cfg.K)
+    parts = _batched(lambda i, n: E.simulate(L.random_alloys(cfg.large_cells, n, rng, n_vacancies=cfg.K), T,
+                                             times, rng, progress=progress, desc=f"8192 sites, {T:.0f} K"),
+                     cfg.truth_replicas, size)
+    return {"delta": np.concatenate([p["delta"] for p in parts]),
+            "hops": np.concatenate([p["hops"] for p in parts])}
+
+
+# ------------------------------------------------------------------------------------ model
+def fit_model(cfg: Config, pairs, seed: int):
+    torch.manual_seed(seed)
+    model = conditioned_sde(6, 1, cfg.sde_hidden).double()
+    train = TrainConfig(lr=cfg.sde_lr, steps=cfg.sde_steps, batch_size=cfg.sde_batch, schedule="cosine",
+                        min_lr=cfg.sde_lr / 100, seed=seed, progress=False, threads=1)
+    train_sde(model, pairs, train, lam=float(cfg.K))
+    return model.eval()
+
+
+def _with_T(z: np.ndarray, T) -> np.ndarray:
+    return np.concatenate([z, np.broadcast_to(np.asarray(T, float)[..., None] / 1000.0, z.shape[:-1] + (1,))],
+                          axis=-1)
+
+
+# ------------------------------------------------------------------------------------ study
+def barrier_statistics(seed: int) -> dict:
+    """Barriers of 2000 random equimolar crops and of the pure-element crops (eV)."""
+    net = default_network()
+    codes = np.random.default_rng(seed).integers(1, 4, size=(2000, 112))
+    e = net.energy_from_sites(codes).astype(float)
+    pure = {s: float(net.energy_from_sites(np.full(112, i + 1))) for i, s in enumerate(L.SPECIES)}
+    ref = [float(net.energy_from_sites(np.random.default_rng(s).integers(1, 4, size=112))) for s in (0, 1)]
+    return {"random": e, "mean": float(e.mean()), "std": float(e.std()), "pure": pure,
+            "reference_error": float(max(abs(pure["Nb"] - 1.02010), abs(pure["Mo"] - 1.72255),
+                                         abs(pure["Ta"] - 1.13068), abs(ref[0] - 1.45516),
+                                         abs(ref[1] - 1.46601)))}
+
+
+def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
+        progress: bool = True) -> ExperimentResult:
+    cfg = resolve(Config, cfg, scale)
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    timings = {}
+    horizons, small, pairs = {}, {}, []
+    for T in tqdm(cfg.temperatures, desc="temperatures", disable=not progress):
+        t1 = time.perf_counter()
+        tau0 = pilot_hop_time(cfg, T, rng)
+        horizons[T] = cfg.horizon_hops * tau0
+        small[T] = small_runs(cfg, T, horizons[T], rng, progress)
+        t2 = time.perf_counter()
+        p = training_pairs(cfg, T, small[T], rng, progress)
+        unit = cfg.time_unit_hops * small[T]["tau"]
+        pairs.append((p, unit, T))
+        timings[T] = {"small_s": t2 - t1, "pairs_s": time.perf_counter() - t2}
+    z0 = np.concatenate([_with_T(p["z0"], T) for p, _, T in pairs])
+    zb = np.concatenate([np.pad(cfg.K * p["before"], ((0, 0), (0, 1))) for p, _, _ in pairs])
+    za = np.concatenate([np.pad(cfg.K * p["after"], ((0, 0), (0, 1))) for p, _, _ in pairs])
+    dts = np.concatenate([p["dt"] / unit for p, unit, _ in pairs])
+    train_pairs = pairs_from_patches(z0, zb, za, dts, cfg.K)["partial"]
+    t3 = time.perf_counter()
+    model = fit_model(cfg, train_pairs, seed)
+    t_fit = time.perf_counter() - t3
+
+    # test at truth_T: direct 8192-site KMC against SDE paths from the same starts
+    T = cfg.truth_T
+    t4 = time.perf_counter()
+    truth = truth_runs(cfg, T, horizons[T], rng, progress)
+    t_truth = time.perf_counter() - t4
+    unit_T = cfg.time_unit_hops * small[T]["tau"]
+    s_rec = np.linspace(0.0, horizons[T], cfg.n_records + 1)[:cfg.truth_records + 1] / unit_T
+    dt = float(s_rec[1] / cfg.substeps)
+    starts = truth["delta"][:, 0]
+    pick = np.resize(np.arange(len(starts)), cfg.rollout_paths)
+    pred = rollouts(model, torch.tensor(_with_T(starts[pick], T)), dt, cfg.truth_records * cfg.substeps,
+                    seed=seed, record_every=cfg.substeps)[..., :6].numpy()
+    late = int(round(cfg.stationary_from * cfg.truth_records))
+    small_T = small[T]["delta"][:, :cfg.truth_records + 1]
+    std = {"kmc_1024": small_T.std(0, ddof=1), "kmc_8192": truth["delta"].std(0, ddof=1),
+           "sde_8192": pred.std(0, ddof=1)}
+    late_std = {k: v[late:].mean(0) for k, v in std.items()}
+
+    # stationary δ(T) of the SDE: long paths from δ = 0 at every trained and tabulated T
+    T_grid = sorted(set(cfg.temperatures) | {t for t in paper_numbers.NBMOTA["sro_predicted"]
+                                            if min(cfg.temperatures) <= t <= max(cfg.temperatures)})
+    stationary = {}
+    for Tq in T_grid:
+        span = min(3 * cfg.horizon_hops, 200_000) / cfg.time_unit_hops
+        n = int(np.ceil(span / dt))
+        z = rollouts(model, torch.tensor(_with_T(np.zeros((100, 6)), Tq)), dt, n, seed=seed,
+                     record_every=max(1, n // 60))[..., :6].numpy()
+        stationary[Tq] = z[:, z.shape[1] // 2:].mean(axis=(0, 1))
+    late_small = int(round(cfg.stationary_from * cfg.n_records))
+    small_late = {T_: small[T_]["delta"][:, late_small:].mean(axis=(0, 1)) for T_ in cfg.temperatures}
+
+    metrics = {
+        "barriers": barrier_statistics(seed),
+        "tau": {T_: small[T_]["tau"] for T_ in cfg.temperatures},
+        "horizon_s": horizons, "timings": timings, "fit_s": t_fit, "truth_s": t_truth,
+        "small_mean": {T_: small[T_]["delta"].mean(0) for T_ in cfg.temperatures},
+        "small_std": {T_: small[T_]["delta"].std(0, ddof=1) for T_ in cfg.temperatures},
+        "small_late": small_late, "small_hops_mean": {T_: float(small[T_]["hops"].mean()) for T_ in cfg.temperatures},
+        "n_pairs": len(z0), "pair_dt_mean": float(dts.mean()),
+        "increment_variance": {T_: p["var_rate"] for p, _, T_ in pairs},
+        "pair_increment_std": np.concatenate([cfg.K * (p["after"] - p["before"]) for p, _, _ in pairs]).std(0),
+        "s": s_rec, "hops_per_vacancy": s_rec * cfg.time_unit_hops,
+        "truth_mean": truth["delta"].mean(0), "truth_std": std["kmc_8192"],
+        "pred_mean": pred.mean(0), "pred_std": std["sde_8192"], "small_T_std": std["kmc_1024"],
+        "small_T_mean": small_T.mean(0),
+        "late_std": late_std,
+        "std_ratio_sde": float(np.mean(late_std["sde_8192"] / late_std["kmc_8192"])),
+        "std_ratio_sde_per": late_std["sde_8192"] / late_std["kmc_8192"],
+        "sqrtK_kmc": float(np.mean(late_std["kmc_1024"] / late_std["kmc_8192"])),
+        "sqrtK_sde": float(np.mean(late_std["kmc_1024"] / late_std["sde_8192"])),
+        "mean_error": mean_trajectory_error(pred, truth["delta"]),
+        "final_mean_gap": np.abs(pred[:, late:].mean((0, 1)) - truth["delta"][:, late:].mean((0, 1))),
+        "truth_late": truth["delta"][:, late:].mean((0, 1)), "pred_late": pred[:, late:].mean((0, 1)),
+        "stationary": stationary,
+        "truth_hops_per_vacancy": float(truth["hops"].mean() / cfg.K),
+    }
+    return ExperimentResult.of(cfg, name="nbmota", version=VERSION, seed=seed, metrics=metrics,
+                               comparison=_comparison(cfg, metrics), figures=_figures(cfg, metrics),
+                               started=t0, threads=1)
+
+
+# ------------------------------------------------------------------------------------ reporting
+def _by_T(d: dict) -> dict:
+    """``{float T: value}`` (saved results have string keys)."""
+    return {float(k): v for k, v in d.items()}
+
+
+def _vec(v) -> str:
+    return "(" + ", ".join(f"{x:+.3f}" for x in np.asarray(v)) + ")"
+
+
+def _comparison(cfg: Config, m: dict) -> list[dict]:
+    ref = paper_numbers.NBMOTA
+    rows = [{"quantity": "barriers of 2000 random crops: mean (eV)", "measured": m["barriers"]["mean"],
+             "paper": 1.77461, "note": "weights README §6 (official code)"},
+            {"quantity": "barriers of 2000 random crops: std (eV)", "measured": m["barriers"]["std"],
+             "paper": 0.252887, "note": "weights README §6"}]
+    if 2000.0 in m["tau"]:
+        rows.append({"quantity": "mean waiting time per hop at 2000 K, 1024 sites (s)",
+                     "measured": m["tau"][2000.0], "paper": ref["mean_wait_2000"],
+                     "note": "paper: hops 10k–100k; here from the random start"})
+    for T, vals in ref["sro_predicted"].items():
+        if T in m["stationary"]:
+            rows.append({"quantity": f"stationary δ_MoMo / δ_MoTa / δ_TaTa at {T} K (SDE)",
+                         "measured": " / ".join(f"{m['stationary'][T][i]:.2f}" for i in MOTA),
+                         "paper": " / ".join(f"{vals[i]:.2f}" for i in MOTA), "note": "paper: published S-OnsagerNet"})
+        if float(T) in m["small_late"]:
+            rows.append({"quantity": f"late δ_MoMo / δ_MoTa / δ_TaTa at {T} K (1024-site KMC)",
+                         "measured": " / ".join(f"{m['small_late'][float(T)][i]:.2f}" for i in MOTA),
+                         "paper": " / ".join(f"{vals[i]:.2f}" for i in MOTA),
+                         "note": f"average over the second half of {cfg.horizon_hops:,} hops"})
+    rows.append({"quantity": f"std of δ, 1024 / 8192 sites (KMC, {cfg.truth_T:.0f} K)", "measured": m["sqrtK_kmc"],
+                 "predicted": np.sqrt(cfg.K), "note": "√K"})
+    rows.append({"quantity": "std of δ: SDE / 8192-site KMC", "measured": m["std_ratio_sde"], "predicted": 1.0,
+                 "note": "second half of the horizon, mean of 6 components"})
+    rows.append({"quantity": "error of the SDE's mean trajectory (official metric)", "measured": m["mean_error"],
+                 "note": "vs direct 8192-site KMC"})
+    return rows
+
+
+def _figures(cfg: Config, m: dict) -> dict:
+    figs = {}
+    # microscopic picture: the 7.5 Å sphere around a vacancy and one hop; barrier histogram
+    fig = figure(1, 1, width=4.2, height=3.6)[0]
+    fig.clf()
+    ax = fig.add_subplot(1, 2, 1, projection="3d")
+    s = sphere_sites()
+    codes = np.random.default_rng(0).integers(1, 4, size=len(s))
+    near = (np.abs(s) <= 2).all(1)
+    colours = {1: "tab:blue", 2: "tab:red", 3: "tab:green"}
+    for c, name in zip((1, 2, 3), L.SPECIES):
+        sel = near & (codes == c)
+        ax.scatter(*(s[sel] * L.VOXEL).T, s=60, color=colours[c], label=name, depthshade=False)
+    ax.scatter(0, 0, 0, s=80, facecolor="white", edgecolor="k", label="vacancy")
+    ax.quiver(L.VOXEL, L.VOXEL, L.VOXEL, -L.VOXEL * 0.8, -L.VOXEL * 0.8, -L.VOXEL * 0.8, color="k", lw=2)
+    ax.set(title="a hop (+[111] neighbour → vacancy)", xticks=[], yticks=[], zticks=[])
+    ax.legend(fontsize=6, loc="upper left")
+    ax2 = fig.add_subplot(1, 2, 2)
+    ax2.hist(m["barriers"]["random"], bins=40, color="0.6")
+    for (name, e), c in zip(m["barriers"]["pure"].items(), ("tab:blue", "tab:red", "tab:green")):
+        ax2.axvline(e, color=c, lw=1.5, label=f"pure {name}: {e:.2f} eV")
+    ax2.set(xlabel="barrier E_b (eV)", ylabel="random crops", title="2000 random equimolar crops")
+    ax2.legend(fontsize=7)
+    fig.set_size_inches(8.4, 3.6)
+    fig.tight_layout()
+    figs["microscopic"] = fig
+
+    # SRO trajectories of the 1024-site cell at every T
+    fig, axes = figure(3, 2, width=3.0, height=2.4, sharex=True)
+    hops = np.linspace(0, cfg.horizon_hops, cfg.n_records + 1)
+    for j, name in enumerate(SRO_NAMES):
+        ax = axes.flat[j]
+        for i, T in enumerate(cfg.temperatures):
+            mu, sd = np.asarray(m["small_mean"][T])[:, j], np.asarray(m["small_std"][T])[:, j]
+            ax.plot(hops, mu, color=method_colour("", i), label=f"{T:.0f} K")
+            ax.fill_between(hops, mu - sd, mu + sd, color=method_colour("", i), alpha=0.15, lw=0)
+            ref = paper_numbers.NBMOTA["sro_predicted"].get(int(T))
+            if ref is not None:
+                ax.axhline(ref[j], color=method_colour("", i), ls="--", lw=0.8)
+        ax.set(title=f"δ {name}", xlabel="hops (mean, per vacancy)" if j >= 3 else None)
+    axes.flat[0].legend(fontsize=7)
+    figs["sro_trajectories"] = fig
+
+    # SDE against direct KMC of the 8192-site cell
+    fig, axes = figure(3, 2, width=3.0, height=2.4, sharex=True)
+    h = np.asarray(m["hops_per_vacancy"])
+    for j, name in enumerate(SRO_NAMES):
+        ax = axes.flat[j]
+        for key_m, key_s, colour, label in (("truth_mean", "truth_std", "0.3", "KMC, 8192 sites"),
+                                            ("pred_mean", "pred_std", "C0", "SDE, 8192 sites"),
+                                            ("small_T_mean", "small_T_std", "C3", "KMC, 1024 sites")):
+            mu, sd = np.asarray(m[key_m])[:, j], np.asarray(m[key_s])[:, j]
+            ax.plot(h, mu, color=colour, label=label, lw=1.2 if colour != "C3" else 0.8)
+            ax.fill_between(h, mu - sd, mu + sd, color=colour, alpha=0.2 if colour != "C3" else 0.08, lw=0)
+        ax.set(title=f"δ {name}, {cfg.truth_T:.0f} K", xlabel="hops per vacancy" if j >= 3 else None)
+    axes.flat[0].legend(fontsize=6)
+    figs["sde_vs_kmc"] = fig
+
+    # fluctuations: std over replicas against time, three ensembles
+    fig, axes = figure(2, 1, width=4.2, height=3.2)
+    for key, colour, label in (("small_T_std", "C3", "KMC 1024"), ("truth_std", "0.3", "KMC 8192"),
+                               ("pred_std", "C0", "SDE 8192")):
+        axes[0, 0].plot(h, np.asarray(m[key]).mean(1), color=colour, label=label)
+    axes[0, 0].plot(h, np.asarray(m["small_T_std"]).mean(1) / np.sqrt(cfg.K), "C3:", label="KMC 1024 / √8")
+    axes[0, 0].set(xlabel="hops per vacancy", ylabel="std of δ (mean of 6)", yscale="log",
+                   title=f"Fluctuations, {cfg.truth_T:.0f} K")
+    axes[0, 0].legend(fontsize=7)
+    Ts = sorted(m["stationary"])
+    for j in MOTA:
+        axes[0, 1].plot(Ts, [m["stationary"][t][j] for t in Ts], "o-", color=method_colour("", j - 3),
+                        label=f"SDE {SRO_NAMES[j]}")
+        ref = paper_numbers.NBMOTA["sro_predicted"]
+        rt = [t for t in sorted(ref) if min(Ts) - 1 <= t <= max(Ts) + 1]
+        axes[0, 1].plot(rt, [ref[t][j] for t in rt], "s--", color=method_colour("", j - 3), mfc="none",
+                        label=f"paper {SRO_NAMES[j]}")
+    axes[0, 1].set(xlabel="T (K)", ylabel="stationary δ", title="Equilibrium SRO vs T")
+    axes[0, 1].legend(fontsize=6)
+    figs["fluctuations"] = fig
+    return figs
+
+
+# ------------------------------------------------------------------------------------ claims
+CLAIMS = ClaimSet()
+BOTH = {"quick": True, "paper": True}
+
+
+@CLAIMS.add("barriers", "the shipped network with the P2 encoding gives the official barriers of the "
+            "reference crops (1e-5 eV) and of 2000 random crops (mean, std to 1e-4 eV)", expect=BOTH,
+            paper="pure Nb/Mo/Ta 1.020/1.723/1.131 eV; random crops 1.7746 ± 0.2529 eV")
+def _barriers(r):
+    b = r.metrics["barriers"]
+    ok = b["reference_error"] < 1e-5 and abs(b["mean"] - 1.77461) < 1e-4 and abs(b["std"] - 0.252887) < 1e-4
+    return ok, f"max reference error {b['reference_error']:.1e} eV; mean {b['mean']:.5f}, std {b['std']:.5f}"
+
+
+@CLAIMS.add("kmc_equilibrium", "the 1024-site KMC at 2000 K orders towards the paper's published SRO: late "
+            "δ_MoMo, δ_MoTa, δ_TaTa within 0.08 of it (quick: 2·10⁴ hops, the order is still growing "
+            "by ≈ 0.02)", expect=BOTH, paper="2000 K: −0.64 / 0.46 / −0.34")
+def _kmc_eq(r):
+    late = _by_T(r.metrics["small_late"]).get(2000.0)
+    if late is None:
+        return False, "2000 K not simulated"
+    ref = paper_numbers.NBMOTA["sro_predicted"][2000]
+    gap = max(abs(late[i] - ref[i]) for i in MOTA)
+    return gap < 0.08, f"late {_vec([late[i] for i in MOTA])}, largest gap {gap:.3f}"
+
+
+@CLAIMS.add("sde_mean", "the SDE learned from 124-hop patch evolution follows the mean SRO of the direct "
+            "8192-site KMC: every component's late mean within 0.05 and official error < 0.02 at paper scale "
+            "(test window reaching the plateau); within 0.08 and < 0.06 at the quick scale, whose 6000-hop "
+            "window is all transient, where the SDE orders ≈ 15 % slower than the KMC", expect=BOTH,
+            paper="— (no large-cell KMC in the official repository)")
+def _sde_mean(r):
+    gap_tol, err_tol = (0.05, 0.02) if r.scale == "paper" else (0.08, 0.06)
+    gap = np.asarray(r.metrics["final_mean_gap"])
+    err = r.metrics["mean_error"]
+    return bool(gap.max() < gap_tol and err < err_tol), f"largest late gap {gap.max():.3f}, error {err:.4f}"
+
+
+@CLAIMS.add("sde_std", "the SDE's spread over paths matches the 8192-site KMC's (ratio of stds in the second "
+            "half of the test horizon, mean of 6 components, within 25 %): at the quick scale that window "
+            "(3000–6000 hops) lies in the ordering transient, at paper scale on the plateau",
+            expect={"quick": True, "paper": False},
+            paper="std 0.025–0.039 at 8192 sites (predicted; no large-cell KMC to compare with)",
+            reason="on the SRO plateau the SDE's spread is ≈ 2× the KMC's (measured 2.1 over hops 1–2·10⁴ in a "
+                   "development run): the increments of 124-hop patch evolution carry more variance per unit "
+                   "time than δ accumulates over longer times (see the chapter)")
+def _sde_std(r):
+    q = r.metrics["std_ratio_sde"]
+    return abs(q - 1) < 0.25, f"ratio {q:.2f} (per component {_vec(r.metrics['std_ratio_sde_per'])})"
+
+
+@CLAIMS.add("sqrt_K", "fluctuations scale as 1/√n in direct KMC: the std of δ of the 1024-site cell is "
+            "√8 ≈ 2.8 times that of the 8192-site cell (band 2–4)", expect=BOTH,
+            paper="std 0.064–0.093 (1024) vs 0.025–0.039 (8192) predicted: × 2.4–2.6")
+def _sqrtk(r):
+    a = r.metrics["sqrtK_kmc"]
+    return 2 < a < 4, f"KMC {a:.2f} (SDE: {r.metrics['sqrtK_sde']:.2f})"
+
+
+@CLAIMS.add("order_vs_T", "the SDE's stationary Mo–Ta order weakens with temperature (|δ_MoMo| decreasing) "
+            "and is within 0.1 of the paper's published values at the tabulated temperatures",
+            expect=BOTH, paper="δ_MoMo −1.03 (1400 K), −0.64 (2000 K), −0.42 (3000 K)")
+def _order(r):
+    st = _by_T(r.metrics["stationary"])
+    Ts = sorted(st)
+    mm = [st[t][3] for t in Ts]
+    mono = all(abs(a) > abs(b) for a, b in zip(mm, mm[1:]))
+    ref = paper_numbers.NBMOTA["sro_predicted"]
+    gaps = {t: max(abs(st[t][i] - ref[int(t)][i]) for i in MOTA) for t in Ts if int(t) in ref}
+    ok = mono and bool(gaps) and max(gaps.values()) < 0.1
+    return ok, (f"δ_MoMo {', '.join(f'{t:.0f} K: {v:.2f}' for t, v in zip(Ts, mm))}; gaps to paper "
+                + ", ".join(f"{t:.0f} K: {g:.3f}" for t, g in gaps.items()))
