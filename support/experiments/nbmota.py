@@ -504,3 +504,11 @@ def _order(r):
     ok = mono and bool(gaps) and max(gaps.values()) < 0.1
     return ok, (f"δ_MoMo {', '.join(f'{t:.0f} K: {v:.2f}' for t, v in zip(Ts, mm))}; gaps to paper "
                 + ", ".join(f"{t:.0f} K: {g:.3f}" for t, g in gaps.items()))
+
+
+@CLAIMS.add("increments_not_markov", "the patch increments' variance per unit time falls as the patch evolves "
+            "longer (124 hops vs 31 hops: below 0.9×, at every temperature): back-and-forth hops undo part "
+            "of each hop's effect on δ", expect=BOTH, paper="— (the official code uses 124 hops only)")
+def _not_markov(r):
+    q = {T: v["per_time"][-1] / v["per_time"][0] for T, v in _by_T(r.metrics["increment_variance"]).items()}
+    return all(x < 0.9 for x in q.values()), ", ".join(f"{T:.0f} K: {x:.2f}" for T, x in q.items())
