@@ -17,7 +17,7 @@ from scipy import stats
 
 from support.systems.alloy import evolution as E
 from support.systems.alloy import kmc, lattice as L, sro as S
-from support.systems.alloy.barriers import BarrierNetwork, default_network
+from support.systems.alloy.barriers import BarrierNetwork
 
 
 def reference_lattice() -> np.ndarray:
@@ -190,3 +190,15 @@ def test_tiling_is_equimolar_with_one_vacancy_per_tile():
     np.testing.assert_array_equal(L.species_counts(big), [[2728] * 3] * 3)
     assert L.vacancies(big).shape == (3, 8, 3)
     L.check_grids("big", big)
+
+
+def test_replication_is_seamless_and_checkpoints_match():
+    rng = np.random.default_rng(10)
+    small = L.random_alloys(8, 3, rng)
+    big = E.replicate_snapshots(small, 2, [2, 0])
+    np.testing.assert_allclose(S.sro(big), S.sro(small[[2, 0]]))          # no seams: same δ
+    assert L.vacancies(big).shape == (2, 8, 3)
+    out = E.partial_evolution(big, 2500.0, 20, 16, rng, checkpoints=(5, 20))
+    np.testing.assert_allclose(out["checkpoints"][20][0], out["after"])
+    np.testing.assert_allclose(out["checkpoints"][20][1], out["dt"])
+    assert (out["checkpoints"][5][1] < out["dt"]).all()

@@ -34,7 +34,7 @@ S-OnsagerNet; the time unit is the measured mean hop time of the small cells.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -51,6 +51,7 @@ from ..stochastic.study import mean_trajectory_error, pairs_from_patches, rollou
 from ..systems.alloy import evolution as E
 from ..systems.alloy import lattice as L
 from ..systems.alloy.barriers import default_network, sphere_sites
+from ..systems.alloy.kmc import init_state, step
 from ..systems.alloy.sro import SRO_NAMES
 from ..train import TrainConfig
 from .config import ExperimentConfig, resolve
@@ -122,15 +123,14 @@ class Config(ExperimentConfig):
 
 
 # ------------------------------------------------------------------------------------ data
-def _batched(fn, n: int, size: int):
-    outs = [fn(i, min(size, n - i)) for i in range(0, n, size)]
-    return outs
+def _batched(fn, n: int, size: int) -> list:
+    """``[fn(start, count)]`` over consecutive batches of at most ``size`` of ``n`` items."""
+    return [fn(i, min(size, n - i)) for i in range(0, n, size)]
 
 
 def pilot_hop_time(cfg: Config, T: float, rng: np.random.Generator) -> float:
     """τ₀(T): mean waiting time per hop of a short run from random solid solutions (sets horizons)."""
     net = default_network()
-    from ..systems.alloy.kmc import init_state, step
     state = init_state(L.random_alloys(cfg.small_cells, 16, rng), T, net)
     for _ in range(cfg.pilot_hops):
         step(state, rng, net)
@@ -188,7 +188,7 @@ def truth_runs(cfg: Config, T: float, horizon: float, rng: np.random.Generator, 
     """Direct KMC of the 8192-site cell (K vacancies) from random solid solutions at T, recorded
     at the small runs' first ``truth_records + 1`` times."""
     times = np.linspace(0.0, horizon, cfg.n_records + 1)[:cfg.truth_records + 1]
-    size = max(1, cfg.batch // cfg.K)
+    size = max(cfg.batch // cfg.K, 32)        # every cell makes one hop per step: batch them all
     parts = _batched(lambda i, n: E.simulate(L.random_alloys(cfg.large_cells, n, rng, n_vacancies=cfg.K), T,
                                              times, rng, progress=progress, desc=f"8192 sites, {T:.0f} K"),
                      cfg.truth_replicas, size)

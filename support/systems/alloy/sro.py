@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lattice import HOPS, check_grids
+from .lattice import check_grids
 
 SRO_NAMES = ("NbNb", "NbMo", "NbTa", "MoMo", "MoTa", "TaTa")
 SRO_PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
