@@ -69,7 +69,8 @@ from ..stochastic.patches import PatchGrid
 from ..stochastic.study import (SDESettings, fit_sde, mean_trajectory_error, pairs_from_patches,
                                 rollouts, std_ratio)
 from ..systems.spins import curie_weiss as cw
-from ..systems.spins import domain_wall_density, ising, magnetisation, patch_origins
+from ..systems.spins import domain_wall_density, ising, magnetisation
+from ..systems.spins.ising_patches import owned_walls, patch_observables, touching_walls, windows  # noqa: F401
 from ..train import TrainConfig, fit, torch_threads
 from .config import LatticeStudyConfig, resolve
 
@@ -163,12 +164,8 @@ def small_system_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> n
 
 def upsample_to(cfg: Config, small: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Hierarchical upsampling: 2×2 replication + frozen-halo LocalRelax until the side is L."""
-    x = small
-    while x.shape[-1] < cfg.L:
-        x = ising.replicate(x, 2)
-        window = min(cfg.relax_window, x.shape[-1] // 2)
-        x = ising.local_relax(x, window, cfg.relax_time, cfg.T, cfg.h, seed=rng)
-    return x
+    return ising.hierarchical_upsample(small, cfg.L, cfg.relax_window, cfg.relax_time, cfg.T, cfg.h,
+                                       seed=rng)
 
 
 def training_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> np.ndarray:
@@ -177,32 +174,6 @@ def training_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> np.nd
     ups = upsample_to(cfg, small[rng.integers(0, len(small), cfg.n_upsampled)], rng)
     rand = random_lattices(rng.uniform(-1, 1, cfg.n_random), cfg.L, rng)
     return np.concatenate([ups, rand])
-
-
-def windows(x: np.ndarray, origins: np.ndarray, ell: int, halo: int = 1) -> np.ndarray:
-    """The ``(ℓ + 2·halo)²`` boxes of lattices ``x [n, L, L]`` around patches at ``origins [n, 2]``
-    (coordinates wrap)."""
-    L = x.shape[-1]
-    steps = np.arange(-halo, ell + halo)
-    rows = (origins[:, 0, None] + steps) % L
-    cols = (origins[:, 1, None] + steps) % L
-    return x[np.arange(len(x))[:, None, None], rows[:, :, None], cols[:, None, :]]
-
-
-def touching_walls(w: np.ndarray) -> np.ndarray:
-    """Unequal-spin bonds among the 2ℓ(ℓ+1) bonds touching the interior of windows ``[n, ℓ+2, ℓ+2]``
-    (inside the patch and to its halo): a patch move changes the whole lattice's wall count by
-    exactly the change of this number."""
-    horizontal = (w[:, 1:-1, :-1] != w[:, 1:-1, 1:]).sum(axis=(1, 2))
-    vertical = (w[:, :-1, 1:-1] != w[:, 1:, 1:-1]).sum(axis=(1, 2))
-    return horizontal + vertical
-
-
-def owned_walls(w: np.ndarray) -> np.ndarray:
-    """Unequal-spin bonds among the 2ℓ² right and down bonds of the patch sites (summed over a
-    tiling they count every bond of the lattice once)."""
-    c = w[:, 1:-1, 1:-1]
-    return (c != w[:, 1:-1, 2:]).sum(axis=(1, 2)) + (c != w[:, 2:, 1:-1]).sum(axis=(1, 2))
 
 
 def ground_truth(cfg: Config, rng: np.random.Generator) -> np.ndarray:
@@ -365,22 +336,13 @@ def partial_pairs(cfg: Config, ell: int, snapshots: np.ndarray, z0: np.ndarray,
     """``pairs_per_snapshot`` patches per snapshot, each evolved alone for δt (frozen halo):
     ``{"partial": pairs (λ = K), "naive": pairs (λ = 1)}``."""
     K = cfg.n_patches(ell)
-    reps = cfg.pairs_per_snapshot
-    which = np.repeat(np.arange(len(snapshots)), reps)
-    origins = patch_origins((cfg.L, cfg.L), ell, rng.integers(0, K, len(which)))
-    new, _ = ising.evolve_patches_for_time(snapshots, origins, ell, cfg.dt, cfg.T, cfg.h, seed=rng,
-                                           boundary="frozen", lattice_index=which)
-    before = windows(snapshots[which], origins, ell)
-    after = before.copy()
-    after[:, 1:-1, 1:-1] = new
-    n_bonds = 2 * ell * ell
-    g_before, g_after = closure_local(enc, before[:, 1:-1, 1:-1]), closure_local(enc, new)
-    m_before, m_after = magnetisation(before[:, 1:-1, 1:-1]), magnetisation(new)
-    # partial: the patch's change of the lattice's wall count, times K / (2N) = 1 / (2ℓ²)
-    part_b = np.column_stack([m_before, touching_walls(before) / n_bonds, g_before])
-    part_a = np.column_stack([m_after, touching_walls(after) / n_bonds, g_after])
-    # naive: the evolved patch's own observables (its 2ℓ² right/down bonds)
-    naive_a = np.column_stack([m_after, owned_walls(after) / n_bonds, g_after])
+    obs = patch_observables(snapshots, ell, cfg.dt, cfg.T, cfg.h, rng, cfg.pairs_per_snapshot)
+    which = obs["which"]
+    g_before = closure_local(enc, obs["windows_before"][:, 1:-1, 1:-1])
+    g_after = closure_local(enc, obs["patches_after"])
+    part_b = np.column_stack([obs["before"], g_before])
+    part_a = np.column_stack([obs["after"], g_after])
+    naive_a = np.column_stack([obs["after_own"], g_after])
     z = z0[which]
     partial = pairs_from_patches(z, part_b, part_a, cfg.dt, K)["partial"]
     naive = pairs_from_patches(z, part_b, naive_a, cfg.dt, K)["naive"]

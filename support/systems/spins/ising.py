@@ -8,6 +8,7 @@ Entry points (numpy in, numpy out; torch tensors are accepted as input):
 
 * :func:`run_events` — ``n`` events of whole periodic lattices (batched); :func:`run_for_time` —
   the exact state after a fixed physical time;
+* :func:`snapshots_from_runs` — stationary snapshots from several runs after a burn-in;
 * :func:`simulate` — a recorded trajectory (one record per ``events_per_record`` events, or
   at fixed physical times ``k · record_time``);
 * :func:`evolve_patches` — partial evolution: only an ``ℓ × ℓ`` window of each lattice moves,
@@ -16,10 +17,12 @@ Entry points (numpy in, numpy out; torch tensors are accepted as input):
   rates for the window sites) or the official code's rule (``boundary="periodic"``: the
   extracted patch is evolved as a small periodic lattice);
 * :func:`evolve_patches_for_time` — the same for a fixed physical time δt;
-* :func:`evolve_windows` — the same frozen-halo evolution for pre-extracted windows
-  ``[B, ℓ+2, ℓ+2]`` (the ``evolve_patch`` protocol of ``support.systems.stochastic_base``);
+* :func:`evolve_windows` / :func:`evolve_windows_for_time` — the same frozen-halo evolution for
+  pre-extracted windows ``[B, ℓx+2, ℓy+2]`` (the ``evolve_patch`` protocol of
+  ``support.systems.stochastic_base``);
 * :func:`replicate` and :func:`local_relax` — the two steps of hierarchical upsampling (each spin
-  becomes a block; then short dynamics in overlapping frozen-halo windows, raster order);
+  becomes a block; then short dynamics in overlapping frozen-halo windows, raster order), and
+  :func:`hierarchical_upsample`, both repeated up to the target size;
 * :func:`heat_bath_rates` (numpy), :func:`lattice_rates`, :func:`window_rates` (the sampler's
   own class table), :func:`flip_energy` — the rates themselves;
 * :func:`onsager_energy`, :func:`onsager_domain_wall_density` — exact infinite-lattice values.
@@ -177,6 +180,24 @@ def simulate(spins: Any, n_records: int, T: float, h: float = 0.0,
     return (xs[0], ts[0]) if squeezed else (xs, ts)
 
 
+def snapshots_from_runs(L: int, n: int, T: float, h: float = 0.0, *, runs: int = 64,
+                        burn_in: float = 400.0, interval: float = 10.0,
+                        seed: int | np.random.Generator = 0) -> tuple[np.ndarray, int]:
+    """``n`` stationary snapshots of the periodic ``L × L`` lattice from ``runs`` Glauber runs
+    started at random spins: each run discards the physical time ``burn_in``, then records every
+    ``interval``. Returns ``([n, L, L] int8, Glauber events spent in all)``."""
+    L, n, runs = check_count("L", L, 2), check_count("n", n, 1), check_count("runs", runs, 1)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(int(seed_key(seed)))
+    x = np.where(rng.random((runs, L, L)) < 0.5, 1, -1).astype(np.int8)
+    x, events = run_for_time(x, burn_in, T, h, seed=rng)
+    total, out = int(np.sum(events)), []
+    for _ in range(-(-n // runs)):
+        x, events = run_for_time(x, check_duration(interval), T, h, seed=rng)
+        total += int(np.sum(events))
+        out.append(x)
+    return np.stack(out, axis=1).reshape(-1, L, L)[:n], total
+
+
 # ---------------------------------------------------------------------------- patches
 def evolve_patches(lattices: Any, origins: Any, ell: int, n_events: int, T: float,
                    h: float = 0.0, seed: int | np.random.Generator = 0, *,
@@ -263,6 +284,24 @@ def evolve_windows(windows: Any, n_events: int, T: float, h: float = 0.0,
     return _out(inner, dt, squeezed)
 
 
+def evolve_windows_for_time(windows: Any, duration: float, T: float, h: float = 0.0,
+                            seed: int | np.random.Generator = 0) -> tuple[np.ndarray, np.ndarray | int]:
+    """The interior of frozen-halo windows ``[B, ℓx+2, ℓy+2]`` after the physical time
+    ``duration`` (exact state at that time). Returns ``(interior [B, ℓx, ℓy] int8, n_events [B])``."""
+    w, squeezed = as_spins("windows", windows)
+    beta, h = check_temperature(T), check_field(h)
+    t_max = check_duration(duration)
+    if w.shape[1] < 3 or w.shape[2] < 3:
+        raise ValueError(f"a window with a halo of width 1 needs sides >= 3, got {list(w.shape[1:])}")
+    lx, ly = w.shape[1] - 2, w.shape[2] - 2
+    active, nbr, slot = halo_geometry(lx, ly)
+    flat = w.reshape(w.shape[0], -1).copy()
+    _, done = K.ising_states_batch(flat, active, nbr, slot, _max_events(None), t_max, beta, h,
+                                   seed_key(seed))
+    inner = flat[:, active].reshape(w.shape[0], lx, ly)
+    return (inner[0], int(done[0])) if squeezed else (inner, done)
+
+
 # ---------------------------------------------------------------------------- upsampling
 def replicate(lattices: Any, factor: int) -> np.ndarray:
     """Every spin of ``[.., Lx, Ly]`` lattices becomes a ``factor × factor`` block (the official
@@ -284,7 +323,7 @@ def relax_origins(shape: tuple[int, int], window: int, stride: int) -> np.ndarra
 
 def local_relax(lattices: Any, window: int, duration: float, T: float, h: float = 0.0,
                 seed: int | np.random.Generator = 0, *, stride: int | None = None,
-                boundary: str = "frozen") -> np.ndarray:
+                boundary: str = "frozen", return_events: bool = False) -> np.ndarray | tuple:
     """LocalRelax of hierarchical upsampling: evolve overlapping ``window × window`` windows of
     every lattice in raster order (corners :func:`relax_origins`, default stride ``window // 2``),
     each for the physical time ``duration``, writing each back before the next is read.
@@ -292,7 +331,8 @@ def local_relax(lattices: Any, window: int, duration: float, T: float, h: float 
     ``boundary="frozen"`` (the book's rule): a window's neighbours are the current lattice spins,
     held fixed while it evolves; ``"periodic"``: the extracted window is a small torus (the
     official LocalRelax). ``window`` must divide the lattice sides. Returns new int8 lattices
-    ``[n, Lx, Ly]`` (the input is not modified).
+    ``[n, Lx, Ly]`` (the input is not modified), and with ``return_events`` also the events done
+    per lattice ``[n]`` (the cost).
     """
     s, squeezed = as_spins("lattices", lattices)
     window = check_patch(s.shape[1:], window)
@@ -303,14 +343,45 @@ def local_relax(lattices: Any, window: int, duration: float, T: float, h: float 
     x = s.copy()
     n = x.shape[0]
     steps = np.arange(window)
+    events = np.zeros(n, np.int64)
     for o in origins:
         corner = np.broadcast_to(o, (n, 2)).copy()
-        new, _ = evolve_patches_for_time(x, corner, window, duration, T, h, seed=rng,
-                                         boundary=boundary)
+        new, done = evolve_patches_for_time(x, corner, window, duration, T, h, seed=rng,
+                                            boundary=boundary)
+        events += done
         rows = (o[0] + steps) % x.shape[1]
         cols = (o[1] + steps) % x.shape[2]
         x[:, rows[:, None], cols[None, :]] = new
-    return x[0] if squeezed else x
+    x = x[0] if squeezed else x
+    if return_events:
+        return x, (int(events[0]) if squeezed else events)
+    return x
+
+
+def hierarchical_upsample(small: Any, L: int, window: int, duration: float, T: float, h: float = 0.0,
+                          seed: int | np.random.Generator = 0, *, boundary: str = "frozen",
+                          return_events: bool = False) -> np.ndarray | tuple:
+    """Algorithm 1 of paper 2 for lattices: :func:`replicate` by 2 and :func:`local_relax` (windows
+    ``min(window, side / 2)``, stride half a window, each evolved for ``duration``) until the
+    side is ``L`` (``L / side`` a power of two). ``duration = 0`` only replicates.
+
+    Returns ``[n, L, L]`` int8, and with ``return_events`` also the relaxation events per lattice.
+    """
+    x, _ = as_spins("small", small)
+    L = check_count("L", L, 2)
+    side = x.shape[-1]
+    if x.shape[-2] != side or L % side or (L // side) & (L // side - 1):
+        raise ValueError(f"need square small lattices whose side divides L = {L} by a power of two, "
+                         f"got {list(x.shape[1:])}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(int(seed_key(seed)))
+    events = np.zeros(len(x), np.int64)
+    while x.shape[-1] < L:
+        x = replicate(x, 2)
+        if duration > 0:
+            x, done = local_relax(x, min(window, x.shape[-1] // 2), duration, T, h, seed=rng,
+                                  boundary=boundary, return_events=True)
+            events += done
+    return (x, events) if return_events else x
 
 
 # ---------------------------------------------------------------------------- exact values
