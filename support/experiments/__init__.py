@@ -44,7 +44,15 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                                  "paper 2 §2.1: stochastic predator–prey from partial evolution, MMD vs λ"),
     "curie_weiss": ("support.experiments.curie_weiss",
                     "paper 2 §2.2: Curie–Weiss SDE from patch evolution, λ = K vs naive, exact μ and σ²"),
+    "allen_cahn": ("support.experiments.allen_cahn",
+                   "paper 1 §3.2: Allen–Cahn free energy, L_z vs L_x,p at an equal force budget (streamed)"),
     "ising": ("support.experiments.ising", "paper 2 §2.3: 64×64 Ising SDE (m, ρ_dw, closure), λ = K vs naive"),
+    "upsampling": ("support.experiments.upsampling",
+                   "paper 2 §1.7: hierarchical upsampling of Ising snapshots against direct equilibrium"),
+    "ising_criticality": ("support.experiments.ising_criticality",
+                          "paper 2 §2.4: Ising finite-size scaling at T_c from an SDE learned on L = 16 data"),
+    "nbmota": ("support.experiments.nbmota",
+               "paper 2 §2.5: NbMoTa vacancy KMC (NNK barriers), SRO SDE of 8192 sites from 124-hop patches"),
 }
 
 

@@ -21,3 +21,12 @@ PREDATOR_PREY = {
     "budget_to_tol": {"L_z": 600_000, "L_x": 300_000, "L_x,p (p=1/4)": 150_000, "L_x,p (p=1/5)": 150_000},
     "ratio": 4.0,
 }
+
+# Paper 1, §3.2, Allen_Cahn/loss.txt: relative error on the free energy, 3 seeds (mean, std with ddof = 0).
+ALLEN_CAHN = {
+    "N": 40_000, "d": 16, "eps": 10 / 200 / (2 * 2 ** 0.5 * 1.4722194895832204),   # ε₁₀ = 10h/(2√2 artanh 0.9)
+    "budget": 100_000_000,          # L_z: 2,500 configurations × 40,000 forces; L_x,p: 40,000 × 2,500 (p = 1/16)
+    "p_paper": 1 / 16, "p_code": 1600 / 40_000,
+    "errors": {"lz": (6.93e-3, 2.80e-3), "lxp": (3.98e-3, 1.58e-3),
+               "lz_per_seed": (4.886e-3, 1.0887e-2, 5.016e-3), "lxp_per_seed": (2.341e-3, 6.113e-3, 3.498e-3)},
+}

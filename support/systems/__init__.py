@@ -24,6 +24,7 @@ from .stochastic_base import StochasticSystem  # noqa: F401
 SYSTEMS: dict[str, tuple[str, str]] = {
     "linear": ("support.systems.linear", "LinearBlockSystem"),
     "predator_prey": ("support.systems.predator_prey", "PredatorPreySystem"),
+    "allen_cahn": ("support.systems.allen_cahn", "AllenCahnSystem"),
     "lennard_jones": ("support.systems.lennard_jones", "LennardJonesSystem"),
     "spde_predator_prey": ("support.systems.spde_predator_prey", "PredatorPreySPDE"),
     "ou_lattice": ("support.systems.ou_lattice", "OULattice"),
