@@ -11,8 +11,8 @@ from support.systems.alloy import barriers as B
 from support.systems.alloy.lattice import check_cells, site_mask
 
 TOL = 1e-5
-PURE = {1: 1.02010, 2: 1.72255, 3: 1.13068}
-RAND = {0: 1.45516, 1: 1.46601}
+PURE = B.REFERENCE_PURE
+RAND = B.REFERENCE_RANDOM
 LATTICE_P2 = [2.19048, 2.27222, 1.86559, 1.46858, 1.72325, 1.58654, 1.97200, 2.10926]
 
 
@@ -71,9 +71,10 @@ def test_full_lattice_orientations(net):
 
 def test_2000_crop_statistics():
     net = B.BarrierNetwork(dtype="float64")
-    e = net.energy_from_sites(np.random.default_rng(0).integers(1, 4, size=(2000, 112)))
-    assert abs(e.mean() - 1.77461) < TOL and abs(e.std() - 0.252887) < TOL
-    assert abs(e.min() - 1.028) < 1e-3 and abs(e.max() - 2.486) < 1e-3
+    ref = B.REFERENCE_CROPS
+    e = net.energy_from_sites(np.random.default_rng(ref["seed"]).integers(1, 4, size=(ref["n"], 112)))
+    assert abs(e.mean() - ref["mean"]) < TOL and abs(e.std() - ref["std"]) < TOL
+    assert abs(e.min() - ref["min"]) < 1e-3 and abs(e.max() - ref["max"]) < 1e-3
 
 
 def test_pure_lattice_is_orientation_blind():

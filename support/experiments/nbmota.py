@@ -53,7 +53,8 @@ from ..stochastic.sde import train_sde
 from ..stochastic.study import mean_trajectory_error, pairs_from_patches, rollouts
 from ..systems.alloy import evolution as E
 from ..systems.alloy import lattice as L
-from ..systems.alloy.barriers import default_network, sphere_sites
+from ..systems.alloy.barriers import (REFERENCE_CROPS, REFERENCE_PURE, REFERENCE_RANDOM, default_network,
+                                      sphere_sites)
 from ..systems.alloy.kmc import init_state, step
 from ..systems.alloy.sro import SRO_NAMES
 from ..train import TrainConfig
@@ -216,17 +217,20 @@ def _with_T(z: np.ndarray, T) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ study
-def barrier_statistics(seed: int) -> dict:
-    """Barriers of 2000 random equimolar crops and of the pure-element crops (eV)."""
+def barrier_statistics() -> dict:
+    """Barriers (eV) of the weights' README reference crops: 2000 random equimolar crops drawn with
+    the README's fixed generator (not the run's seed: the README's mean and std are of those very
+    crops), the pure-element crops and the two single random crops (largest error against the README)."""
     net = default_network()
-    codes = np.random.default_rng(seed).integers(1, 4, size=(2000, 112))
+    crops = REFERENCE_CROPS
+    codes = np.random.default_rng(crops["seed"]).integers(1, 4, size=(crops["n"], 112))
     e = net.energy_from_sites(codes).astype(float)
     pure = {s: float(net.energy_from_sites(np.full(112, i + 1))) for i, s in enumerate(L.SPECIES)}
-    ref = [float(net.energy_from_sites(np.random.default_rng(s).integers(1, 4, size=112))) for s in (0, 1)]
+    errors = [abs(pure[s] - REFERENCE_PURE[i + 1]) for i, s in enumerate(L.SPECIES)]
+    errors += [abs(float(net.energy_from_sites(np.random.default_rng(s).integers(1, 4, size=112))) - ref)
+               for s, ref in REFERENCE_RANDOM.items()]
     return {"random": e, "mean": float(e.mean()), "std": float(e.std()), "pure": pure,
-            "reference_error": float(max(abs(pure["Nb"] - 1.02010), abs(pure["Mo"] - 1.72255),
-                                         abs(pure["Ta"] - 1.13068), abs(ref[0] - 1.45516),
-                                         abs(ref[1] - 1.46601)))}
+            "reference_error": float(max(errors))}
 
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
@@ -287,7 +291,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     small_late = {T_: small[T_]["delta"][:, late_small:].mean(axis=(0, 1)) for T_ in cfg.temperatures}
 
     metrics = {
-        "barriers": barrier_statistics(seed),
+        "barriers": barrier_statistics(),
         "tau": {T_: small[T_]["tau"] for T_ in cfg.temperatures},
         "horizon_s": horizons, "timings": timings, "fit_s": t_fit, "truth_s": t_truth,
         "small_mean": {T_: small[T_]["delta"].mean(0) for T_ in cfg.temperatures},
@@ -329,9 +333,9 @@ def _vec(v) -> str:
 def _comparison(cfg: Config, m: dict) -> list[dict]:
     ref = paper_numbers.NBMOTA
     rows = [{"quantity": "barriers of 2000 random crops: mean (eV)", "measured": m["barriers"]["mean"],
-             "paper": 1.77461, "note": "weights README §6 (official code)"},
+             "paper": REFERENCE_CROPS["mean"], "note": "weights README §6 (official code)"},
             {"quantity": "barriers of 2000 random crops: std (eV)", "measured": m["barriers"]["std"],
-             "paper": 0.252887, "note": "weights README §6"}]
+             "paper": REFERENCE_CROPS["std"], "note": "weights README §6"}]
     if 2000.0 in m["tau"]:
         rows.append({"quantity": "mean waiting time per hop at 2000 K, 1024 sites (s)",
                      "measured": m["tau"][2000.0], "paper": ref["mean_wait_2000"],
@@ -446,7 +450,8 @@ BOTH = {"quick": True, "paper": True}
             paper="pure Nb/Mo/Ta 1.020/1.723/1.131 eV; random crops 1.7746 ± 0.2529 eV")
 def _barriers(r):
     b = r.metrics["barriers"]
-    ok = b["reference_error"] < 1e-5 and abs(b["mean"] - 1.77461) < 1e-4 and abs(b["std"] - 0.252887) < 1e-4
+    ok = (b["reference_error"] < 1e-5 and abs(b["mean"] - REFERENCE_CROPS["mean"]) < 1e-4
+          and abs(b["std"] - REFERENCE_CROPS["std"]) < 1e-4)
     return ok, f"max reference error {b['reference_error']:.1e} eV; mean {b['mean']:.5f}, std {b['std']:.5f}"
 
 

@@ -30,6 +30,15 @@ CROP_RADIUS = 4               # voxels: round(7.5 / 1.62 − 0.5)
 SPHERE_R2 = 21                # voxels²: (7.5 Å / 1.62 Å)² = 21.4
 WEIGHTS_FILE = "nnk_barriers.npz"
 
+# Reference barriers (eV) of the weights' README §5–6, computed with the official code; the tests and
+# the nbmota experiment check the shipped network against these, from this one place.
+#: E_b of the pure crops, by species code (1 Nb, 2 Mo, 3 Ta)
+REFERENCE_PURE = {1: 1.02010, 2: 1.72255, 3: 1.13068}
+#: E_b of the crop ``np.random.default_rng(seed).integers(1, 4, size=112)``, by seed
+REFERENCE_RANDOM = {0: 1.45516, 1: 1.46601}
+#: statistics of ``np.random.default_rng(seed).integers(1, 4, size=(n, 112))``: mean, std, min, max
+REFERENCE_CROPS = {"seed": 0, "n": 2000, "mean": 1.77461, "std": 0.252887, "min": 1.028, "max": 2.486}
+
 
 def _map(k: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Crop offset read by canonical voxel (u, v, w) for hop k (README §3 table)."""
