@@ -91,6 +91,8 @@ class Config(ExperimentConfig):
     rollout_paths: int = 200
     substeps: int = 5                          # SDE steps per record interval
     stationary_from: float = 0.5               # fraction of the horizon counted as stationary
+    stationary_paths: int = 100                # SDE paths from δ = 0 per T for the stationary δ(T)
+    stationary_max_hops: int = 200_000         # their span: min(3 · horizon_hops, this) mean hops
     batch: int = 64                            # cells per batched KMC call
 
     PRESETS: ClassVar = {
@@ -111,6 +113,14 @@ class Config(ExperimentConfig):
         if self.horizon_hops % self.record_hops or self.truth_hops % self.record_hops \
                 or self.truth_hops > self.horizon_hops:
             raise ValueError("horizon_hops and truth_hops must be multiples of record_hops, truth_hops <= horizon_hops")
+        if not 3 <= self.patch_side <= 2 * self.large_cells:
+            raise ValueError(f"patch_side must be in [3, 2·large_cells = {2 * self.large_cells}] voxels "
+                             f"(the box the moving vacancy may visit), got {self.patch_side}")
+        if self.partial_hops < 4:
+            raise ValueError(f"partial_hops must be >= 4 (the increments' variance is read after "
+                             f"partial_hops // 4 and // 2 hops), got {self.partial_hops}")
+        if self.stationary_paths < 2 or self.stationary_max_hops < 1:
+            raise ValueError("stationary_paths must be >= 2 and stationary_max_hops >= 1")
         if self.upsampling not in ("replicate", "tile"):
             raise ValueError(f"upsampling must be 'replicate' or 'tile', got {self.upsampling!r}")
 
@@ -282,9 +292,9 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
                                             if min(cfg.temperatures) <= t <= max(cfg.temperatures)})
     stationary = {}
     for Tq in T_grid:
-        span = min(3 * cfg.horizon_hops, 200_000) / cfg.time_unit_hops
+        span = min(3 * cfg.horizon_hops, cfg.stationary_max_hops) / cfg.time_unit_hops
         n = int(np.ceil(span / dt))
-        z = rollouts(model, torch.tensor(_with_T(np.zeros((100, 6)), Tq)), dt, n, seed=seed,
+        z = rollouts(model, torch.tensor(_with_T(np.zeros((cfg.stationary_paths, 6)), Tq)), dt, n, seed=seed,
                      record_every=max(1, n // 60))[..., :6].numpy()
         stationary[Tq] = z[:, z.shape[1] // 2:].mean(axis=(0, 1))
     late_small = int(round(cfg.stationary_from * cfg.n_records))
