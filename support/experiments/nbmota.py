@@ -490,9 +490,8 @@ def _sde_mean(r):
 @CLAIMS.add("sde_std", "the SDE's spread over paths matches the 8192-site KMC's (ratio of stds in the second "
             "half of the test, mean of 6 components, within 25 %)", expect={"quick": False, "paper": False},
             paper="std 0.025–0.039 at 8192 sites (predicted; no large-cell KMC to compare with)",
-            reason="measured 1.4× too wide at the quick scale (1.7× in a saved run whose vacancy was confined to "
-                   "its 16³ box): the 124-hop increments carry more variance per unit time than δ of the large "
-                   "cell accumulates (see the chapter)")
+            reason="too wide: 1.61× in the saved paper-scale run (results/paper/nbmota): the 124-hop increments "
+                   "carry more variance per unit time than δ of the large cell accumulates (see the chapter)")
 def _sde_std(r):
     q = r.metrics["std_ratio_sde"]
     return abs(q - 1) < 0.25, f"ratio {q:.2f} (per component {_vec(r.metrics['std_ratio_sde_per'])})"
