@@ -40,6 +40,13 @@ class FullObservations:
     def tensors(self) -> tuple[torch.Tensor, ...]:
         return (self.z, self.target)
 
+    @classmethod
+    def cat(cls, parts: list["FullObservations"]) -> "FullObservations":
+        """Concatenate chunks (e.g. observed trajectory batch by trajectory batch)."""
+        if not parts:
+            raise ValueError("no full observations to concatenate")
+        return cls(*(torch.cat(t) for t in zip(*(q.tensors() for q in parts))))
+
 
 @dataclass
 class PartialObservations:

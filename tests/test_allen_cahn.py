@@ -196,3 +196,17 @@ def test_streamed_partial_statistics_equal_the_stored_rows():
     assert both.z.shape == (6, 4)
     with pytest.raises(ValueError):
         PartialStatistics.cat([])
+
+
+def test_saved_run_numbers_and_budget_table_read_the_saved_run():
+    from support.experiments import allen_cahn
+    from support.results import saved_result
+    saved = saved_result("allen_cahn")
+    if saved is None:
+        pytest.skip("no saved paper-scale run")
+    n = allen_cahn.saved_run_numbers(saved)
+    lz, lx = (saved.metrics["methods"][k]["per_seed"] for k in ("L_z", saved.metrics["lxp_label"]))
+    assert n["saved_wins"] == sum(b < a for a, b in zip(lz, lx))
+    assert n["saved_factor_lo"] <= n["saved_factor_hi"] and n["s_nx"] == 16 * n["s_nz"]
+    text = str(allen_cahn.budget_table({"saved": saved}))
+    assert "2,500 × N" in text and "40,000 × N/16" in text and "200², N = 40,000" in text

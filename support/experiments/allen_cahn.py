@@ -26,9 +26,8 @@ code sampled 1600 of 40,000, p = 1/25, with replacement, at 64 % of L_z's budget
 from __future__ import annotations
 
 import math
-import resource
-import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -45,6 +44,7 @@ from ..jacobian import condition_number
 from ..latent import build_latent_model
 from ..metrics import mean_std
 from ..nets import mlp
+from ..memory import peak_rss_gib
 from ..normalise import LatentNormaliser, NormalisedLatentModel
 from ..paper_numbers import paper1 as paper_numbers
 from ..pipeline import FullObservations, PartialStatistics, observe_full, observe_partial_statistics, train_latent
@@ -120,12 +120,13 @@ def make_system(cfg: Config) -> AllenCahnSystem:
 
 
 # ------------------------------------------------------------------------------ data streams
-def _batches(n: int, size: int):
+def _batches(n: int, size: int) -> Iterator[slice]:
     for start in range(0, n, size):
         yield slice(start, min(n, start + size))
 
 
-def _simulate_batch(system: AllenCahnSystem, r1, r2, n_frames: int, dev) -> tuple[torch.Tensor, torch.Tensor]:
+def _simulate_batch(system: AllenCahnSystem, r1: torch.Tensor, r2: torch.Tensor, n_frames: int,
+                    dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Frames ``[b, T, N]`` (system dtype) and their energies ``[b, T]`` (float64) for one batch."""
     frames, energies = [], []
     for u in system.frames(system.annulus(r1, r2).to(dev), n_frames):
@@ -139,7 +140,8 @@ def _valid(E: torch.Tensor, threshold: float) -> torch.Tensor:
     return E > threshold * E[:, :1]
 
 
-def autoencoder_snapshots(system, cfg: Config, seed: int, dev, progress: bool) -> torch.Tensor:
+def autoencoder_snapshots(system: AllenCahnSystem, cfg: Config, seed: int, dev: torch.device,
+                          progress: bool) -> torch.Tensor:
     r1, r2 = system.initial_states(cfg.n_train_traj, seed, "train")
     keep = []
     for sl in tqdm(list(_batches(cfg.ae_traj, cfg.traj_batch)), desc="AE snapshots", disable=not progress):
@@ -150,7 +152,8 @@ def autoencoder_snapshots(system, cfg: Config, seed: int, dev, progress: bool) -
     return torch.cat(keep)
 
 
-def build_autoencoder(system, cfg: Config, snapshots: torch.Tensor, seed: int, progress: bool) -> ClosureAutoencoder:
+def build_autoencoder(system: AllenCahnSystem, cfg: Config, snapshots: torch.Tensor, seed: int,
+                      progress: bool) -> ClosureAutoencoder:
     torch.manual_seed(seed)
     N, d = system.state_dim, cfg.latent_dim
     ae = ClosureAutoencoder(system.observables, 1, N, d,
@@ -187,7 +190,8 @@ class Job:
     parts: list
 
 
-def stream_observations(system, ae, cfg: Config, jobs: list[Job], seed: int, dev, progress: bool):
+def stream_observations(system: AllenCahnSystem, ae: ClosureAutoencoder, cfg: Config, jobs: list[Job], seed: int,
+                        dev: torch.device, progress: bool) -> tuple[LatentNormaliser, dict]:
     """One pass over the training trajectories: every job buys its observations batch by batch.
     Returns the latent normaliser (from the encoded frames with an interface) and pool statistics."""
     r1, r2 = system.initial_states(cfg.n_train_traj, seed, "train")
@@ -219,20 +223,8 @@ def stream_observations(system, ae, cfg: Config, jobs: list[Job], seed: int, dev
                                                             chunk=cfg.chunk))
         del x, E, z
     dt = system.dt * system.save_every(cfg.n_frames)
-    return _normaliser(segments, dt), {"valid_frames_total": int(sum(n_valid)),
+    return LatentNormaliser.from_segments(segments, dt), {"valid_frames_total": int(sum(n_valid)),
                                        "valid_frames_min": int(min(n_valid)), "frame_dt": dt}
-
-
-def _normaliser(segments: list[torch.Tensor], dt: float) -> LatentNormaliser:
-    """m_z, s_z over the encoded frames with an interface; m_v, s_v over their finite differences."""
-    z = torch.cat(segments)
-    v = torch.cat([(s[1:] - s[:-1]) / dt for s in segments if len(s) > 1])
-    norm = LatentNormaliser(z.shape[-1]).to(z.device)
-    norm.z_mean.copy_(z.mean(0))
-    norm.z_std.copy_(z.std(0).clamp_min(1e-12))
-    norm.v_mean.copy_(v.mean(0))
-    norm.v_std.copy_(v.std(0).clamp_min(1e-12))
-    return norm
 
 
 @dataclass
@@ -251,7 +243,7 @@ class TestSet:
         return self.energy / self.energy.abs().max() > threshold
 
 
-def stream_test(system, cfg: Config, seed: int, dev, progress: bool) -> TestSet:
+def stream_test(system: AllenCahnSystem, cfg: Config, seed: int, dev: torch.device, progress: bool) -> TestSet:
     r1, r2 = system.initial_states(cfg.n_test_traj, seed, "test")
     x0, energy, snaps = [], [], {}
     show = sorted({0, cfg.n_frames // 32, cfg.n_frames // 8, 3 * cfg.n_frames // 8})
@@ -270,7 +262,8 @@ def stream_test(system, cfg: Config, seed: int, dev, progress: bool) -> TestSet:
                    torch.arange(cfg.n_frames + 1, dtype=torch.float64) * dt, snaps)
 
 
-def predict_energy(G, ae, test: TestSet, cfg: Config, dt: float) -> torch.Tensor:
+def predict_energy(G: NormalisedLatentModel, ae: ClosureAutoencoder, test: TestSet, cfg: Config,
+                   dt: float) -> torch.Tensor:
     """Latent RK4 from z₀ = φ(x₀): predicted E ``[n_test, T]`` (float64, CPU)."""
     z0 = ae.encode_np(test.x0)
     with torch_threads(_threads()):
@@ -289,14 +282,9 @@ def energy_errors(pred: torch.Tensor, test: TestSet, threshold: float) -> np.nda
 
 
 # ------------------------------------------------------------------------------ the experiment
-def latent_model(d: int, hidden: tuple[int, ...], seed: int):
+def latent_model(d: int, hidden: tuple[int, ...], seed: int) -> torch.nn.Module:
     """Paper 1's AC OnsagerNet: ReQUr residual trunk, α = 0.1, forcing on."""
     return build_latent_model("onsagernet", d, hidden=hidden, seed=seed)
-
-
-def _peak_rss_gib() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
 
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
@@ -338,7 +326,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
                        progress=False, threads=_threads())
     for job in tqdm(jobs, desc="latent models", disable=not progress):
         cls = FullObservations if job.method.loss == "lz" else PartialStatistics
-        obs = cls(*(torch.cat(t) for t in zip(*(q.tensors() for q in job.parts))))
+        obs = cls.cat(job.parts)
         job.parts.clear()
         kept_bytes = max(kept_bytes, sum(t.numel() * t.element_size() for t in obs.tensors()))
         G = NormalisedLatentModel(latent_model(cfg.latent_dim, cfg.hidden, job.seed), norm).to(dev)
@@ -362,7 +350,8 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
                                threads=_threads())
 
 
-def _memory(cfg, system, pool, kept_bytes, n_ae, dev) -> dict:
+def _memory(cfg: Config, system: AllenCahnSystem, pool: dict, kept_bytes: int, n_ae: int,
+            dev: torch.device) -> dict:
     """Peak memory, and what the official store-everything pipeline would hold for the same run:
     snapshots and forces of every training frame with an interface, J^† rows of every L_x,p
     configuration, snapshots and forces of every test frame (float32)."""
@@ -371,14 +360,15 @@ def _memory(cfg, system, pool, kept_bytes, n_ae, dev) -> dict:
     store_all = 4 * (2 * pool["valid_frames_total"] * N + cfg.lz_configs * int(round(1 / cfg.p)) * m * d
                      + 2 * cfg.n_test_traj * (cfg.n_frames + 1) * N)
     held = 4 * (cfg.traj_batch * (cfg.n_frames + 1) * N + n_ae * N)
-    out = {"peak_rss_gib": _peak_rss_gib(), "store_everything_gib": store_all / 2**30,
+    out = {"peak_rss_gib": peak_rss_gib(), "store_everything_gib": store_all / 2**30,
            "kept_for_training_gib": kept_bytes / 2**30, "largest_held_arrays_gib": held / 2**30}
     if dev.type == "cuda":
         out["gpu_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
     return out
 
 
-def _metrics(cfg, system, records, test, pool, kappa, memory, timings, n_ae) -> dict:
+def _metrics(cfg: Config, system: AllenCahnSystem, records: list[RunRecord], test: TestSet, pool: dict,
+             kappa: torch.Tensor, memory: dict, timings: dict[str, float], n_ae: int) -> dict:
     methods = {}
     for label in dict.fromkeys(r.method for r in records):
         rs = [r for r in records if r.method == label]
@@ -402,7 +392,7 @@ def _metrics(cfg, system, records, test, pool, kappa, memory, timings, n_ae) -> 
             "runs": records_as_dicts(records)}
 
 
-def _comparison(cfg, m) -> list[dict]:
+def _comparison(cfg: Config, m: dict) -> list[dict]:
     paper = paper_numbers.ALLEN_CAHN
     lx = m["lxp_label"]
     rows = [{"quantity": "grid (N)", "measured": f"{m['grid']}² ({m['N']:,})", "paper": f"200² ({paper['N']:,})"},
@@ -428,7 +418,8 @@ def _comparison(cfg, m) -> list[dict]:
     return rows
 
 
-def _figures(cfg, system, test: TestSet, preds: dict, metrics: dict) -> dict:
+def _figures(cfg: Config, system: AllenCahnSystem, test: TestSet, preds: dict[str, torch.Tensor],
+             metrics: dict) -> dict:
     figs = {}
     keys = sorted(test.snapshots)
     fig, axes = figure(len(keys) + 1, 1, width=2.6, height=2.6)
@@ -473,6 +464,25 @@ def _figures(cfg, system, test: TestSet, preds: dict, metrics: dict) -> dict:
     return figs
 
 
+def saved_run_numbers(r: ExperimentResult) -> dict[str, float | int]:
+    """The numbers the chapter quotes about a (saved) run: its sizes (``s_*``), its mean errors, the
+    seeds where L_x,p beats L_z and by what factors (L_z / L_x,p error), how many test annuli the
+    worst L_x,p model gets wrong by more than 0.3, the mean errors over the paper's, wall minutes."""
+    m, c = r.metrics, r.config
+    paper = paper_numbers.ALLEN_CAHN["errors"]
+    lz, lx = m["methods"]["L_z"], m["methods"][m["lxp_label"]]
+    factors = [a / b for a, b in zip(lz["per_seed"], lx["per_seed"]) if b < a]
+    worst = max((x for x in m["runs"] if x["method"] == m["lxp_label"]), key=lambda x: x["test_error"])
+    return {"s_grid": m["grid"], "s_N": m["N"], "s_d": c["latent_dim"], "s_train": c["n_train_traj"],
+            "s_test": c["n_test_traj"], "s_seeds": len(lz["per_seed"]), "s_nz": lz["n_configs"],
+            "s_nx": lx["n_configs"], "s_steps": c["steps"],
+            "saved_lz": lz["mean"], "saved_lx": lx["mean"], "saved_wins": len(factors),
+            "saved_factor_lo": min(factors, default=math.nan), "saved_factor_hi": max(factors, default=math.nan),
+            "saved_bad_annuli": int(sum(e > 0.3 for e in worst["test_errors"])),
+            "saved_over_paper_lz": lz["mean"] / paper["lz"][0], "saved_over_paper_lx": lx["mean"] / paper["lxp"][0],
+            "saved_minutes": r.wall_time_s / 60}
+
+
 def budget_table(runs: dict[str, ExperimentResult]) -> Table:
     """L_z vs L_x,p at the equal budget, one column group per run (e.g. this run and the saved one),
     next to the paper's numbers (mean ± std over seeds; configurations; forces each)."""
@@ -483,9 +493,10 @@ def budget_table(runs: dict[str, ExperimentResult]) -> Table:
     for name, r in runs.items():
         m = r.metrics
         headers += [f"{name}: configurations ({m['grid']}², N = {m['N']:,})", f"{name}: error on E"]
-    headers += ["paper: configurations (200², N = 40,000)", "paper: error on E"]
+    N, p = paper["N"], paper["p_paper"]
+    headers += [f"paper: configurations ({math.isqrt(N)}², N = {N:,})", "paper: error on E"]
     rows = []
-    for key, paper_n in (("lz", 2500), ("lxp", 40_000)):
+    for key, paper_n in (("lz", round(paper["budget"] / N)), ("lxp", round(paper["budget"] / (N * p)))):
         cells = []
         for r in runs.values():
             m = r.metrics
@@ -493,7 +504,8 @@ def budget_table(runs: dict[str, ExperimentResult]) -> Table:
             cells += [f"{s['n_configs']:,} × {'N' if key == 'lz' else 'pN'}", f"{s['mean']:.2e} ± {s['std']:.1e}"]
         ref = paper["errors"][key]
         label = "L_z" if key == "lz" else "L_x,p"
-        rows.append([label] + cells + [f"{paper_n:,} × {'N' if key == 'lz' else 'N/16'}", f"{ref[0]:.2e} ± {ref[1]:.1e}"])
+        unit = "N" if key == "lz" else f"N/{round(1 / p)}"
+        rows.append([label] + cells + [f"{paper_n:,} × {unit}", f"{ref[0]:.2e} ± {ref[1]:.1e}"])
     return Table(headers, rows, caption="Relative error on the free energy at an equal force budget "
                                         "(mean ± std over seeds, ddof = 0), next to paper 1's Allen_Cahn/loss.txt.")
 
@@ -504,7 +516,7 @@ CLAIMS = ClaimSet()
 
 @CLAIMS.add("equal_budget", "both losses buy the same number of forces, and no run exceeds it",
             expect={"quick": True, "paper": True}, paper="1e8 forces each at p = 1/16 (the code's p = 1/25: 6.4e7)")
-def _equal_budget(r):
+def _equal_budget(r: ExperimentResult) -> tuple[bool, str]:
     runs = r.metrics["runs"]
     b = r.metrics["budget"]
     over = sum(x["forces_charged"] > x["budget"] for x in runs)
@@ -514,7 +526,7 @@ def _equal_budget(r):
 
 @CLAIMS.add("energy_decreases", "the free energy never increases along a test trajectory",
             expect={"quick": True, "paper": True}, paper="— (E is the Lyapunov function of the flow)")
-def _energy_decreases(r):
+def _energy_decreases(r: ExperimentResult) -> tuple[bool, str]:
     inc = r.metrics["energy_max_relative_increase"]
     return inc <= 1e-9, f"largest step increase {inc:.1e} of E(0)"
 
@@ -522,7 +534,7 @@ def _energy_decreases(r):
 @CLAIMS.add("sharp_interface", "while both interfaces exist (t < ½·r₂²/2), E(t) follows the sharp-interface "
             "law within 3 % (quick, ε = 0.0375) / 2 % (ε < 0.03; corrections are O(ε/r))",
             expect={"quick": True, "paper": True}, paper="— (asymptotic theory, corrections O(ε/r))")
-def _sharp(r):
+def _sharp(r: ExperimentResult) -> tuple[bool, str]:
     dev = r.metrics["sharp_interface_max_dev_both"]
     band = 0.03 if r.metrics["eps"] > 0.03 else 0.02
     return dev < band, f"max deviation {dev:.1%} (ε = {r.metrics['eps']:.4f})"
@@ -531,7 +543,7 @@ def _sharp(r):
 @CLAIMS.add("lxp_more_accurate", "at an equal force budget L_x,p predicts E(t) more accurately than L_z "
             "(mean over seeds)", expect={"quick": True, "paper": True},
             paper="L_z 6.93e-3 ± 2.80e-3 vs L_x,p 3.98e-3 ± 1.58e-3")
-def _lxp(r):
+def _lxp(r: ExperimentResult) -> tuple[bool, str]:
     m = r.metrics
     lz, lx = m["methods"]["L_z"]["mean"], m["methods"][m["lxp_label"]]["mean"]
     return lx < lz, f"L_z {lz:.2e} vs {m['lxp_label']} {lx:.2e} (ratio {lz / lx:.2f})"
@@ -541,8 +553,8 @@ def _lxp(r):
             expect={"paper": False}, paper="yes: 3 of 3 seeds (L_z 4.9e-3, 1.09e-2, 5.0e-3; L_x,p 2.3e-3, 6.1e-3, 3.5e-3)",
             reason="in the saved 128² run one L_x,p model (seed 3) has errors above 0.3 on 7 of 16 test annuli "
                    "while the L_z model of the same seed is the best of the run: 2 of 3 seeds favour L_x,p, "
-                   "by 6-10×, and the means (L_z 0.116 ± 0.077, L_x,p 0.085 ± 0.094) overlap")
-def _every_seed(r):
+                   "by 7.9× and 10.1×, and the means (L_z 0.116 ± 0.077, L_x,p 0.085 ± 0.094) overlap")
+def _every_seed(r: ExperimentResult) -> tuple[bool, str]:
     m = r.metrics
     lz, lx = m["methods"]["L_z"]["per_seed"], m["methods"][m["lxp_label"]]["per_seed"]
     wins = sum(b < a for a, b in zip(lz, lx))
@@ -552,7 +564,9 @@ def _every_seed(r):
 @CLAIMS.add("bounded_memory", "the streamed run's peak memory is below what storing snapshots, forces "
             "and J^† rows would take", expect={"paper": True},
             paper="— (the official run stores ~20 GB)")
-def _memory_claim(r):
+def _memory_claim(r: ExperimentResult) -> tuple[bool, str] | None:
     mem = r.metrics["memory"]
     peak = mem.get("gpu_peak_gib", mem["peak_rss_gib"])
+    if peak is None:                                                # not measurable here (Windows)
+        return None
     return peak < mem["store_everything_gib"], f"peak {peak:.2f} GiB vs {mem['store_everything_gib']:.2f} GiB"

@@ -17,7 +17,6 @@ holds an N × N matrix or a full N × d pseudo-inverse, and a force-timing sweep
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
@@ -27,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..budget import ForceBudget
+from ..memory import peak_rss_gib
 from ..paper_numbers import lj as paper_numbers
 from ..plotting import figure, method_colour
 from ..claims import ClaimSet
@@ -187,18 +187,8 @@ def _large_run(cfg: Config, seed: int, progress: bool) -> dict | None:
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
     data_gib = sum(t.x.numel() * t.x.element_size() for t in (setup.train, *setup.tests.values())) / 2**30
     return {"n_atoms": cfg.large_n_atoms, "state_dim": 6 * cfg.large_n_atoms, "method": method.label,
-            "summary": ens.summary(), "gpu_peak_gib": peak, "process_peak_rss_gib": _peak_rss_gib(),
+            "summary": ens.summary(), "gpu_peak_gib": peak, "process_peak_rss_gib": peak_rss_gib(),
             "trajectory_data_gib": data_gib, "device": str(device()), "seconds": time.perf_counter() - t0}
-
-
-def _peak_rss_gib() -> float | None:
-    """Peak resident memory of this process so far (GiB; Linux/macOS), ``None`` where unavailable."""
-    try:
-        import resource
-    except ImportError:                                        # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
 
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
