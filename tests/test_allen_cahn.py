@@ -210,3 +210,18 @@ def test_saved_run_numbers_and_budget_table_read_the_saved_run():
     assert n["saved_factor_lo"] <= n["saved_factor_hi"] and n["s_nx"] == 16 * n["s_nz"]
     text = str(allen_cahn.budget_table({"saved": saved}))
     assert "2,500 × N" in text and "40,000 × N/16" in text and "200², N = 40,000" in text
+
+
+def test_normaliser_from_ragged_segments():
+    from support.normalise import LatentNormaliser
+    z = torch.randn(3, 7, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    a, b = LatentNormaliser.from_trajectories(z, 0.1), LatentNormaliser.from_segments(list(z), 0.1)
+    for key in ("z_mean", "z_std", "v_mean", "v_std"):
+        torch.testing.assert_close(getattr(a, key), getattr(b, key))
+    segs = [z[0], z[1, :1], z[2, :5]]                  # a one-frame segment adds a frame, no velocity
+    n = LatentNormaliser.from_segments(segs, 0.1)
+    v = torch.cat([(s[1:] - s[:-1]) / 0.1 for s in (segs[0], segs[2])])
+    torch.testing.assert_close(n.z_mean, torch.cat(segs).mean(0).float())
+    torch.testing.assert_close(n.v_std, v.std(0).float())
+    with pytest.raises(ValueError, match="two frames"):
+        LatentNormaliser.from_segments([z[0, :1]], 0.1)
