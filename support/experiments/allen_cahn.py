@@ -553,7 +553,7 @@ def _lxp(r: ExperimentResult) -> tuple[bool, str]:
             expect={"paper": False}, paper="yes: 3 of 3 seeds (L_z 4.9e-3, 1.09e-2, 5.0e-3; L_x,p 2.3e-3, 6.1e-3, 3.5e-3)",
             reason="in the saved 128² run one L_x,p model (seed 3) has errors above 0.3 on 7 of 16 test annuli "
                    "while the L_z model of the same seed is the best of the run: 2 of 3 seeds favour L_x,p, "
-                   "by 7.9× and 10.1×, and the means (L_z 0.116 ± 0.077, L_x,p 0.085 ± 0.094) overlap")
+                   "by 7.9× and 10.1×, and the means (L_z 0.116 ± 0.077, L_x,p 0.084 ± 0.094) overlap")
 def _every_seed(r: ExperimentResult) -> tuple[bool, str]:
     m = r.metrics
     lz, lx = m["methods"]["L_z"]["per_seed"], m["methods"][m["lxp_label"]]["per_seed"]
