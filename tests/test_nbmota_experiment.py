@@ -11,8 +11,8 @@ from support.experiments.config import apply_overrides
 
 # overrides apply one at a time, each validated: record_hops and truth_hops before horizon_hops
 TINY = {"temperatures": "[2000.0, 3000.0]", "small_seeds": "2", "record_hops": "100", "truth_hops": "200",
-        "horizon_hops": "400", "pilot_hops": "20", "pairs_per_T": "16", "batch": "16", "partial_hops": "8", "sde_hidden": "[8]",
-        "sde_steps": "10", "sde_batch": "16", "truth_replicas": "2", "rollout_paths": "4",
+        "horizon_hops": "400", "pilot_hops": "20", "pairs_per_T": "16", "batch": "16", "partial_hops": "8",
+        "sde_hidden": "[8]", "sde_steps": "10", "sde_batch": "16", "truth_replicas": "2", "rollout_paths": "4",
         "substeps": "2", "stationary_paths": "4", "stationary_max_hops": "400"}
 
 
