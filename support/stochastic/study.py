@@ -91,12 +91,13 @@ def initial_sigma(pairs: LatentPairs, lam: float) -> float:
 
 
 def fit_sde(pairs: LatentPairs, lam: float, settings: SDESettings, seed: int = 0,
-            train: TrainConfig | None = None) -> LatentSDE:
+            train: TrainConfig | None = None, drift: torch.nn.Module | None = None) -> LatentSDE:
     """One SDE trained by ``L_p`` on ``pairs`` with covariance factor ``lam`` (seeded). ``train``
-    replaces the default optimisation (cosine over ``settings.steps``) when given."""
+    replaces the default optimisation (cosine over ``settings.steps``) when given; ``drift``
+    replaces the default MLP drift (normalised coordinates)."""
     torch.manual_seed(seed)
     scale = initial_sigma(pairs, lam) if settings.init_scale is None else settings.init_scale
-    model = LatentSDE(pairs.z0.shape[1], diffusion=settings.diffusion, hidden=settings.hidden,
+    model = LatentSDE(pairs.z0.shape[1], drift=drift, diffusion=settings.diffusion, hidden=settings.hidden,
                       init_scale=scale)
     if settings.match_dtype:
         model = model.to(pairs.z0.dtype)
