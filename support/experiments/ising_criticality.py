@@ -6,16 +6,21 @@ For every target size L and temperature T near T_c = 2/ln(1 + √2):
    after a burn-in, :func:`~support.systems.spins.ising.snapshots_from_runs`).
 2. **Large snapshots** (hierarchical upsampling, the ``upsampling`` chapter): 2×2 replication and
    frozen-halo LocalRelax up to L×L. For L = L_small the small snapshots themselves.
-3. **Partial evolution**: random ``L_small²`` patches of each snapshot evolved alone for δt
-   (frozen halo; the whole torus when L = L_small), giving partial targets of z = (m, ρ_dw)
+3. **Partial evolution**: ``pairs_per_snapshot · K`` random ``L_small²`` patches of each snapshot
+   evolved alone for δt (frozen halo; the whole torus when L = L_small), giving partial targets of
+   z = m (or (m, ρ_dw) with ``with_rho``)
    (:func:`~support.systems.spins.ising_patches.patch_observables`). The pairs are symmetrised
-   under m → −m (an exact symmetry at h = 0).
+   under m → −m (an exact symmetry at h = 0). Pairs grow with K because a partial target carries K
+   times the large system's increment variance (the chapter derives that the stationary law's error
+   grows like K at a fixed number of pairs).
 4. **λ from the data**: the correlation ρ_p of the m-increments of two neighbouring patches
    evolved together for δt (:func:`~support.systems.spins.ising_patches.adjacent_increment_correlation`)
-   gives λ = K/(1 + 4ρ_p); the official code hand-tuned λ instead (≈ 0.55–0.63 K at T = 2.27). At one
-   temperature λ = K is fitted too, to show what the correlation changes.
-5. **SDE** dz = μ(z)dt + σ(z)dW on (m, ρ_dw) (full σ, L_p) and long Euler–Maruyama rollouts; the
-   second half of every path gives ⟨|M|⟩, χ = N(⟨m²⟩ − ⟨|m|⟩²)/T and the Binder cumulant U.
+   gives λ = K/(1 + 4ρ_p); the official code hand-tuned λ instead (≈ 0.55–0.63 K at T = 2.27). At the
+   temperature nearest T_c, λ = K and the drifts of ``compare_degrees`` are fitted too.
+5. **SDE** dm = μ(m)dt + σ(m)dW with Landau's odd-polynomial drift (:class:`OddPolynomialDrift`, degree
+   ``drift_degree``; linear in its parameters, so L_p is convex in it) and a network σ, trained by L_p;
+   long Euler–Maruyama rollouts; the second half of every path gives ⟨|M|⟩, χ = N(⟨m²⟩ − ⟨|m|⟩²)/T
+   and the Binder cumulant U.
 6. **Direct simulation** of every (L, T) — Wolff cluster moves, the same stationary law as the
    Glauber dynamics and the only affordable one at T_c — gives the same three numbers, on a finer
    temperature grid for the Binder crossing.
@@ -24,7 +29,9 @@ For every target size L and temperature T near T_c = 2/ln(1 + √2):
    official fits 0.1199, 1.7918, 1.0546.
 
 Deliberate differences from the official code (said in the chapter): λ measured rather than tuned,
-no closure variables (the Ising chapter found them redundant with (m, ρ_dw)), frozen halos and
+z = m with a polynomial drift instead of (m, ρ_dw, two closure variables) with network drift (the
+Ising chapter found the closure redundant; (m, ρ_dw) diverged and an MLP drift escaped |m| > 1 at
+L = 64 in development), frozen halos and
 fixed-time partial evolution, physical time throughout, symmetrised pairs, continuous-time Glauber
 for the small system (the official raw data used discrete sequential sweeps).
 """

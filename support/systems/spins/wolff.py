@@ -150,6 +150,22 @@ def moves_per_sweep(spins: Any, T: float, h: float = 0.0, *, pilot_moves: int = 
     return max(1, math.ceil(n_sites / mean_size)), out["spins"]
 
 
+def _sized_sweep(x: np.ndarray, T: float, h: float, rng: np.random.Generator,
+                 max_rounds: int = 12) -> tuple[int, np.ndarray]:
+    """Moves per Wolff sweep, sized on lattices that approach equilibrium: starting from random
+    spins the first clusters are small (and a sweep of them is many moves, far too many once the
+    clusters have grown near T_c), so pilots of one current sweep are repeated until the estimate
+    changes by less than 20 % (the pilots double as burn-in)."""
+    sweep, x = moves_per_sweep(x, T, h, seed=rng)
+    for _ in range(max_rounds):
+        new, x = moves_per_sweep(x, T, h, pilot_moves=min(sweep, 1000), seed=rng)
+        done = abs(new - sweep) <= 0.2 * sweep
+        sweep = new
+        if done:
+            break
+    return sweep, x
+
+
 def equilibrium_lattices(L: int, T: float, h: float = 0.0, n: int = 1, *, burn_in: int = 50,
                          sweeps_between: int = 2, n_per_chain: int = 1,
                          seed: int | np.random.Generator = 0) -> np.ndarray:
@@ -161,14 +177,13 @@ def equilibrium_lattices(L: int, T: float, h: float = 0.0, n: int = 1, *, burn_i
     per = check_count("n_per_chain", n_per_chain, 1)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(int(seed_key(seed)))
     x = np.where(rng.random((-(-n // per), L, L)) < 0.5, 1, -1).astype(np.int8)
-    keys = record_seeds(rng, per + 3)
-    _, x = moves_per_sweep(x, T, h, seed=keys[0])           # from random spins: a first burn-in
-    sweep, x = moves_per_sweep(x, T, h, seed=keys[1])       # sized near equilibrium
+    keys = record_seeds(rng, per + 2)
+    sweep, x = _sized_sweep(x, T, h, rng)
     x = wolff_chains(x, 1, T, h, moves_per_record=check_count("burn_in", burn_in, 1) * sweep,
-                     seed=keys[2])["spins"]
+                     seed=keys[1])["spins"]
     between = check_count("sweeps_between", sweeps_between, 1) * sweep
     out = []
-    for key in keys[3:]:
+    for key in keys[2:]:
         x = wolff_chains(x, 1, T, h, moves_per_record=between, seed=key)["spins"]
         out.append(x)
     return np.stack(out, axis=1).reshape(-1, L, L)[:n]
