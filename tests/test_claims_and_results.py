@@ -156,7 +156,7 @@ SAVED = sorted(p.parent.name for p in (ROOT / "results" / "paper").glob("*/resul
 
 def test_saved_paper_results_exist_for_the_chapters_that_show_them():
     assert {"predator_prey", "predator_prey_ordered", "lj_scaling", "lj_structures", "sde_closure",
-            "stochastic_predator_prey", "allen_cahn", "nbmota"} <= set(SAVED)
+            "stochastic_predator_prey", "allen_cahn", "nbmota", "upsampling"} <= set(SAVED)
 
 
 @pytest.mark.parametrize("name", SAVED)

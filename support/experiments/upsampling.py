@@ -431,5 +431,5 @@ def _cheaper(r):
     c = _cond(r, "critical")
     if c is None:
         return None
-    ratio, bound = _cost(c)
+    ratio, bound = c["cost_ratio"], c["cost_ratio_is_lower_bound"]      # stored: JSON has no inf
     return ratio > 5, f"{'≥ ' if bound else ''}{ratio:.1f}×"
