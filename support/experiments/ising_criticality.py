@@ -95,7 +95,7 @@ class Config(ExperimentConfig):
     PRESETS: ClassVar = {
         "quick": {},
         "paper": dict(sizes=(16, 32, 64, 128), temperatures=(2.25, 2.26, 2.27, 2.28, 2.29),
-                      small_runs=100, n_snapshots=20_000, pairs_per_snapshot=2, correlation_per_snapshot=1,
+                      small_runs=100, n_snapshots=20_000,
                       sde=SDESettings(diffusion="full", hidden=(64, 64), steps=5000, batch_size=1024,
                                       init_scale=None),
                       rollout_paths=160, rollout_steps=100_000, record_every=20, direct_chains=50,

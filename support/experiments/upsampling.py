@@ -45,6 +45,8 @@ VERSION = 1
 #: the two conditions: name -> (T, h)
 CONDITIONS: dict[str, tuple[float, float]] = {"above": (2.5, 0.1), "critical": (ising.T_C, 0.0)}
 OBSERVABLES = ("m", "|m|", "ρ_dw", "e")
+#: the snapshots figure shows at most this corner of a lattice (keeps saved results small)
+PICTURE_SIDE = 64
 BOUNDARIES = ("frozen", "periodic")
 
 
@@ -195,10 +197,11 @@ def one_condition(cfg: Config, name: str, seed: int, progress: bool) -> dict:
                                   for k, v in observables(ising.hierarchical_upsample(
                                       small, cfg.L, cfg.relax_window, 0.0, T, h), h).items()}
     out["direct"] = direct_equilibration(cfg, T, h, out["reference"], rng)
-    out["pictures"] = {"small": small[0], "replicated": _replicate_to(small[0], cfg.L),
-                       "relaxed": ising.hierarchical_upsample(small[:1], cfg.L, cfg.relax_window,
-                                                              max(cfg.relax_times), T, h, seed=rng)[0],
-                       "direct": ref_x[0]}
+    pictures = {"small": small[0], "replicated": _replicate_to(small[0], cfg.L),
+                "relaxed": ising.hierarchical_upsample(small[:1], cfg.L, cfg.relax_window,
+                                                       max(cfg.relax_times), T, h, seed=rng)[0],
+                "direct": ref_x[0]}
+    out["pictures"] = {k: v[:PICTURE_SIDE, :PICTURE_SIDE] for k, v in pictures.items()}
     out["seconds"] = time.perf_counter() - t0
     return out
 
