@@ -127,10 +127,8 @@ def summary(x: np.ndarray, h: float, ref: dict[str, np.ndarray] | None, stride: 
 def replication_exactness(small: np.ndarray, L: int) -> dict:
     """Largest deviations from the exact maps of replication: m kept, ρ_dw halved per
     configuration, G_L(2r) = G_small(r)."""
-    big = small
-    while big.shape[-1] < L:
-        big = ising.replicate(big, 2)
     f = L // small.shape[-1]
+    big = ising.replicate(small, f)
     g_small, g_big = correlation_function(small), correlation_function(big)
     return {"m": float(np.abs(magnetisation(big) - magnetisation(small)).max()),
             "rho": float(np.abs(domain_wall_density(big) * f - domain_wall_density(small)).max()),
@@ -194,22 +192,15 @@ def one_condition(cfg: Config, name: str, seed: int, progress: bool) -> dict:
     out["reference"]["histograms"] = {k: np.histogram(v, bins=24, range=_range(k, v))[0] for k, v in ref.items()}
     out["reference"]["ranges"] = {k: _range(k, v) for k, v in ref.items()}
     out["no_relax_histograms"] = {k: np.histogram(v, bins=24, range=_range(k, ref[k]))[0]
-                                  for k, v in observables(ising.hierarchical_upsample(
-                                      small, cfg.L, cfg.relax_window, 0.0, T, h), h).items()}
+                                  for k, v in observables(ising.replicate(small, cfg.L // cfg.L_small), h).items()}
     out["direct"] = direct_equilibration(cfg, T, h, out["reference"], rng)
-    pictures = {"small": small[0], "replicated": _replicate_to(small[0], cfg.L),
+    pictures = {"small": small[0], "replicated": ising.replicate(small[0], cfg.L // cfg.L_small),
                 "relaxed": ising.hierarchical_upsample(small[:1], cfg.L, cfg.relax_window,
                                                        max(cfg.relax_times), T, h, seed=rng)[0],
                 "direct": ref_x[0]}
     out["pictures"] = {k: v[:PICTURE_SIDE, :PICTURE_SIDE] for k, v in pictures.items()}
     out["seconds"] = time.perf_counter() - t0
     return out
-
-
-def _replicate_to(x: np.ndarray, L: int) -> np.ndarray:
-    while x.shape[-1] < L:
-        x = ising.replicate(x, 2)
-    return x
 
 
 def _range(name: str, ref: np.ndarray) -> tuple[float, float]:
