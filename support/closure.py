@@ -205,7 +205,8 @@ def train_autoencoder(ae: ClosureAutoencoder, snapshots: torch.Tensor, lambda_co
                       scaling_samples: int = 512) -> TrainHistory:
     """Fit the closure autoencoder on configurations ``[n, N]`` (configurations are free: no force).
 
-    If the closure net has ``fit_scaling(x)`` (input standardisation), it is fitted first on at most
+    If the closure net has ``fit_scaling(x)`` (input standardisation; a no-op for
+    :class:`support.encoders.MLPClosure` with ``input_scaling="raw"``), it is fitted first on at most
     ``scaling_samples`` evenly spaced snapshots; training then uses at most ``max_snapshots`` evenly
     spaced snapshots (all if ``None``).
     """

@@ -1,7 +1,7 @@
 r"""Closure encoders for particle systems, with Jacobians cheap enough for the pipeline.
 
 Paper 1's Lennard-Jones closure is an MLP on the ordered vector of unwrapped coordinates
-(:class:`MLPClosure`): relabel the atoms, or move one atom by a box vector, and the closure changes.
+(:class:`MLPClosure`, its input standardised per coordinate or raw: :data:`INPUT_SCALINGS`): relabel the atoms, or move one atom by a box vector, and the closure changes.
 :class:`PooledAtomEncoder` is built on periodic neighbourhood descriptors instead: fixed per-atom
 descriptors D_i, pooled into moments over the atoms, then a learned MLP ρ,
 
@@ -51,7 +51,7 @@ from torch.func import jacrev, vmap
 
 from .closure import ClosureAutoencoder
 from .nets import mlp
-from .validation import check_finite, check_shape
+from .validation import check_choice, check_finite, check_shape
 
 
 def minimum_image(d: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
@@ -303,27 +303,47 @@ def summary_statistics(encoder: PooledAtomEncoder, x: torch.Tensor) -> torch.Ten
     return encoder.summary(encoder.descriptors(x))
 
 
+#: how :class:`MLPClosure` feeds the state to its first layer (see its docstring)
+INPUT_SCALINGS = ("standardise", "raw")
+
+
 class MLPClosure(nn.Module):
-    r"""Paper 1's closure net on the ordered state: Linear–σ–…–Linear (``nets.mlp``), with an optional
-    fixed input standardisation (x − shift)/scale, and its Jacobian by the chain rule.
+    r"""Paper 1's closure net on the ordered state: Linear–σ–…–Linear (``nets.mlp``) on a fixed affine
+    image (x − shift)/scale of the input, and its Jacobian by the chain rule.
 
     .. math::  J(x) = W_L\, D_{L-1} W_{L-1} \cdots D_1 W_1\, \mathrm{diag}(1/\text{scale}),
                \qquad D_l = \mathrm{diag}\,σ'(a_l),
 
     where a_l are the pre-activations. Only the last product touches the N input columns: one
     ``[B·d, H] @ [H, N]`` matrix product instead of d reverse passes per sample.
+
+    ``input_scaling`` chooses the affine map:
+
+    * ``"standardise"`` (default): :meth:`fit_scaling` sets shift = mean and scale = std of each input
+      coordinate over the training snapshots. Coordinates with a small spread are amplified by
+      1/std; in the LJ same-start design positions spread ≈ 0.05 and velocities ≈ 0.6, so the
+      position columns of J are boosted ≈ 13× relative to the velocity columns.
+    * ``"raw"``: shift = 0, scale = 1 always (:meth:`fit_scaling` checks its input and changes
+      nothing): the network sees x itself, as in paper 1's official code, and J = W_L ⋯ D_1 W_1.
     """
 
-    def __init__(self, sizes: Sequence[int], activation: str = "softplus") -> None:
+    def __init__(self, sizes: Sequence[int], activation: str = "softplus",
+                 input_scaling: str = "standardise") -> None:
         super().__init__()
+        self.input_scaling = check_choice("input_scaling", input_scaling, INPUT_SCALINGS)
         self.net = mlp(sizes, activation)
         self.register_buffer("shift", torch.zeros(sizes[0]))
         self.register_buffer("scale", torch.ones(sizes[0]))
 
     @torch.no_grad()
     def fit_scaling(self, x: torch.Tensor) -> "MLPClosure":
-        """Standardise each input coordinate by its mean and std over ``x [B, N]``; returns ``self``."""
+        """With ``input_scaling="standardise"``: shift, scale = per-coordinate mean and std
+        (clamped at 1e-8) over ``x [B, N]``. With ``"raw"``: nothing changes (shift 0, scale 1).
+        Returns ``self``."""
+        check_shape("x", x, [None, self.shift.shape[0]])
         check_finite("x", x)
+        if self.input_scaling == "raw":
+            return self
         self.shift.copy_(x.mean(0))
         self.scale.copy_(x.std(0).clamp_min(1e-8))
         return self
@@ -410,10 +430,13 @@ class InvariantClosureAutoencoder(ClosureAutoencoder):
 
 
 def mlp_autoencoder(observables, n_observables: int, state_dim: int, latent_dim: int,
-                    hidden: Sequence[int] = (64, 64), activation: str = "softplus") -> ClosureAutoencoder:
+                    hidden: Sequence[int] = (64, 64), activation: str = "softplus",
+                    input_scaling: str = "standardise") -> ClosureAutoencoder:
     """Paper 1's LJ autoencoder: closure N → hidden → d − d* on the ordered state, decoder from the
-    closure only (d − d* → reversed hidden → N), L_cond on the closure rows."""
-    closure = MLPClosure([state_dim, *hidden, latent_dim - n_observables], activation)
+    closure only (d − d* → reversed hidden → N), L_cond on the closure rows. ``input_scaling``
+    (``"standardise"`` | ``"raw"``) is the closure's input map (:class:`MLPClosure`; paper 1's
+    official code used raw inputs); the decoder's target is always the raw state."""
+    closure = MLPClosure([state_dim, *hidden, latent_dim - n_observables], activation, input_scaling)
     decoder = mlp([latent_dim - n_observables, *reversed(tuple(hidden)), state_dim], activation)
     return ClosureAutoencoder(observables, n_observables, state_dim, latent_dim, closure_net=closure,
                                    decoder=decoder, decode_from="closure", rows_in_cond="closure")

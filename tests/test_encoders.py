@@ -188,11 +188,12 @@ def test_autoencoders_use_the_closure_nets_jacobian_which_agrees_with_torch_func
         invariant_autoencoder(obs, 1, encoder, 9)
 
 
-def test_factored_closure_gives_gram_columns_pinv_rows_and_jf_without_forming_j(encoder):
+@pytest.mark.parametrize("input_scaling", ["standardise", "raw"])
+def test_factored_closure_gives_gram_columns_pinv_rows_and_jf_without_forming_j(encoder, input_scaling):
     x = states(5, seed=23)
     obs = lambda s: (per_atom(s)[..., 3:] ** 2).sum((-1, -2)).unsqueeze(-1) / (3 * (N_ATOMS - 1))  # noqa: E731
-    ae = mlp_autoencoder(obs, 1, 6 * N_ATOMS, 6, hidden=(16, 16)).double()
-    ae.closure_net.fit_scaling(x)
+    ae = mlp_autoencoder(obs, 1, 6 * N_ATOMS, 6, hidden=(16, 16), input_scaling=input_scaling).double()
+    ae.closure_net.fit_scaling(states(16, seed=24))
     J = encoder_jacobian(ae.encode, x)                                        # reference: J formed by torch.func
     rows = torch.stack([torch.randperm(6 * N_ATOMS, generator=torch.Generator().manual_seed(b))[:12]
                         for b in range(5)])
@@ -211,3 +212,42 @@ def test_factored_closure_gives_gram_columns_pinv_rows_and_jf_without_forming_j(
         ae.gram_and_columns(x, rows[:2])
     with pytest.raises(ValueError, match="shape"):
         ae.latent_velocity(x, f[:, :-1])
+
+
+@pytest.mark.parametrize("input_scaling", ["standardise", "raw"])
+def test_mlp_closure_input_scaling_choices_have_exact_chain_rule_jacobians(input_scaling):
+    torch.manual_seed(5)
+    x = torch.randn(7, 12, dtype=torch.float64) * torch.linspace(0.05, 3, 12, dtype=torch.float64) + 2
+    for sizes in ([12, 9, 7, 4], [12, 3]):
+        net = MLPClosure(sizes, "softplus", input_scaling).double().fit_scaling(x)
+        J = encoder_jacobian(net, x)                                          # autograd reference
+        torch.testing.assert_close(net.jacobian(x), J, rtol=1e-10, atol=1e-12)
+        M, W = net.factored_jacobian(x)
+        torch.testing.assert_close(M @ W, J, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(net.gram(x), gram(J), rtol=1e-10, atol=1e-12)
+
+
+def test_raw_input_scaling_feeds_the_state_itself_and_standardise_stays_the_default():
+    torch.manual_seed(6)
+    x = torch.randn(9, 12, dtype=torch.float64) * 0.05 + 1.0
+    assert MLPClosure([12, 4]).input_scaling == "standardise"
+    torch.manual_seed(7)
+    raw = MLPClosure([12, 8, 4], input_scaling="raw").double().fit_scaling(x)
+    assert bool((raw.shift == 0).all()) and bool((raw.scale == 1).all())   # fit_scaling changes nothing
+    torch.testing.assert_close(raw(x), raw.net(x), rtol=0, atol=0)           # bit-identical to the bare MLP
+    torch.manual_seed(7)
+    std = MLPClosure([12, 8, 4]).double().fit_scaling(x)                     # same weights, standardised
+    torch.testing.assert_close(std.shift, x.mean(0))
+    torch.testing.assert_close(std.scale, x.std(0))
+    torch.testing.assert_close(std.jacobian(x), encoder_jacobian(lambda s: raw.net((s - x.mean(0)) / x.std(0)), x),
+                               rtol=1e-10, atol=1e-12)
+    ae = mlp_autoencoder(lambda s: s[:, :1], 1, 12, 4, hidden=(8,), input_scaling="raw").double()
+    cfg = TrainConfig(lr=1e-3, steps=3, batch_size=4, progress=False, threads=1)
+    train_autoencoder(ae, x, 1e-4, cfg)
+    assert bool((ae.closure_net.scale == 1).all()) and ae.closure_net.input_scaling == "raw"
+    with pytest.raises(ValueError, match="input_scaling"):
+        MLPClosure([12, 4], input_scaling="per-block")
+    with pytest.raises(ValueError, match="input_scaling"):
+        mlp_autoencoder(lambda s: s[:, :1], 1, 12, 4, input_scaling="whiten")
+    with pytest.raises(ValueError, match="shape"):
+        raw.fit_scaling(x[:, :5])
