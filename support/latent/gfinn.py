@@ -19,8 +19,10 @@ from torch import nn
 
 from ..validation import check_choice
 from ..nets import mlp
+from .backprop import scalar_net_value_and_gradient
 from .mlp import (check_dim, check_hidden, check_latent_input, init_xavier,
                   input_gradient)
+from .onsager import GRADIENTS
 
 
 class DegenerateOperator(nn.Module):
@@ -53,6 +55,16 @@ class DegenerateOperator(nn.Module):
         b = torch.einsum("bi,kij->bkj", grad, self.xi())
         return b.mT @ self.sigma(z) @ b
 
+    def apply(self, z: torch.Tensor, grad: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """(Bᵀ σ(z) B) v ``[B, d]`` without forming the d×d operator: c = B v, then Bᵀ (σ c), with
+        σ c = A c − Aᵀ c (skew) or A (Aᵀ c) (PSD)."""
+        b = torch.einsum("bi,kij->bkj", grad, self.xi())                 # [B, K, d]
+        c = (b * v.unsqueeze(1)).sum(-1)                                  # B v, [B, K]
+        a = self.sigma_net(z).view(-1, self.k, self.k)
+        at_c = (a * c.unsqueeze(-1)).sum(-2)                              # Aᵀ c
+        s = (a * c.unsqueeze(-2)).sum(-1) - at_c if self.kind == "skew" else (a * at_c.unsqueeze(-2)).sum(-1)
+        return (b * s.unsqueeze(-1)).sum(-2)                              # Bᵀ s
+
 
 class GFINN(nn.Module):
     """dz/dt = L(z)∇E(z) + M(z)∇S(z) with L∇S = 0 and M∇E = 0 by construction (paper 1, §2.4).
@@ -62,11 +74,17 @@ class GFINN(nn.Module):
     skew matrices each (``K=None`` means K = d as in the official LJ run: ``GFINN(32)`` then has
     2·32³ ξ-parameters and σ-nets with 32² outputs; lower K for a cheaper model). Weights are
     Xavier-uniform with zero biases, Ξ_k ~ N(0, 0.1²), drawn from a generator seeded by ``seed``.
+
+    ``gradient="exact"`` (default) writes ∇E, ∇S out by hand (:mod:`.backprop`) and applies L and M
+    to vectors without forming them (:meth:`DegenerateOperator.apply`): one backward pass trains
+    it and ``torch.compile`` can compile it. ``gradient="autograd"`` is the double-backward
+    reference (equal to round-off).
     """
 
     def __init__(self, d: int, hidden: Sequence[int] = (256, 256), K: int | None = None,
-                 activation: str = "tanh", seed: int = 0) -> None:
+                 activation: str = "tanh", seed: int = 0, gradient: str = "exact") -> None:
         super().__init__()
+        self.gradient = check_choice("gradient", gradient, list(GRADIENTS))
         self.d = check_dim("latent dimension d", d)
         self.hidden = check_hidden(hidden)
         self.K = self.d if K is None else check_dim("K (number of skew matrices)", K)
@@ -95,11 +113,16 @@ class GFINN(nn.Module):
         """dz/dt = L∇E + M∇S for a batch ``z`` of shape ``[B, d]``."""
         z = check_latent_input(z, self.d)
         grad_e, grad_s = self._gradients(z)
+        if self.gradient == "exact":
+            return self.poisson.apply(z, grad_s, grad_e) + self.friction.apply(z, grad_e, grad_s)
         l_op, m_op = self.poisson(z, grad_s), self.friction(z, grad_e)
         return (l_op @ grad_e.unsqueeze(-1) + m_op @ grad_s.unsqueeze(-1)).squeeze(-1)
 
     def _gradients(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(∇E, ∇S), each ``[B, d]``, differentiable when gradients are enabled."""
+        if self.gradient == "exact":
+            return (scalar_net_value_and_gradient(self.energy_net, z)[1],
+                    scalar_net_value_and_gradient(self.entropy_net, z)[1])
         grad_e = input_gradient(lambda x: self.energy_net(x).squeeze(-1), z)
         grad_s = input_gradient(lambda x: self.entropy_net(x).squeeze(-1), z)
         return grad_e, grad_s

@@ -16,8 +16,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..validation import check_choice
+from .backprop import backward_through, forward_with_slopes
 from .mlp import (check_dim, check_hidden, check_latent_input, input_gradient_with_aux,
                   make_activation)
+
+#: how a structured latent model computes the input gradients inside its forward pass
+GRADIENTS = ("exact", "autograd")
 
 
 class ResidualTrunk(nn.Module):
@@ -38,6 +43,14 @@ class ResidualTrunk(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(n_in, n_out)
                                     for n_in, n_out in zip((d, *hidden[:-1]), hidden))
         self.act = make_activation(activation)
+
+    def forward_with_slopes(self, z: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """h(z) and the activation slopes σ'(a_k) its vector–Jacobian product needs."""
+        return forward_with_slopes(self.layers, [self.act] * len(self.layers), z, self.residual)
+
+    def vjp(self, slopes: list[torch.Tensor], g: torch.Tensor) -> torch.Tensor:
+        """gᵀ ∂h/∂z ``[B, d]`` from the slopes of :meth:`forward_with_slopes`."""
+        return backward_through(self.layers, slopes, g, self.residual)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.act(self.layers[0](z))
@@ -65,16 +78,21 @@ class OnsagerNet(nn.Module):
     F(h) = Linear(width, d) if ``forcing`` else 0. The official AC/LJ code uses V = ‖P + Γz‖² + β‖z‖²;
     the factor ½ here is absorbed by rescaling P and Γ (same function class).
 
-    ∇V comes from ``torch.autograd.grad(create_graph=True)``, so the model trains through it; under
-    ``torch.no_grad`` (rollouts) no graph is kept. Initialisation follows the official AC/LJ code
+    ``gradient="exact"`` (default) writes ∇V out by hand,
+    ∇V = (∂h/∂z)ᵀ Pᵀ u + Γᵀ u + 2β z with u = P(h) + Γz (:mod:`.backprop`), and applies the operator
+    as (M + W)g = L(Lᵀg) + Ug − Uᵀg without forming M or W: one backward pass trains it and
+    ``torch.compile`` can compile it. ``gradient="autograd"`` takes ∇V from
+    ``torch.autograd.grad(create_graph=True)`` (a double backward): the reference the exact path is
+    tested against (equal to round-off). Initialisation follows the official AC/LJ code
     (gain 0.1; the matrix bias is a random orthogonal d×d matrix), drawn from a generator seeded
     by ``seed``.
     """
 
     def __init__(self, d: int, hidden: Sequence[int] = (64, 64), activation: str = "requr",
                  alpha: float = 0.1, beta: float = 0.1, forcing: bool = True, residual: bool = True,
-                 seed: int = 0) -> None:
+                 seed: int = 0, gradient: str = "exact") -> None:
         super().__init__()
+        self.gradient = check_choice("gradient", gradient, list(GRADIENTS))
         self.d = check_dim("latent dimension d", d)
         self.alpha = _non_negative("alpha", alpha)
         self.beta = _non_negative("beta", beta)
@@ -105,13 +123,37 @@ class OnsagerNet(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """dz/dt = −(M + W + αI)∇V + F for a batch ``z`` of shape ``[B, d]``."""
         z = check_latent_input(z, self.d)
+        if self.gradient == "exact":
+            return self._forward_exact(z)
         grad_v, h = input_gradient_with_aux(self._energy_and_features, z)
         m, w = self._matrices(h)
         onsager = m + w
         drift = -(onsager @ grad_v.unsqueeze(-1)).squeeze(-1) - self.alpha * grad_v
         return drift + self._force(h)
 
+    def energy_gradient(self, z: torch.Tensor) -> torch.Tensor:
+        """∇V(z) ``[B, d]`` by the hand-written rule (differentiable in z and in the weights)."""
+        z = check_latent_input(z, self.d)
+        return self._grad_v(z, *self.trunk.forward_with_slopes(z))
+
     # ---------------------------------------------------------------------------------- internals
+    def _grad_v(self, z: torch.Tensor, h: torch.Tensor, slopes: list[torch.Tensor]) -> torch.Tensor:
+        """∇V = (∂h/∂z)ᵀ Pᵀu + Γᵀu + 2βz, u = P(h) + Γz."""
+        u = self.potential_layer(h) + self.potential_linear(z)
+        return (self.trunk.vjp(slopes, u @ self.potential_layer.weight)
+                + u @ self.potential_linear.weight + 2.0 * self.beta * z)
+
+    def _forward_exact(self, z: torch.Tensor) -> torch.Tensor:
+        """−(L(Lᵀg) + Ug − Uᵀg) − αg + F with g = ∇V, all as batched vector products."""
+        h, slopes = self.trunk.forward_with_slopes(z)
+        g = self._grad_v(z, h, slopes)
+        a = self.matrix_layer(h).view(-1, self.d, self.d)
+        lower, upper = torch.tril(a), torch.triu(a, diagonal=1)
+        lt_g = (lower * g.unsqueeze(-1)).sum(-2)                      # Lᵀ g
+        m_g = (lower * lt_g.unsqueeze(-2)).sum(-1)                    # L (Lᵀ g)
+        w_g = (upper * g.unsqueeze(-2)).sum(-1) - (upper * g.unsqueeze(-1)).sum(-2)   # U g − Uᵀ g
+        return -(m_g + w_g) - self.alpha * g + self._force(h)
+
     def _energy(self, z: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         pot = self.potential_layer(h) + self.potential_linear(z)
         return 0.5 * pot.pow(2).sum(-1) + self.beta * z.pow(2).sum(-1)
