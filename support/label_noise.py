@@ -1,0 +1,266 @@
+r"""How noisy are the labels that L_x,p trains on? A diagnostic that needs no latent training.
+
+For one configuration x with encoder Jacobian J (d×N), force f and a subset I of force units (r rows
+of x), L_x,p is quadratic in the latent prediction g (:func:`support.losses.partial_normal_equations`):
+
+.. math::  \tfrac1r\|f_I - ψ g\|^2 = c - 2\,b^\top g + g^\top A g
+           = (g - \hat g)^\top A\,(g - \hat g) + \text{const},\qquad
+           ψ = J^\dagger[I],\; A = \tfrac1r ψ^\top ψ,\; b = \tfrac1r ψ^\top f_I,\; \hat g = A^{-1} b .
+
+So training on L_x,p is an A-weighted regression on the **implied label** ĝ = A⁻¹b, the least-squares
+solution of ψ g ≈ f_I, where L_z regresses on the exact latent velocity t = J f. Writing
+f = J^† t + e with e = (I − J^†J) f (the part of f that J does not see), f_I = ψ t + e_I and
+
+.. math::  \hat g - J f = (ψ^\top ψ)^{-1} ψ^\top e_I ,
+
+which vanishes when I is every unit (then ψᵀe = (JJᵀ)⁻¹ J (I − J^†J) f = 0). The **noise ratio** of
+latent coordinate k over n configurations is
+
+.. math::  ρ_k = \frac{\sqrt{\tfrac1n\sum_{j} (\hat g_{jk} - t_{jk})^2}}{\operatorname{std}_j\, t_{jk}}
+           \qquad (\text{std with } 1/n),
+
+the label noise in units of the signal L_z would fit. ρ ≪ 1: a configuration's L_x,p label is nearly
+as informative as its L_z label, at a fraction p of the forces. ρ ≳ 1: the labels are mostly noise,
+which the latent model can average out only over many configurations, so at a given budget the
+noise, not the model, sets L_x,p's error floor.
+
+**Singular A.** A = ψᵀψ / r is symmetric positive semi-definite of rank ≤ min(r, d), r = m · (rows
+per unit) for m units observed. If r < d for the subset size m = round(p · n_units), every A is
+singular and the label undetermined: :func:`label_noise` raises ``ValueError``. Otherwise a
+configuration whose A is numerically rank-deficient (eigenvalues ≤ ``rcond`` · λ_max) gets the
+minimum-norm label A⁺b (eigenvalues below the cut-off dropped, the pseudo-inverse); how many
+configurations needed it and the largest condition number of A are reported, so a reader sees when
+that happened (it does not in the book's studies: r ≫ d).
+
+:func:`column_block_share` measures where the closure looks: the share of ‖J_closure‖²_F on a block of
+input columns (for Lennard-Jones, the atoms' positions: :func:`unit_columns`).
+
+Everything is bought through the system's counted oracle (:class:`~support.budget.ForceBudget`): the
+partial observations and the full forces of the reference, with subsets drawn from a seeded
+generator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .budget import ForceBudget
+from .closure import ClosureAutoencoder
+from .pipeline import observe_full, observe_partial_statistics
+from .subsets import subset_size
+from .systems.base import DeterministicSystem
+from .validation import check_finite, check_fraction, check_shape
+
+
+@dataclass
+class LabelNoise:
+    """The implied-label noise of L_x,p at one p (see the module docstring for the equations).
+
+    Attributes:
+        p, units_observed, rows_observed: the subset fraction, m = round(p · n_units), r = m · rows/unit.
+        n_configs, latent_dim, n_observables: n, d, d*.
+        rms_noise, spread, ratio: per latent coordinate, RMS of ĝ − J f, std of J f, and their ratio
+            (``None`` where the spread is 0).
+        observable_ratio: ρ of the d* observable rows; ``closure_median``: median ρ over the closure
+            rows (``None`` without closure rows).
+        rank_deficient: configurations whose A needed the pseudo-inverse; ``max_condition``: the
+            largest λ_max/λ_min of A (``None`` if some A had a zero eigenvalue).
+        forces_charged, force_seconds: what the diagnostic bought from the oracle (full + partial).
+    """
+
+    p: float
+    units_observed: int
+    rows_observed: int
+    n_configs: int
+    latent_dim: int
+    n_observables: int
+    rms_noise: list[float]
+    spread: list[float]
+    ratio: list[float | None]
+    observable_ratio: list[float | None]
+    closure_median: float | None
+    rank_deficient: int
+    max_condition: float | None
+    forces_charged: int
+    force_seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def implied_labels(A: torch.Tensor, b: torch.Tensor, rcond: float = 1e-10) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""ĝ = A⁺ b per configuration (float64) from the eigendecomposition A = Q Λ Qᵀ:
+
+    .. math::  \hat g = Q\,\Lambda^{+} Q^\top b,\qquad \Lambda^{+}_{kk} = 1/λ_k \text{ if } λ_k > \text{rcond}\cdot λ_{\max},\ 0 \text{ otherwise},
+
+    equal to A⁻¹b when A is well conditioned, the minimum-norm minimiser of gᵀAg − 2bᵀg otherwise.
+
+    Args:
+        A: ``[n, d, d]`` symmetric positive semi-definite; b: ``[n, d]``.
+        rcond: relative eigenvalue cut-off in (0, 1).
+    Returns:
+        (labels ``[n, d]``, numerical rank ``[n]``, condition number λ_max/λ_min ``[n]`` (inf when
+        λ_min ≤ 0)).
+    """
+    if A.dim() != 3 or A.shape[1] != A.shape[2]:
+        raise ValueError(f"A must be [n, d, d]; got {list(A.shape)}")
+    check_shape("b", b, [A.shape[0], A.shape[1]])
+    if A.shape[0] == 0:
+        raise ValueError("no configurations (A is empty)")
+    if not 0 < rcond < 1:
+        raise ValueError(f"rcond must be in (0, 1), got {rcond}")
+    check_finite("A", A)
+    check_finite("b", b)
+    Ad, bd = A.double(), b.double()
+    if not torch.allclose(Ad, Ad.transpose(1, 2), rtol=1e-10, atol=1e-12 * float(Ad.abs().max())):
+        raise ValueError("A must be symmetric")
+    lam, Q = torch.linalg.eigh(Ad)
+    top = lam[:, -1:].clamp_min(0)
+    keep = lam > rcond * top
+    inv = torch.where(keep, 1 / torch.where(keep, lam, torch.ones_like(lam)), torch.zeros_like(lam))
+    labels = (Q @ (inv * (Q.transpose(1, 2) @ bd.unsqueeze(-1)).squeeze(-1)).unsqueeze(-1)).squeeze(-1)
+    cond = torch.where(lam[:, 0] > 0, top[:, 0] / lam[:, 0].clamp_min(1e-300), torch.full_like(top[:, 0], math.inf))
+    return labels, keep.sum(1), cond
+
+
+def noise_ratio(labels: torch.Tensor, exact: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Per latent coordinate k: RMS_j(ĝ_jk − t_jk), std_j(t_jk) (1/n) and their ratio ρ_k
+    (NaN where the spread is 0), over configurations j. ``labels``, ``exact``: ``[n, d]``, n ≥ 2."""
+    if exact.dim() != 2:
+        raise ValueError(f"exact must be [n, d]; got {list(exact.shape)}")
+    check_shape("labels", labels, list(exact.shape))
+    if exact.shape[0] < 2:
+        raise ValueError(f"need at least 2 configurations for a spread, got {exact.shape[0]}")
+    check_finite("labels", labels)
+    check_finite("exact", exact)
+    g, t = labels.double(), exact.double()
+    rms = (g - t).pow(2).mean(0).sqrt()
+    spread = t.std(0, correction=0)
+    ratio = torch.where(spread > 0, rms / torch.where(spread > 0, spread, torch.ones_like(spread)),
+                        torch.full_like(spread, math.nan))
+    return rms, spread, ratio
+
+
+def label_noise(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Tensor, p: float, *,
+                seed: int, budget: ForceBudget | None = None, chunk: int = 64,
+                rcond: float = 1e-10) -> LabelNoise:
+    """The implied-label noise ratio of L_x,p with uniform subsets of fraction ``p`` on the
+    configurations ``x [n, N]`` (n ≥ 2), for the autoencoder ``ae``.
+
+    Buys, through ``budget`` (a fresh :class:`~support.budget.ForceBudget` if ``None``), p · n_units
+    forces per configuration for (A, b) — :func:`support.pipeline.observe_partial_statistics`, the
+    same code as the studies, subsets from ``torch.Generator().manual_seed(seed)`` — and all n_units
+    for the exact J f (:func:`support.pipeline.observe_full`). Raises ``ValueError`` when the subset
+    has fewer rows than latent dimensions (A singular for every configuration; see the module
+    docstring), and for bad shapes, non-finite states or forces, p outside (0, 1].
+    """
+    p = check_fraction(p)
+    check_shape("x", x, [None, system.state_dim])
+    if x.shape[0] < 2:
+        raise ValueError(f"need at least 2 configurations, got {x.shape[0]}")
+    check_finite("x", x)
+    if ae.state_dim != system.state_dim:
+        raise ValueError(f"autoencoder state_dim {ae.state_dim} != system state_dim {system.state_dim}")
+    m = subset_size(system.n_units, p)
+    r, d = m * system.rows_per_unit, ae.latent_dim
+    if r < d:
+        raise ValueError(f"p = {p:g} observes m = {m} {system.unit_name}(s) = {r} rows per configuration, "
+                         f"fewer than the latent dimension d = {d}: every A = ψᵀψ/r is singular and the "
+                         f"implied label undetermined; use p >= {math.ceil(d / system.rows_per_unit) / system.n_units:.3g}")
+    budget = budget if budget is not None else ForceBudget()
+    before_n, before_s = budget.total, budget.seconds.get("force", 0.0)
+    gen = torch.Generator().manual_seed(int(seed))
+    stats = observe_partial_statistics(system, ae, x, p, budget, gen, chunk=chunk)
+    exact = observe_full(system, ae, x, budget, chunk=chunk).target
+    labels, rank, cond = implied_labels(stats.A, stats.b, rcond)
+    rms, spread, ratio = noise_ratio(labels, exact)
+    k = ae.n_observables
+    as_list = lambda v: [None if not math.isfinite(float(a)) else float(a) for a in v]  # noqa: E731
+    closure = ratio[k:]
+    closure = closure[torch.isfinite(closure)]
+    finite_cond = bool(torch.isfinite(cond).all())
+    return LabelNoise(p=p, units_observed=m, rows_observed=r, n_configs=int(x.shape[0]), latent_dim=d,
+                      n_observables=k, rms_noise=as_list(rms), spread=as_list(spread), ratio=as_list(ratio),
+                      observable_ratio=as_list(ratio[:k]),
+                      closure_median=float(closure.median()) if len(closure) else None,
+                      rank_deficient=int((rank < d).sum()),
+                      max_condition=float(cond.max()) if finite_cond else None,
+                      forces_charged=budget.total - before_n,
+                      force_seconds=budget.seconds.get("force", 0.0) - before_s)
+
+
+# ------------------------------------------------------------------------ where the closure looks
+def block_share(J: torch.Tensor, columns: torch.Tensor | Sequence[int]) -> float:
+    r"""Share of the squared Frobenius norm of Jacobians ``J [B, k, N]`` on the input ``columns``:
+
+    .. math::  s = \frac{\sum_b \|J_b[:, C]\|_F^2}{\sum_b \|J_b\|_F^2}.
+    """
+    if J.dim() != 3:
+        raise ValueError(f"J must be [B, k, N]; got {list(J.shape)}")
+    check_finite("J", J)
+    cols = _check_columns(columns, J.shape[2])
+    Jd = J.double()
+    total = float(Jd.pow(2).sum())
+    if total == 0:
+        raise ValueError("J is zero: no share to compute")
+    return float(Jd[:, :, cols].pow(2).sum()) / total
+
+
+def column_block_share(ae: ClosureAutoencoder, x: torch.Tensor, columns: torch.Tensor | Sequence[int],
+                       rows: str = "closure", chunk: int = 64) -> float:
+    r"""Share of ‖J‖²_F on the input ``columns`` (summed over the configurations ``x``), for the
+    closure rows of J (``rows="closure"``) or all rows (``"all"``); :func:`block_share` on
+    ``ae.jacobian``. With a factored closure J_c = M W (:class:`support.encoders.MLPClosure`) the closure
+    rows' norms come without forming J: ‖M W[:, C]‖²_F = tr(M (W_C W_Cᵀ) Mᵀ)."""
+    if rows not in ("closure", "all"):
+        raise ValueError(f"rows must be 'closure' or 'all', got {rows!r}")
+    check_shape("x", x, [None, ae.state_dim])
+    if x.shape[0] == 0:
+        raise ValueError("no configurations")
+    check_finite("x", x)
+    if rows == "closure" and not ae.closure_dim:
+        raise ValueError("the autoencoder has no closure rows")
+    cols = _check_columns(columns, ae.state_dim)
+    own = getattr(ae.closure_net, "factored_jacobian", None)
+    on, total = 0.0, 0.0
+    for xc in x.split(chunk):
+        if rows == "closure" and callable(own):
+            M, W = (t.double() for t in own(xc))
+            WC = W[:, cols]
+            on += float(((M @ (WC @ WC.T)) * M).sum())
+            total += float(((M @ (W @ W.T)) * M).sum())
+        else:
+            J = ae.jacobian(xc).double()
+            J = J[:, ae.n_observables:] if rows == "closure" else J
+            on += float(J[:, :, cols].pow(2).sum())
+            total += float(J.pow(2).sum())
+    if total == 0:
+        raise ValueError("J is zero on these configurations: no share to compute")
+    return on / total
+
+
+def unit_columns(n_units: int, rows_per_unit: int, offsets: Sequence[int]) -> torch.Tensor:
+    """Input columns ``u · rows_per_unit + o`` for every unit u and offset o in ``offsets`` (sorted):
+    e.g. the positions of a Lennard-Jones state [r₁, v₁, r₂, v₂, …] are
+    ``unit_columns(n_atoms, 6, (0, 1, 2))``."""
+    if n_units < 1 or rows_per_unit < 1:
+        raise ValueError(f"need n_units >= 1 and rows_per_unit >= 1, got {n_units}, {rows_per_unit}")
+    offs = sorted(set(int(o) for o in offsets))
+    if not offs or offs[0] < 0 or offs[-1] >= rows_per_unit:
+        raise ValueError(f"offsets must be a non-empty subset of range({rows_per_unit}), got {list(offsets)}")
+    return (torch.arange(n_units).unsqueeze(1) * rows_per_unit + torch.tensor(offs)).flatten()
+
+
+def _check_columns(columns, n: int) -> torch.Tensor:
+    cols = torch.as_tensor(columns, dtype=torch.long).flatten()
+    if cols.numel() == 0:
+        raise ValueError("columns is empty")
+    if int(cols.min()) < 0 or int(cols.max()) >= n:
+        raise ValueError(f"columns must lie in [0, {n}); got range [{int(cols.min())}, {int(cols.max())}]")
+    if cols.unique().numel() != cols.numel():
+        raise ValueError("columns must not repeat")
+    return cols
