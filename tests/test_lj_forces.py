@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from ase.calculators.lj import LennardJones as LennardJonesCalc
 from ase.calculators.morse import MorsePotential
 
 from support.systems.lennard_jones import (PAPER, LJParams, all_forces, carve_cluster,
                                            initial_positions, partial_forces, potential_energy,
                                            potential_energy_and_forces)
 from support.systems.lennard_jones.ase_backend import ase_lj_calculator, periodic_all_forces
+from support.systems.lennard_jones.geometry import as_box
 
 N_ATOMS = 800  # L = 10: 4 cells per axis, so the 27-cell stencil (not "all cells") is exercised
 
@@ -158,9 +160,32 @@ def test_generic_ase_calculator_morse(relaxed):
     idx = subsets(positions, box)["faces"][:6]
     out = partial_forces(positions, box, idx, "ase", MorsePotential(**morse), buffer=2.5)
     np.testing.assert_allclose(out, reference[idx], atol=1e-11 * np.abs(reference).max())
-    # a buffer shorter than the calculator's range silently drops neighbours: the rows differ
-    short = partial_forces(positions, box, idx, "ase", MorsePotential(**morse), buffer=1.5)
-    assert np.abs(short - reference[idx]).max() > 1e-6
+    # the default buffer is read from the calculator (r_cut2 · r_0 + skin)
+    np.testing.assert_allclose(partial_forces(positions, box, idx, "ase", MorsePotential(**morse)),
+                               reference[idx], atol=1e-11 * np.abs(reference).max())
+    # a buffer shorter than the calculator's range is refused (it would drop neighbours) ...
+    with pytest.raises(ValueError, match="exceeds the cluster buffer"):
+        partial_forces(positions, box, idx, "ase", MorsePotential(**morse), buffer=1.5)
+    # ... and it would be wrong: the same cluster carved by hand misses neighbours
+    cluster, source, rows = carve_cluster(positions, box, idx, 1.5)
+    from ase import Atoms
+    short = Atoms(numbers=np.full(len(source), 18), positions=cluster)
+    short.calc = MorsePotential(**morse)
+    assert np.abs(short.get_forces()[rows] - reference[idx]).max() > 1e-6
+
+
+def test_ase_cluster_in_a_box_smaller_than_two_buffers():
+    """Box 4.9 and an LJ cut-off 3.0 > L/2: a chosen atom meets several images of one atom; the
+    carved cluster holds them all and matches ASE's periodic LJ (which handles
+    small cells), where the minimum-image back-ends refuse the box."""
+    positions = initial_positions(94, seed=8, params=LJParams(density=94 / 4.9 ** 3, rc=2.4))[0]
+    calc = LennardJonesCalc(sigma=1.0, epsilon=1.0, rc=3.0, smooth=False)
+    reference = periodic_all_forces(positions, 4.9, calc)
+    idx = np.array([0, 13, 93])
+    out = partial_forces(positions, 4.9, idx, "ase", calc)
+    np.testing.assert_allclose(out, reference[idx], atol=1e-11 * np.abs(reference).max())
+    _, source, _ = carve_cluster(positions, as_box(4.9), idx[:1], 3.1)
+    assert np.bincount(source).max() >= 2  # two images of one atom in a chosen atom's shell
 
 
 def test_cluster_grows_with_the_subset_and_holds_images(relaxed):
@@ -189,8 +214,9 @@ def test_bad_input_raises(relaxed, backend):
     bad[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         partial_forces(bad, box, [0], backend)
-    with pytest.raises(ValueError, match="2·"):
-        partial_forces(positions[:50] % 4.9, 4.9, [0], backend)
+    if backend != "ase":  # the cluster back-end enumerates every image: small boxes are fine
+        with pytest.raises(ValueError, match="2·"):
+            partial_forces(positions[:50] % 4.9, 4.9, [0], backend)
     with pytest.raises(ValueError, match="shape"):
         partial_forces(positions[:, :2], box, [0], backend)
     with pytest.raises(ValueError, match="box"):

@@ -1,11 +1,17 @@
 r"""Initial LJ configurations as ASE ``Atoms``: random insertion or fcc lattice, a loose relaxation,
 and Maxwell–Boltzmann velocities rescaled exactly to a temperature.
 
+Two loose relaxations (``relaxation``): ``"fire"`` — ASE FIRE on the compiled forces until
+max_i |F_i| ≤ f_max (the book's default) — and ``"lammps_cg"`` — paper 1's own LAMMPS
+``minimize 1.0e-1 1.0e-4 1000 10000`` (conjugate gradients, energy tolerance 0.1, force tolerance
+10⁻⁴, at most 1000 iterations and 10,000 force evaluations).
+
 Reduced units throughout: ASE's Å/eV/amu labels are reinterpreted as σ/ε/m (masses are set to
 ``params.mass``), so ``atoms.get_velocities()`` are reduced velocities.
 
-Temperature (LAMMPS convention, m = k_B = 1, 3N − 3 degrees of freedom after removing the
-centre-of-mass momentum):  T = Σ_i m |v_i|² / (3 (N − 1)).
+Temperature (LAMMPS convention, k_B = 1, 3N − 3 degrees of freedom after removing the
+centre-of-mass momentum):  T = Σ_i m_i |v_i|² / (3 (N − 1)); ``mass`` may be one number or one
+per atom (a system built from any ASE ``Atoms``; T is then in its calculator's energy unit).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from .geometry import as_box, check_positions
 from .params import PAPER, LJParams
 
 INSERTIONS = ("random", "lattice")
+#: loose relaxations of the inserted configuration (see the module docstring)
+RELAXATIONS = ("fire", "lammps_cg")
 
 
 def atoms_from_state(positions: np.ndarray, box: float | np.ndarray,
@@ -81,30 +89,56 @@ def relax(atoms: Atoms, params: LJParams = PAPER, fmax: float = 50.0, max_steps:
     return atoms_from_state(out.get_positions(), np.diag(out.cell[:]), params=params)
 
 
+def relax_lammps_cg(atoms: Atoms, params: LJParams = PAPER) -> Atoms:
+    """A copy of ``atoms`` relaxed by paper 1's LAMMPS ``minimize 1.0e-1 1.0e-4 1000 10000``
+    (see :func:`~.lammps_engine.lammps_minimize`; raises ``ImportError`` without LAMMPS)."""
+    from .lammps_engine import lammps_minimize  # local: LAMMPS is optional
+    box = np.diag(atoms.cell[:])
+    return atoms_from_state(lammps_minimize(atoms.get_positions(), box, params).positions, box, params=params)
+
+
 def initial_positions(n_atoms: int, seed: int, params: LJParams = PAPER, insertion: str = "random",
-                      fmax: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
-    """Relaxed positions ``[n, 3]`` and box sides ``[3]`` (random insertion or fcc, then FIRE)."""
+                      fmax: float = 50.0, relaxation: str = "fire") -> tuple[np.ndarray, np.ndarray]:
+    """Relaxed positions ``[n, 3]`` and box sides ``[3]``: random insertion or fcc, then FIRE to
+    ``fmax`` (``relaxation="fire"``) or paper 1's LAMMPS CG minimisation (``"lammps_cg"``; ``fmax``
+    unused)."""
     check_choice("insertion", insertion, INSERTIONS)
+    check_choice("relaxation", relaxation, RELAXATIONS)
     make = random_configuration if insertion == "random" else lattice_configuration
-    atoms = relax(make(n_atoms, seed, params), params, fmax=fmax)
+    if relaxation == "fire":
+        atoms = relax(make(n_atoms, seed, params), params, fmax=fmax)
+    else:
+        atoms = relax_lammps_cg(make(n_atoms, seed, params), params)
     return atoms.get_positions(), as_box(np.diag(atoms.cell[:]))
 
 
-def temperature_np(velocities: np.ndarray, mass: float = 1.0) -> float:
-    """T = Σ m |v|² / (3 (N − 1)) for velocities ``[N, 3]``."""
+def _per_atom(mass: float | np.ndarray) -> float | np.ndarray:
+    """A scalar mass as is; per-atom masses ``[N]`` as a column ``[N, 1]`` to multiply ``[N, 3]``."""
+    return mass if np.ndim(mass) == 0 else np.asarray(mass, float)[:, None]
+
+
+def temperature_np(velocities: np.ndarray, mass: float | np.ndarray = 1.0) -> float:
+    """T = Σ_i m_i |v_i|² / (3 (N − 1)) for velocities ``[N, 3]`` (``mass``: scalar or ``[N]``)."""
     v = np.asarray(velocities, float)
-    return float(mass * (v * v).sum() / (3 * (len(v) - 1)))
+    if np.ndim(mass) == 0:
+        return float(mass * (v * v).sum() / (3 * (len(v) - 1)))
+    return float((_per_atom(mass) * v * v).sum() / (3 * (len(v) - 1)))
 
 
-def velocity_pattern(n_atoms: int, seed: int) -> np.ndarray:
-    """Gaussian velocities ``[n, 3]`` with zero total momentum (not yet at any temperature)."""
+def velocity_pattern(n_atoms: int, seed: int, masses: np.ndarray | None = None) -> np.ndarray:
+    """Gaussian velocities ``[n, 3]`` with zero total momentum Σ m_i v_i (not yet at any temperature);
+    without ``masses`` (equal masses) the mean velocity is removed."""
     if n_atoms < 2:
         raise ValueError(f"need at least 2 atoms, got {n_atoms}")
     v = np.random.default_rng(seed).standard_normal((n_atoms, 3))
-    return v - v.mean(axis=0)
+    if masses is None:
+        return v - v.mean(axis=0)
+    m = np.asarray(masses, float)[:, None]
+    return v - (m * v).sum(axis=0) / m.sum()
 
 
-def rescale_to_temperature(velocities: np.ndarray, temperature: float, mass: float = 1.0) -> np.ndarray:
+def rescale_to_temperature(velocities: np.ndarray, temperature: float,
+                           mass: float | np.ndarray = 1.0) -> np.ndarray:
     """Velocities scaled by √(T / T_now) so that :func:`temperature_np` equals ``temperature`` exactly."""
     if not (np.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be positive and finite, got {temperature}")

@@ -12,6 +12,7 @@ t = 0, Δt, …, (n_frames − 1) Δt, i.e. n_frames − 1 steps are taken.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,13 +52,30 @@ def velocity_verlet(positions: np.ndarray, velocities: np.ndarray, box: np.ndarr
         x = torch.as_tensor(positions, dtype=torch.float64, device=device).clone()
         v = torch.as_tensor(velocities, dtype=torch.float64, device=device).clone()
         backend, keep = "torch", (lambda t: t.detach().cpu().numpy().copy())
-    half = 0.5 * dt / params.mass
-    f = all_forces(x, box, backend, params=params)
+    return _verlet(lambda r: all_forces(r, box, backend, params=params), x, v, n_frames, dt,
+                   0.5 * dt / params.mass, keep, progress)
+
+
+def _verlet(force: Callable, x, v, n_frames: int, dt: float, half, keep: Callable,
+            progress: bool) -> MDFrames:
+    """The velocity-Verlet loop; ``half`` = Δt / (2m) (a scalar or a column ``[n, 1]``)."""
+    f = force(x)
     frames = [(keep(x), keep(v), keep(f))]
     for _ in tqdm(range(n_frames - 1), desc="velocity Verlet", disable=not progress, leave=False):
         v = v + half * f
         x = x + dt * v
-        f = all_forces(x, box, backend, params=params)
+        f = force(x)
         v = v + half * f
         frames.append((keep(x), keep(v), keep(f)))
     return MDFrames(*(np.stack(a) for a in zip(*frames)))
+
+
+def velocity_verlet_forces(force: Callable[[np.ndarray], np.ndarray], positions: np.ndarray,
+                           velocities: np.ndarray, masses: np.ndarray, n_frames: int, dt: float,
+                           progress: bool = False) -> MDFrames:
+    """NVE run with any force function ``force(positions [n, 3]) -> [n, 3]`` and per-atom
+    ``masses`` ``[n]`` (e.g. an ASE calculator on the periodic box: the ``ase`` engine)."""
+    _check_run(n_frames, dt)
+    half = 0.5 * dt / np.asarray(masses, float)[:, None]
+    return _verlet(force, np.array(positions, float), np.array(velocities, float), n_frames, dt,
+                   half, np.copy, progress)

@@ -9,12 +9,15 @@ back-end     how                                                                
 ``numba``    compiled cell list: bin all atoms, loop the chosen atoms' 27 cells           O(N) + O(m)
 ``torch``    vectorised cell list on the positions' device (GPU path)                     O(N) + O(m)
 ``ase``      carve chosen atoms + ``buffer`` shell (periodic images), run ANY ASE calc    calc(cluster)
+             on the atoms' elements (``numbers``), e.g. EMT copper
 ``builtin``  ``torch`` for CUDA tensors, else ``numba``
 ============ ============================================================================ ==========
 
 Positions may be unwrapped (they are wrapped inside); numpy in → numpy out, torch in → torch out
 (same device and dtype). The box is a side length (cubic) or three sides; every side must be at
-least 2 r_c (2 × buffer for ``ase``) so that the minimum-image convention is exact.
+least 2 r_c for the built-in back-ends so that the minimum-image convention is exact (``ase``
+enumerates every image within its buffer, so it takes any box). The built-in back-ends model one
+species (``params``); ``numbers`` (one atomic number per atom, default argon) matter for ``ase``.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ from ase.calculators.calculator import Calculator
 from ...validation import check_choice
 from . import kernels_numba as kn
 from . import kernels_torch as kt
-from .ase_backend import (DEFAULT_SKIN, ase_lj_calculator, cluster_partial_forces,
-                          periodic_all_forces)
+from .ase_backend import ase_lj_calculator, cluster_partial_forces, periodic_all_forces
 from .geometry import (ArrayLike, as_box, cells_per_side, check_atom_indices,
                        check_box_for_cutoff, check_positions, wrap_numpy, wrap_torch)
 from .params import PAPER, LJParams
+from .species import check_numbers
 
 BACKENDS = ("builtin", "numba", "torch", "ase")
 
@@ -63,9 +66,17 @@ def _torch_forces(positions: ArrayLike, box: np.ndarray, idx: np.ndarray, p: LJP
     return kt.partial_forces(wrap_torch(pos, box_t), box_t, idx_t, p.rc, p.epsilon, p.sigma)
 
 
+def _one_species(numbers: ArrayLike | None, n_atoms: int, backend: str) -> None:
+    """The built-in kernels are one-species LJ: several elements need the ``ase`` back-end."""
+    if numbers is not None and len(np.unique(check_numbers(numbers, n_atoms))) > 1:
+        raise ValueError(f"the {backend} back-end models one LJ species; several elements need "
+                         "backend='ase' with a calculator that knows them")
+
+
 def partial_forces(positions: ArrayLike, box: float | ArrayLike, atom_idx: ArrayLike | list[int],
                    backend: str = "builtin", calculator: Calculator | None = None, *,
-                   params: LJParams = PAPER, buffer: float | None = None) -> ArrayLike:
+                   params: LJParams = PAPER, buffer: float | None = None,
+                   numbers: ArrayLike | None = None) -> ArrayLike:
     """Forces ``[m, 3]`` on the atoms ``atom_idx`` of a periodic configuration.
 
     Args:
@@ -73,19 +84,22 @@ def partial_forces(positions: ArrayLike, box: float | ArrayLike, atom_idx: Array
         box: cubic side or three sides of the orthorhombic periodic box.
         atom_idx: non-empty 1-D indices in ``[0, n_atoms)``.
         backend: ``builtin`` | ``numba`` | ``torch`` | ``ase``.
-        calculator: ASE calculator for ``ase`` (default: ASE ``LennardJones(smooth=False)``);
-            exact if its interaction range ≤ ``buffer`` (pair potentials).
+        calculator: any ASE calculator for ``ase`` (default: ASE ``LennardJones(smooth=False)``
+            with ``params``); exact when ``buffer`` ≥ its reach (pair: cut-off; many-body: 2 × range).
         params: LJ parameters of the built-in back-ends (and of the default ASE calculator).
-        buffer: cluster shell radius for ``ase`` (default r_c + 0.1).
+        buffer: cluster shell radius for ``ase`` (default: the calculator's reach + 0.1, read by
+            :func:`~.species.calculator_reach`; required for a calculator of unknown reach).
+        numbers: atomic numbers ``[n_atoms]`` for ``ase`` (default argon).
     """
     check_positions(positions)
     box = as_box(box)
     idx = check_atom_indices(atom_idx, positions.shape[0])
     backend = resolve_backend(backend, positions)
     if backend == "ase":
-        buffer = params.rc + DEFAULT_SKIN if buffer is None else float(buffer)
         calc = calculator if calculator is not None else ase_lj_calculator(params)
-        return _like(cluster_partial_forces(_to_numpy(positions), box, idx, calc, buffer), positions)
+        return _like(cluster_partial_forces(_to_numpy(positions), box, idx, calc, buffer, numbers),
+                     positions)
+    _one_species(numbers, positions.shape[0], backend)
     check_box_for_cutoff(box, params.rc)
     if backend == "torch":
         return _like(_torch_forces(positions, box, idx, params), positions)
@@ -96,18 +110,20 @@ def partial_forces(positions: ArrayLike, box: float | ArrayLike, atom_idx: Array
 
 
 def all_forces(positions: ArrayLike, box: float | ArrayLike, backend: str = "builtin",
-               calculator: Calculator | None = None, *, params: LJParams = PAPER) -> ArrayLike:
+               calculator: Calculator | None = None, *, params: LJParams = PAPER,
+               numbers: ArrayLike | None = None) -> ArrayLike:
     """Forces ``[n_atoms, 3]`` on every atom (the reference the partial rows must match).
 
     ``numba`` visits each pair once (Newton's third law); ``torch`` evaluates every atom's
-    stencil (chunked); ``ase`` runs ``calculator`` on the whole periodic box.
+    stencil (chunked); ``ase`` runs ``calculator`` on the whole periodic box (atoms ``numbers``).
     """
     check_positions(positions)
     box = as_box(box)
     backend = resolve_backend(backend, positions)
     if backend == "ase":
         calc = calculator if calculator is not None else ase_lj_calculator(params)
-        return _like(periodic_all_forces(_to_numpy(positions), box, calc), positions)
+        return _like(periodic_all_forces(_to_numpy(positions), box, calc, numbers), positions)
+    _one_species(numbers, positions.shape[0], backend)
     check_box_for_cutoff(box, params.rc)
     if backend == "torch":
         idx = np.arange(positions.shape[0])
