@@ -24,7 +24,8 @@ from .budget import ForceBudget
 from .closure import ClosureAutoencoder, evenly_spaced
 from .metrics import budget_to_tolerance, mean_std, relative_trajectory_error
 from .normalise import LatentNormaliser, NormalisedLatentModel
-from .pipeline import observe_full, observe_partial, rollout_observables, train_latent
+from .pipeline import (FullObservations, PartialObservations, observe_full, observe_partial,
+                       rollout_observables, train_latent)
 from .subsets import subset_size
 from .systems.base import DeterministicSystem, Trajectories
 from .train import TrainConfig, torch_threads
@@ -120,12 +121,20 @@ def evaluate(G: nn.Module, ae: ClosureAutoencoder, test: Trajectories, substeps:
     return relative_trajectory_error(pred, true).detach().cpu().numpy()
 
 
-def train_one(system: DeterministicSystem, ae: ClosureAutoencoder, norm: LatentNormaliser,
-              pool: torch.Tensor, test: Trajectories, method: Method, budget: int, seed: int,
-              model_factory: Callable[[int], nn.Module], cfg: TrainConfig,
-              monitor: Trajectories | None = None, chunk: int = 256,
-              selection: str = "uniform") -> tuple[RunRecord, nn.Module]:
-    """Buy observations for ``method`` at ``budget`` forces, train G, evaluate on ``test``.
+@dataclass
+class Purchase:
+    """The observations one method bought at one budget, and what they cost."""
+
+    observations: FullObservations | PartialObservations
+    n_configs: int
+    forces_charged: int
+    force_seconds: float
+
+
+def buy_observations(system: DeterministicSystem, ae: ClosureAutoencoder, pool: torch.Tensor, method: Method,
+                     budget: int, seed: int, chunk: int = 256, selection: str = "uniform") -> Purchase:
+    """Draw the configurations ``budget`` affords for ``method`` from ``pool`` (seeded by ``seed``) and
+    buy their forces through the counted oracle: all units (L_z) or a fraction p (L_x,p).
 
     ``chunk`` bounds how many configurations are observed at once (memory: a ``[chunk, d, N]``
     Jacobian; lower it for very large N); ``selection`` see :func:`select_configurations`.
@@ -137,17 +146,35 @@ def train_one(system: DeterministicSystem, ae: ClosureAutoencoder, norm: LatentN
         obs = observe_full(system, ae, x, spent, chunk=chunk)
     else:
         obs = observe_partial(system, ae, x, method.p, spent, gen, chunk=chunk)
-    G = NormalisedLatentModel(model_factory(seed), norm).to(device=x.device, dtype=x.dtype)
+    return Purchase(obs, len(x), spent.total, spent.seconds.get("force", 0.0))
+
+
+def train_one(system: DeterministicSystem, ae: ClosureAutoencoder, norm: LatentNormaliser,
+              pool: torch.Tensor, test: Trajectories, method: Method, budget: int, seed: int,
+              model_factory: Callable[[int], nn.Module], cfg: TrainConfig,
+              monitor: Trajectories | None = None, chunk: int = 256,
+              selection: str = "uniform") -> tuple[RunRecord, nn.Module]:
+    """Buy observations for ``method`` at ``budget`` forces (:func:`buy_observations`), train G,
+    evaluate on ``test``."""
+    bought = buy_observations(system, ae, pool, method, budget, seed, chunk, selection)
+    obs = bought.observations
+    G = NormalisedLatentModel(model_factory(seed), norm).to(device=obs.z.device, dtype=obs.z.dtype)
     mon = (lambda model: {"test_error": float(evaluate(model, ae, monitor).mean())}) if monitor else None
     hist = train_latent(G, obs, replace(cfg, seed=seed, desc=f"{method.label} F={budget:.1e} s{seed}"),
                         evaluate=mon)
     with torch_threads(cfg.threads):
         errs = evaluate(G, ae, test)
-    rec = RunRecord(method=method.label, p=method.p, budget=int(budget), seed=seed, n_configs=len(x),
-                    forces_charged=spent.total, force_seconds=spent.seconds.get("force", 0.0),
-                    test_error=float(errs.mean()), test_errors=errs.tolist(), train_loss=hist.loss,
-                    evals=hist.evals, train_seconds=hist.seconds)
+    rec = record_of(method, budget, seed, bought, errs, hist)
     return rec, G
+
+
+def record_of(method: Method, budget: int, seed: int, bought: Purchase, errors: np.ndarray,
+              hist) -> RunRecord:
+    """The :class:`RunRecord` of one trained model (test errors on its first test set)."""
+    return RunRecord(method=method.label, p=method.p, budget=int(budget), seed=seed, n_configs=bought.n_configs,
+                     forces_charged=bought.forces_charged, force_seconds=bought.force_seconds,
+                     test_error=float(np.mean(errors)), test_errors=np.asarray(errors).tolist(),
+                     train_loss=list(hist.loss), evals=list(hist.evals), train_seconds=hist.seconds)
 
 
 _WORKER_STATE: dict = {}

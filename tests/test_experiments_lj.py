@@ -71,6 +71,29 @@ def test_lj_structures_tiny(tmp_path):
     assert check["max_abs_diff"] <= 1e-9 * check["max_abs_row"]
 
 
+def test_lj_structures_resumes_from_its_model_store(tmp_path, monkeypatch):
+    """Each finished model is saved as it completes; a rerun with the same store loads them all (no
+    training) and reproduces the result (that 2 worker processes train the same models as 1 is
+    tests/test_farm_and_training_loop.py's)."""
+    from support import farm
+    cfg = replace(lj_structures.Config(), n_atoms=108, n_train_traj=4, n_test_traj=2, latent_dim=4, p=1 / 4,
+                  lz_trajectories=1, frame_stride=25, widths=TINY_WIDTHS, ensemble=2, steps=10,
+                  batch_size=16, structures=("onsagernet",), protocols=("paper",), ae=TINY_AE)
+    store = tmp_path / "models"
+    first = lj_structures.run(cfg, seed=0, progress=False, workers=2, models=str(store))
+    saved = sorted(p.name for p in store.glob("*.pt"))
+    assert len(saved) == 1 + 2 * 2                          # the autoencoder + losses x models
+    monkeypatch.setattr(farm, "train_job", lambda job: pytest.fail(f"retrained {job.key}"))
+    again = lj_structures.run(cfg, seed=0, progress=False, models=str(store))
+    for key in ("lz", "lx"):
+        a = first.metrics["results"]["paper"]["onsagernet"][key]
+        b = again.metrics["results"]["paper"]["onsagernet"][key]
+        assert a["same start"]["per_model"] == b["same start"]["per_model"]
+        assert a["forces_charged"] == b["forces_charged"] and a["n_configs"] == b["n_configs"]
+    with pytest.raises(ValueError, match="another study"):
+        lj_structures.run(replace(cfg, steps=11), seed=0, progress=False, models=str(store))
+
+
 def test_lj_encoders_tiny(tmp_path):
     cfg = replace(lj_encoders.Config(), n_atoms=108, n_train_traj=2, n_test_traj=2, latent_dim=4, budget_configs=24,
                   widths=TINY_WIDTHS, ensemble=1, steps=10, batch_size=16, normaliser_runs=1, test_stride=25,

@@ -18,7 +18,8 @@ Observable: z* = 20·T (paper 1's scale factor; the relative error does not depe
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from pathlib import Path
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -27,11 +28,12 @@ from torch import nn
 from ..closure import ClosureAutoencoder, train_autoencoder
 from ..encoders import PooledAtomEncoder, invariant_autoencoder, mlp_autoencoder
 from ..jacobian import condition_number
-from ..latent import build_latent_model
+from ..farm import LatentJob, ModelStore, run_latent_jobs
+from ..latent import LatentFactory
 from ..metrics import mean_std
-from ..normalise import LatentNormaliser
+from ..normalise import LatentNormaliser, NormalisedLatentModel
 from ..scale import device
-from ..studies import Method, RunRecord, encoded_trajectories, evaluate, train_one
+from ..studies import Method, RunRecord, buy_observations, encoded_trajectories, evaluate, record_of
 from ..systems.base import Trajectories
 from ..systems.lennard_jones import LennardJonesSystem
 from ..tables import Table
@@ -65,28 +67,29 @@ class LJSetup:
 
 
 def make_system(n_atoms: int, *, same_start: bool = True, start_seed: int = 0, relax_fmax: float = 50.0,
-                n_frames: int = 250) -> LennardJonesSystem:
+                n_frames: int = 250, relaxation: str = "fire") -> LennardJonesSystem:
     """The paper's fluid (ρ = 0.8, r_c = 2.5, Δt = 0.001, T0 ~ U(0.5, 1.5)) with z* = 20 T.
 
     Trajectories live on :func:`support.scale.device` (float64: the force oracle needs it); the
-    LAMMPS engine is used on the CPU, the built-in velocity Verlet on a GPU.
+    LAMMPS engine is used on the CPU, the built-in velocity Verlet on a GPU. ``relaxation``:
+    ``"fire"`` (the book's) or ``"lammps_cg"`` (paper 1's LAMMPS ``minimize 1.0e-1 1.0e-4 1000 10000``).
     """
     dev = device()
     return LennardJonesSystem(n_atoms, same_start=same_start, start_seed=start_seed, relax_fmax=relax_fmax,
-                              n_frames=n_frames, temperature_scale=TEMPERATURE_SCALE,
+                              n_frames=n_frames, temperature_scale=TEMPERATURE_SCALE, relaxation=relaxation,
                               device=dev, engine="auto" if dev.type == "cpu" else "builtin")
 
 
 def simulate_setup(n_atoms: int, n_train: int, n_test: int, seed: int, *, new_start_test: int = 0,
-                   relax_fmax: float = 50.0, progress: bool = False) -> LJSetup:
+                   relax_fmax: float = 50.0, progress: bool = False, relaxation: str = "fire") -> LJSetup:
     """The paper's design: every run starts from the same relaxed positions and velocity pattern
     (rescaled to its own T0). Test set ``"same start"``; with ``new_start_test > 0`` also
     ``"new starts"``: runs that each start from their own random insertion and relaxation."""
-    system = make_system(n_atoms, relax_fmax=relax_fmax)
+    system = make_system(n_atoms, relax_fmax=relax_fmax, relaxation=relaxation)
     train = system.trajectories(n_train, seed, split="train", progress=progress)
     tests = {"same start": system.trajectories(n_test, seed, split="test", progress=progress)}
     if new_start_test:
-        fresh = make_system(n_atoms, same_start=False, relax_fmax=relax_fmax)
+        fresh = make_system(n_atoms, same_start=False, relax_fmax=relax_fmax, relaxation=relaxation)
         tests["new starts"] = fresh.trajectories(new_start_test, seed + 7919, split="test", progress=progress)
     return LJSetup(system, train, tests)
 
@@ -135,8 +138,24 @@ class AEConfig:
     rates: bool = True
 
 
-def build_autoencoder(setup: LJSetup, cfg: AEConfig, seed: int, progress: bool = False) -> ClosureAutoencoder:
-    """Train the closure autoencoder of kind ``cfg.encoder`` on the training snapshots."""
+def build_autoencoder(setup: LJSetup, cfg: AEConfig, seed: int, progress: bool = False,
+                      store: ModelStore | None = None, key: str = "autoencoder") -> ClosureAutoencoder:
+    """Train the closure autoencoder of kind ``cfg.encoder`` on the training snapshots (or, with a
+    ``store`` that holds ``key``, load the one a previous run of the same study trained)."""
+    ae = _untrained_autoencoder(setup, cfg, seed)
+    if store is not None and store.has(key):
+        return store.load_into(key, ae).eval()
+    tcfg = TrainConfig(lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size, weight_decay=1e-4,
+                       betas=(0.9, 0.95), amsgrad=False, schedule="cosine", min_lr=cfg.lr / 10,
+                       seed=seed, progress=progress, desc=f"{cfg.encoder} autoencoder", threads=_threads())
+    hist = train_autoencoder(ae, setup.train.snapshots(), cfg.lambda_cond, tcfg, cfg.cond_samples,
+                             cfg.max_snapshots)
+    if store is not None:
+        store.save(key, {"final_loss": hist.loss[-1] if hist.loss else None, "seconds": hist.seconds}, ae)
+    return ae.eval()
+
+
+def _untrained_autoencoder(setup: LJSetup, cfg: AEConfig, seed: int) -> ClosureAutoencoder:
     check_choice("encoder", cfg.encoder, ENCODERS)
     system = setup.system
     torch.manual_seed(seed)
@@ -147,13 +166,7 @@ def build_autoencoder(setup: LJSetup, cfg: AEConfig, seed: int, progress: bool =
                                 n_basis=cfg.n_basis, max_neighbours=cfg.max_neighbours,
                                 hidden=cfg.pooled_width, rates=cfg.rates)
         ae = invariant_autoencoder(system.observables, 1, enc, cfg.latent_dim, cfg.hidden)
-    ae = ae.to(device=setup.train.x.device, dtype=setup.train.x.dtype)
-    tcfg = TrainConfig(lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size, weight_decay=1e-4,
-                       betas=(0.9, 0.95), amsgrad=False, schedule="cosine", min_lr=cfg.lr / 10,
-                       seed=seed, progress=progress, desc=f"{cfg.encoder} autoencoder", threads=_threads())
-    train_autoencoder(ae, setup.train.snapshots(), cfg.lambda_cond, tcfg, cfg.cond_samples,
-                              cfg.max_snapshots)
-    return ae.eval()
+    return ae.to(device=setup.train.x.device, dtype=setup.train.x.dtype)
 
 
 def jacobian_conditioning(ae: ClosureAutoencoder, x: torch.Tensor, n: int = 64) -> dict:
@@ -172,12 +185,11 @@ def normaliser(ae: ClosureAutoencoder, train: Trajectories, n_traj: int | None =
 
 
 # ---------------------------------------------------------------------------- latent models
-def latent_factory(structure: str, d: int, widths: dict | None = None) -> Callable[[int], nn.Module]:
-    """``seed -> model`` for a latent structure; ``widths`` overrides the paper's sizes
-    (:data:`PAPER_WIDTHS`)."""
+def latent_factory(structure: str, d: int, widths: dict | None = None) -> LatentFactory:
+    """``seed -> model`` for a latent structure (picklable, for worker processes); ``widths``
+    overrides the paper's sizes (:data:`PAPER_WIDTHS`)."""
     check_choice("latent structure", structure, list(STRUCTURES))
-    kwargs = dict((widths or PAPER_WIDTHS)[structure])
-    return lambda seed: build_latent_model(structure, d, seed=seed, **kwargs).to(device())
+    return LatentFactory(structure, d, dict((widths or PAPER_WIDTHS)[structure]))
 
 
 def latent_config(steps: int, lr: float, batch_size: int, min_lr: float = 1e-5) -> TrainConfig:
@@ -219,25 +231,62 @@ class EnsembleResult:
 def train_ensemble(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormaliser,
                    pool: torch.Tensor | Sequence[torch.Tensor], method: Method, budget: int, seeds: Sequence[int],
                    structure: str, factory: Callable[[int], nn.Module], tcfg: TrainConfig,
-                   test_sets: Sequence[str] | None = None) -> EnsembleResult:
-    """One model per seed via :func:`support.studies.train_one` (which buys its own forces through the
-    counted oracle), each scored on every named test set against the true temperature. ``pool`` is
-    one configuration pool for all models, or one per model."""
+                   test_sets: Sequence[str] | None = None, *, store: ModelStore | None = None,
+                   workers: int = 1, tag: str = "") -> EnsembleResult:
+    """One model per seed, each buying its own forces through the counted oracle
+    (:func:`support.studies.buy_observations`), trained on them and scored on every named test set
+    against the true temperature. ``pool`` is one configuration pool for all models, or one per model.
+
+    ``store``: models already in it (key ``tag``-structure-loss-p-budget-seed) are loaded instead of
+    retrained, and each new model is saved there as it finishes, so an interrupted study resumes.
+    ``workers``: train that many models at once in single-threaded processes
+    (:func:`support.farm.run_latent_jobs`); the results do not depend on it.
+    """
     names = list(test_sets or setup.tests)
-    first, *others = names
     pools = [pool] * len(seeds) if torch.is_tensor(pool) else list(pool)
     if len(pools) != len(seeds):
         raise ValueError(f"got {len(pools)} pools for {len(seeds)} models")
-    records, errors, models = [], {name: [] for name in names}, []
-    for seed, member_pool in zip(seeds, pools):
-        rec, G = train_one(setup.system, ae, norm, member_pool, setup.tests[first], method, budget, seed,
-                           factory, tcfg)
-        records.append(rec)
-        models.append(G)
-        errors[first].append(rec.test_error)
-        for name in others:
-            errors[name].append(float(np.mean(evaluate(G, ae, setup.tests[name]))))
-    return EnsembleResult(method.label, structure, int(budget), records, errors, models[0])
+    keys = [f"{tag}{structure}-{method.loss}-p{method.p:.6g}-F{int(budget)}-s{seed}" for seed in seeds]
+    rows: dict[str, dict] = {}
+    first_model: list[nn.Module] = []
+
+    def pending():
+        for key, seed, member_pool in zip(keys, seeds, pools):
+            if store is not None and store.has(key):
+                rows[key] = store.record(key)
+                continue
+            bought = buy_observations(setup.system, ae, member_pool, method, budget, seed)
+            yield LatentJob(key, method.loss, bought.observations.tensors(), factory, norm, seed, tcfg,
+                            meta={"bought": bought})
+
+    def finished(job: LatentJob, G: nn.Module, hist) -> None:
+        errors = {name: evaluate(G, ae, setup.tests[name]).tolist() for name in names}
+        rec = record_of(method, budget, job.seed, job.meta["bought"], np.asarray(errors[names[0]]), hist)
+        row = {"record": asdict(rec), "errors": errors}
+        if store is not None:
+            store.save(job.key, row, G)
+        rows[job.key] = row
+        if job.key == keys[0]:
+            first_model.append(G)
+
+    run_latent_jobs(pending(), finished, workers)
+    if not first_model:                               # the first model came from the store
+        x = setup.train.x
+        G = NormalisedLatentModel(factory(seeds[0]), norm).to(device=x.device, dtype=x.dtype)
+        first_model.append(store.load_into(keys[0], G).eval())
+    records = [RunRecord(**rows[k]["record"]) for k in keys]
+    errors = {name: [float(np.mean(rows[k]["errors"][name])) for k in keys] for name in names}
+    return EnsembleResult(method.label, structure, int(budget), records, errors, first_model[0])
+
+
+def model_store(root: str | Path | None, experiment: str, version: int, cfg, seed: int) -> ModelStore | None:
+    """The :class:`~support.farm.ModelStore` of one study in ``root`` (``None``: no store), identified
+    by the experiment, its version, the whole configuration and the seed: rerunning the same command
+    resumes it, and a changed configuration cannot pick up its models."""
+    if root is None:
+        return None
+    return ModelStore(root, {"experiment": experiment, "version": version, "seed": seed,
+                             "config": asdict(cfg)})
 
 
 def partial_force_check(system: LennardJonesSystem, x: torch.Tensor, p: float, seed: int = 0) -> dict:

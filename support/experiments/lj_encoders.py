@@ -26,7 +26,7 @@ from ..tables import Table
 from .config import ExperimentConfig, resolve
 from .lj_common import compact_log_ticks, lj_devices
 from .lj_common import (AEConfig, LJSetup, build_autoencoder, jacobian_conditioning, latent_config,
-                        latent_factory, make_system, normaliser, simulate_setup, strided, train_ensemble,
+                        latent_factory, make_system, model_store, normaliser, simulate_setup, strided, train_ensemble,
                         trajectory_pool)
 
 DESIGNS = ("same start", "new starts")
@@ -93,8 +93,11 @@ def _design_setups(cfg: Config, seed: int, progress: bool) -> dict[str, LJSetup]
 
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
-        progress: bool = True) -> ExperimentResult:
+        progress: bool = True, workers: int = 1, models: str | None = None) -> ExperimentResult:
+    """``workers``, ``models``: parallel and resumable latent training, as in
+    :func:`support.experiments.lj_structures.run`."""
     cfg = resolve(Config, cfg, scale)
+    store = model_store(models, "lj_encoders", VERSION, cfg, seed)
     t0 = time.perf_counter()
     setups = _design_setups(cfg, seed, progress)
     t_data = time.perf_counter() - t0
@@ -108,10 +111,12 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         t1, setup = time.perf_counter(), setups[design]
         pool = trajectory_pool(setup.train, None, cfg.frame_stride)
         ae_cfg = cfg.ae if encoder == "mlp" else cfg.invariant_ae
-        ae = build_autoencoder(setup, replace(ae_cfg, encoder=encoder, latent_dim=cfg.latent_dim), seed, progress)
+        ae = build_autoencoder(setup, replace(ae_cfg, encoder=encoder, latent_dim=cfg.latent_dim), seed, progress,
+                               store, key=f"autoencoder-{design}-{encoder}".replace(" ", "_"))
         norm = normaliser(ae, setup.train, n_traj=cfg.normaliser_runs)
         ens = train_ensemble(setup, ae, norm, pool, cfg.method, budget, seeds, cfg.structure, factory, tcfg,
-                             test_sets=["same start", "new starts"])
+                             test_sets=["same start", "new starts"], store=store, workers=workers,
+                             tag=f"{design}-{encoder}-".replace(" ", "_"))
         results.setdefault(design, {})[encoder] = {**ens.summary(), "autoencoder": jacobian_conditioning(ae, pool)}
         models[(design, encoder)], aes[(design, encoder)] = ens.first_model, ae
         seconds[f"{design} / {encoder}"] = time.perf_counter() - t1
@@ -119,7 +124,8 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
                          "method": cfg.method.label, "structure": cfg.structure,
                          "train_runs": cfg.n_train_traj, "test_runs_per_set": cfg.n_test_traj},
                "results": results, "seconds": {k: round(v, 2) for k, v in seconds.items()},
-               "transfer_ratio": _transfer(results)}
+               "transfer_ratio": _transfer(results),
+               "execution": {"workers": workers, "model_store": store is not None}}
     return ExperimentResult.of(cfg, name="lj_encoders", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(metrics), figures=_figures(cfg, setups, results, models, aes), started=t0,
                                devices=lj_devices())

@@ -34,7 +34,8 @@ from ..tables import Table
 from .config import ExperimentConfig, resolve
 from .lj_common import compact_log_ticks, lj_devices, partial_force_check
 from .lj_common import (STRUCTURE_LABELS, AEConfig, build_autoencoder, jacobian_conditioning, latent_config,
-                        latent_factory, normaliser, simulate_setup, train_ensemble, trajectory_pool)
+                        latent_factory, model_store, normaliser, simulate_setup, train_ensemble,
+                        trajectory_pool)
 
 PROTOCOLS = ("paper", "uniform")
 
@@ -100,15 +101,19 @@ def _pools(cfg: Config, setup) -> dict[str, dict[str, list]]:
 
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
-        progress: bool = True) -> ExperimentResult:
+        progress: bool = True, workers: int = 1, models: str | None = None) -> ExperimentResult:
+    """``workers``: latent models trained at once in single-threaded processes (results do not
+    depend on it). ``models``: a directory where each finished model (and the autoencoder) is saved
+    as it completes; rerunning the same command with it resumes an interrupted study."""
     cfg = resolve(Config, cfg, scale)
+    store = model_store(models, "lj_structures", VERSION, cfg, seed)
     if cfg.lxp_trajectories > cfg.n_train_traj:
         raise ValueError(f"L_x,p needs {cfg.lxp_trajectories} training runs, only {cfg.n_train_traj} simulated")
     t0 = time.perf_counter()
     setup = simulate_setup(cfg.n_atoms, cfg.n_train_traj, cfg.n_test_traj, seed, progress=progress)
     t_data = time.perf_counter() - t0
     check = partial_force_check(setup.system, setup.train.x[0, :4], cfg.p, seed)
-    ae = build_autoencoder(setup, replace(cfg.ae, latent_dim=cfg.latent_dim), seed, progress)
+    ae = build_autoencoder(setup, replace(cfg.ae, latent_dim=cfg.latent_dim), seed, progress, store)
     t_ae = time.perf_counter() - t0 - t_data
     norm = normaliser(ae, setup.train)
     budget = cfg.budget(setup.train.n_steps)
@@ -122,11 +127,12 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     for protocol, structure, key in tqdm(jobs, desc="LJ structure ensembles", disable=not progress):
         factory = latent_factory(structure, cfg.latent_dim, cfg.widths)
         ens = train_ensemble(setup, ae, norm, pools[protocol][key], methods[key], budget, seeds, structure,
-                             factory, tcfg)
+                             factory, tcfg, store=store, workers=workers, tag=f"{protocol}-")
         results.setdefault(protocol, {}).setdefault(structure, {})[key] = ens.summary()
         models[(protocol, structure, key)] = ens.first_model
     metrics = _metrics(cfg, setup, ae, budget, results, {"data": t_data, "autoencoder": t_ae})
     metrics["partial_force_check"] = check
+    metrics["execution"] = {"workers": workers, "model_store": store is not None}
     figs = _figures(cfg, setup, ae, results, models)
     return ExperimentResult.of(cfg, name="lj_structures", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, metrics), figures=figs, started=t0,

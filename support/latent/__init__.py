@@ -11,6 +11,8 @@ Build one by name with :func:`build_latent_model`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from torch import nn
 
 from ..validation import check_choice
@@ -34,5 +36,20 @@ def build_latent_model(name: str, d: int, **kwargs) -> nn.Module:
     return LATENT_MODELS[ALIASES.get(key, key)](d, **kwargs)
 
 
-__all__ = ["ALIASES", "GFINN", "LATENT_MODELS", "MLP", "DegenerateOperator", "OnsagerNet", "ReQUr",
+@dataclass(frozen=True)
+class LatentFactory:
+    """``seed -> model``: :func:`build_latent_model` with fixed ``name``, ``d`` and ``kwargs``.
+
+    Unlike a lambda it can be pickled, so spawned worker processes can build the model
+    (:func:`support.farm.run_latent_jobs`)."""
+
+    name: str
+    d: int
+    kwargs: dict = field(default_factory=dict)
+
+    def __call__(self, seed: int) -> nn.Module:
+        return build_latent_model(self.name, self.d, seed=seed, **self.kwargs)
+
+
+__all__ = ["LatentFactory", "ALIASES", "GFINN", "LATENT_MODELS", "MLP", "DegenerateOperator", "OnsagerNet", "ReQUr",
            "ResidualTrunk", "build_latent_model"]

@@ -1,0 +1,180 @@
+r"""Train many latent models resumably, on several single-threaded processes.
+
+A paper-scale study trains tens of latent models for tens of minutes each on a CPU: longer than one
+sitting, and on one core when the machine has two. This module provides the two pieces an
+experiment needs to make such a study resumable and parallel without changing what it computes:
+
+* :class:`ModelStore` — a directory of finished models. Each model is saved, as it completes, as
+  its weights (``<key>.pt``) and a JSON record (``<key>.json``, written last: its presence means
+  "done"). The store remembers the identity of the study that made it (experiment, version,
+  configuration, seed) and refuses to mix models of a different study.
+* :func:`run_latent_jobs` — trains :class:`LatentJob` s (observation tensors + a picklable model
+  factory + optimisation settings) in this process or in ``workers`` spawned single-threaded
+  processes, and hands each trained model back to the caller in this process (which evaluates and
+  stores it). Jobs are consumed lazily, at most ``workers`` at a time, so the observations of a
+  long study are bought only when a worker is free for them.
+
+Every job is seeded, so the models do not depend on ``workers`` (tested).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .normalise import LatentNormaliser, NormalisedLatentModel
+from .pipeline import latent_loss
+from .train import TrainConfig, TrainHistory, fit
+
+
+class ModelStore:
+    """Finished models of one study in ``root``: ``<key>.pt`` (weights) and ``<key>.json`` (record).
+
+    ``identity`` (JSON-able) names the study; it is written to ``root/identity.json`` on first use
+    and a store made by a different identity raises ``ValueError`` listing what differs.
+    """
+
+    def __init__(self, root: str | Path, identity: dict) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        ident = json.loads(json.dumps(identity, sort_keys=True, default=str))
+        path = self.root / "identity.json"
+        if path.exists():
+            stored = json.loads(path.read_text())
+            if stored != ident:
+                differ = sorted(k for k in set(stored) | set(ident) if stored.get(k) != ident.get(k))
+                raise ValueError(f"the model store {self.root} belongs to another study (differs in "
+                                 f"{', '.join(differ)}); use another directory or delete it")
+        else:
+            _atomic_write(path, json.dumps(ident, indent=1, sort_keys=True).encode())
+        self.identity = ident
+
+    @staticmethod
+    def check_key(key: str) -> str:
+        if not key or any(c in key for c in "/\\\0") or key.startswith("."):
+            raise ValueError(f"a model key must be a plain file name, got {key!r}")
+        return key
+
+    def has(self, key: str) -> bool:
+        """Whether the model ``key`` finished (its record exists)."""
+        return (self.root / f"{self.check_key(key)}.json").exists()
+
+    def record(self, key: str) -> dict:
+        """The JSON record saved with model ``key``."""
+        return json.loads((self.root / f"{self.check_key(key)}.json").read_text())
+
+    def load_into(self, key: str, model: nn.Module) -> nn.Module:
+        """Load model ``key``'s weights into ``model`` (built by the same factory)."""
+        state = torch.load(self.root / f"{self.check_key(key)}.pt", map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        return model
+
+    def save(self, key: str, record: dict, model: nn.Module) -> None:
+        """Weights first, then the record (each written to a temporary file and renamed), so an
+        interrupted save never looks finished."""
+        key = self.check_key(key)
+        tmp = self.root / f".{key}.pt.tmp"
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+        os.replace(tmp, self.root / f"{key}.pt")
+        _atomic_write(self.root / f"{key}.json", json.dumps(record, default=_jsonable).encode())
+
+    def keys(self) -> list[str]:
+        """Keys of the finished models."""
+        return sorted(p.stem for p in self.root.glob("*.json") if p.name != "identity.json")
+
+
+def _jsonable(value):
+    if torch.is_tensor(value):
+        return value.tolist()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in a model record")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+@dataclass
+class LatentJob:
+    """One latent model to train: G = normalised ``factory(seed)`` fitted to ``tensors`` with the
+    L_z (``kind="lz"``: z, t) or L_x,p (``kind="lx"``: z, A, b, c) loss under ``cfg``."""
+
+    key: str
+    kind: str
+    tensors: tuple[torch.Tensor, ...]
+    factory: Callable[[int], nn.Module]
+    norm: LatentNormaliser
+    seed: int
+    cfg: TrainConfig
+    meta: dict | None = None
+
+    def build(self) -> NormalisedLatentModel:
+        """The untrained model, on the tensors' device and dtype."""
+        z = self.tensors[0]
+        return NormalisedLatentModel(self.factory(self.seed), self.norm).to(device=z.device, dtype=z.dtype)
+
+
+def train_job(job: LatentJob) -> tuple[NormalisedLatentModel, TrainHistory]:
+    """Train ``job``'s model in this process."""
+    G = job.build()
+    hist = fit(G, latent_loss(job.kind), job.tensors, replace(job.cfg, seed=job.seed, desc=job.key))
+    return G, hist
+
+
+def _train_in_worker(job: LatentJob) -> tuple[dict, TrainHistory]:
+    torch.set_num_threads(1)
+    G, hist = train_job(replace(job, cfg=replace(job.cfg, progress=False, threads=1)))
+    return {k: v.detach().cpu() for k, v in G.state_dict().items()}, hist
+
+
+def run_latent_jobs(jobs: Iterable[LatentJob], on_done: Callable[[LatentJob, nn.Module, TrainHistory], None],
+                    workers: int = 1) -> int:
+    """Train every job and call ``on_done(job, trained_model, history)`` in this process as each
+    finishes (in completion order when ``workers > 1``). Returns the number of jobs trained.
+
+    ``workers > 1`` trains in that many spawned single-threaded processes (the job's factory must
+    then be picklable, e.g. :class:`support.experiments.lj_common.LatentFactory`); ``jobs`` is read
+    lazily, at most ``workers`` jobs ahead.
+    """
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    done = 0
+    if workers == 1:
+        for job in jobs:
+            G, hist = train_job(job)
+            on_done(job, G, hist)
+            done += 1
+        return done
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    queue = iter(jobs)
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+        pending: dict = {}
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < workers:
+                job = next(queue, None)
+                if job is None:
+                    exhausted = True
+                else:
+                    pending[ex.submit(_train_in_worker, job)] = job
+            if not pending:
+                return done
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                job = pending.pop(fut)
+                state, hist = fut.result()
+                G = job.build()
+                G.load_state_dict(state)
+                on_done(job, G.eval(), hist)
+                done += 1
