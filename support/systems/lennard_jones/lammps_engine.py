@@ -187,7 +187,8 @@ def lammps_minimize(positions: np.ndarray, box: float | np.ndarray, params: LJPa
     """
     require_lammps("relaxation='lammps_cg'")
     if not (etol >= 0 and ftol >= 0 and int(maxiter) >= 1 and int(maxeval) >= 1):
-        raise ValueError(f"need etol, ftol >= 0 and maxiter, maxeval >= 1, got {etol}, {ftol}, {maxiter}, {maxeval}")
+        raise ValueError(f"need etol, ftol >= 0 and maxiter, maxeval >= 1, "
+                         f"got {etol}, {ftol}, {maxiter}, {maxeval}")
     box = as_box(box)
     wrapped = wrap_numpy(np.asarray(positions, dtype=np.float64), box)
     wrapped = np.where(wrapped >= box, wrapped - box, wrapped)

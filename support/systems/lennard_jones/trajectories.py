@@ -20,7 +20,6 @@ leave: T(end) − T(start) per run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
