@@ -2,10 +2,15 @@
 
     python -m support list
     python -m support run NAME [--scale quick|paper] [--seed S] [--out DIR] [--no-progress]
-                               [--set FIELD=JSON ...]
+                               [--set FIELD=JSON ...] [--workers N] [--models DIR]
 
 ``--set`` changes one field of the scale's config (``--set ensemble=5 --set 'structures=["mlp"]'
 --set ae.steps=2000``); the result records the changes and its tables name them.
+
+``--workers N`` trains N latent models at once in single-threaded processes and ``--models DIR``
+saves every finished model in DIR as it completes, so rerunning the same command resumes an
+interrupted study (experiments whose ``run`` accepts them: the Lennard-Jones studies). Neither
+changes a result; keep DIR outside the repository (models are megabytes each).
 
 ``run`` executes one chapter's experiment without Jupyter, writes ``DIR/results.json`` and the
 figures, and prints the measured-vs-paper table.
@@ -22,22 +27,36 @@ from pathlib import Path
 from .scale import ENV_VAR, SCALES
 
 
-def _check_writable(out: str) -> None:
+def _check_writable(out: str, flag: str = "--out") -> None:
     """Fail now, not after hours of computing, if ``out`` cannot receive the results."""
     path = Path(out)
     probe_dir = path
     while not probe_dir.exists():
         probe_dir = probe_dir.parent
     if not probe_dir.is_dir():
-        raise ValueError(f"--out {out}: {probe_dir} is not a directory")
+        raise ValueError(f"{flag} {out}: {probe_dir} is not a directory")
     if not os.access(probe_dir, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: cannot write in {probe_dir}")
+        raise ValueError(f"{flag} {out}: cannot write in {probe_dir}")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path):
             pass
     except OSError as err:
-        raise ValueError(f"--out {out}: cannot write there ({err.strerror or err})") from None
+        raise ValueError(f"{flag} {out}: cannot write there ({err.strerror or err})") from None
+
+
+def _execution_options(module, args) -> dict:
+    """``workers`` / ``models`` for experiments whose ``run`` takes them; an error for the others."""
+    import inspect
+    accepted = inspect.signature(module.run).parameters
+    asked = {k: v for k, v in (("workers", args.workers), ("models", args.models)) if v is not None}
+    unsupported = [f"--{k}" for k in asked if k not in accepted]
+    if unsupported:
+        raise ValueError(f"{args.name} does not take {' '.join(unsupported)} (its latent training is "
+                         "a single short run)")
+    if "workers" in asked and asked["workers"] < 1:
+        raise ValueError(f"--workers must be >= 1, got {asked['workers']}")
+    return asked
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                      help="override one config field (repeatable; dotted names for nested configs)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="latent models trained at once (processes); results do not depend on it")
+    run.add_argument("--models", default=None, metavar="DIR",
+                     help="save each finished model in DIR and resume from it")
     args = parser.parse_args(argv)
 
     from .experiments import EXPERIMENTS, prepare
@@ -71,14 +94,17 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--set needs FIELD=VALUE, got {item!r}")
             overrides[key.strip()] = value
         module, cfg = prepare(args.name, scale=args.scale, overrides=overrides)
+        execution = _execution_options(module, args)
         if args.out:
             _check_writable(args.out)
+        if args.models:
+            _check_writable(args.models, "--models")
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     import matplotlib
     matplotlib.use("Agg")
-    result = module.run(cfg, seed=args.seed, progress=not args.no_progress)
+    result = module.run(cfg, seed=args.seed, progress=not args.no_progress, **execution)
     print(result.table_text())
     if args.out:
         print(f"wrote {result.save(args.out)}")

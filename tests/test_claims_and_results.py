@@ -122,7 +122,10 @@ def test_command_line_rejects_bad_input_in_one_line_before_running(tmp_path):
     cases = [(["run", "theory", "--set", "n_draws=abc"], {}, "--set n_draws: expected int"),
              (["run", "theory", "--set", "nosuchfield=1"], {}, "unknown config field 'nosuchfield'"),
              (["run", "theory", "--out", str(blocker / "sub")], {}, "--out"),
-             (["run", "theory"], {"MACRODYN_SCALE": "huge"}, "unknown scale 'huge'")]
+             (["run", "theory"], {"MACRODYN_SCALE": "huge"}, "unknown scale 'huge'"),
+             (["run", "theory", "--workers", "2"], {}, "theory does not take --workers"),
+             (["run", "lj_structures", "--workers", "0"], {}, "--workers must be >= 1"),
+             (["run", "lj_structures", "--models", str(blocker / "sub")], {}, "--models")]
     for args, env, msg in cases:
         out = _cli(*args, env=env)
         assert out.returncode == 2 and msg in out.stderr, (args, out.stderr)
