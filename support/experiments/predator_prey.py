@@ -4,6 +4,11 @@ Pipeline: Euler training trajectories (the configuration pool) → closure autoe
 λ_cond = 1e-6) → for each method, budget and seed: buy forces through the counted oracle, train the
 PP-OnsagerNet with an identical optimisation budget (steps and cosine schedule), roll out with RK4 from
 φ(x₀) of RK4 test trajectories, and score the relative error on (ū, v̄).
+
+Also measured, without latent training: the implied-label noise ratio of L_x,p at every p < 1
+(:func:`support.label_noise.label_noise`, on ``label_noise_configs`` pool configurations with its own
+counted budget and subsets, after everything else, so no other number changes) and the share of the
+closure rows' ‖J‖²_F on the prey columns u.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import numpy as np
 import torch
 
 from ..paper_numbers import paper1 as paper_numbers
-from ..closure import ClosureAutoencoder, train_autoencoder
+from ..closure import ClosureAutoencoder, evenly_spaced, train_autoencoder
 from ..jacobian import condition_number
+from ..label_noise import column_block_share, label_noise
 from ..latent import build_latent_model
 from ..normalise import LatentNormaliser
 from ..plotting import figure, method_colour
@@ -59,6 +65,8 @@ class Config(ExperimentConfig):
     #: how a budget picks configurations: "uniform" (the book's default) or "ordered" (paper 1:
     #: the first whole training runs, see ``support.studies.select_configurations``)
     selection: str = "uniform"
+    #: pool configurations (evenly spaced) for the implied-label noise diagnostic
+    label_noise_configs: int = 2000
 
     PRESETS: ClassVar = {
         "quick": {},
@@ -144,6 +152,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     ablation = _lambda_ablation(system, cfg, train, test, cfg.seeds[0], progress)
 
     metrics = _metrics(cfg, summary, curves, ablation, records, small)
+    metrics["label_noise"] = label_noise_metrics(system, ae, pool, cfg, seed)
     figs = _figures(cfg, summary, curves, ablation, models, ae, test)
     name = "predator_prey" if cfg.selection == "uniform" else f"predator_prey_{cfg.selection}"
     return ExperimentResult.of(cfg, name=name, version=VERSION, seed=seed, metrics=metrics,
@@ -159,6 +168,23 @@ def _metrics(cfg, summary, curves, ablation, records, small) -> dict:
             "optimisation": {"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr,
                              "schedule": "cosine (identical for every method and budget)"},
             "runs": records_as_dicts(records)}
+
+
+def label_noise_metrics(system: PredatorPreySystem, ae: ClosureAutoencoder, pool: torch.Tensor, cfg: Config,
+                        seed: int) -> dict:
+    """The implied-label noise ratio of L_x,p (:mod:`support.label_noise`) at each p < 1 of the study on
+    ``cfg.label_noise_configs`` evenly spaced pool configurations, and the share of the closure rows'
+    ‖J‖²_F on the prey columns u (the closure sees the raw fields: no input standardisation)."""
+    x = pool[evenly_spaced(len(pool), cfg.label_noise_configs)]
+    per_p = {}
+    for p in sorted((q for q in cfg.ps if q < 1), reverse=True):
+        res = label_noise(system, ae, x, p, seed=seed)
+        per_p[f"{p:g}"] = {"ratio": res.ratio, "observable_ratio": res.observable_ratio,
+                           "closure_median": res.closure_median, "units_observed": res.units_observed,
+                           "rank_deficient": res.rank_deficient, "forces_charged": res.forces_charged}
+    prey = torch.arange(system.state_dim // 2)
+    return {"configs": len(x), "coordinates": ["ū", "v̄"] + [f"closure {k + 1}" for k in range(ae.closure_dim)],
+            "by_p": per_p, "prey_share_closure": column_block_share(ae, x[evenly_spaced(len(x), 256)], prey)}
 
 
 def _comparison(cfg, summary, metrics) -> list[dict]:
