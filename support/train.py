@@ -156,7 +156,7 @@ def _fit(model, loss_fn, data, cfg, evaluate, on_epoch_start, parameters) -> Tra
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
     device = data[0].device
-    stepper = torch.compile(model) if cfg.compile else model
+    stepper = _compiled(model) if cfg.compile else model
     hist = TrainHistory()
     best, stale, step = math.inf, 0, 0
     t0 = time.perf_counter()
@@ -213,6 +213,13 @@ def _fit(model, loss_fn, data, cfg, evaluate, on_epoch_start, parameters) -> Tra
     model.eval()
     hist.seconds = time.perf_counter() - t0
     return hist
+
+
+def _compiled(model: nn.Module) -> nn.Module:
+    """``torch.compile(model)`` after clearing compiled code of earlier models: each new model
+    would otherwise count as a recompilation, and after a few dynamo silently falls back to eager."""
+    torch._dynamo.reset()
+    return torch.compile(model)
 
 
 def _check_finite(total: torch.Tensor, first: int, last: int, epoch: int, bar) -> None:

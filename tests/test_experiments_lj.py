@@ -92,6 +92,9 @@ def test_lj_structures_resumes_from_its_model_store(tmp_path, monkeypatch):
         assert a["forces_charged"] == b["forces_charged"] and a["n_configs"] == b["n_configs"]
     with pytest.raises(ValueError, match="another study"):
         lj_structures.run(replace(cfg, steps=11), seed=0, progress=False, models=str(store))
+    fewer = lj_structures.run(replace(cfg, ensemble=1), seed=0, progress=False, models=str(store))
+    assert fewer.metrics["results"]["paper"]["onsagernet"]["lz"]["same start"]["per_model"] == \
+        first.metrics["results"]["paper"]["onsagernet"]["lz"]["same start"]["per_model"][:1]
 
 
 def test_lj_encoders_tiny(tmp_path):

@@ -192,11 +192,13 @@ def latent_factory(structure: str, d: int, widths: dict | None = None) -> Latent
     return LatentFactory(structure, d, dict((widths or PAPER_WIDTHS)[structure]))
 
 
-def latent_config(steps: int, lr: float, batch_size: int, min_lr: float = 1e-5) -> TrainConfig:
+def latent_config(steps: int, lr: float, batch_size: int, min_lr: float = 1e-5,
+                  compile: bool = False) -> TrainConfig:
     """The one optimisation budget used for every loss and budget: ``steps`` AdamW steps, cosine
-    decay from ``lr`` to ``min_lr`` (paper 1: AdamW lr 1e-3, amsgrad, plateau schedule)."""
+    decay from ``lr`` to ``min_lr`` (paper 1: AdamW lr 1e-3, amsgrad, plateau schedule); finiteness
+    checked every 100 steps; ``compile``: through ``torch.compile``."""
     return TrainConfig(lr=lr, steps=steps, batch_size=batch_size, schedule="cosine", min_lr=min_lr,
-                       progress=False, threads=_threads())
+                       progress=False, threads=_threads(), check_every=100, compile=compile)
 
 
 def _threads() -> int | None:
@@ -232,7 +234,7 @@ def train_ensemble(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalise
                    pool: torch.Tensor | Sequence[torch.Tensor], method: Method, budget: int, seeds: Sequence[int],
                    structure: str, factory: Callable[[int], nn.Module], tcfg: TrainConfig,
                    test_sets: Sequence[str] | None = None, *, store: ModelStore | None = None,
-                   workers: int = 1, tag: str = "") -> EnsembleResult:
+                   workers: int = 1, tag: str = "", precision: str = "float64") -> EnsembleResult:
     """One model per seed, each buying its own forces through the counted oracle
     (:func:`support.studies.buy_observations`), trained on them and scored on every named test set
     against the true temperature. ``pool`` is one configuration pool for all models, or one per model.
@@ -241,7 +243,12 @@ def train_ensemble(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalise
     retrained, and each new model is saved there as it finishes, so an interrupted study resumes.
     ``workers``: train that many models at once in single-threaded processes
     (:func:`support.farm.run_latent_jobs`); the results do not depend on it.
+    ``precision``: the dtype the latent models train in (``"float32"`` is about twice as fast on a
+    CPU and changes test errors within seed noise; an explicit, recorded choice). Observations are
+    bought and models are evaluated in float64 either way.
     """
+    dtype = {"float64": torch.float64, "float32": torch.float32}[check_choice("precision", precision,
+                                                                            ["float64", "float32"])]
     names = list(test_sets or setup.tests)
     pools = [pool] * len(seeds) if torch.is_tensor(pool) else list(pool)
     if len(pools) != len(seeds):
@@ -256,10 +263,11 @@ def train_ensemble(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalise
                 rows[key] = store.record(key)
                 continue
             bought = buy_observations(setup.system, ae, member_pool, method, budget, seed)
-            yield LatentJob(key, method.loss, bought.observations.tensors(), factory, norm, seed, tcfg,
-                            meta={"bought": bought})
+            tensors = tuple(t.to(dtype) for t in bought.observations.tensors())
+            yield LatentJob(key, method.loss, tensors, factory, norm, seed, tcfg, meta={"bought": bought})
 
     def finished(job: LatentJob, G: nn.Module, hist) -> None:
+        G = G.to(setup.train.x.dtype)
         errors = {name: evaluate(G, ae, setup.tests[name]).tolist() for name in names}
         rec = record_of(method, budget, job.seed, job.meta["bought"], np.asarray(errors[names[0]]), hist)
         row = {"record": asdict(rec), "errors": errors}
@@ -279,14 +287,18 @@ def train_ensemble(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalise
     return EnsembleResult(method.label, structure, int(budget), records, errors, first_model[0])
 
 
-def model_store(root: str | Path | None, experiment: str, version: int, cfg, seed: int) -> ModelStore | None:
+def model_store(root: str | Path | None, experiment: str, version: int, cfg, seed: int,
+                selection: Sequence[str] = ()) -> ModelStore | None:
     """The :class:`~support.farm.ModelStore` of one study in ``root`` (``None``: no store), identified
-    by the experiment, its version, the whole configuration and the seed: rerunning the same command
-    resumes it, and a changed configuration cannot pick up its models."""
+    by the experiment, its version, the configuration and the seed: rerunning the same command
+    resumes it, and a changed configuration cannot pick up its models. Fields named in ``selection``
+    only choose *which* models are trained (each model's key names its structure, protocol and seed),
+    so they are left out of the identity: a study run structure by structure, or with a smaller
+    ensemble first, fills one store."""
     if root is None:
         return None
-    return ModelStore(root, {"experiment": experiment, "version": version, "seed": seed,
-                             "config": asdict(cfg)})
+    config = {k: v for k, v in asdict(cfg).items() if k not in set(selection)}
+    return ModelStore(root, {"experiment": experiment, "version": version, "seed": seed, "config": config})
 
 
 def partial_force_check(system: LennardJonesSystem, x: torch.Tensor, p: float, seed: int = 0) -> dict:

@@ -38,6 +38,8 @@ from .lj_common import (STRUCTURE_LABELS, AEConfig, build_autoencoder, jacobian_
                         trajectory_pool)
 
 PROTOCOLS = ("paper", "uniform")
+#: fields that only choose which models are trained (a model store may be filled in several runs)
+SELECTION_FIELDS = ("structures", "control_structures", "protocols", "ensemble")
 
 
 VERSION = 1
@@ -62,6 +64,8 @@ class Config(ExperimentConfig):
     lr: float = 1e-3
     batch_size: int = 128
     protocols: tuple[str, ...] = PROTOCOLS
+    precision: str = "float64"
+    compile: bool = False
     ae: AEConfig = field(default_factory=lambda: AEConfig(latent_dim=8, steps=300, lr=1e-3, cond_samples=32))
 
     PRESETS: ClassVar = {
@@ -106,7 +110,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     depend on it). ``models``: a directory where each finished model (and the autoencoder) is saved
     as it completes; rerunning the same command with it resumes an interrupted study."""
     cfg = resolve(Config, cfg, scale)
-    store = model_store(models, "lj_structures", VERSION, cfg, seed)
+    store = model_store(models, "lj_structures", VERSION, cfg, seed, selection=SELECTION_FIELDS)
     if cfg.lxp_trajectories > cfg.n_train_traj:
         raise ValueError(f"L_x,p needs {cfg.lxp_trajectories} training runs, only {cfg.n_train_traj} simulated")
     t0 = time.perf_counter()
@@ -117,7 +121,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     t_ae = time.perf_counter() - t0 - t_data
     norm = normaliser(ae, setup.train)
     budget = cfg.budget(setup.train.n_steps)
-    tcfg = latent_config(cfg.steps, cfg.lr, cfg.batch_size)
+    tcfg = latent_config(cfg.steps, cfg.lr, cfg.batch_size, compile=cfg.compile)
     seeds = [1000 * seed + k for k in range(1, cfg.ensemble + 1)]
     methods = {"lz": Method("lz"), "lx": Method("lx", cfg.p)}
     pools = _pools(cfg, setup)
@@ -127,7 +131,8 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     for protocol, structure, key in tqdm(jobs, desc="LJ structure ensembles", disable=not progress):
         factory = latent_factory(structure, cfg.latent_dim, cfg.widths)
         ens = train_ensemble(setup, ae, norm, pools[protocol][key], methods[key], budget, seeds, structure,
-                             factory, tcfg, store=store, workers=workers, tag=f"{protocol}-")
+                             factory, tcfg, store=store, workers=workers, tag=f"{protocol}-",
+                             precision=cfg.precision)
         results.setdefault(protocol, {}).setdefault(structure, {})[key] = ens.summary()
         models[(protocol, structure, key)] = ens.first_model
     metrics = _metrics(cfg, setup, ae, budget, results, {"data": t_data, "autoencoder": t_ae})
