@@ -232,3 +232,26 @@ def test_unknown_backend_and_short_buffer_raise(relaxed):
     with pytest.raises(ValueError, match="positive"):
         LJParams(rc=-1.0)
     assert PAPER.rc == 2.5 and PAPER.density == 0.8
+
+
+def test_batched_partial_oracle_equals_one_call_per_configuration():
+    """LennardJonesSystem.force answers a batch of partial requests with one compiled call
+    (oracle.partial_forces_batch); every row equals the single-configuration oracle's, bit for bit,
+    and bad batches raise."""
+    from support.systems.lennard_jones import LennardJonesSystem, lattice_configuration
+    from support.systems.lennard_jones.oracle import partial_forces, partial_forces_batch
+    system = LennardJonesSystem(108)
+    gen = torch.Generator().manual_seed(3)
+    x = system.state_from_atoms(lattice_configuration(108, 0)).unsqueeze(0).repeat(5, 1)
+    x = x + 0.02 * torch.randn(x.shape, generator=gen, dtype=x.dtype)
+    units = torch.stack([torch.randperm(108, generator=gen)[:7] for _ in range(5)])
+    rows = system.force(x, units).reshape(5, 7, 6)
+    for b in range(5):
+        per_atom = x[b].reshape(108, 6)
+        one = partial_forces(per_atom[:, :3], system.box, units[b])
+        assert torch.equal(rows[b, :, 3:], one / system.params.mass)
+        assert torch.equal(rows[b, :, :3], per_atom[units[b], 3:])
+    with pytest.raises(ValueError, match="atom_idx"):
+        partial_forces_batch(x.reshape(5, 108, 6)[..., :3], system.box, units[:3])
+    with pytest.raises(ValueError, match="positions"):
+        partial_forces_batch(x.reshape(5, 108, 6)[0, :, :3], system.box, units)

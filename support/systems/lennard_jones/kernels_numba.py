@@ -135,6 +135,16 @@ def partial_forces(pos, box, ncell, idx, rc, epsilon, sigma):
 
 
 @njit(cache=True)
+def partial_forces_batch(pos, box, ncell, idx, rc, epsilon, sigma):
+    """:func:`partial_forces` for a batch of configurations in one call: ``pos [B, N, 3]`` (wrapped),
+    ``idx [B, m]`` → ``[B, m, 3]`` (the same kernel per configuration, without a Python call each)."""
+    out = np.empty((pos.shape[0], idx.shape[1], 3))
+    for b in range(pos.shape[0]):
+        out[b] = partial_forces(pos[b], box, ncell, idx[b], rc, epsilon, sigma)
+    return out
+
+
+@njit(cache=True)
 def all_forces_energy(pos, box, ncell, rc, epsilon, sigma):
     """All forces ``[n, 3]`` and the plain-cut potential energy, each pair visited once (i < j)."""
     cell, start, order = bin_atoms(pos, box, ncell)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from ase.calculators.calculator import Calculator
 
-from ...validation import check_choice
+from ...validation import check_choice, check_finite, check_indices
 from . import kernels_numba as kn
 from . import kernels_torch as kt
 from .ase_backend import ase_lj_calculator, cluster_partial_forces, periodic_all_forces
@@ -107,6 +107,25 @@ def partial_forces(positions: ArrayLike, box: float | ArrayLike, atom_idx: Array
     out = kn.partial_forces(wrapped, box, cells_per_side(box, params.rc), idx,
                             params.rc, params.epsilon, params.sigma)
     return _like(out, positions)
+
+
+def partial_forces_batch(positions: torch.Tensor | np.ndarray, box: float | ArrayLike,
+                         atom_idx: torch.Tensor | np.ndarray, *, params: LJParams = PAPER) -> np.ndarray:
+    """Forces ``[B, m, 3]`` on the atoms ``atom_idx[b]`` of each configuration ``positions[b]``
+    (``[B, N, 3]``), one compiled call for the whole batch (numba back-end, one LJ species): what
+    :func:`partial_forces` gives configuration by configuration, without its per-call overhead."""
+    pos = _to_numpy(positions)
+    if pos.ndim != 3 or pos.shape[-1] != 3 or pos.shape[0] == 0:
+        raise ValueError(f"positions must be [B >= 1, n_atoms, 3], got {list(pos.shape)}")
+    check_finite("positions", torch.from_numpy(pos))
+    idx = torch.as_tensor(atom_idx)
+    if idx.dim() != 2 or idx.shape[0] != pos.shape[0] or idx.shape[1] == 0:
+        raise ValueError(f"atom_idx must be [B={pos.shape[0]}, m >= 1], got {list(idx.shape)}")
+    idx = check_indices("atom_idx", idx, pos.shape[1]).cpu().numpy().astype(np.int64)
+    box = as_box(box)
+    check_box_for_cutoff(box, params.rc)
+    return kn.partial_forces_batch(wrap_numpy(pos, box), box, cells_per_side(box, params.rc), idx,
+                                   params.rc, params.epsilon, params.sigma)
 
 
 def all_forces(positions: ArrayLike, box: float | ArrayLike, backend: str = "builtin",
