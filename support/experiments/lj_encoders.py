@@ -25,7 +25,8 @@ from ..studies import Method
 from ..tables import Table
 from .config import ExperimentConfig, resolve
 from .lj_common import compact_log_ticks, lj_devices
-from .lj_common import (AEConfig, LJSetup, build_autoencoder, jacobian_conditioning, latent_config,
+from .lj_common import (AEConfig, LJSetup, build_autoencoder, closure_diagnostics, jacobian_conditioning,
+                        latent_config,
                         latent_factory, make_system, model_store, normaliser, simulate_setup, strided, train_ensemble,
                         trajectory_pool)
 
@@ -56,6 +57,8 @@ class Config(ExperimentConfig):
     batch_size: int = 128
     normaliser_runs: int = 6
     test_stride: int = 5
+    relaxation: str = "fire"
+    diagnostic_configs: int = 128
     ae: AEConfig = field(default_factory=lambda: AEConfig(latent_dim=8, steps=200, lr=1e-3, cond_samples=16))
     invariant_ae: AEConfig = field(default_factory=lambda: AEConfig(
         encoder="invariant", latent_dim=8, steps=150, lr=1e-3, batch_size=64, cond_samples=4, max_snapshots=512))
@@ -66,7 +69,8 @@ class Config(ExperimentConfig):
         # paper's 1e6 atom-forces (1,250 configurations), OnsagerNet 256³, 10 models
         "paper": dict(n_atoms=800, n_train_traj=90, n_test_traj=10, latent_dim=32, budget_configs=1250,
                       frame_stride=1, structure="onsagernet", widths=None, ensemble=10, steps=20_000,
-                      batch_size=256, normaliser_runs=90, test_stride=1,
+                      batch_size=256, normaliser_runs=90, test_stride=1, relaxation="lammps_cg",
+                      diagnostic_configs=500,
                       ae=AEConfig(latent_dim=32, steps=17_600, lr=1e-4, lambda_cond=1e-5),
                       invariant_ae=AEConfig(encoder="invariant", latent_dim=32, steps=17_600, lr=1e-4,
                       lambda_cond=1e-5, cond_samples=32))}
@@ -82,11 +86,11 @@ class Config(ExperimentConfig):
 def _design_setups(cfg: Config, seed: int, progress: bool) -> dict[str, LJSetup]:
     """One set of trajectories per training design; both share the two test sets."""
     same = simulate_setup(cfg.n_atoms, cfg.n_train_traj, cfg.n_test_traj, seed,
-                          new_start_test=cfg.n_test_traj, progress=progress)
+                          new_start_test=cfg.n_test_traj, progress=progress, relaxation=cfg.relaxation)
     same.tests = {name: strided(t, cfg.test_stride) for name, t in same.tests.items()}
     setups = {"same start": same}
     if "new starts" in cfg.designs:
-        fresh = make_system(cfg.n_atoms, same_start=False)
+        fresh = make_system(cfg.n_atoms, same_start=False, relaxation=cfg.relaxation)
         train = fresh.trajectories(cfg.n_train_traj, seed + 104729, split="train", progress=progress)
         setups["new starts"] = LJSetup(same.system, train, same.tests)
     return {d: setups[d] for d in cfg.designs}
@@ -117,7 +121,9 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         ens = train_ensemble(setup, ae, norm, pool, cfg.method, budget, seeds, cfg.structure, factory, tcfg,
                              test_sets=["same start", "new starts"], store=store, workers=workers,
                              tag=f"{design}-{encoder}-".replace(" ", "_"))
-        results.setdefault(design, {})[encoder] = {**ens.summary(), "autoencoder": jacobian_conditioning(ae, pool)}
+        results.setdefault(design, {})[encoder] = {
+            **ens.summary(), "autoencoder": jacobian_conditioning(ae, pool),
+            "closure_diagnostics": closure_diagnostics(setup, ae, cfg.p, seed, cfg.diagnostic_configs)}
         models[(design, encoder)], aes[(design, encoder)] = ens.first_model, ae
         seconds[f"{design} / {encoder}"] = time.perf_counter() - t1
     metrics = {"setup": {"n_atoms": cfg.n_atoms, "latent_dim": cfg.latent_dim, "budget": budget,

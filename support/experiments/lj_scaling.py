@@ -69,6 +69,7 @@ class Config(ExperimentConfig):
     large_test_traj: int = 2
     large_configs: int = 2000
     large_seeds: tuple[int, ...] = (1,)
+    relaxation: str = "fire"
 
     PRESETS: ClassVar = {
         "quick": {},
@@ -81,7 +82,7 @@ class Config(ExperimentConfig):
                       seeds=tuple(range(1, 11)), structure="onsagernet", widths=None, steps=10_000,
                       batch_size=256, tol=3e-3,
                       ae=AEConfig(latent_dim=32, steps=20_000, lr=1e-4, lambda_cond=1e-3, batch_size=32),
-                      large_n_atoms=51_200)}
+                      large_n_atoms=51_200, relaxation="lammps_cg")}
 
     def method(self, n_atoms: int, loss: str) -> Method:
         return Method("lz") if loss == "lz" else Method("lx", self.atoms_per_config / n_atoms)
@@ -89,7 +90,8 @@ class Config(ExperimentConfig):
 
 def _sweep_one_size(cfg: Config, n_atoms: int, seed: int, progress: bool) -> dict:
     t0 = time.perf_counter()
-    setup = simulate_setup(n_atoms, cfg.n_train_traj, cfg.n_test_traj, seed, progress=progress)
+    setup = simulate_setup(n_atoms, cfg.n_train_traj, cfg.n_test_traj, seed, progress=progress,
+                           relaxation=cfg.relaxation)
     ae = build_autoencoder(setup, replace(cfg.ae, latent_dim=cfg.latent_dim), seed, progress)
     norm = normaliser(ae, setup.train)
     factory = latent_factory(cfg.structure, cfg.latent_dim, cfg.widths)
@@ -176,7 +178,8 @@ def _large_run(cfg: Config, seed: int, progress: bool) -> dict | None:
     t0 = time.perf_counter()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    setup = simulate_setup(cfg.large_n_atoms, cfg.large_train_traj, cfg.large_test_traj, seed, progress=progress)
+    setup = simulate_setup(cfg.large_n_atoms, cfg.large_train_traj, cfg.large_test_traj, seed, progress=progress,
+                           relaxation=cfg.relaxation)
     ae = build_autoencoder(setup, replace(cfg.ae, latent_dim=cfg.latent_dim), seed, progress)
     norm = normaliser(ae, setup.train, n_traj=min(4, cfg.large_train_traj))
     method = cfg.method(cfg.large_n_atoms, "lx")

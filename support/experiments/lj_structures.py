@@ -33,7 +33,8 @@ from ..studies import Method
 from ..tables import Table
 from .config import ExperimentConfig, resolve
 from .lj_common import compact_log_ticks, lj_devices, partial_force_check
-from .lj_common import (STRUCTURE_LABELS, AEConfig, build_autoencoder, jacobian_conditioning, latent_config,
+from .lj_common import (STRUCTURE_LABELS, AEConfig, build_autoencoder, closure_diagnostics,
+                        jacobian_conditioning, latent_config,
                         latent_factory, model_store, normaliser, simulate_setup, train_ensemble,
                         trajectory_pool)
 
@@ -66,6 +67,8 @@ class Config(ExperimentConfig):
     protocols: tuple[str, ...] = PROTOCOLS
     precision: str = "float64"
     compile: bool = False
+    relaxation: str = "fire"
+    diagnostic_configs: int = 256
     ae: AEConfig = field(default_factory=lambda: AEConfig(latent_dim=8, steps=300, lr=1e-3, cond_samples=32))
 
     PRESETS: ClassVar = {
@@ -74,6 +77,7 @@ class Config(ExperimentConfig):
         # 10 models; AE 64-64, λ_cond 1e-5, lr 1e-4, 200 epochs of 22,500 snapshots at batch 256
         "paper": dict(n_atoms=800, n_train_traj=90, n_test_traj=10, latent_dim=32, lz_trajectories=5,
                       frame_stride=1, widths=None, ensemble=10, steps=20_000, batch_size=256,
+                      relaxation="lammps_cg", diagnostic_configs=1000,
                       control_structures=("mlp", "onsagernet", "gfinn"),
                       ae=AEConfig(latent_dim=32, steps=17_600, lr=1e-4, lambda_cond=1e-5))}
 
@@ -114,12 +118,14 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     if cfg.lxp_trajectories > cfg.n_train_traj:
         raise ValueError(f"L_x,p needs {cfg.lxp_trajectories} training runs, only {cfg.n_train_traj} simulated")
     t0 = time.perf_counter()
-    setup = simulate_setup(cfg.n_atoms, cfg.n_train_traj, cfg.n_test_traj, seed, progress=progress)
+    setup = simulate_setup(cfg.n_atoms, cfg.n_train_traj, cfg.n_test_traj, seed, progress=progress,
+                           relaxation=cfg.relaxation)
     t_data = time.perf_counter() - t0
     check = partial_force_check(setup.system, setup.train.x[0, :4], cfg.p, seed)
     ae = build_autoencoder(setup, replace(cfg.ae, latent_dim=cfg.latent_dim), seed, progress, store)
     t_ae = time.perf_counter() - t0 - t_data
     norm = normaliser(ae, setup.train)
+    diagnostics = closure_diagnostics(setup, ae, cfg.p, seed, cfg.diagnostic_configs)
     budget = cfg.budget(setup.train.n_steps)
     tcfg = latent_config(cfg.steps, cfg.lr, cfg.batch_size, compile=cfg.compile)
     seeds = [1000 * seed + k for k in range(1, cfg.ensemble + 1)]
@@ -138,6 +144,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     metrics = _metrics(cfg, setup, ae, budget, results, {"data": t_data, "autoencoder": t_ae})
     metrics["partial_force_check"] = check
     metrics["execution"] = {"workers": workers, "model_store": store is not None}
+    metrics["closure_diagnostics"] = diagnostics
     figs = _figures(cfg, setup, ae, results, models)
     return ExperimentResult.of(cfg, name="lj_structures", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, metrics), figures=figs, started=t0,
