@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 from torch import nn
 
 from ..closure import ClosureAutoencoder, train_autoencoder
@@ -34,7 +35,9 @@ from ..latent import LatentFactory
 from ..metrics import mean_std
 from ..normalise import LatentNormaliser, NormalisedLatentModel
 from ..scale import device
-from ..studies import Method, RunRecord, buy_observations, encoded_trajectories, evaluate, record_of
+from ..metrics import relative_trajectory_error
+from ..pipeline import rollout_observables
+from ..studies import Method, RunRecord, buy_observations, encoded_trajectories, record_of
 from ..systems.base import Trajectories
 from ..systems.lennard_jones import LennardJonesSystem
 from ..tables import Table
@@ -240,6 +243,19 @@ class EnsembleResult:
     records: list[RunRecord]
     errors: dict[str, list[float]]          # test set -> per-model mean relative error
     first_model: nn.Module | None = None     # kept for the rollout figures
+    predicted: list | None = None            # per model: predicted observable on the first test set
+
+    def disagreement(self) -> float | None:
+        """Paper 1's Fig. 4 error: the mean relative trajectory error of every other model's
+        prediction against the **last** model's (not against the truth), on the first test set.
+        ``None`` for an ensemble of one or without stored predictions."""
+        preds = self.predicted or []
+        if len(preds) < 2 or any(p is None for p in preds):
+            return None
+        as_t = lambda p: torch.as_tensor(p, dtype=torch.float64).reshape(len(p), -1, 1)  # noqa: E731
+        ref = as_t(preds[-1])
+        errs = [float(relative_trajectory_error(as_t(p), ref).mean()) for p in preds[:-1]]
+        return float(np.mean(errs))
 
     def summary(self) -> dict:
         out = {"method": self.method, "structure": self.structure, "budget": self.budget,
@@ -253,61 +269,119 @@ class EnsembleResult:
         return out
 
 
+@dataclass
+class EnsembleSpec:
+    """One ensemble to train: ``method`` at ``budget`` forces, one model per seed, each drawing its
+    configurations from its own pool (``pools[k]`` for ``seeds[k]``), models built by ``factory``;
+    ``tag`` prefixes its models' keys in a :class:`~support.farm.ModelStore`."""
+
+    method: Method
+    budget: int
+    seeds: Sequence[int]
+    pools: Sequence[torch.Tensor]
+    structure: str
+    factory: Callable[[int], nn.Module]
+    tag: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.pools) != len(self.seeds):
+            raise ValueError(f"got {len(self.pools)} pools for {len(self.seeds)} models")
+        if not self.seeds:
+            raise ValueError("an ensemble needs at least one seed")
+
+    def key(self, seed: int) -> str:
+        m = self.method
+        return f"{self.tag}{self.structure}-{m.loss}-p{m.p:.6g}-F{int(self.budget)}-s{seed}"
+
+
 def train_ensemble(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormaliser,
                    pool: torch.Tensor | Sequence[torch.Tensor], method: Method, budget: int, seeds: Sequence[int],
                    structure: str, factory: Callable[[int], nn.Module], tcfg: TrainConfig,
                    test_sets: Sequence[str] | None = None, *, store: ModelStore | None = None,
                    workers: int = 1, tag: str = "", precision: str = "float64") -> EnsembleResult:
-    """One model per seed, each buying its own forces through the counted oracle
-    (:func:`support.studies.buy_observations`), trained on them and scored on every named test set
-    against the true temperature. ``pool`` is one configuration pool for all models, or one per model.
+    """One ensemble (:func:`train_ensembles` with one :class:`EnsembleSpec`); ``pool`` is one
+    configuration pool for all models, or one per model."""
+    pools = [pool] * len(seeds) if torch.is_tensor(pool) else list(pool)
+    spec = EnsembleSpec(method, budget, list(seeds), pools, structure, factory, tag)
+    return train_ensembles(setup, ae, norm, [spec], tcfg, test_sets, store=store, workers=workers,
+                           precision=precision)[0]
 
-    ``store``: models already in it (key ``tag``-structure-loss-p-budget-seed) are loaded instead of
-    retrained, and each new model is saved there as it finishes, so an interrupted study resumes.
-    ``workers``: train that many models at once in single-threaded processes
-    (:func:`support.farm.run_latent_jobs`); the results do not depend on it.
-    ``precision``: the dtype the latent models train in (``"float32"`` is about twice as fast on a
-    CPU and changes test errors within seed noise; an explicit, recorded choice). Observations are
-    bought and models are evaluated in float64 either way.
+
+def train_ensembles(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormaliser, specs: Sequence[EnsembleSpec],
+                    tcfg: TrainConfig, test_sets: Sequence[str] | None = None, *, store: ModelStore | None = None,
+                    workers: int = 1, precision: str = "float64", progress: bool = False) -> list[EnsembleResult]:
+    """Every model of every ensemble in ``specs``: each buys its own forces through the counted oracle
+    (:func:`support.studies.buy_observations`), is trained on them, and is scored on every named
+    test set against the true temperature; its predicted temperatures on the first test set are kept
+    (for the ensemble-disagreement criterion, :meth:`EnsembleResult.disagreement`).
+
+    ``store``: models already in it are loaded instead of retrained, and each new model is saved
+    there as it finishes, so an interrupted study resumes. ``workers``: models trained at once in
+    single-threaded processes (:func:`support.farm.run_latent_jobs`), streaming across ensembles;
+    the results do not depend on it; ``progress``: a bar over the models. ``precision``: the dtype the latent models train in
+    (``"float32"`` is about twice as fast on a CPU and changes test errors within seed noise; an
+    explicit, recorded choice). Observations are bought and models evaluated in float64 either way.
     """
     dtype = {"float64": torch.float64, "float32": torch.float32}[check_choice("precision", precision,
                                                                             ["float64", "float32"])]
     names = list(test_sets or setup.tests)
-    pools = [pool] * len(seeds) if torch.is_tensor(pool) else list(pool)
-    if len(pools) != len(seeds):
-        raise ValueError(f"got {len(pools)} pools for {len(seeds)} models")
-    keys = [f"{tag}{structure}-{method.loss}-p{method.p:.6g}-F{int(budget)}-s{seed}" for seed in seeds]
     rows: dict[str, dict] = {}
-    first_model: list[nn.Module] = []
+    first_models: dict[str, nn.Module] = {}
+    firsts = {spec.key(spec.seeds[0]) for spec in specs}
 
     def pending():
-        for key, seed, member_pool in zip(keys, seeds, pools):
-            if store is not None and store.has(key):
-                rows[key] = store.record(key)
-                continue
-            bought = buy_observations(setup.system, ae, member_pool, method, budget, seed)
-            tensors = tuple(t.to(dtype) for t in bought.observations.tensors())
-            yield LatentJob(key, method.loss, tensors, factory, norm, seed, tcfg, meta={"bought": bought})
+        for spec in specs:
+            for seed, member_pool in zip(spec.seeds, spec.pools):
+                key = spec.key(seed)
+                if key in rows:
+                    continue
+                if store is not None and store.has(key):
+                    rows[key] = store.record(key)
+                    continue
+                bought = buy_observations(setup.system, ae, member_pool, spec.method, spec.budget, seed)
+                tensors = tuple(t.to(dtype) for t in bought.observations.tensors())
+                yield LatentJob(key, spec.method.loss, tensors, spec.factory, norm, seed, tcfg,
+                                meta={"bought": bought, "spec": spec})
 
     def finished(job: LatentJob, G: nn.Module, hist) -> None:
         G = G.to(setup.train.x.dtype)
-        errors = {name: evaluate(G, ae, setup.tests[name]).tolist() for name in names}
-        rec = record_of(method, budget, job.seed, job.meta["bought"], np.asarray(errors[names[0]]), hist)
-        row = {"record": asdict(rec), "errors": errors}
+        spec = job.meta["spec"]
+        errors, predicted = {}, None
+        for name in names:
+            pred, true = rollout_observables(G, ae, setup.tests[name])
+            errors[name] = relative_trajectory_error(pred, true).detach().cpu().numpy().tolist()
+            if predicted is None:
+                predicted = pred.detach().cpu().squeeze(-1).tolist()
+        rec = record_of(spec.method, spec.budget, job.seed, job.meta["bought"], np.asarray(errors[names[0]]), hist)
+        row = {"record": asdict(rec), "errors": errors, "predicted": predicted}
         if store is not None:
             store.save(job.key, row, G)
         rows[job.key] = row
-        if job.key == keys[0]:
-            first_model.append(G)
+        if job.key in firsts:
+            first_models[job.key] = G
 
-    run_latent_jobs(pending(), finished, workers)
-    if not first_model:                               # the first model came from the store
-        x = setup.train.x
-        G = NormalisedLatentModel(factory(seeds[0]), norm).to(device=x.device, dtype=x.dtype)
-        first_model.append(store.load_into(keys[0], G).eval())
-    records = [RunRecord(**rows[k]["record"]) for k in keys]
-    errors = {name: [float(np.mean(rows[k]["errors"][name])) for k in keys] for name in names}
-    return EnsembleResult(method.label, structure, int(budget), records, errors, first_model[0])
+    bar = tqdm(total=sum(len(spec.seeds) for spec in specs), desc="latent models", disable=not progress)
+
+    def finished_with_progress(job: LatentJob, G: nn.Module, hist) -> None:
+        finished(job, G, hist)
+        bar.update(1)
+
+    run_latent_jobs(pending(), finished_with_progress, workers)
+    bar.update(bar.total - bar.n)                          # the models loaded from the store
+    bar.close()
+    out = []
+    for spec in specs:
+        keys = [spec.key(seed) for seed in spec.seeds]
+        first = first_models.get(keys[0])
+        if first is None:                                 # the first model came from the store
+            x = setup.train.x
+            G = NormalisedLatentModel(spec.factory(spec.seeds[0]), norm).to(device=x.device, dtype=x.dtype)
+            first = store.load_into(keys[0], G).eval()
+        out.append(EnsembleResult(
+            spec.method.label, spec.structure, int(spec.budget), [RunRecord(**rows[k]["record"]) for k in keys],
+            {name: [float(np.mean(rows[k]["errors"][name])) for k in keys] for name in names}, first,
+            [rows[k].get("predicted") for k in keys]))
+    return out
 
 
 def model_store(root: str | Path | None, experiment: str, version: int, cfg, seed: int,

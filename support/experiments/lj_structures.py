@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 
-from tqdm.auto import tqdm
 
 from ..paper_numbers import lj as paper_numbers
 from ..pipeline import rollout_observables
@@ -34,8 +33,8 @@ from ..tables import Table
 from .config import ExperimentConfig, resolve
 from .lj_common import compact_log_ticks, lj_devices, partial_force_check
 from .lj_common import (STRUCTURE_LABELS, AEConfig, build_autoencoder, closure_diagnostics,
-                        jacobian_conditioning, latent_config,
-                        latent_factory, model_store, normaliser, simulate_setup, train_ensemble,
+                        EnsembleSpec, jacobian_conditioning, latent_config,
+                        latent_factory, model_store, normaliser, simulate_setup, train_ensembles,
                         trajectory_pool)
 
 PROTOCOLS = ("paper", "uniform")
@@ -133,12 +132,13 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     pools = _pools(cfg, setup)
     jobs = [(protocol, structure, key) for protocol in pools
             for structure in (cfg.structures if protocol == "paper" else cfg.control_structures) for key in methods]
+    specs = [EnsembleSpec(methods[key], budget, seeds, pools[protocol][key], structure,
+                          latent_factory(structure, cfg.latent_dim, cfg.widths), tag=f"{protocol}-")
+             for protocol, structure, key in jobs]
+    ensembles = train_ensembles(setup, ae, norm, specs, tcfg, store=store, workers=workers,
+                                precision=cfg.precision, progress=progress)
     results, models = {}, {}
-    for protocol, structure, key in tqdm(jobs, desc="LJ structure ensembles", disable=not progress):
-        factory = latent_factory(structure, cfg.latent_dim, cfg.widths)
-        ens = train_ensemble(setup, ae, norm, pools[protocol][key], methods[key], budget, seeds, structure,
-                             factory, tcfg, store=store, workers=workers, tag=f"{protocol}-",
-                             precision=cfg.precision)
+    for (protocol, structure, key), ens in zip(jobs, ensembles):
         results.setdefault(protocol, {}).setdefault(structure, {})[key] = ens.summary()
         models[(protocol, structure, key)] = ens.first_model
     metrics = _metrics(cfg, setup, ae, budget, results, {"data": t_data, "autoencoder": t_ae})
