@@ -121,7 +121,7 @@ def test_lj_encoders_tiny(tmp_path):
 
 def test_lj_scaling_tiny(tmp_path):
     cfg = replace(lj_scaling.Config(), sizes=(108, 144), n_train_traj=2, n_test_traj=1, latent_dim=4,
-                  atoms_per_config=4, lz_configs=(8, 16), lxp_configs=(16, 32), seeds=(1,), widths=TINY_WIDTHS,
+                  atoms_per_config=4, lz_configs=(8, 16), lxp_configs=(16, 32), seeds=(1, 2), widths=TINY_WIDTHS,
                   steps=10, batch_size=16, tol=10.0, ae=TINY_AE, timing_sizes=(108, 500), timing_repeats=1)
     result = lj_scaling.run(cfg, seed=0, progress=False)
     assert len(evaluate(result, lj_scaling.CLAIMS)) == len(lj_scaling.CLAIMS)   # every claim reads this result
@@ -132,6 +132,8 @@ def test_lj_scaling_tiny(tmp_path):
         charged = {(run["method"], run["budget"]): run["forces_charged"] for run in r["runs"]}
         assert charged[("L_z", 8 * n)] == 8 * n and charged[(r["lx_label"], 16 * 4)] == 16 * 4
         assert r["lz"]["budget_to_tol"] == 8 * n            # tol = 10 is met at the first budget
+        assert r["lz"]["budget_to_tol_disagreement"] == 8 * n and len(r["lx"]["disagreement"]) == 2
+        assert all(0 <= e < float("inf") for e in r["lz"]["disagreement"] + r["lx"]["disagreement"])
         assert r["force_seconds"]["L_z"]["per_config"] > 0
     assert [t["n_atoms"] for t in m["force_timing"]] == [108, 500]
     assert m["large"] is None
@@ -140,6 +142,16 @@ def test_lj_scaling_tiny(tmp_path):
     assert [row[0] for row in lj_scaling.timing_table(result).rows] == ["108", "500"]
     curves = lj_scaling.curves_table(result)
     assert [row[0] for row in curves.rows] == [f"{b:.2e}" for b in (64, 128, 864, 1728)]
+
+
+def test_ensemble_disagreement_is_the_error_against_the_last_model():
+    """Paper 1's Fig. 4 criterion on hand-made predictions: model 1 is 10 % above the last model at
+    every time, model 2 equals it, so the disagreement is (0.1 + 0) / 2; one model has none."""
+    from support.experiments.lj_common import EnsembleResult
+    last = [[1.0, 2.0, 4.0]]
+    ens = EnsembleResult("L_z", "mlp", 10, [], {}, None, [[[1.1, 2.2, 4.4]], last, last])
+    assert ens.disagreement() == pytest.approx(0.05)
+    assert EnsembleResult("L_z", "mlp", 10, [], {}, None, [last]).disagreement() is None
 
 
 def test_lj_scaling_large_box_path_reports_error_memory_and_rows(tmp_path):
