@@ -202,6 +202,35 @@ def saved_result(name: str, scale: str = "paper") -> ExperimentResult | None:
     return ExperimentResult.load(path) if path.is_file() else None
 
 
+#: earlier paper-scale runs kept as evidence after their experiment's preset changed
+ARCHIVE = SAVED_RESULTS / "archive"
+
+
+def archived_result(name: str, label: str) -> ExperimentResult:
+    """An earlier saved run of experiment ``name`` kept in ``results/archive/<name>-<label>/`` after
+    the experiment's paper preset changed (its version is older than the code's; its configuration
+    is what it ran with). Chapters show such a run as what it is: evidence about the old settings."""
+    path = ARCHIVE / f"{name}-{label}" / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no archived run at {path}")
+    result = ExperimentResult.load(path)
+    if result.name != name:
+        raise ValueError(f"{path} holds a run of {result.name}, not {name}")
+    return result
+
+
+def diagnostic(name: str) -> dict:
+    """The JSON a diagnostic script wrote to ``results/diagnostics/<name>.json`` (same layout as a
+    benchmark's: machine, date, code version, options, results)."""
+    path = SAVED_RESULTS / "diagnostics" / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no diagnostic results at {path}; write them with `python scripts/{name}.py`")
+    data = json.loads(path.read_text())
+    if data.get("benchmark") != name or "results" not in data:
+        raise ValueError(f"{path} is not the output of scripts/{name}.py")
+    return data
+
+
 def staleness(result: ExperimentResult, expected_version: int) -> list[str]:
     """Why a saved ``result`` is out of date: an older file schema, or an older experiment version
     than the code that reads it expects (empty list: current)."""

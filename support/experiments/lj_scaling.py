@@ -43,7 +43,8 @@ from .lj_common import (AEConfig, EnsembleSpec, build_autoencoder, jacobian_cond
                         train_ensembles, trajectory_pool)
 
 
-VERSION = 1
+#: 2: paper preset relaxes with LAMMPS CG, the closure reads raw inputs, and budgets are also judged by ensemble disagreement (v1: FIRE, standardised)
+VERSION = 2
 
 
 @dataclass
