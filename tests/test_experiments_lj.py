@@ -106,17 +106,25 @@ def test_lj_encoders_tiny(tmp_path):
     m = _saved(result, tmp_path)["metrics"]
     assert set(m["results"]) == {"same start", "new starts"}
     for per in m["results"].values():
-        assert set(per) == {"mlp", "invariant"}
+        assert set(per) == {"mlp", "mlp_standardised", "invariant"}
         for r in per.values():
             assert r["forces_charged"] == [cfg.budget(108)] == [24 * 108]      # L_z: every atom
+            assert 0 <= r["closure_diagnostics"]["position_share"] <= 1
             for test in ("same start", "new starts"):
                 assert len(r[test]["per_model"]) == 1 and math.isfinite(r[test]["mean"])
-    table = lj_encoders.summary_table(result)
-    assert isinstance(table, Table) and len(table.rows) == 4
-    assert [row[1] for row in table.rows[:2]] == ["MLP on ordered atoms (paper)", "pooled invariant"]
+    assert lj_encoders.ae_config(cfg, "mlp_standardised").input_scaling == "standardise"
+    assert lj_encoders.ae_config(cfg, "mlp").input_scaling == "raw"
+    spread = m["input_spread"]["same start"]
+    assert spread["position_boost"] == pytest.approx(spread["velocities"] / spread["positions"], rel=1e-5)
+    for table in (lj_encoders.summary_table(result), lj_encoders.diagnostics_table(result)):
+        assert isinstance(table, Table) and len(table.rows) == 6
+        assert [row[1] for row in table.rows[:3]] == [lj_encoders.ENCODER_LABELS[e] for e in
+                                                      ("mlp", "mlp_standardised", "invariant")]
     res = m["results"]["same start"]
     assert lj_encoders.new_start_advantage(result) == pytest.approx(          # the JSON keeps 6 digits
         res["mlp"]["new starts"]["mean"] / res["invariant"]["new starts"]["mean"], rel=1e-5)
+    with pytest.raises(ValueError):
+        lj_encoders.run(replace(cfg, encoders=("mlp", "transformer")), progress=False)
 
 
 def test_lj_scaling_tiny(tmp_path):
