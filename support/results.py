@@ -221,13 +221,15 @@ def archived_result(name: str, label: str) -> ExperimentResult:
 
 def diagnostic(name: str) -> dict:
     """The JSON a diagnostic script wrote to ``results/diagnostics/<name>.json`` (same layout as a
-    benchmark's: machine, date, code version, options, results)."""
+    benchmark's: machine, date, code version, options, results); ``name`` is the script's name or
+    starts with it (one script may write several files, e.g. ``lj_label_noise_raw_cg``)."""
     path = SAVED_RESULTS / "diagnostics" / f"{name}.json"
     if not path.is_file():
         raise FileNotFoundError(f"no diagnostic results at {path}; write them with `python scripts/{name}.py`")
     data = json.loads(path.read_text())
-    if data.get("benchmark") != name or "results" not in data:
-        raise ValueError(f"{path} is not the output of scripts/{name}.py")
+    script = data.get("benchmark")
+    if not script or not name.startswith(script) or "results" not in data:
+        raise ValueError(f"{path} is not the output of a script in scripts/ named like {name}")
     return data
 
 

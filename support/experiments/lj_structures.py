@@ -272,11 +272,11 @@ def force_table(result: ExperimentResult) -> Table:
                          f"{result.metrics['setup']['n_atoms']} atoms).")
 
 
-def label_noise_table(result: ExperimentResult, diagnostic: dict | None = None) -> Table:
+def label_noise_table(result: ExperimentResult, *diagnostics: dict) -> Table:
     """Where the closure looks and how noisy L_x,p's implied labels are: the share of
     ‖J_closure‖²_F on position columns and the implied-label noise ratio ρ (T row, closure median)
-    of ``result``, and — from ``diagnostic`` (the JSON of ``scripts/lj_label_noise.py``, read with
-    :func:`support.results.diagnostic`) — the same at 800 atoms for both input scalings."""
+    of ``result``, and — from each of ``diagnostics`` (JSON written by ``scripts/lj_label_noise.py``,
+    read with :func:`support.results.diagnostic`) — the same at 800 atoms for its input scalings."""
     rows = []
     d = result.metrics.get("closure_diagnostics")
     if d:
@@ -285,10 +285,12 @@ def label_noise_table(result: ExperimentResult, diagnostic: dict | None = None) 
         rows.append([f"this run ({result.scale}, {cfg['n_atoms']} atoms, {cfg.get('relaxation', 'fire')})",
                      scaling, f"{d['position_share']:.3f}", f"{d['noise_ratio_T']:.2f}",
                      f"{d['noise_ratio_closure_median']:.2f}"])
-    if diagnostic:
+    for diagnostic in diagnostics:
         o = diagnostic["options"]
+        relax = "CG" if o.get("relaxation") == "lammps_cg" else "FIRE"
         for scaling, r in diagnostic["results"]["by_input_scaling"].items():
-            rows.append([f"scripts/lj_label_noise.py ({o['atoms']} atoms, FIRE, {o['ae']['steps']:,} AE steps)",
+            rows.append([f"scripts/lj_label_noise.py ({o['atoms']} atoms, {o['train_runs']} runs, {relax}, "
+                         f"{o['ae']['steps']:,} AE steps)",
                          scaling, f"{r['position_share_closure']:.3f}", f"{r['T_ratio']:.2f}",
                          f"{r['closure_median_ratio']:.2f}"])
     return Table(["closure", "inputs", "share of |J_closure|² on positions", "ρ (T row)",
