@@ -19,6 +19,7 @@ Every job is seeded, so the models do not depend on ``workers`` (tested).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -57,7 +58,7 @@ class ModelStore:
 
     @staticmethod
     def check_key(key: str) -> str:
-        if not key or any(c in key for c in "/\\\0") or key.startswith("."):
+        if not key or any(c in key for c in "/\\\0") or key.startswith(".") or key == "identity":
             raise ValueError(f"a model key must be a plain file name, got {key!r}")
         return key
 
@@ -118,9 +119,11 @@ class LatentJob:
     meta: dict | None = None
 
     def build(self) -> NormalisedLatentModel:
-        """The untrained model, on the tensors' device and dtype."""
+        """The untrained model, on the tensors' device and dtype (with its own copy of the
+        normaliser: jobs share one, and ``.to(dtype)`` would otherwise convert it in place)."""
         z = self.tensors[0]
-        return NormalisedLatentModel(self.factory(self.seed), self.norm).to(device=z.device, dtype=z.dtype)
+        return NormalisedLatentModel(self.factory(self.seed), copy.deepcopy(self.norm)).to(device=z.device,
+                                                                                          dtype=z.dtype)
 
 
 def train_job(job: LatentJob) -> tuple[NormalisedLatentModel, TrainHistory]:
@@ -167,7 +170,9 @@ def run_latent_jobs(jobs: Iterable[LatentJob], on_done: Callable[[LatentJob, nn.
                 if job is None:
                     exhausted = True
                 else:
-                    pending[ex.submit(_train_in_worker, job)] = job
+                    # the worker needs the tensors, not the caller's bookkeeping (meta may hold
+                    # whole configuration pools: pickling them would copy gigabytes per job)
+                    pending[ex.submit(_train_in_worker, replace(job, meta=None))] = job
             if not pending:
                 return done
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)

@@ -160,6 +160,9 @@ def test_ensemble_disagreement_is_the_error_against_the_last_model():
     ens = EnsembleResult("L_z", "mlp", 10, [], {}, None, [[[1.1, 2.2, 4.4]], last, last])
     assert ens.disagreement() == pytest.approx(0.05)
     assert EnsembleResult("L_z", "mlp", 10, [], {}, None, [last]).disagreement() is None
+    diverged = [[1.0, float("nan"), 4.0]]
+    assert EnsembleResult("L_z", "mlp", 10, [], {}, None, [last, diverged]).disagreement() == float("inf")
+    assert EnsembleResult("L_z", "mlp", 10, [], {}, None, [diverged, last]).disagreement() == float("inf")
 
 
 def test_lj_scaling_large_box_path_reports_error_memory_and_rows(tmp_path):

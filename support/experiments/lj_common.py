@@ -41,7 +41,7 @@ from ..studies import Method, RunRecord, buy_observations, encoded_trajectories,
 from ..systems.base import Trajectories
 from ..systems.lennard_jones import LennardJonesSystem
 from ..tables import Table
-from ..train import TrainConfig
+from ..train import TrainConfig, torch_threads
 from ..validation import check_choice
 
 #: paper 1's scale factor of the temperature observable, z* = 20 T
@@ -248,12 +248,15 @@ class EnsembleResult:
     def disagreement(self) -> float | None:
         """Paper 1's Fig. 4 error: the mean relative trajectory error of every other model's
         prediction against the **last** model's (not against the truth), on the first test set.
-        ``None`` for an ensemble of one or without stored predictions."""
+        ``None`` for an ensemble of one or without stored predictions; ``inf`` if the last model
+        diverged (there is nothing to agree with)."""
         preds = self.predicted or []
         if len(preds) < 2 or any(p is None for p in preds):
             return None
         as_t = lambda p: torch.as_tensor(p, dtype=torch.float64).reshape(len(p), -1, 1)  # noqa: E731
         ref = as_t(preds[-1])
+        if not torch.isfinite(ref).all():                # the reference model itself diverged
+            return float("inf")
         errs = [float(relative_trajectory_error(as_t(p), ref).mean()) for p in preds[:-1]]
         return float(np.mean(errs))
 
@@ -347,11 +350,12 @@ def train_ensembles(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalis
         G = G.to(setup.train.x.dtype)
         spec = job.meta["spec"]
         errors, predicted = {}, None
-        for name in names:
-            pred, true = rollout_observables(G, ae, setup.tests[name])
-            errors[name] = relative_trajectory_error(pred, true).detach().cpu().numpy().tolist()
-            if predicted is None:
-                predicted = pred.detach().cpu().squeeze(-1).tolist()
+        with torch_threads(tcfg.threads):
+            for name in names:
+                pred, true = rollout_observables(G, ae, setup.tests[name])
+                errors[name] = relative_trajectory_error(pred, true).detach().cpu().numpy().tolist()
+                if predicted is None:
+                    predicted = pred.detach().cpu().squeeze(-1).tolist()
         rec = record_of(spec.method, spec.budget, job.seed, job.meta["bought"], np.asarray(errors[names[0]]), hist)
         row = {"record": asdict(rec), "errors": errors, "predicted": predicted}
         if store is not None:

@@ -117,6 +117,7 @@ def _sweep_one_size(cfg: Config, n_atoms: int, seed: int, progress: bool, store=
         curve["disagreement"] = [disagreement[b] for b in curve["budgets"]]
         known = [(b, e) for b, e in zip(curve["budgets"], curve["disagreement"]) if e is not None]
         curve["budget_to_tol_disagreement"] = (budget_to_tolerance(*zip(*known), cfg.tol) if known else None)
+        curve["disagreement_measured"] = bool(known)     # False: ensembles of one (JSON turns inf into None)
     lz, lx = (summary[cfg.method(n_atoms, k).label] for k in ("lz", "lx"))
     return {"n_atoms": n_atoms, "summary": summary, "lz": lz, "lx": lx,
             "lz_label": cfg.method(n_atoms, "lz").label, "lx_label": cfg.method(n_atoms, "lx").label,
@@ -200,7 +201,7 @@ def _large_run(cfg: Config, seed: int, progress: bool, store=None, workers: int 
                          cfg.large_configs * cfg.atoms_per_config, [1000 * seed + s for s in cfg.large_seeds],
                          cfg.structure, latent_factory(cfg.structure, cfg.latent_dim, cfg.widths),
                          latent_config(cfg.steps, cfg.lr, cfg.batch_size), store=store, workers=workers,
-                         tag="large-")
+                         tag=f"large-N{cfg.large_n_atoms}-")
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
     data_gib = sum(t.x.numel() * t.x.element_size() for t in (setup.train, *setup.tests.values())) / 2**30
     return {"n_atoms": cfg.large_n_atoms, "state_dim": 6 * cfg.large_n_atoms, "method": method.label,
@@ -374,8 +375,7 @@ def summary_table(result: ExperimentResult) -> Table:
         fs = r["force_seconds"]
         eq = r["equal_budget_error_ratio"]["geometric_mean"]
         rows.append([f"{r['n_atoms']:,}", fmt_budget(r["lz"]["budget_to_tol"]), fmt_budget(r["lx"]["budget_to_tol"]),
-                     fmt_budget(r["lz"].get("budget_to_tol_disagreement")),
-                     fmt_budget(r["lx"].get("budget_to_tol_disagreement")),
+                     _fmt_measured(r["lz"]), _fmt_measured(r["lx"]),
                      f"{r['ratio']:.2f}" if r["ratio"] else "—", f"{eq:.2f}" if eq is not None else "—",
                      f"{1e3 * fs[r['lz_label']]['per_config']:.2f}", f"{1e3 * fs[r['lx_label']]['per_config']:.2f}"])
     return Table(["atoms", "L_z forces to e_tol", "L_x,p forces to e_tol", "L_z, by disagreement",
@@ -500,6 +500,14 @@ def _falls(r):
 def _budgets(budgets) -> str:
     """Budgets to tolerance over the sizes, in order: '3,950 / 8,480 / never'."""
     return " / ".join(fmt_budget(b) for b in budgets)
+
+
+def _fmt_measured(curve: dict) -> str:
+    """The disagreement budget of a curve: "—" where it could not be measured (ensembles of one,
+    or runs made before it existed), else :func:`fmt_budget` ("never" when not reached)."""
+    if not curve.get("disagreement_measured"):
+        return "—"
+    return fmt_budget(curve.get("budget_to_tol_disagreement"))
 
 
 def fmt_budget(b) -> str:

@@ -55,7 +55,7 @@ class DegenerateOperator(nn.Module):
         b = torch.einsum("bi,kij->bkj", grad, self.xi())
         return b.mT @ self.sigma(z) @ b
 
-    def apply(self, z: torch.Tensor, grad: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def matvec(self, z: torch.Tensor, grad: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """(Bᵀ σ(z) B) v ``[B, d]`` without forming the d×d operator: c = B v, then Bᵀ (σ c), with
         σ c = A c − Aᵀ c (skew) or A (Aᵀ c) (PSD)."""
         b = torch.einsum("bi,kij->bkj", grad, self.xi())                 # [B, K, d]
@@ -76,7 +76,7 @@ class GFINN(nn.Module):
     Xavier-uniform with zero biases, Ξ_k ~ N(0, 0.1²), drawn from a generator seeded by ``seed``.
 
     ``gradient="exact"`` (default) writes ∇E, ∇S out by hand (:mod:`.backprop`) and applies L and M
-    to vectors without forming them (:meth:`DegenerateOperator.apply`): one backward pass trains
+    to vectors without forming them (:meth:`DegenerateOperator.matvec`): one backward pass trains
     it and ``torch.compile`` can compile it. ``gradient="autograd"`` is the double-backward
     reference (equal to round-off).
     """
@@ -114,7 +114,7 @@ class GFINN(nn.Module):
         z = check_latent_input(z, self.d)
         grad_e, grad_s = self._gradients(z)
         if self.gradient == "exact":
-            return self.poisson.apply(z, grad_s, grad_e) + self.friction.apply(z, grad_e, grad_s)
+            return self.poisson.matvec(z, grad_s, grad_e) + self.friction.matvec(z, grad_e, grad_s)
         l_op, m_op = self.poisson(z, grad_s), self.friction(z, grad_e)
         return (l_op @ grad_e.unsqueeze(-1) + m_op @ grad_s.unsqueeze(-1)).squeeze(-1)
 
