@@ -73,8 +73,8 @@ def route_step(structure: str, gradient: str, dtype: torch.dtype, compile: bool)
         kwargs["gradient"] = gradient
     model = build_latent_model(structure, D, seed=1, **kwargs).to(dtype)
     z, A, b, c = normal_form_batch(dtype)
-    first = loss_x_partial_normal(model(z), A, b, c).item()
     run = _compiled(model) if compile else model
+    first = loss_x_partial_normal(run(z), A, b, c).item()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, amsgrad=True)
 
     def step():

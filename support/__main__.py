@@ -52,8 +52,8 @@ def _execution_options(module, args) -> dict:
     asked = {k: v for k, v in (("workers", args.workers), ("models", args.models)) if v is not None}
     unsupported = [f"--{k}" for k in asked if k not in accepted]
     if unsupported:
-        raise ValueError(f"{args.name} does not take {' '.join(unsupported)} (its latent training is "
-                         "a single short run)")
+        raise ValueError(f"{args.name} does not take {' '.join(unsupported)} (only the experiments "
+                         "that train ensembles of latent models do)")
     if "workers" in asked and asked["workers"] < 1:
         raise ValueError(f"--workers must be >= 1, got {asked['workers']}")
     return asked

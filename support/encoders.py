@@ -322,7 +322,7 @@ class MLPClosure(nn.Module):
     * ``"standardise"`` (default): :meth:`fit_scaling` sets shift = mean and scale = std of each input
       coordinate over the training snapshots. Coordinates with a small spread are amplified by
       1/std; in the LJ same-start design positions spread ≈ 0.05 and velocities ≈ 0.6, so the
-      position columns of J are boosted ≈ 13× relative to the velocity columns.
+      position columns of J are boosted ≈ 12× relative to the velocity columns.
     * ``"raw"``: shift = 0, scale = 1 always (:meth:`fit_scaling` checks its input and changes
       nothing): the network sees x itself, as in paper 1's official code, and J = W_L ⋯ D_1 W_1.
     """

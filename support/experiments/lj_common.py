@@ -128,7 +128,7 @@ class AEConfig:
 
     ``input_scaling`` (MLP closure): ``"raw"`` feeds the state as it is, as the paper does (the
     default); ``"standardise"`` divides every coordinate by its spread over the training snapshots,
-    which in the same-start design boosts the position columns ≈ 13× over the velocities and moves
+    which in the same-start design boosts the position columns ≈ 12× over the velocities and moves
     the closure's attention onto positions (see :func:`closure_diagnostics`)."""
 
     encoder: str = "mlp"
@@ -322,8 +322,8 @@ def train_ensembles(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalis
     there as it finishes, so an interrupted study resumes. ``workers``: models trained at once in
     single-threaded processes (:func:`support.farm.run_latent_jobs`), streaming across ensembles;
     the results do not depend on it; ``progress``: a bar over the models. ``precision``: the dtype the latent models train in
-    (``"float32"`` is about twice as fast on a CPU and changes test errors within seed noise; an
-    explicit, recorded choice). Observations are bought and models evaluated in float64 either way.
+    (``"float32"`` is 1.5–3× faster on a CPU in ``benchmarks/bench_latent_training.py``; its effect on
+    test errors is not measured here: an explicit, recorded choice). Observations are bought and models evaluated in float64 either way.
     """
     dtype = {"float64": torch.float64, "float32": torch.float32}[check_choice("precision", precision,
                                                                             ["float64", "float32"])]
