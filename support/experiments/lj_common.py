@@ -322,7 +322,7 @@ def train_ensembles(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalis
     there as it finishes, so an interrupted study resumes. ``workers``: models trained at once in
     single-threaded processes (:func:`support.farm.run_latent_jobs`), streaming across ensembles;
     the results do not depend on it; ``progress``: a bar over the models. ``precision``: the dtype the latent models train in
-    (``"float32"`` is 1.5–3× faster on a CPU in ``benchmarks/bench_latent_training.py``; its effect on
+    (``"float32"`` is about 2× faster on a CPU in ``benchmarks/bench_latent_training.py``; its effect on
     test errors is not measured here: an explicit, recorded choice). Observations are bought and models evaluated in float64 either way.
     """
     dtype = {"float64": torch.float64, "float32": torch.float32}[check_choice("precision", precision,
