@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -33,17 +32,7 @@ import numpy as np
 from support.results import benchmark_path, save_benchmark
 from support.systems.spins import curie_weiss as cw
 from support.systems.spins import ising
-
-
-def time_min(fn: Callable[[], object], repeats: int) -> float:
-    """Minimum wall time of ``fn`` over ``repeats`` calls (after one warm-up call)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from timing import time_min
 
 
 def equilibrated(L: int, T: float, h: float, sweeps: int = 20) -> np.ndarray:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 
 import torch
 
@@ -41,19 +40,9 @@ from support.losses import loss_x_partial_normal, partial_normal_equations
 from support.normalise import LatentNormaliser
 from support.results import benchmark_path, save_benchmark
 from support.train import TrainConfig, _compiled
+from timing import time_min
 
 D, BATCH, ROWS = 32, 256, 6 * 50
-
-
-def time_min(step: Callable[[], object], repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        step()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def normal_form_batch(dtype: torch.dtype, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -102,7 +91,7 @@ def step_costs(repeats: int) -> list[dict]:
             tol = 1e-12 if dtype == torch.float64 else 1e-4
             if abs(first - reference) > tol * abs(reference):
                 raise AssertionError(f"{structure} {gradient} {dtype}: loss {first} != reference {reference}")
-            seconds = time_min(step, repeats)
+            seconds = time_min(step, repeats, warmup=3)
             rows.append({"structure": structure, "gradient": gradient, "dtype": str(dtype).removeprefix("torch."),
                          "compile": compile, "step_ms": 1e3 * seconds,
                          "setup_s": time.perf_counter() - t_setup - seconds * repeats})

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 
 import torch
 
@@ -42,22 +41,10 @@ from support.encoders import mlp_autoencoder
 from support.experiments.lj_common import PAPER_WIDTHS
 from support.latent import build_latent_model
 from support.jacobian import gram
+from timing import time_min
 from support.losses import loss_x_partial, loss_x_partial_normal, partial_normal_equations
 from support.nets import mlp
 from support.results import benchmark_path, save_benchmark
-
-
-def time_min(step: Callable[[], object], repeats: int, sync: Callable[[], None]) -> float:
-    """Minimum wall time of ``step`` over ``repeats`` calls after one warm-up call."""
-    step()
-    sync()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        sync()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def cond_loss_via_full_jacobian(ae, x: torch.Tensor) -> torch.Tensor:

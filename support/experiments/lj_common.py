@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 from torch import nn
 
-from ..closure import ClosureAutoencoder, train_autoencoder
+from ..closure import ClosureAutoencoder, evenly_spaced, train_autoencoder
 from ..encoders import PooledAtomEncoder, invariant_autoencoder, mlp_autoencoder
 from ..jacobian import condition_number
 from ..label_noise import column_block_share, label_noise, unit_columns
@@ -196,8 +196,8 @@ def closure_diagnostics(setup: LJSetup, ae: ClosureAutoencoder, p: float, seed: 
     T row and closure median; its forces are bought from the oracle and reported, not charged to
     any study's budget)."""
     x = setup.train.snapshots()
-    x = x[torch.linspace(0, len(x) - 1, min(n, len(x))).round().long().unique()]
-    positions = unit_columns(setup.n_atoms, 6, (0, 1, 2))
+    x = x[evenly_spaced(len(x), n)]
+    positions = unit_columns(setup.n_atoms, setup.system.rows_per_unit, (0, 1, 2))
     noise = label_noise(setup.system, ae, x, p, seed=seed)
     return {"configs": len(x), "position_share": column_block_share(ae, x, positions),
             "label_noise": noise.as_dict(), "noise_ratio_T": noise.observable_ratio[0],
