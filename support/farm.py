@@ -12,7 +12,9 @@ experiment needs to make such a study resumable and parallel without changing wh
   factory + optimisation settings) in this process or in ``workers`` spawned single-threaded
   processes, and hands each trained model back to the caller in this process (which evaluates and
   stores it). Jobs are consumed lazily, at most ``workers`` at a time, so the observations of a
-  long study are bought only when a worker is free for them.
+  long study are bought only when a worker is free for them. A model whose loss stops being finite
+  can be handed to ``on_diverged`` instead of aborting the whole study (a diverged model is a
+  result: the caller records it, and a resumed study does not train it again).
 
 Every job is seeded, so the models do not depend on ``workers`` (tested).
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -127,34 +130,68 @@ class LatentJob:
 
 
 def train_job(job: LatentJob) -> tuple[NormalisedLatentModel, TrainHistory]:
-    """Train ``job``'s model in this process."""
+    """Train ``job``'s model in this process (``FloatingPointError`` if its loss stops being finite)."""
     G = job.build()
     hist = fit(G, latent_loss(job.kind), job.tensors, replace(job.cfg, seed=job.seed, desc=job.key))
     return G, hist
 
 
-def _train_in_worker(job: LatentJob) -> tuple[dict, TrainHistory]:
+@dataclass
+class Diverged:
+    """What is known of a job whose training loss stopped being finite."""
+
+    message: str
+    seconds: float
+
+
+def _train_or_diverge(job: LatentJob) -> tuple[NormalisedLatentModel, TrainHistory] | Diverged:
+    t0 = time.perf_counter()
+    try:
+        return train_job(job)
+    except FloatingPointError as e:
+        return Diverged(str(e), time.perf_counter() - t0)
+
+
+def _train_in_worker(job: LatentJob) -> tuple[dict, TrainHistory] | Diverged:
     torch.set_num_threads(1)
-    G, hist = train_job(replace(job, cfg=replace(job.cfg, progress=False, threads=1)))
+    out = _train_or_diverge(replace(job, cfg=replace(job.cfg, progress=False, threads=1)))
+    if isinstance(out, Diverged):
+        return out
+    G, hist = out
     return {k: v.detach().cpu() for k, v in G.state_dict().items()}, hist
 
 
 def run_latent_jobs(jobs: Iterable[LatentJob], on_done: Callable[[LatentJob, nn.Module, TrainHistory], None],
-                    workers: int = 1) -> int:
+                    workers: int = 1, on_diverged: Callable[[LatentJob, Diverged], None] | None = None) -> int:
     """Train every job and call ``on_done(job, trained_model, history)`` in this process as each
     finishes (in completion order when ``workers > 1``). Returns the number of jobs trained.
 
     ``workers > 1`` trains in that many spawned single-threaded processes (the job's factory must
     then be picklable, e.g. :class:`support.experiments.lj_common.LatentFactory`); ``jobs`` is read
-    lazily, at most ``workers`` jobs ahead.
+    lazily, at most ``workers`` jobs ahead. ``on_diverged(job, Diverged)`` is called for a job whose
+    loss stopped being finite; without it that ``FloatingPointError`` propagates (the default: a
+    caller that cannot record a diverged model should not carry on as if it were trained).
     """
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     done = 0
+
+    def hand_back(job: LatentJob, out, from_worker: bool) -> None:
+        if isinstance(out, Diverged):
+            if on_diverged is None:
+                raise FloatingPointError(f"{job.key}: {out.message}")
+            on_diverged(job, out)
+            return
+        model, hist = out
+        if from_worker:
+            G = job.build()
+            G.load_state_dict(model)
+            model = G.eval()
+        on_done(job, model, hist)
+
     if workers == 1:
         for job in jobs:
-            G, hist = train_job(job)
-            on_done(job, G, hist)
+            hand_back(job, _train_or_diverge(job), from_worker=False)
             done += 1
         return done
     import multiprocessing as mp
@@ -178,8 +215,5 @@ def run_latent_jobs(jobs: Iterable[LatentJob], on_done: Callable[[LatentJob, nn.
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
                 job = pending.pop(fut)
-                state, hist = fut.result()
-                G = job.build()
-                G.load_state_dict(state)
-                on_done(job, G.eval(), hist)
+                hand_back(job, fut.result(), from_worker=True)
                 done += 1

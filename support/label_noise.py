@@ -147,14 +147,15 @@ def noise_ratio(labels: torch.Tensor, exact: torch.Tensor) -> tuple[torch.Tensor
 
 def label_noise(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Tensor, p: float, *,
                 seed: int, budget: ForceBudget | None = None, chunk: int = 64,
-                rcond: float = 1e-10) -> LabelNoise:
+                rcond: float = 1e-10, exact: torch.Tensor | None = None) -> LabelNoise:
     """The implied-label noise ratio of L_x,p with uniform subsets of fraction ``p`` on the
     configurations ``x [n, N]`` (n ≥ 2), for the autoencoder ``ae``.
 
     Buys, through ``budget`` (a fresh :class:`~support.budget.ForceBudget` if ``None``), p · n_units
     forces per configuration for (A, b) — :func:`support.pipeline.observe_partial_statistics`, the
     same code as the studies, subsets from ``torch.Generator().manual_seed(seed)`` — and all n_units
-    for the exact J f (:func:`support.pipeline.observe_full`). Raises ``ValueError`` when the subset
+    for the exact J f (:func:`exact_latent_velocity`) unless ``exact [n, d]`` is given (a study of
+    several p on the same configurations buys it once). Raises ``ValueError`` when the subset
     has fewer rows than latent dimensions (A singular for every configuration; see the module
     docstring), and for bad shapes, non-finite states or forces, p outside (0, 1].
     """
@@ -175,7 +176,11 @@ def label_noise(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Te
     before_n, before_s = budget.total, budget.seconds.get("force", 0.0)
     gen = torch.Generator().manual_seed(int(seed))
     stats = observe_partial_statistics(system, ae, x, p, budget, gen, chunk=chunk)
-    exact = observe_full(system, ae, x, budget, chunk=chunk).target
+    if exact is None:
+        exact = exact_latent_velocity(system, ae, x, budget, chunk=chunk)
+    else:
+        check_shape("exact", exact, [x.shape[0], d])
+        check_finite("exact", exact)
     labels, rank, cond = implied_labels(stats.A, stats.b, rcond)
     rms, spread, ratio = noise_ratio(labels, exact)
     k = ae.n_observables
@@ -191,6 +196,13 @@ def label_noise(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Te
                       max_condition=float(cond.max()) if finite_cond else None,
                       forces_charged=budget.total - before_n,
                       force_seconds=budget.seconds.get("force", 0.0) - before_s)
+
+
+def exact_latent_velocity(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Tensor,
+                          budget: ForceBudget | None = None, *, chunk: int = 64) -> torch.Tensor:
+    """ż = J(x) f(x) ``[n, d]`` with every unit's force (:func:`support.pipeline.observe_full`; charged to
+    ``budget``): the truth the implied labels of :func:`label_noise` are compared with."""
+    return observe_full(system, ae, x, budget if budget is not None else ForceBudget(), chunk=chunk).target
 
 
 # ------------------------------------------------------------------------ where the closure looks

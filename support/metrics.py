@@ -28,10 +28,13 @@ def relative_trajectory_error(pred: torch.Tensor, true: torch.Tensor) -> torch.T
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and population std (ddof = 0, as in the paper's tables)."""
+    """Mean and population std (ddof = 0, as in the paper's tables); ``(inf, inf)`` when a value is
+    infinite (a diverged model), NaN only when a value is NaN."""
     a = np.asarray(values, dtype=float)
     if a.size == 0:
         raise ValueError("mean_std of an empty sequence")
+    if np.isinf(a).any() and not np.isnan(a).any():
+        return float(a.mean()), float("inf")
     return float(a.mean()), float(a.std())
 
 

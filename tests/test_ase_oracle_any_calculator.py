@@ -12,6 +12,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.emt import EMT
+from ase.calculators.lj import LennardJones
 from ase.neighborlist import neighbor_list
 
 from support.systems.lennard_jones import (LennardJonesSystem, all_forces, calculator_reach,
@@ -154,3 +155,15 @@ def test_system_from_atoms_bad_input():
         LennardJonesSystem.from_atoms(atoms, EMT(), dt=0.1, t0_range=(0.02, 0.04), buffer=5.0)
     with pytest.raises(ValueError, match="backend='ase'"):
         LennardJonesSystem(256, atoms=atoms, calculator=EMT(), backend="numba")
+
+
+def test_an_rc_parameter_alone_does_not_make_a_reach():
+    """Only calculators whose range is known here have a reach: another calculator's ``rc`` may be
+    the cut-off of a many-body potential (whose cluster needs twice it), so it is not trusted."""
+    atoms = copper()
+    z = atoms.get_atomic_numbers()
+    calc = _NoRange(rc=3.0)
+    assert calc.parameters["rc"] == 3.0 and calculator_reach(calc, z) is None
+    with pytest.raises(ValueError, match="reach of _NoRange is unknown"):
+        partial_forces(atoms.positions, np.diag(atoms.cell[:]), [0], "ase", calc, numbers=z)
+    assert calculator_reach(LennardJones(sigma=2.0), z) == pytest.approx(6.0)     # ASE's default rc = 3σ

@@ -190,3 +190,35 @@ def test_partial_force_check_compares_the_partial_oracle_with_the_full_computati
     assert check["configs"] == 3 and check["atoms"] == 27
     assert check["charged_full"] == 3 * 108 and check["charged_partial"] == 3 * 27
     assert 0 <= check["max_abs_diff"] <= 1e-9 * check["max_abs_row"]
+
+
+def test_a_diverged_model_is_recorded_and_not_retrained(tmp_path, monkeypatch):
+    """A model whose loss stops being finite does not abort the study: it is stored as diverged
+    (infinite error, reason kept), the rollout figure uses the next model, a resumed run loads it
+    instead of training it again, and ``metrics["execution"]`` counts loaded / trained / diverged."""
+    from support import farm
+    cfg = replace(lj_structures.Config(), n_atoms=108, n_train_traj=4, n_test_traj=2, latent_dim=4, p=1 / 4,
+                  lz_trajectories=1, frame_stride=25, widths=TINY_WIDTHS, ensemble=2, steps=10,
+                  batch_size=16, structures=("mlp",), protocols=("paper",), ae=TINY_AE)
+    train = farm.train_job
+
+    def diverge_first_lz(job):
+        if job.key.startswith("paper-mlp-lz-") and job.key.endswith("-s1"):
+            raise FloatingPointError("loss became nan at step 3 (epoch 0)")
+        return train(job)
+
+    monkeypatch.setattr(farm, "train_job", diverge_first_lz)
+    store = tmp_path / "models"
+    first = lj_structures.run(cfg, seed=0, progress=False, models=str(store))
+    lz = first.metrics["results"]["paper"]["mlp"]["lz"]
+    assert lz["same start"]["per_model"][0] == math.inf and math.isfinite(lz["same start"]["per_model"][1])
+    assert lz["models"]["diverged"] == 1 and lz["models"]["trained"] == 2
+    ex = first.metrics["execution"]["models"]
+    assert (ex["loaded"], ex["trained"], ex["diverged"]) == (0, 4, 1) and sum(ex["code_versions"].values()) == 4
+    record = json.loads((store / "paper-mlp-lz-p1-F1080-s1.json").read_text())
+    assert record["diverged"].startswith("loss became nan") and record["code_version"]
+    monkeypatch.setattr(farm, "train_job", lambda job: pytest.fail(f"retrained {job.key}"))
+    again = lj_structures.run(cfg, seed=0, progress=False, models=str(store))
+    assert again.metrics["results"]["paper"]["mlp"]["lz"]["same start"]["per_model"] == lz["same start"]["per_model"]
+    ex = again.metrics["execution"]["models"]
+    assert (ex["loaded"], ex["trained"], ex["diverged"]) == (4, 0, 1)

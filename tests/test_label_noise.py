@@ -13,8 +13,8 @@ from torch import nn
 from support.budget import ForceBudget
 from support.closure import ClosureAutoencoder
 from support.encoders import mlp_autoencoder
-from support.label_noise import (block_share, column_block_share, implied_labels, label_noise, noise_ratio,
-                                 unit_columns)
+from support.label_noise import (block_share, column_block_share, exact_latent_velocity, implied_labels, label_noise,
+                                 noise_ratio, unit_columns)
 from support.losses import partial_normal_equations
 from support.systems.base import DeterministicSystem
 
@@ -185,3 +185,23 @@ def test_block_share_by_hand_and_for_both_input_scalings():
         column_block_share(mean_only_ae(40), xs, cols)
     with pytest.raises(ValueError, match="offsets"):
         unit_columns(10, 6, (6,))
+
+
+def test_exact_latent_velocity_bought_once_gives_the_same_ratios():
+    """A study of several p on the same configurations passes the exact J f once: same ratios, only
+    the partial forces charged per p; a wrong-shaped or non-finite ``exact`` is refused."""
+    system, ae, x = ToySystem(40), mlp_ae(), configs(300, seed=5)
+    full = ForceBudget()
+    exact = exact_latent_velocity(system, ae, x, full)
+    assert full.total == 300 * 40 and exact.shape == (300, ae.latent_dim)
+    for p in (0.5, 0.25):
+        alone = label_noise(system, ae, x, p, seed=3)
+        shared = label_noise(system, ae, x, p, seed=3, exact=exact)
+        assert shared.ratio == alone.ratio and shared.closure_median == alone.closure_median
+        assert shared.forces_charged == 300 * shared.units_observed == alone.forces_charged - 300 * 40
+    with pytest.raises(ValueError, match="exact"):
+        label_noise(system, ae, x, 0.5, seed=3, exact=exact[:-1])
+    bad = exact.clone()
+    bad[4, 0] = float("nan")
+    with pytest.raises(ValueError, match="exact contains 1 non-finite"):
+        label_noise(system, ae, x, 0.5, seed=3, exact=bad)

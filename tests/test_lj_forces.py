@@ -255,3 +255,8 @@ def test_batched_partial_oracle_equals_one_call_per_configuration():
         partial_forces_batch(x.reshape(5, 108, 6)[..., :3], system.box, units[:3])
     with pytest.raises(ValueError, match="positions"):
         partial_forces_batch(x.reshape(5, 108, 6)[0, :, :3], system.box, units)
+    bad = x.reshape(5, 108, 6)[..., :3].clone()
+    bad[2, 17, 1] = float("nan")
+    bad[4, 3, 0] = float("inf")
+    with pytest.raises(ValueError, match="positions contains 2 non-finite"):
+        partial_forces_batch(bad, system.box, units)

@@ -30,18 +30,19 @@ from ..closure import ClosureAutoencoder, evenly_spaced, train_autoencoder
 from ..encoders import PooledAtomEncoder, invariant_autoencoder, mlp_autoencoder
 from ..jacobian import condition_number
 from ..label_noise import column_block_share, label_noise, unit_columns
-from ..farm import LatentJob, ModelStore, run_latent_jobs
+from ..farm import Diverged, LatentJob, ModelStore, run_latent_jobs
 from ..latent import LatentFactory
 from ..metrics import mean_std
 from ..normalise import LatentNormaliser, NormalisedLatentModel
 from ..scale import device
 from ..metrics import relative_trajectory_error
 from ..pipeline import rollout_observables
+from ..provenance import code_version
 from ..studies import Method, RunRecord, buy_observations, encoded_trajectories, record_of
 from ..systems.base import Trajectories
 from ..systems.lennard_jones import LennardJonesSystem
 from ..tables import Table
-from ..train import TrainConfig, torch_threads
+from ..train import TrainConfig, TrainHistory, torch_threads
 from ..validation import check_choice
 
 #: paper 1's scale factor of the temperature observable, z* = 20 T
@@ -242,8 +243,9 @@ class EnsembleResult:
     budget: int
     records: list[RunRecord]
     errors: dict[str, list[float]]          # test set -> per-model mean relative error
-    first_model: nn.Module | None = None     # kept for the rollout figures
+    first_model: nn.Module | None = None     # kept for the rollout figures (first model that trained)
     predicted: list | None = None            # per model: predicted observable on the first test set
+    origins: list[dict] | None = None        # per model: loaded from a store or trained now, code version
 
     def disagreement(self) -> float | None:
         """Paper 1's Fig. 4 error: the mean relative trajectory error of every other model's
@@ -266,6 +268,8 @@ class EnsembleResult:
                "forces_charged": [r.forces_charged for r in self.records],
                "force_seconds": [r.force_seconds for r in self.records],
                "train_seconds": [r.train_seconds for r in self.records]}
+        if self.origins is not None:
+            out["models"] = origin_counts(self.origins)
         for name, errs in self.errors.items():
             m, s = mean_std(errs)
             out[name] = {"per_model": errs, "mean": m, "std": s}
@@ -329,7 +333,8 @@ def train_ensembles(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalis
                                                                             ["float64", "float32"])]
     names = list(test_sets or setup.tests)
     rows: dict[str, dict] = {}
-    first_models: dict[str, nn.Module] = {}
+    loaded: set[str] = set()
+    first_models: dict[str, nn.Module] = {}         # kept in memory only where no store can give them back
     firsts = {spec.key(spec.seeds[0]) for spec in specs}
 
     def pending():
@@ -340,11 +345,18 @@ def train_ensembles(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalis
                     continue
                 if store is not None and store.has(key):
                     rows[key] = store.record(key)
+                    loaded.add(key)
                     continue
                 bought = buy_observations(setup.system, ae, member_pool, spec.method, spec.budget, seed)
                 tensors = tuple(t.to(dtype) for t in bought.observations.tensors())
                 yield LatentJob(key, spec.method.loss, tensors, spec.factory, norm, seed, tcfg,
                                 meta={"bought": bought, "spec": spec})
+
+    def keep(job: LatentJob, row: dict, G: nn.Module) -> None:
+        row["code_version"] = code_version()
+        if store is not None:
+            store.save(job.key, row, G)
+        rows[job.key] = row
 
     def finished(job: LatentJob, G: nn.Module, hist) -> None:
         G = G.to(setup.train.x.dtype)
@@ -357,35 +369,76 @@ def train_ensembles(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalis
                 if predicted is None:
                     predicted = pred.detach().cpu().squeeze(-1).tolist()
         rec = record_of(spec.method, spec.budget, job.seed, job.meta["bought"], np.asarray(errors[names[0]]), hist)
-        row = {"record": asdict(rec), "errors": errors, "predicted": predicted}
-        if store is not None:
-            store.save(job.key, row, G)
-        rows[job.key] = row
-        if job.key in firsts:
+        keep(job, {"record": asdict(rec), "errors": errors, "predicted": predicted}, G)
+        if store is None or job.key in firsts:
             first_models[job.key] = G
+
+    def diverged(job: LatentJob, why: Diverged) -> None:
+        """A model whose loss stopped being finite predicts nothing: infinite error on every test set
+        (as a diverged rollout), recorded with the reason; its untrained weights fill the store slot."""
+        spec, n_test = job.meta["spec"], {name: setup.tests[name].n_traj for name in names}
+        errors = {name: [float("inf")] * n for name, n in n_test.items()}
+        rec = record_of(spec.method, spec.budget, job.seed, job.meta["bought"], np.asarray(errors[names[0]]),
+                        TrainHistory(seconds=why.seconds))
+        keep(job, {"record": asdict(rec), "errors": errors, "predicted": None, "diverged": why.message},
+             job.build())
 
     bar = tqdm(total=sum(len(spec.seeds) for spec in specs), desc="latent models", disable=not progress)
 
-    def finished_with_progress(job: LatentJob, G: nn.Module, hist) -> None:
-        finished(job, G, hist)
-        bar.update(1)
+    def with_progress(callback):
+        def wrapped(*args) -> None:
+            callback(*args)
+            bar.update(1)
+        return wrapped
 
-    run_latent_jobs(pending(), finished_with_progress, workers)
+    run_latent_jobs(pending(), with_progress(finished), workers, on_diverged=with_progress(diverged))
     bar.update(bar.total - bar.n)                          # the models loaded from the store
     bar.close()
     out = []
     for spec in specs:
         keys = [spec.key(seed) for seed in spec.seeds]
-        first = first_models.get(keys[0])
-        if first is None:                                 # the first model came from the store
-            x = setup.train.x
-            G = NormalisedLatentModel(spec.factory(spec.seeds[0]), norm).to(device=x.device, dtype=x.dtype)
-            first = store.load_into(keys[0], G).eval()
         out.append(EnsembleResult(
             spec.method.label, spec.structure, int(spec.budget), [RunRecord(**rows[k]["record"]) for k in keys],
-            {name: [float(np.mean(rows[k]["errors"][name])) for k in keys] for name in names}, first,
-            [rows[k].get("predicted") for k in keys]))
+            {name: [float(np.mean(rows[k]["errors"][name])) for k in keys] for name in names},
+            _first_trained(spec, keys, rows, first_models, store, norm, setup.train.x),
+            [rows[k].get("predicted") for k in keys],
+            [{"key": k, "loaded": k in loaded, "code_version": rows[k].get("code_version"),
+              "diverged": rows[k].get("diverged")} for k in keys]))
     return out
+
+
+def _first_trained(spec: EnsembleSpec, keys: list[str], rows: dict, trained_now: dict, store: ModelStore | None,
+                   norm: LatentNormaliser, x: torch.Tensor) -> nn.Module | None:
+    """The ensemble's first model that did not diverge (for the rollout figures), from this
+    process or the store; ``None`` if every model diverged."""
+    for seed, key in zip(spec.seeds, keys):
+        if rows[key].get("diverged"):
+            continue
+        if key in trained_now:
+            return trained_now[key]
+        G = NormalisedLatentModel(spec.factory(seed), norm).to(device=x.device, dtype=x.dtype)
+        return store.load_into(key, G).eval()
+    return None
+
+
+def origin_counts(origins: Sequence[dict]) -> dict:
+    """How many models were loaded from a store, trained in this run, or diverged, and the code
+    versions that trained them (a study filled over several sittings says so)."""
+    versions: dict[str, int] = {}
+    for o in origins:
+        v = o.get("code_version") or "unrecorded"
+        versions[v] = versions.get(v, 0) + 1
+    return {"loaded": sum(bool(o["loaded"]) for o in origins),
+            "trained": sum(not o["loaded"] for o in origins),
+            "diverged": sum(bool(o.get("diverged")) for o in origins),
+            "code_versions": dict(sorted(versions.items()))}
+
+
+def execution_record(workers: int, store: ModelStore | None, ensembles: Sequence[EnsembleResult]) -> dict:
+    """``metrics["execution"]`` of an LJ study: workers, whether a model store was used, and
+    :func:`origin_counts` over all its models."""
+    origins = [o for ens in ensembles for o in (ens.origins or [])]
+    return {"workers": workers, "model_store": store is not None, "models": origin_counts(origins)}
 
 
 def model_store(root: str | Path | None, experiment: str, version: int, cfg, seed: int,

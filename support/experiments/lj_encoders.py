@@ -30,7 +30,8 @@ from ..label_noise import unit_columns
 from ..validation import check_choice
 from .config import ExperimentConfig, resolve
 from .lj_common import compact_log_ticks, lj_devices
-from .lj_common import (AEConfig, LJSetup, build_autoencoder, closure_diagnostics, jacobian_conditioning,
+from .lj_common import (AEConfig, LJSetup, build_autoencoder, closure_diagnostics, execution_record,
+                        jacobian_conditioning,
                         latent_config,
                         latent_factory, make_system, model_store, normaliser, simulate_setup, strided, train_ensemble,
                         trajectory_pool)
@@ -145,7 +146,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     factory = latent_factory(cfg.structure, cfg.latent_dim, cfg.widths)
     seeds = [1000 * seed + k for k in range(1, cfg.ensemble + 1)]
     budget = cfg.budget(cfg.n_atoms)
-    results, models, aes, seconds = {}, {}, {}, {"data": t_data}
+    results, models, aes, seconds, ensembles = {}, {}, {}, {"data": t_data}, []
     jobs = [(design, encoder) for design in setups for encoder in cfg.encoders]
     for design, encoder in tqdm(jobs, desc="LJ encoders", disable=not progress):
         t1, setup = time.perf_counter(), setups[design]
@@ -160,6 +161,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
             **ens.summary(), "autoencoder": jacobian_conditioning(ae, pool),
             "closure_diagnostics": closure_diagnostics(setup, ae, cfg.p, seed, cfg.diagnostic_configs)}
         models[(design, encoder)], aes[(design, encoder)] = ens.first_model, ae
+        ensembles.append(ens)
         seconds[f"{design} / {encoder}"] = time.perf_counter() - t1
     metrics = {"setup": {"n_atoms": cfg.n_atoms, "latent_dim": cfg.latent_dim, "budget": budget,
                          "method": cfg.method.label, "structure": cfg.structure, "diagnostic_p": cfg.p,
@@ -167,7 +169,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
                "input_spread": {design: input_spread(setup) for design, setup in setups.items()},
                "results": results, "seconds": {k: round(v, 2) for k, v in seconds.items()},
                "transfer_ratio": _transfer(results),
-               "execution": {"workers": workers, "model_store": store is not None}}
+               "execution": execution_record(workers, store, ensembles)}
     return ExperimentResult.of(cfg, name="lj_encoders", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(metrics), figures=_figures(cfg, setups, results, models, aes), started=t0,
                                devices=lj_devices())
@@ -221,6 +223,9 @@ def _figures(cfg: Config, setups: dict, results: dict, models: dict, aes: dict) 
     t = one.times.numpy()
     fig, axes = figure(len(cfg.encoders), 1, width=4.0, height=3.2)
     for ax, enc in zip(axes[0], cfg.encoders):
+        if models[(design, enc)] is None:
+            ax.set_title(f"{enc}: every model diverged", fontsize=9)
+            continue
         pred, true = rollout_observables(models[(design, enc)], aes[(design, enc)], one)
         for j in range(true.shape[0]):
             ax.plot(t, true[j, :, 0].cpu().numpy() / scale, "k", lw=2, label="truth" if j == 0 else None)

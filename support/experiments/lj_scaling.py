@@ -40,7 +40,7 @@ from .config import ExperimentConfig, resolve
 from .lj_common import compact_log_ticks, lj_devices
 from .lj_common import (AEConfig, EnsembleSpec, build_autoencoder, jacobian_conditioning, latent_config,
                         latent_factory, make_system, model_store, normaliser, simulate_setup, train_ensemble,
-                        train_ensembles, trajectory_pool)
+                        origin_counts, train_ensembles, trajectory_pool)
 
 
 #: 2: paper preset relaxes with LAMMPS CG, the closure reads raw inputs, and budgets are also judged by ensemble disagreement (v1: FIRE, standardised)
@@ -124,7 +124,8 @@ def _sweep_one_size(cfg: Config, n_atoms: int, seed: int, progress: bool, store=
             "ratio": lz["budget_to_tol"] / lx["budget_to_tol"] if _finite(lz, lx) else None,
             "equal_budget_error_ratio": equal_budget_error_ratio(lz, lx),
             "force_seconds": _force_seconds(records, summary), "autoencoder": jacobian_conditioning(ae, pool),
-            "runs": records_as_dicts(records), "seconds": time.perf_counter() - t0}
+            "runs": records_as_dicts(records), "origins": [o for ens in ensembles for o in ens.origins],
+            "seconds": time.perf_counter() - t0}
 
 
 def _finite(*curves: dict) -> bool:
@@ -206,7 +207,8 @@ def _large_run(cfg: Config, seed: int, progress: bool, store=None, workers: int 
     data_gib = sum(t.x.numel() * t.x.element_size() for t in (setup.train, *setup.tests.values())) / 2**30
     return {"n_atoms": cfg.large_n_atoms, "state_dim": 6 * cfg.large_n_atoms, "method": method.label,
             "summary": ens.summary(), "gpu_peak_gib": peak, "process_peak_rss_gib": peak_rss_gib(),
-            "trajectory_data_gib": data_gib, "device": str(device()), "seconds": time.perf_counter() - t0}
+            "trajectory_data_gib": data_gib, "device": str(device()), "origins": ens.origins,
+            "seconds": time.perf_counter() - t0}
 
 
 #: fields that only choose which models are trained (each model's key names its size, budget and seed)
@@ -228,7 +230,9 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     timing = force_timing(cfg.timing_sizes, cfg.atoms_per_config, cfg.timing_repeats, seed)
     large = _large_run(cfg, seed, progress, store, workers)
     metrics = _metrics(cfg, per_size, timing, large)
-    metrics["execution"] = {"workers": workers, "model_store": store is not None}
+    origins = [o for part in (*per_size, large or {}) for o in part.get("origins", [])]
+    metrics["execution"] = {"workers": workers, "model_store": store is not None,
+                            "models": origin_counts(origins)}
     return ExperimentResult.of(cfg, name="lj_scaling", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, metrics), figures=_figures(cfg, metrics), started=t0,
                                devices=lj_devices())

@@ -17,6 +17,7 @@ Two ways of choosing the configurations a budget buys:
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
@@ -33,7 +34,7 @@ from ..tables import Table
 from .config import ExperimentConfig, resolve
 from .lj_common import compact_log_ticks, lj_devices, partial_force_check
 from .lj_common import (STRUCTURE_LABELS, AEConfig, build_autoencoder, closure_diagnostics,
-                        EnsembleSpec, jacobian_conditioning, latent_config,
+                        EnsembleSpec, execution_record, jacobian_conditioning, latent_config,
                         latent_factory, model_store, normaliser, simulate_setup, train_ensembles,
                         trajectory_pool)
 
@@ -144,7 +145,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         models[(protocol, structure, key)] = ens.first_model
     metrics = _metrics(cfg, setup, ae, budget, results, {"data": t_data, "autoencoder": t_ae})
     metrics["partial_force_check"] = check
-    metrics["execution"] = {"workers": workers, "model_store": store is not None}
+    metrics["execution"] = execution_record(workers, store, ensembles)
     metrics["closure_diagnostics"] = diagnostics
     figs = _figures(cfg, setup, ae, results, models)
     return ExperimentResult.of(cfg, name="lj_structures", version=VERSION, seed=seed, metrics=metrics,
@@ -195,13 +196,21 @@ def _figures(cfg: Config, setup, ae, results: dict, models: dict) -> dict:
     n = len(results)
     fig, axes = figure(n, 1, width=4.6, height=3.6, sharey=True)
     for ax, (protocol, per) in zip(axes[0], results.items()):
-        data, pos, colours = [], [], []
+        data, pos, colours, lost = [], [], [], []
         for i, structure in enumerate(per):
             for j, (key, label) in enumerate((("lz", "L_z"), ("lx", "L_x,p"))):
-                data.append(per[structure][key]["same start"]["per_model"])
-                pos.append(3 * i + j)
-                colours.append(method_colour(label, 3))
+                errs = per[structure][key]["same start"]["per_model"]
+                finite = [e for e in errs if math.isfinite(e)]
+                if len(finite) < len(errs):                    # diverged models: counted, not drawn
+                    lost.append((3 * i + j, len(errs) - len(finite)))
+                if finite:
+                    data.append(finite)
+                    pos.append(3 * i + j)
+                    colours.append(method_colour(label, 3))
         box = ax.boxplot(data, positions=pos, widths=0.7, patch_artist=True)
+        for x, k in lost:
+            ax.annotate(f"{k} diverged", (x, 1), xycoords=("data", "axes fraction"), ha="center", va="top",
+                        fontsize=7, color="0.3")
         for patch, c in zip(box["boxes"], colours):
             patch.set_facecolor(c)
             patch.set_alpha(0.6)
@@ -228,6 +237,8 @@ def _figures(cfg: Config, setup, ae, results: dict, models: dict) -> dict:
     one = replace(setup.tests["same start"], x=setup.tests["same start"].x[:3], forces=None)
     scale = setup.system.temperature_scale
     for k, (key, label) in enumerate((("lz", "L_z"), ("lx", "L_x,p"))):
+        if models[(protocol, structure, key)] is None:          # every model of that ensemble diverged
+            continue
         pred, true = rollout_observables(models[(protocol, structure, key)], ae, one)
         for j in range(true.shape[0]):
             if k == 0:

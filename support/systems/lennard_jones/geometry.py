@@ -65,8 +65,12 @@ def check_atom_indices(atom_idx: ArrayLike | list[int], n_atoms: int) -> np.ndar
 
 
 def wrap_numpy(positions: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """Positions folded into the box, r − L ⌊r / L⌋ ∈ [0, L)."""
-    return positions - box * np.floor(positions / box)
+    """Positions folded into the box, r − L ⌊r / L⌋ ∈ [0, L) (one new array: the same operations
+    in the same order as the plain expression, done in place)."""
+    out = np.divide(positions, box)
+    np.floor(out, out=out)
+    out *= box
+    return np.subtract(positions, out, out=out)
 
 
 def wrap_torch(positions: torch.Tensor, box: torch.Tensor) -> torch.Tensor:

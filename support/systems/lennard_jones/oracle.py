@@ -114,17 +114,21 @@ def partial_forces_batch(positions: torch.Tensor | np.ndarray, box: float | Arra
     """Forces ``[B, m, 3]`` on the atoms ``atom_idx[b]`` of each configuration ``positions[b]``
     (``[B, N, 3]``), one compiled call for the whole batch (numba back-end, one LJ species): what
     :func:`partial_forces` gives configuration by configuration, without its per-call overhead."""
-    pos = _to_numpy(positions)
+    # a float64 view of the caller's array where possible: the wrap below is the one copy made
+    pos = positions.detach().cpu().numpy() if torch.is_tensor(positions) else np.asarray(positions)
+    pos = pos.astype(np.float64, copy=False)
     if pos.ndim != 3 or pos.shape[-1] != 3 or pos.shape[0] == 0:
         raise ValueError(f"positions must be [B >= 1, n_atoms, 3], got {list(pos.shape)}")
-    check_finite("positions", torch.from_numpy(pos))
     idx = torch.as_tensor(atom_idx)
     if idx.dim() != 2 or idx.shape[0] != pos.shape[0] or idx.shape[1] == 0:
         raise ValueError(f"atom_idx must be [B={pos.shape[0]}, m >= 1], got {list(idx.shape)}")
     idx = check_indices("atom_idx", idx, pos.shape[1]).cpu().numpy().astype(np.int64)
     box = as_box(box)
     check_box_for_cutoff(box, params.rc)
-    return kn.partial_forces_batch(wrap_numpy(pos, box), box, cells_per_side(box, params.rc), idx,
+    wrapped = wrap_numpy(pos, box)
+    if not np.isfinite(wrapped.sum()):               # wrapped values are in [0, L): only NaN/inf input
+        check_finite("positions", torch.from_numpy(np.ascontiguousarray(pos)))
+    return kn.partial_forces_batch(wrapped, box, cells_per_side(box, params.rc), idx,
                                    params.rc, params.epsilon, params.sigma)
 
 

@@ -77,8 +77,9 @@ def calculator_reach(calculator: Calculator, numbers: np.ndarray) -> float | Non
     (``None`` if this calculator's range is not known here).
 
     ASE ``LennardJones``: r_c; ``MorsePotential``: r_cut2 · r_0; ``EMT``: 2 × rc_list (many-body);
-    the built-in LJ calculator: its r_c; any other calculator with an ``rc`` parameter is taken
-    as a pair potential of range ``rc``. Raises ``ValueError`` for elements EMT does not know.
+    the built-in LJ calculator: its r_c. Any other calculator is of unknown reach, even with an
+    ``rc`` parameter (for a many-body potential that would be half of what a cluster needs): the
+    caller passes an explicit buffer. Raises ``ValueError`` for elements EMT does not know.
     """
     from .ase_backend import BuiltinLJCalculator  # local: ase_backend imports this module
 
@@ -88,8 +89,6 @@ def calculator_reach(calculator: Calculator, numbers: np.ndarray) -> float | Non
         return float(calculator.parameters["rcut2"]) * float(calculator.parameters["r0"])
     if isinstance(calculator, BuiltinLJCalculator):
         return float(calculator.lj.rc)
-    params = getattr(calculator, "parameters", None)
-    rc = params.get("rc") if isinstance(params, dict) else None
-    if isinstance(calculator, LennardJones) or rc is not None:
-        return float(rc)
+    if isinstance(calculator, LennardJones):
+        return float(calculator.parameters["rc"])
     return None
