@@ -13,6 +13,23 @@ from .results import ExperimentResult, saved_result, staleness
 from .tables import Table
 
 
+def glue(name: str, value, display: bool = False) -> None:
+    """``myst_nb.glue`` for the numbers a chapter's prose quotes, with numpy and torch scalars turned
+    into Python ones first. A glued ``np.float64`` reaches the page as the text
+    ``np.float64(-0.57)``, which ``{glue:text}`name:.2f``` cannot format: the executed build then
+    warns (fatal under ``-W``) while nbval, which does not render, stays green."""
+    import myst_nb
+
+    myst_nb.glue(name, plain_scalar(value), display=display)
+
+
+def plain_scalar(value):
+    """``value`` as a Python scalar if it is a numpy scalar, a 0-d array or a 0-d tensor; else as is."""
+    if hasattr(value, "ndim") and getattr(value, "ndim") == 0 and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
 def _module(name: str):
     from .experiments import load
     return load(name)

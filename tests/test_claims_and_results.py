@@ -191,3 +191,25 @@ def test_saved_paper_results_are_current_and_agree_with_their_paper_scale_claims
     verdicts = assert_claims(saved, list(module.CLAIMS))
     assert any(v.expected is not None and v.holds is not None for v in verdicts), "no claim checked"
     assert (ROOT / "results" / "paper" / name / "results.json").stat().st_size < 1_000_000   # compact
+
+
+def test_glued_numbers_reach_the_page_as_python_scalars(monkeypatch):
+    """Chapters glue through support.report.glue: a numpy or torch scalar would be rendered as the
+    text ``np.float64(...)``, which ``{glue:text}`name:.2f``` cannot format (a build warning that nbval
+    does not see); arrays and strings pass unchanged."""
+    import myst_nb
+    import numpy as np
+    import torch
+    from support.report import glue
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: seen.__setitem__(name, (value, display)))
+    glue("a", np.float64(-0.57))
+    glue("b", torch.tensor(3))
+    glue("c", np.array(2.5))
+    glue("d", "text")
+    glue("e", [1, 2])
+    assert seen["a"] == (-0.57, False) and type(seen["a"][0]) is float
+    assert type(seen["b"][0]) is int and type(seen["c"][0]) is float
+    assert seen["d"][0] == "text" and seen["e"][0] == [1, 2]
+    assert format(seen["a"][0], ".2f") == "-0.57"
