@@ -398,13 +398,17 @@ def _partial_wall(r):
     return None if ratio is None else (ratio > 1, f"L_x,p / L_z force wall time {ratio:.1f} (MLP, paper protocol)")
 
 
-def _structure_claim(structure: str, paper_ratio: str):
+def _structure_claim(structure: str, paper_ratio: str, expect: dict, reason: str = ""):
     @CLAIMS.add(f"{structure}_paper_protocol", f"{STRUCTURE_LABELS[structure]} under the paper's protocol: "
-                "L_x,p beats L_z at equal force budget", expect={}, paper=paper_ratio)
+                "L_x,p beats L_z at equal force budget", expect=expect, paper=paper_ratio, reason=reason)
     def _claim(r):
         ratio = error_ratio(r, "paper", structure)
         return None if ratio is None else (ratio > 1, f"ratio {ratio:.2f}")
 
 
-_structure_claim("onsagernet", "ratio 3.8")
-_structure_claim("gfinn", "ratio 4.5")
+_structure_claim("onsagernet", "ratio 3.8 (4.45e-3 / 1.17e-3)", {"paper": False},
+                 reason="the version-2 run (raw inputs, CG, 5 models per loss) gives OnsagerNet an L_z error "
+                        "below the paper's and an L_x,p error near the MLP's: L_x,p's floor does not depend "
+                        "on the latent structure, as expected if the noise of its implied labels sets it")
+#: not yet measured at paper scale (the GFINNs column of the version-2 run is still being trained)
+_structure_claim("gfinn", "ratio 4.5 (1.28e-2 / 2.84e-3)", {})
