@@ -323,7 +323,11 @@ def train_ensembles(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalis
     (for the ensemble-disagreement criterion, :meth:`EnsembleResult.disagreement`).
 
     ``store``: models already in it are loaded instead of retrained, and each new model is saved
-    there as it finishes, so an interrupted study resumes. ``workers``: models trained at once in
+    there as it finishes (with the code version that trained it), so an interrupted study resumes.
+    A model whose loss stops being finite is kept as *diverged* — infinite error on every test set,
+    the reason in its record — rather than ending the study, and a resumed run does not retrain it.
+    Each :class:`EnsembleResult` lists its models' ``origins`` (loaded or trained now, code version,
+    diverged); :func:`execution_record` counts them for a result. ``workers``: models trained at once in
     single-threaded processes (:func:`support.farm.run_latent_jobs`), streaming across ensembles;
     the results do not depend on it; ``progress``: a bar over the models. ``precision``: the dtype the latent models train in
     (``"float32"`` is about 2× faster on a CPU in ``benchmarks/bench_latent_training.py``; its effect on
