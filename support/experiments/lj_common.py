@@ -17,7 +17,7 @@ Observable: z* = 20·T (paper 1's scale factor; the relative error does not depe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from dataclasses import asdict, dataclass, replace
 
@@ -438,11 +438,10 @@ def origin_counts(origins: Sequence[dict]) -> dict:
             "code_versions": dict(sorted(versions.items()))}
 
 
-def execution_record(workers: int, store: ModelStore | None, ensembles: Sequence[EnsembleResult]) -> dict:
+def execution_record(workers: int, store: ModelStore | None, origins: Iterable[dict]) -> dict:
     """``metrics["execution"]`` of an LJ study: workers, whether a model store was used, and
-    :func:`origin_counts` over all its models."""
-    origins = [o for ens in ensembles for o in (ens.origins or [])]
-    return {"workers": workers, "model_store": store is not None, "models": origin_counts(origins)}
+    :func:`origin_counts` over the ``origins`` of all its models (:attr:`EnsembleResult.origins`)."""
+    return {"workers": workers, "model_store": store is not None, "models": origin_counts(list(origins))}
 
 
 def model_store(root: str | Path | None, experiment: str, version: int, cfg, seed: int,

@@ -31,10 +31,8 @@ from ..validation import check_choice
 from .config import ExperimentConfig, resolve
 from .lj_common import compact_log_ticks, lj_devices
 from .lj_common import (AEConfig, LJSetup, build_autoencoder, closure_diagnostics, execution_record,
-                        jacobian_conditioning,
-                        latent_config,
-                        latent_factory, make_system, model_store, normaliser, simulate_setup, strided, train_ensemble,
-                        trajectory_pool)
+                        jacobian_conditioning, latent_config, latent_factory, make_system, model_store,
+                        normaliser, simulate_setup, strided, train_ensemble, trajectory_pool)
 
 DESIGNS = ("same start", "new starts")
 #: encoder variants of the study: (closure kind of :func:`build_autoencoder`, input scaling of the
@@ -169,7 +167,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
                "input_spread": {design: input_spread(setup) for design, setup in setups.items()},
                "results": results, "seconds": {k: round(v, 2) for k, v in seconds.items()},
                "transfer_ratio": _transfer(results),
-               "execution": execution_record(workers, store, ensembles)}
+               "execution": execution_record(workers, store, (o for ens in ensembles for o in ens.origins))}
     return ExperimentResult.of(cfg, name="lj_encoders", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(metrics), figures=_figures(cfg, setups, results, models, aes), started=t0,
                                devices=lj_devices())

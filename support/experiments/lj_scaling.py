@@ -40,7 +40,7 @@ from .config import ExperimentConfig, resolve
 from .lj_common import compact_log_ticks, lj_devices
 from .lj_common import (AEConfig, EnsembleSpec, build_autoencoder, jacobian_conditioning, latent_config,
                         latent_factory, make_system, model_store, normaliser, simulate_setup, train_ensemble,
-                        origin_counts, train_ensembles, trajectory_pool)
+                        execution_record, train_ensembles, trajectory_pool)
 
 
 #: 2: paper preset relaxes with LAMMPS CG, the closure reads raw inputs, and budgets are also judged by ensemble disagreement (v1: FIRE, standardised)
@@ -230,9 +230,8 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     timing = force_timing(cfg.timing_sizes, cfg.atoms_per_config, cfg.timing_repeats, seed)
     large = _large_run(cfg, seed, progress, store, workers)
     metrics = _metrics(cfg, per_size, timing, large)
-    origins = [o for part in (*per_size, large or {}) for o in part.get("origins", [])]
-    metrics["execution"] = {"workers": workers, "model_store": store is not None,
-                            "models": origin_counts(origins)}
+    metrics["execution"] = execution_record(workers, store, (o for part in (*per_size, large or {})
+                                                             for o in part.get("origins", [])))
     return ExperimentResult.of(cfg, name="lj_scaling", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, metrics), figures=_figures(cfg, metrics), started=t0,
                                devices=lj_devices())

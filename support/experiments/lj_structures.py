@@ -145,7 +145,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         models[(protocol, structure, key)] = ens.first_model
     metrics = _metrics(cfg, setup, ae, budget, results, {"data": t_data, "autoencoder": t_ae})
     metrics["partial_force_check"] = check
-    metrics["execution"] = execution_record(workers, store, ensembles)
+    metrics["execution"] = execution_record(workers, store, (o for ens in ensembles for o in ens.origins))
     metrics["closure_diagnostics"] = diagnostics
     figs = _figures(cfg, setup, ae, results, models)
     return ExperimentResult.of(cfg, name="lj_structures", version=VERSION, seed=seed, metrics=metrics,
