@@ -260,3 +260,21 @@ def test_batched_partial_oracle_equals_one_call_per_configuration():
     bad[4, 3, 0] = float("inf")
     with pytest.raises(ValueError, match="positions contains 2 non-finite"):
         partial_forces_batch(bad, system.box, units)
+
+
+@pytest.mark.parametrize("container", ["numpy", "torch"])
+def test_oracle_leaves_callers_positions_untouched(relaxed, container):
+    """The oracle works on float64 *views* of the caller's positions: unwrapped coordinates must come
+    back exactly as they were passed (no path folds them into the box in place)."""
+    from support.systems.lennard_jones.oracle import partial_forces_batch
+    positions, box = relaxed
+    unwrapped = positions + box * np.array([1.0, -2.0, 3.0])          # every atom outside the box
+    given = torch.from_numpy(unwrapped.copy()) if container == "torch" else unwrapped.copy()
+    before = unwrapped.copy()
+    idx = np.array([0, 5, 17])
+    for backend in ("numba", "torch", "ase"):
+        partial_forces(given, box, idx, backend)
+    all_forces(given, box, "numba")
+    potential_energy_and_forces(given, box)
+    partial_forces_batch(given[None], box, idx[None])
+    np.testing.assert_array_equal(given.numpy() if container == "torch" else given, before)

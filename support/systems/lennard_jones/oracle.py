@@ -47,8 +47,11 @@ def resolve_backend(backend: str, positions: ArrayLike) -> str:
 
 
 def _to_numpy(positions: ArrayLike) -> np.ndarray:
+    """A float64 numpy view of ``positions`` where possible (a copy only for another dtype, a
+    device tensor or a non-contiguous array). Callers must not write into it: every path here
+    wraps it first (:func:`~.geometry.wrap_numpy` returns a new array)."""
     if torch.is_tensor(positions):
-        return positions.detach().cpu().numpy().astype(np.float64)
+        return positions.detach().cpu().numpy().astype(np.float64, copy=False)
     return np.ascontiguousarray(positions, dtype=np.float64)
 
 
