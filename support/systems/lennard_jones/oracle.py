@@ -128,7 +128,8 @@ def partial_forces_batch(positions: torch.Tensor | np.ndarray, box: float | Arra
     idx = check_indices("atom_idx", idx, pos.shape[1]).cpu().numpy().astype(np.int64)
     box = as_box(box)
     check_box_for_cutoff(box, params.rc)
-    wrapped = wrap_numpy(pos, box)
+    with np.errstate(invalid="ignore"):              # NaN/inf input: reported just below
+        wrapped = wrap_numpy(pos, box)
     if not np.isfinite(wrapped.sum()):               # wrapped values are in [0, L): only NaN/inf input
         check_finite("positions", torch.from_numpy(np.ascontiguousarray(pos)))
     return kn.partial_forces_batch(wrapped, box, cells_per_side(box, params.rc), idx,
