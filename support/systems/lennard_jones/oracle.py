@@ -117,9 +117,7 @@ def partial_forces_batch(positions: torch.Tensor | np.ndarray, box: float | Arra
     """Forces ``[B, m, 3]`` on the atoms ``atom_idx[b]`` of each configuration ``positions[b]``
     (``[B, N, 3]``), one compiled call for the whole batch (numba back-end, one LJ species): what
     :func:`partial_forces` gives configuration by configuration, without its per-call overhead."""
-    # a float64 view of the caller's array where possible: the wrap below is the one copy made
-    pos = positions.detach().cpu().numpy() if torch.is_tensor(positions) else np.asarray(positions)
-    pos = pos.astype(np.float64, copy=False)
+    pos = _to_numpy(positions)                       # a view where possible: the wrap below copies
     if pos.ndim != 3 or pos.shape[-1] != 3 or pos.shape[0] == 0:
         raise ValueError(f"positions must be [B >= 1, n_atoms, 3], got {list(pos.shape)}")
     idx = torch.as_tensor(atom_idx)
@@ -131,7 +129,7 @@ def partial_forces_batch(positions: torch.Tensor | np.ndarray, box: float | Arra
     with np.errstate(invalid="ignore"):              # NaN/inf input: reported just below
         wrapped = wrap_numpy(pos, box)
     if not np.isfinite(wrapped.sum()):               # wrapped values are in [0, L): only NaN/inf input
-        check_finite("positions", torch.from_numpy(np.ascontiguousarray(pos)))
+        check_finite("positions", torch.from_numpy(pos))
     return kn.partial_forces_batch(wrapped, box, cells_per_side(box, params.rc), idx,
                                    params.rc, params.epsilon, params.sigma)
 
