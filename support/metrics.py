@@ -38,13 +38,10 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std())
 
 
-def budget_to_tolerance(budgets: Sequence[float], errors: Sequence[float], tol: float) -> float:
-    """The force budget at which an error curve first reaches ``tol``.
-
-    Interpolates linearly in log–log coordinates between the last budget above ``tol`` and the first
-    one at or below it. Returns ``inf`` if the curve never reaches ``tol``, and the first budget if
-    it starts below.
-    """
+def _first_crossing(budgets: Sequence[float], errors: Sequence[float],
+                    tol: float) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """Budgets and errors sorted by budget, and the index of the first error at or below ``tol``
+    (None if there is none)."""
     b = np.asarray(budgets, dtype=float)
     e = np.asarray(errors, dtype=float)
     if b.shape != e.shape or b.size == 0:
@@ -54,15 +51,72 @@ def budget_to_tolerance(budgets: Sequence[float], errors: Sequence[float], tol: 
     order = np.argsort(b)
     b, e = b[order], e[order]
     below = np.nonzero(e <= tol)[0]
-    if below.size == 0:
+    return b, e, (int(below[0]) if below.size else None)
+
+
+def budget_to_tolerance(budgets: Sequence[float], errors: Sequence[float], tol: float) -> float:
+    """The force budget at which an error curve first reaches ``tol``.
+
+    Interpolates linearly in log–log coordinates between the last budget above ``tol`` and the first
+    one at or below it. Returns ``inf`` if the curve never reaches ``tol``, the first budget if
+    it starts below, and the first budget at or below ``tol`` if the error just before it is
+    infinite (a diverged model: there is nothing to interpolate from).
+    """
+    b, e, i = _first_crossing(budgets, errors, tol)
+    if i is None:
         return float("inf")
-    i = int(below[0])
-    if i == 0:
-        return float(b[0])
+    if i == 0 or not np.isfinite(e[i - 1]):
+        return float(b[i])
     lb0, lb1 = np.log(b[i - 1]), np.log(b[i])
     le0, le1 = np.log(e[i - 1]), np.log(e[i])
     frac = (np.log(tol) - le0) / (le1 - le0)
     return float(np.exp(lb0 + frac * (lb1 - lb0)))
+
+
+def budget_to_tolerance_bounds(budgets: Sequence[float], errors: Sequence[float],
+                               tol: float) -> tuple[float, float]:
+    """An interval ``(lo, hi)`` that holds the budget at which an error curve reaches ``tol``.
+
+    A swept curve pins that budget only when it crosses ``tol`` between two finite errors:
+    ``(b*, b*)`` with b* from :func:`budget_to_tolerance`. A curve already at or below ``tol`` at its
+    smallest budget b₁ only bounds it from above, ``(0, b₁)``; one that never reaches it only from
+    below, ``(b_n, inf)``; one whose error is infinite (a diverged model) just before it falls
+    below ``tol`` only to the step between those two budgets. Ratios of censored budgets are then
+    bounds as well (:func:`ratio_bounds`), never point values.
+    """
+    b, e, i = _first_crossing(budgets, errors, tol)
+    if i is None:
+        return float(b[-1]), float("inf")
+    if i == 0:
+        return 0.0, float(b[0])
+    if not np.isfinite(e[i - 1]):
+        return float(b[i - 1]), float(b[i])
+    x = budget_to_tolerance(budgets, errors, tol)
+    return x, x
+
+
+def ratio_bounds(num: tuple[float, float], den: tuple[float, float]) -> tuple[float, float]:
+    """Bounds on x / y for x in ``num`` = (lo, hi) and y in ``den`` (all non-negative):
+    (num_lo / den_hi, num_hi / den_lo), with 0 and inf where a bound is open."""
+    (a_lo, a_hi), (b_lo, b_hi) = num, den
+    if min(a_lo, b_lo) < 0 or a_lo > a_hi or b_lo > b_hi:
+        raise ValueError(f"bounds must be non-negative intervals, got {num} and {den}")
+    lo = 0.0 if b_hi == float("inf") else a_lo / b_hi
+    hi = float("inf") if b_lo == 0 else a_hi / b_lo
+    return lo, hi
+
+
+def format_bounds(bounds: tuple[float, float], fmt=lambda x: f"{float(f'{x:.3g}'):,.0f}") -> str:
+    """``(lo, hi)`` from :func:`budget_to_tolerance_bounds` or :func:`ratio_bounds` for a table:
+    the value when pinned, '≤ hi' or '> lo' when censored on one side, '—' when open on both."""
+    lo, hi = bounds
+    if lo == hi:
+        return fmt(lo)
+    if lo > 0 and hi == float("inf"):
+        return f"> {fmt(lo)}"
+    if lo == 0 and hi < float("inf"):
+        return f"≤ {fmt(hi)}"
+    return f"{fmt(lo)} … {fmt(hi)}" if lo > 0 else "—"
 
 
 def mmd2(x: torch.Tensor, y: torch.Tensor,

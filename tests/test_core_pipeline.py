@@ -8,7 +8,8 @@ import torch
 
 from support.budget import BudgetExceeded, ForceBudget
 from support.closure import ClosureAutoencoder, condition_loss, evenly_spaced, train_autoencoder
-from support.metrics import budget_to_tolerance, mean_std, mmd2, relative_trajectory_error
+from support.metrics import (budget_to_tolerance, budget_to_tolerance_bounds, format_bounds, mean_std, mmd2,
+                             ratio_bounds, relative_trajectory_error)
 from support.normalise import LatentNormaliser, NormalisedLatentModel
 from support.pipeline import observe_full, observe_partial, train_latent, trajectory_error
 from support.rollout import euler_maruyama, rk4
@@ -87,6 +88,8 @@ def test_metrics():
     assert budget_to_tolerance([1e4, 1e5], [1e-2, 1e-3], 1e-2) == pytest.approx(1e4)
     assert budget_to_tolerance([1e4, 1e5], [1e-1, 1e-3], 1e-2) == pytest.approx(1e4 * 10 ** 0.5)
     assert budget_to_tolerance([1e4, 1e5], [1e-1, 1e-2 * 1.5], 1e-2) == math.inf
+    # a diverged model (infinite mean) just before the crossing: nothing to interpolate from
+    assert budget_to_tolerance([1e4, 1e5], [math.inf, 1e-3], 1e-2) == 1e5
     x = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
     assert mmd2(x, x).item() == pytest.approx(0.0, abs=1e-10)
     assert mmd2(x, x + 2).item() > 0.1
@@ -277,3 +280,28 @@ def test_thin_curve_keeps_ends_and_bounds_length():
     assert len(thinned) == 7 and thinned[0] == 0 and thinned[-1] == 999
     with pytest.raises(ValueError):
         thin_curve([1.0], 1)
+
+
+def test_budget_bounds_say_where_a_swept_curve_leaves_the_budget_open():
+    budgets = [1e4, 1e5, 1e6]
+    assert budget_to_tolerance_bounds(budgets, [1e-1, 1e-3, 1e-4], 1e-2) == (pytest.approx(1e4 * 10 ** 0.5),) * 2
+    assert budget_to_tolerance_bounds(budgets, [1e-3, 1e-4, 1e-5], 1e-2) == (0.0, 1e4)       # below at once
+    assert budget_to_tolerance_bounds(budgets, [1e-1, 1e-1, 2e-2], 1e-2) == (1e6, math.inf)  # never
+    assert budget_to_tolerance_bounds(budgets, [math.inf, 1e-3, 1e-4], 1e-2) == (1e4, 1e5)   # diverged before
+    assert budget_to_tolerance_bounds(budgets[::-1], [1e-4, 1e-3, 1e-1], 1e-2)[0] == pytest.approx(1e4 * 10 ** 0.5)
+    with pytest.raises(ValueError):
+        budget_to_tolerance_bounds([1e4], [1e-3, 1e-4], 1e-2)
+
+
+def test_ratio_and_format_of_bounds():
+    assert ratio_bounds((6.0, 6.0), (2.0, 2.0)) == (3.0, 3.0)
+    assert ratio_bounds((0.0, 2e5), (1e5, 1e5)) == (0.0, 2.0)                 # upper bound / value
+    assert ratio_bounds((4e5, 4e5), (1.5e5, math.inf)) == (0.0, 4e5 / 1.5e5)   # value / lower bound
+    assert ratio_bounds((0.0, 1.0), (0.0, 1.0)) == (0.0, math.inf)             # nothing known
+    with pytest.raises(ValueError):
+        ratio_bounds((2.0, 1.0), (1.0, 1.0))
+    assert format_bounds((3950.4, 3950.4)) == "3,950"
+    assert format_bounds((0.0, 2e5)) == "≤ 200,000"
+    assert format_bounds((1.5e5, math.inf)) == "> 150,000"
+    assert format_bounds((0.0, math.inf)) == "—"
+    assert format_bounds((0.0, 2.0), fmt=lambda x: f"{x:.2f}") == "≤ 2.00"

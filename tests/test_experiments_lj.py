@@ -17,6 +17,7 @@ from support.experiments import lj_encoders, lj_scaling, lj_structures
 from support.experiments.lj_common import (AEConfig, make_system, partial_force_check, simulate_setup, strided,
                                            trajectory_pool)
 from support.claims import evaluate
+from support.results import ExperimentResult
 from support.tables import Table
 
 matplotlib.use("Agg")
@@ -146,7 +147,11 @@ def test_lj_scaling_tiny(tmp_path):
     assert [t["n_atoms"] for t in m["force_timing"]] == [108, 500]
     assert m["large"] is None
     table = lj_scaling.summary_table(result)
-    assert isinstance(table, Table) and [row[:2] for row in table.rows] == [["108", "864"], ["144", "1,150"]]
+    # tol = 10 is met at the smallest budget: the budget to e_tol is only bounded from above, and so
+    # is nothing about the ratio of two such bounds
+    assert isinstance(table, Table) and [row[:2] for row in table.rows] == [["108", "≤ 864"], ["144", "≤ 1,150"]]
+    assert [row[3] for row in table.rows] == ["≤ 864", "≤ 1,150"] and [row[5] for row in table.rows] == ["—", "—"]
+    assert m["ratio"] == [None, None] and m["lz_growth"] is None
     assert [row[0] for row in lj_scaling.timing_table(result).rows] == ["108", "500"]
     curves = lj_scaling.curves_table(result)
     assert [row[0] for row in curves.rows] == [f"{b:.2e}" for b in (64, 128, 864, 1728)]
@@ -222,3 +227,32 @@ def test_a_diverged_model_is_recorded_and_not_retrained(tmp_path, monkeypatch):
     assert again.metrics["results"]["paper"]["mlp"]["lz"]["same start"]["per_model"] == lz["same start"]["per_model"]
     ex = again.metrics["execution"]["models"]
     assert (ex["loaded"], ex["trained"], ex["diverged"]) == (4, 0, 1)
+
+
+def _scaling_result(lz_means: list[list[float]], lx_means: list[list[float]]) -> ExperimentResult:
+    """A hand-made lj_scaling result: two sizes, L_z budgets 10 and 100 configurations × N, L_x,p
+    budgets 1,000 and 10,000 atom-forces, e_tol = 1e-2."""
+    sizes = [800, 2700]
+    per_size = [{"n_atoms": n, "lz": {"budgets": [10 * n, 100 * n], "mean": lz, "tol": 1e-2},
+                 "lx": {"budgets": [1000, 10_000], "mean": lx, "tol": 1e-2}}
+                for n, lz, lx in zip(sizes, lz_means, lx_means)]
+    return ExperimentResult("lj_scaling", "paper", 0, {}, {"sizes": sizes, "per_size": per_size})
+
+
+def test_lj_scaling_claims_on_censored_budgets_say_so_instead_of_guessing():
+    """A budget to e_tol reached at the smallest budget is only an upper bound: a growth or a ratio
+    through it is undecided (None) unless the bounds alone settle it."""
+    lz_grows, lxp_flat = (next(c for c in lj_scaling.CLAIMS if c.key == k).measure for k in ("lz_grows", "lxp_flat"))
+    crossing, below, never = [1e-1, 1e-3], [1e-3, 1e-4], [1e-1, 5e-2]
+    # L_z below e_tol at both smallest budgets: 8,000 and 27,000 are upper bounds, growth undecided
+    assert lz_grows(_scaling_result([below, below], [crossing, crossing])) is None
+    # an upper bound at 800 and a crossing at 2,700 above 1.5× it: growth holds whatever the bound hides
+    holds, text = lz_grows(_scaling_result([below, crossing], [crossing, crossing]))
+    assert holds and text.startswith("≤ 8,000 → ")
+    # both crossing at the same place in their sweeps: L_z ∝ N, L_x,p flat, ratio grows
+    assert lz_grows(_scaling_result([crossing, crossing], [crossing, crossing]))[0]
+    assert lxp_flat(_scaling_result([crossing, crossing], [crossing, crossing]))[0]
+    # L_x,p never reaches e_tol at one size: not flat
+    assert lxp_flat(_scaling_result([crossing, crossing], [crossing, never]))[0] is False
+    # L_x,p below at once everywhere: its spread and the ratios are unknown
+    assert lxp_flat(_scaling_result([crossing, crossing], [below, below])) is None

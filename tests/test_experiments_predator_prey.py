@@ -11,26 +11,28 @@ from support.results import ExperimentResult
 
 
 def _run(err_lz: float, to_tol: float) -> ExperimentResult:
+    """A saved run whose L_z curve halves its error from budget 100 to 200 (tolerance 0.01)."""
     methods = {"L_z": {"budgets": [100, 200], "mean": [err_lz, err_lz / 2], "std": [0.1, 0.1],
                        "budget_to_tol": to_tol}}
     return ExperimentResult("predator_prey", "paper", 0, {}, {"tolerance": 0.01, "methods": methods})
 
 
 def test_protocol_table_has_one_column_pair_per_run():
-    table = protocol_table({"uniform": _run(0.5, 100.0), "ordered": _run(0.7, 150.0)})
+    table = protocol_table({"uniform": _run(0.005, 100.0), "ordered": _run(0.7, math.inf)})
     assert len(table.headers) == 6 and "uniform: error" in table.headers[1] and "ordered: forces" in table.headers[4]
     assert "paper: error" in table.headers[5]
     row = table.rows[0]
-    assert "5.00e-01" in row[1] and "7.00e-01" in row[3] and row[2] == "≤ 1.0e+02" and row[4] == "1.50e+02"
+    assert "5.00e-03" in row[1] and "7.00e-01" in row[3] and row[2] == "≤ 1.00e+02" and row[4] == "> 2.00e+02"
     assert "<table" in table._repr_html_()
     with pytest.raises(ValueError):
         protocol_table({})
 
 
-def test_fmt_budget():
-    assert fmt_budget(math.inf, 100) == "not reached"
-    assert fmt_budget(100, 100) == "≤ 1.0e+02"
-    assert fmt_budget(2500.0, 100) == "2.50e+03"
+def test_fmt_budget_reads_the_curve():
+    curve = {"budgets": [100, 1000, 10_000]}
+    assert fmt_budget({**curve, "mean": [1.0, 0.5, 0.2]}, 0.1) == "> 1.00e+04"       # never reached
+    assert fmt_budget({**curve, "mean": [0.05, 0.01, 0.01]}, 0.1) == "≤ 1.00e+02"    # below from the start
+    assert fmt_budget({**curve, "mean": [1.0, 0.01, 0.01]}, 0.1) == "3.16e+02"       # log–log crossing
 
 
 def test_saved_runs_figure_one_panel_per_run():

@@ -32,7 +32,7 @@ from ..plotting import figure, method_colour
 from ..claims import ClaimSet
 from ..results import ExperimentResult
 from ..scale import device
-from ..metrics import budget_to_tolerance
+from ..metrics import budget_to_tolerance, budget_to_tolerance_bounds, format_bounds, ratio_bounds
 from ..studies import Method, records_as_dicts, summarise
 from ..tables import Table
 from ..systems.lennard_jones import lattice_configuration
@@ -55,7 +55,9 @@ class Config(ExperimentConfig):
     latent_dim: int = 8
     atoms_per_config: int = 16
     lz_configs: tuple[int, ...] = (16, 32, 64, 128, 256)
-    lxp_configs: tuple[int, ...] = (256, 512, 1024, 2048, 4096)
+    # down to 64 configurations: at 256 and 512 atoms L_x,p is already below e_tol at 256 (a budget
+    # at the edge of the sweep is only a bound, and the flatness claim could not be decided)
+    lxp_configs: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048, 4096)
     seeds: tuple[int, ...] = (1, 2, 3)
     structure: str = "mlp"
     widths: dict | None = field(default_factory=lambda: {"mlp": {"hidden": (64, 64)}})
@@ -121,15 +123,37 @@ def _sweep_one_size(cfg: Config, n_atoms: int, seed: int, progress: bool, store=
     lz, lx = (summary[cfg.method(n_atoms, k).label] for k in ("lz", "lx"))
     return {"n_atoms": n_atoms, "summary": summary, "lz": lz, "lx": lx,
             "lz_label": cfg.method(n_atoms, "lz").label, "lx_label": cfg.method(n_atoms, "lx").label,
-            "ratio": lz["budget_to_tol"] / lx["budget_to_tol"] if _finite(lz, lx) else None,
+            "ratio": lz["budget_to_tol"] / lx["budget_to_tol"] if _pinned(lz, lx) else None,
             "equal_budget_error_ratio": equal_budget_error_ratio(lz, lx),
             "force_seconds": _force_seconds(records, summary), "autoencoder": jacobian_conditioning(ae, pool),
             "runs": records_as_dicts(records), "origins": [o for ens in ensembles for o in ens.origins],
             "seconds": time.perf_counter() - t0}
 
 
-def _finite(*curves: dict) -> bool:
-    return all(math.isfinite(c["budget_to_tol"]) and c["budget_to_tol"] > 0 for c in curves)
+def budget_bounds(curve: dict) -> tuple[float, float]:
+    """Where the mean error curve against the truth reaches e_tol, as an interval
+    (:func:`support.metrics.budget_to_tolerance_bounds`): ``(0, b₁)`` when the curve already starts
+    below it, ``(b_n, inf)`` when it never gets there."""
+    return budget_to_tolerance_bounds(curve["budgets"], curve["mean"], curve["tol"])
+
+
+def disagreement_bounds(curve: dict) -> tuple[float, float] | None:
+    """The same for the paper's criterion (every model against the last one); None where it could
+    not be measured (ensembles of one, or runs made before it existed)."""
+    known = [(b, e) for b, e in zip(curve["budgets"], curve.get("disagreement") or []) if e is not None]
+    if not curve.get("disagreement_measured") or not known:
+        return None
+    return budget_to_tolerance_bounds(*zip(*known), curve["tol"])
+
+
+def size_ratio_bounds(size: dict) -> tuple[float, float]:
+    """Bounds on the ratio of force budgets L_z / L_x,p at one size: a value only when both curves
+    cross e_tol inside their budgets."""
+    return ratio_bounds(budget_bounds(size["lz"]), budget_bounds(size["lx"]))
+
+
+def _pinned(*curves: dict) -> bool:
+    return all(lo == hi and 0 < lo < math.inf for lo, hi in map(budget_bounds, curves))
 
 
 def equal_budget_error_ratio(lz: dict, lx: dict) -> dict:
@@ -247,17 +271,20 @@ def _metrics(cfg: Config, per_size: list[dict], timing: list[dict], large: dict 
                                            "L_x,p": [r["lx"]["budget_to_tol_disagreement"] for r in per_size]},
             "ratio": [r["ratio"] for r in per_size],
             "equal_budget_error_ratio": [r["equal_budget_error_ratio"]["geometric_mean"] for r in per_size],
-            "lz_growth": _growth(sizes, lz), "lxp_growth": _growth(sizes, lx),
+            "lz_growth": _growth(sizes, [budget_bounds(r["lz"]) for r in per_size]),
+            "lxp_growth": _growth(sizes, [budget_bounds(r["lx"]) for r in per_size]),
             "per_size": per_size, "force_timing": timing, "large": large,
             "optimisation": {"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr,
                              "schedule": "cosine to 1e-5, identical for every method, budget and size"}}
 
 
-def _growth(sizes: list[int], budgets: list[float]) -> float | None:
-    """Slope of log(budget to tolerance) against log(N) (least squares); None if a budget is missing."""
-    if not all(math.isfinite(b) and b > 0 for b in budgets) or len(sizes) < 2:
+def _growth(sizes: list[int], bounds: list[tuple[float, float]]) -> float | None:
+    """Slope of log(budget to tolerance) against log(N) (least squares); None unless every budget is
+    pinned (:func:`budget_bounds`): a slope through censored budgets would be the sweep's, not the
+    system's."""
+    if len(sizes) < 2 or not all(lo == hi and 0 < lo < math.inf for lo, hi in bounds):
         return None
-    return float(np.polyfit(np.log(sizes), np.log(budgets), 1)[0])
+    return float(np.polyfit(np.log(sizes), np.log([lo for lo, _ in bounds]), 1)[0])
 
 
 def _paper_reference(n_atoms: int, index: int) -> tuple[int, str]:
@@ -275,22 +302,25 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
     for i, r in enumerate(m["per_size"]):
         n, (ref_n, note) = r["n_atoms"], _paper_reference(r["n_atoms"], i)
         ref = paper["budget_to_tol"][ref_n]
-        rows += [{"quantity": f"{n} atoms: L_z forces to e_tol = {cfg.tol:g}", "measured": r["lz"]["budget_to_tol"],
-                  "paper": ref["L_z"], "note": "vs ground truth, log–log interpolation" + note},
+        rows += [{"quantity": f"{n} atoms: L_z forces to e_tol = {cfg.tol:g}",
+                  "measured": fmt_budget(budget_bounds(r["lz"])), "paper": ref["L_z"],
+                  "note": "vs ground truth, log–log interpolation" + note},
                  {"quantity": f"{n} atoms: L_x,p ({cfg.atoms_per_config} atoms/config) forces to e_tol",
-                  "measured": r["lx"]["budget_to_tol"], "paper": ref["L_x,p"], "note": "paper: 50 atoms/config" + note},
+                  "measured": fmt_budget(budget_bounds(r["lx"])), "paper": ref["L_x,p"],
+                  "note": "paper: 50 atoms/config" + note},
                  {"quantity": f"{n} atoms: L_z forces to e_tol, judged by ensemble disagreement",
-                  "measured": r["lz"]["budget_to_tol_disagreement"], "paper": ref["L_z"],
+                  "measured": fmt_budget(disagreement_bounds(r["lz"])), "paper": ref["L_z"],
                   "note": "the paper's criterion: every model vs the last model, not the truth" + note},
                  {"quantity": f"{n} atoms: L_x,p forces to e_tol, judged by ensemble disagreement",
-                  "measured": r["lx"]["budget_to_tol_disagreement"], "paper": ref["L_x,p"],
+                  "measured": fmt_budget(disagreement_bounds(r["lx"])), "paper": ref["L_x,p"],
                   "note": "the paper's criterion" + note},
-                 {"quantity": f"{n} atoms: ratio L_z / L_x,p", "measured": r["ratio"],
-                  "paper": paper["ratio"][ref_n], "note": note.strip()}]
-        fs, lx_time = r["force_seconds"], r["force_seconds"][r["lx_label"]]["at_tol"]
-        rows.append({"quantity": f"{n} atoms: force wall time to e_tol, L_z (s)",
-                     "measured": fs[r["lz_label"]]["at_tol"], "paper": None,
-                     "note": f"L_x,p: {lx_time:.3g} s" if lx_time is not None else "L_x,p: not reached"})
+                 {"quantity": f"{n} atoms: ratio L_z / L_x,p",
+                  "measured": format_bounds(size_ratio_bounds(r), fmt=lambda x: f"{x:.3g}"),
+                  "paper": paper["ratio"][ref_n],
+                  "note": (_censoring_note(r) + note).strip()}]
+        lz_time, lx_time = (_force_time(r, key) for key in ("lz", "lx"))
+        rows.append({"quantity": f"{n} atoms: force wall time to e_tol, L_z (s)", "measured": lz_time,
+                     "paper": None, "note": f"L_x,p: {lx_time} s (oracle seconds per force × budget)"})
     for r, ratio in zip(m["per_size"], m["equal_budget_error_ratio"]):
         rows.append({"quantity": f"{r['n_atoms']} atoms: error ratio L_z / L_x,p at equal budgets", "measured": ratio,
                      "paper": None, "note": "geometric mean over the shared budgets; > 1: L_x,p better"})
@@ -298,6 +328,22 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
         rows.append({"quantity": f"{label}: slope of log budget vs log N", "measured": m[key],
                      "paper": _paper_slope(label), "note": "1 = ∝ N, 0 = flat"})
     return rows + _large_rows(m.get("large"))
+
+
+def _censoring_note(size: dict) -> str:
+    """Why a ratio is a bound: which budget lies at the edge of its sweep."""
+    edges = [f"{label} {'below e_tol at its smallest budget' if lo == 0 else 'not reached'}"
+             for label, key in (("L_z", "lz"), ("L_x,p", "lx"))
+             for lo, hi in [budget_bounds(size[key])] if lo != hi]
+    return "a bound: " + ", ".join(edges) if edges else ""
+
+
+def _force_time(size: dict, key: str) -> str:
+    """Wall time inside the force oracle to reach e_tol at one size: seconds per force unit times
+    the budget bounds, so a censored budget gives a bounded time."""
+    per_unit = size["force_seconds"][size[f"{key}_label"]]["per_unit"]
+    lo, hi = budget_bounds(size[key])
+    return format_bounds((per_unit * lo, per_unit * hi), fmt=lambda x: f"{x:.3g}")
 
 
 def _large_rows(large: dict | None) -> list[dict]:
@@ -348,8 +394,9 @@ def _figures(cfg: Config, m: dict) -> dict:
 
     fig, axes = figure(2, 1, width=4.2, height=3.4)
     ax = axes[0, 0]
-    for label in ("L_z", "L_x,p"):
-        ax.plot(m["sizes"], m["budget_to_tol"][label], "o-", color=method_colour(label, 3), label=f"{label} (here)")
+    for label, key in (("L_z", "lz"), ("L_x,p", "lx")):
+        _plot_bounds(ax, m["sizes"], [budget_bounds(r[key]) for r in m["per_size"]], method_colour(label, 3),
+                     f"{label} (here)")
     table = paper_numbers.SCALING["budget_to_tol"]
     for label in ("L_z", "L_x,p"):
         ax.plot(sorted(table), [table[n][label] for n in sorted(table)], "s:", alpha=0.5,
@@ -370,6 +417,21 @@ def _figures(cfg: Config, m: dict) -> dict:
     return figs
 
 
+def _plot_bounds(ax, sizes: list[int], bounds: list[tuple[float, float]], colour, label: str) -> None:
+    """Budgets to tolerance against size: filled circles where pinned, ▼ at the smallest budget
+    where the curve was already below e_tol (an upper bound), ▲ at the largest where it never got
+    there (a lower bound); the line joins the pinned points only."""
+    pinned = [(n, lo) for n, (lo, hi) in zip(sizes, bounds) if lo == hi]
+    if pinned:
+        ax.plot(*zip(*pinned), "o-", color=colour, label=label)
+    for marker, pick, words in (("v", lambda lo, hi: hi if lo == 0 else None, "at most"),
+                                ("^", lambda lo, hi: lo if hi == math.inf else None, "more than")):
+        points = [(n, pick(lo, hi)) for n, (lo, hi) in zip(sizes, bounds) if lo != hi and pick(lo, hi)]
+        if points:
+            ax.plot(*zip(*points), marker, ls="none", color=colour, mfc="none",
+                    label=f"{label.split(' ')[0]}: {words} (edge of the sweep)")
+
+
 def summary_table(result: ExperimentResult) -> Table:
     """Per size: force computations to e_tol for each loss, their ratio, the error ratio at equal
     budgets, and the wall time the force oracle spent per configuration."""
@@ -377,17 +439,19 @@ def summary_table(result: ExperimentResult) -> Table:
     for r in m["per_size"]:
         fs = r["force_seconds"]
         eq = r["equal_budget_error_ratio"]["geometric_mean"]
-        rows.append([f"{r['n_atoms']:,}", fmt_budget(r["lz"]["budget_to_tol"]), fmt_budget(r["lx"]["budget_to_tol"]),
-                     _fmt_measured(r["lz"]), _fmt_measured(r["lx"]),
-                     f"{r['ratio']:.2f}" if r["ratio"] else "—", f"{eq:.2f}" if eq is not None else "—",
+        rows.append([f"{r['n_atoms']:,}", fmt_budget(budget_bounds(r["lz"])), fmt_budget(budget_bounds(r["lx"])),
+                     fmt_budget(disagreement_bounds(r["lz"])), fmt_budget(disagreement_bounds(r["lx"])),
+                     format_bounds(size_ratio_bounds(r), fmt=lambda x: f"{x:.2f}"),
+                     f"{eq:.2f}" if eq is not None else "—",
                      f"{1e3 * fs[r['lz_label']]['per_config']:.2f}", f"{1e3 * fs[r['lx_label']]['per_config']:.2f}"])
     return Table(["atoms", "L_z forces to e_tol", "L_x,p forces to e_tol", "L_z, by disagreement",
                   "L_x,p, by disagreement", "ratio",
                   "error ratio at equal budget", "force ms/config, L_z", "force ms/config, L_x,p"], rows,
                  caption=f"Force computations to reach e_tol = {m['tolerance']:g} (log–log interpolation of "
                          f"the mean error curve against ground truth; \"by disagreement\": the same for the "
-                         f"paper's criterion, every model against the last model; \"never\": not within the "
-                         f"budgets swept), L_x,p with "
+                         f"paper's criterion, every model against the last model, \"—\" where an ensemble has "
+                         f"one model; \"≤ b\": already below e_tol at the smallest budget b, \"> b\": not "
+                         f"within the budgets swept, up to b; a ratio of such bounds is a bound), L_x,p with "
                          f"{m['atoms_per_config']} atoms per configuration ({result.scale} scale).")
 
 
@@ -432,9 +496,23 @@ def _several_sizes(r) -> bool:
             reason="at 800 atoms L_x,p (50 atoms per configuration, MLP) stays above e_tol = 3e-3 at "
                    "every paper budget")
 def _reach(r):
-    lz, lx = r.metrics["budget_to_tol"]["L_z"], r.metrics["budget_to_tol"]["L_x,p"]
-    finite = [b is not None and 0 < b < float("inf") for b in lz + lx]
-    return all(finite), f"L_z {_budgets(lz)}; L_x,p {_budgets(lx)}"
+    reached = [budget_bounds(s[k])[1] < math.inf for s in r.metrics["per_size"] for k in ("lz", "lx")]
+    return all(reached), f"L_z {_budgets(r, 'lz')}; L_x,p {_budgets(r, 'lx')}"
+
+
+def _exceeds(a: tuple[float, float], b: tuple[float, float], factor: float = 1.0) -> bool | None:
+    """Whether x > factor · y for every x in ``a`` and y in ``b`` (True), for none (False), or
+    depends on where in the bounds the censored budgets lie (None: not decided by this run)."""
+    if a[0] > factor * b[1]:
+        return True
+    if a[1] <= factor * b[0]:
+        return False
+    return None
+
+
+def _all_of(*verdicts: bool | None) -> bool | None:
+    """Conjunction of three-valued verdicts: False if any is False, else None if any is undecided."""
+    return False if False in verdicts else (None if None in verdicts else True)
 
 
 @CLAIMS.add("lz_grows", "L_z's budget to e_tol grows with the number of atoms (> 1.5× over the sizes)",
@@ -442,8 +520,9 @@ def _reach(r):
 def _lz_grows(r):
     if not _several_sizes(r):
         return None
-    lz = r.metrics["budget_to_tol"]["L_z"]
-    return lz[-1] > 1.5 * lz[0], f"{fmt_budget(lz[0])} → {fmt_budget(lz[-1])}"
+    first, last = (budget_bounds(r.metrics["per_size"][i]["lz"]) for i in (0, -1))
+    holds = _exceeds(last, first, 1.5)
+    return None if holds is None else (holds, f"{fmt_budget(first)} → {fmt_budget(last)}")
 
 
 @CLAIMS.add("lxp_flat", "L_x,p's budget to e_tol stays roughly flat (within 3×) and the ratio grows with N",
@@ -451,11 +530,16 @@ def _lz_grows(r):
 def _lxp_flat(r):
     if not _several_sizes(r):
         return None
-    lx, ratio = r.metrics["budget_to_tol"]["L_x,p"], r.metrics["ratio"]
-    ok = (all(b is not None for b in lx) and max(lx) < 3 * min(lx) and None not in (ratio[0], ratio[-1])
-          and ratio[-1] > ratio[0])
-    ratios = " → ".join("—" if x is None else f"{x:.2f}" for x in (ratio[0], ratio[-1]))
-    return ok, f"L_x,p {_budgets(lx)}; ratio {ratios}"
+    sizes = r.metrics["per_size"]
+    lx = [budget_bounds(s["lx"]) for s in sizes]
+    if any(hi == math.inf for _, hi in lx):            # never reached at some size: not flat
+        return False, f"L_x,p {_budgets(r, 'lx')}"
+    spread = ratio_bounds((max(lo for lo, _ in lx), max(hi for _, hi in lx)),
+                          (min(lo for lo, _ in lx), min(hi for _, hi in lx)))
+    first, last = size_ratio_bounds(sizes[0]), size_ratio_bounds(sizes[-1])
+    holds = _all_of(_exceeds((3.0, 3.0), spread), _exceeds(last, first))
+    ratios = " → ".join(format_bounds(x, fmt=lambda v: f"{v:.2f}") for x in (first, last))
+    return None if holds is None else (holds, f"L_x,p {_budgets(r, 'lx')}; ratio {ratios}")
 
 
 @CLAIMS.add("gain_per_force", "at equal budget, L_x,p's error advantage grows with N (> 1.5×)", expect=BOTH,
@@ -500,19 +584,12 @@ def _falls(r):
     return first[-1] < first[0] / 100, f"{first[0]:.2e} → {first[-1]:.2e}"
 
 
-def _budgets(budgets) -> str:
-    """Budgets to tolerance over the sizes, in order: '3,950 / 8,480 / never'."""
-    return " / ".join(fmt_budget(b) for b in budgets)
+def _budgets(r, key: str) -> str:
+    """A curve's budgets to tolerance over the sizes, in order: '≤ 200,000 / 8,480 / > 150,000'."""
+    return " / ".join(fmt_budget(budget_bounds(s[key])) for s in r.metrics["per_size"])
 
 
-def _fmt_measured(curve: dict) -> str:
-    """The disagreement budget of a curve: "—" where it could not be measured (ensembles of one,
-    or runs made before it existed), else :func:`fmt_budget` ("never" when not reached)."""
-    if not curve.get("disagreement_measured"):
-        return "—"
-    return fmt_budget(curve.get("budget_to_tol_disagreement"))
-
-
-def fmt_budget(b) -> str:
-    """A force budget for tables and claims: 3 significant digits, "never" when not reached."""
-    return "never" if b is None or not math.isfinite(b) else f"{float(f'{b:.3g}'):,.0f}"
+def fmt_budget(bounds: tuple[float, float] | None) -> str:
+    """Bounds on a force budget for tables and claims (:func:`support.metrics.format_bounds`, 3
+    significant digits); "—" where there are none."""
+    return "—" if bounds is None else format_bounds(bounds)

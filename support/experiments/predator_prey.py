@@ -26,6 +26,7 @@ from ..paper_numbers import paper1 as paper_numbers
 from ..closure import ClosureAutoencoder, evenly_spaced, train_autoencoder
 from ..jacobian import condition_number
 from ..label_noise import column_block_share, exact_latent_velocity, label_noise
+from ..metrics import budget_to_tolerance_bounds, format_bounds
 from ..latent import build_latent_model
 from ..normalise import LatentNormaliser
 from ..plotting import figure, method_colour
@@ -260,18 +261,18 @@ def protocol_table(runs: dict[str, ExperimentResult]) -> Table:
         for n in names:
             s = runs[n].metrics["methods"].get(label)
             cells += (["—", "—"] if s is None else
-                      [f"{s['mean'][0]:.2e} ± {s['std'][0]:.1e}", fmt_budget(s["budget_to_tol"], s["budgets"][0])])
+                      [f"{s['mean'][0]:.2e} ± {s['std'][0]:.1e}", fmt_budget(s, runs[n].metrics["tolerance"])])
         cells.append(f"{paper[0]:.2e} ± {paper[1]:.1e}" if paper else "—")
         rows.append(cells)
     return Table(headers, rows, caption="Saved paper-scale runs under the two ways of choosing "
                                         "configurations, next to the paper (mean ± std over seeds).")
 
 
-def fmt_budget(b: float, first: float) -> str:
-    """A budget-to-tolerance for tables: '≤ first' when already reached at the smallest budget."""
-    if b is None or not np.isfinite(b):
-        return "not reached"
-    return f"≤ {first:.1e}" if b <= first else f"{b:.2e}"
+def fmt_budget(curve: dict, tol: float) -> str:
+    """A curve's budget to tolerance for tables (:func:`support.metrics.budget_to_tolerance_bounds`):
+    '≤ b₁' when already reached at the smallest budget, '> b_n' when not within the sweep."""
+    return format_bounds(budget_to_tolerance_bounds(curve["budgets"], curve["mean"], tol),
+                         fmt=lambda x: f"{x:.2e}")
 
 
 def _figures(cfg, summary, curves, ablation, models, ae, test) -> dict:
