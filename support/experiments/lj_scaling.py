@@ -257,7 +257,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     metrics["execution"] = execution_record(workers, store, (o for part in (*per_size, large or {})
                                                              for o in part.get("origins", [])))
     return ExperimentResult.of(cfg, name="lj_scaling", version=VERSION, seed=seed, metrics=metrics,
-                               comparison=_comparison(cfg, metrics), figures=_figures(cfg, metrics), started=t0,
+                               comparison=_comparison(cfg, metrics), figures=figures(metrics), started=t0,
                                devices=lj_devices())
 
 
@@ -368,13 +368,15 @@ def _paper_slope(label: str) -> float:
     return float(np.polyfit(np.log(sizes), np.log([table[n][label] for n in sizes]), 1)[0])
 
 
-def _figures(cfg: Config, m: dict) -> dict:
-    figs = {}
+def figures(m: dict) -> dict:
+    """The chapter's two figures from a run's metrics (so a saved run can be drawn again):
+    error against budget per size, and budget to e_tol and force wall time against size."""
+    figs, apc, tol = {}, m["atoms_per_config"], m["tolerance"]
     fig, axes = figure(len(m["per_size"]), 1, width=3.6, height=3.2)
     for ax, r in zip(axes[0], m["per_size"]):
         for k, key in enumerate(("lz", "lx")):
             s = r[key]
-            label = "L_z" if key == "lz" else f"L_x,p ({cfg.atoms_per_config} atoms)"
+            label = "L_z" if key == "lz" else f"L_x,p ({apc} atoms)"
             # bars span the models (smallest to largest error): a log axis cannot show mean ± std
             # when the std exceeds the mean
             lo = [mean - min(s["per_seed"][str(b)]) for b, mean in zip(s["budgets"], s["mean"])]
@@ -385,7 +387,7 @@ def _figures(cfg: Config, m: dict) -> dict:
             if shown:
                 ax.plot(*zip(*shown), ls=":", marker="x", color=colour, alpha=0.8,
                         label=f"{label.split(' ')[0]}: vs last model (paper's criterion)")
-        ax.axhline(cfg.tol, color="k", ls="--", lw=1)
+        ax.axhline(tol, color="k", ls="--", lw=1)
         ax.set(xscale="log", yscale="log", xlabel="force computations (atoms)", title=f"{r['n_atoms']} atoms")
         compact_log_ticks(ax)
     axes[0, 0].set_ylabel("relative error on T")
@@ -401,7 +403,7 @@ def _figures(cfg: Config, m: dict) -> dict:
     for label in ("L_z", "L_x,p"):
         ax.plot(sorted(table), [table[n][label] for n in sorted(table)], "s:", alpha=0.5,
                 color=method_colour(label, 3), label=f"{label} (paper, vs another model)")
-    ax.set(xscale="log", yscale="log", xlabel="atoms", ylabel=f"force computations to e = {cfg.tol:g}",
+    ax.set(xscale="log", yscale="log", xlabel="atoms", ylabel=f"force computations to e = {tol:g}",
            title="budget to tolerance")
     ax.legend(fontsize=7)
     ax = axes[0, 1]
@@ -409,7 +411,7 @@ def _figures(cfg: Config, m: dict) -> dict:
     ax.plot([r["n_atoms"] for r in t], [r["full_s"] for r in t], "o-", color=method_colour("L_z"),
             label="all atoms (L_z)")
     ax.plot([r["n_atoms"] for r in t], [r["partial_s"] for r in t], "o-", color=method_colour("L_x,p", 3),
-            label=f"{cfg.atoms_per_config} atoms (L_x,p)")
+            label=f"{apc} atoms (L_x,p)")
     ax.set(xscale="log", yscale="log", xlabel="atoms", ylabel="seconds per configuration",
            title="force wall time (fcc boxes)")
     ax.legend(fontsize=7)
