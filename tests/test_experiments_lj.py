@@ -256,3 +256,17 @@ def test_lj_scaling_claims_on_censored_budgets_say_so_instead_of_guessing():
     assert lxp_flat(_scaling_result([crossing, crossing], [crossing, never]))[0] is False
     # L_x,p below at once everywhere: its spread and the ratios are unknown
     assert lxp_flat(_scaling_result([crossing, crossing], [below, below])) is None
+
+
+def test_equal_budget_error_ratio_interpolates_where_the_sweeps_do_not_share_budgets():
+    """L_z at 8e4 and 8e5 forces, L_x,p at 2.5e4 … 1.5e5: inside the overlap [8e4, 1.5e5] each curve
+    is read by log–log interpolation; a sweep that shares no range gives no ratio."""
+    lz = {"budgets": [80_000, 800_000], "mean": [1e-2, 1e-3]}
+    lx = {"budgets": [25_000, 100_000, 150_000], "mean": [4e-3, 2e-3, 2e-3]}
+    out = lj_scaling.equal_budget_error_ratio(lz, lx)
+    assert out["budgets"] == [80_000, 100_000, 150_000]
+    e_lz = [1e-2, 1e-2 * 10 ** -math.log10(100 / 80), 1e-2 * 10 ** -math.log10(150 / 80)]   # slope -1
+    e_lx_80k = 4e-3 * (80_000 / 25_000) ** (math.log(2e-3 / 4e-3) / math.log(4))
+    assert out["ratios"] == pytest.approx([e_lz[0] / e_lx_80k, e_lz[1] / 2e-3, e_lz[2] / 2e-3])
+    assert lj_scaling.equal_budget_error_ratio({"budgets": [1e6], "mean": [1.0]}, lx)["geometric_mean"] is None
+    assert lj_scaling.equal_budget_error_ratio(lz, {**lx, "mean": [None, 2e-3, 2e-3]})["geometric_mean"] is None
