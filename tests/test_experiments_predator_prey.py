@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from support.experiments.predator_prey import fmt_budget, protocol_table
+from support.experiments.predator_prey import fmt_budget, fmt_budget_ratio, protocol_table
 from support.results import ExperimentResult
 
 
@@ -58,3 +58,14 @@ def test_predator_prey_tiny_run_reads_every_claim():
     verdicts = evaluate(result, predator_prey.CLAIMS)
     assert len(verdicts) == len(predator_prey.CLAIMS) and all(v.holds is not None for v in verdicts)
     assert evaluate(result, predator_prey.ORDERED_CLAIMS)                # reads the saved uniform run too
+
+
+def test_fmt_budget_ratio_is_a_bound_when_a_curve_starts_below_tolerance():
+    budgets = [100, 1000, 10_000]
+    crossing, below = [1.0, 0.01, 0.01], [0.05, 0.01, 0.01]
+    metrics = {"tolerance": 0.1, "smallest_p_method": "L_x,p (p=0.2)",
+               "methods": {"L_z": {"budgets": budgets, "mean": crossing},
+                           "L_x,p (p=0.2)": {"budgets": budgets, "mean": below}}}
+    assert fmt_budget_ratio(metrics) == "> 3.16"          # 316 / (at most 100)
+    metrics["methods"]["L_x,p (p=0.2)"]["mean"] = crossing
+    assert fmt_budget_ratio(metrics) == "1.00"

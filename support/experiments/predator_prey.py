@@ -26,7 +26,7 @@ from ..paper_numbers import paper1 as paper_numbers
 from ..closure import ClosureAutoencoder, evenly_spaced, train_autoencoder
 from ..jacobian import condition_number
 from ..label_noise import column_block_share, exact_latent_velocity, label_noise
-from ..metrics import budget_to_tolerance_bounds, format_bounds
+from ..metrics import budget_to_tolerance_bounds, format_bounds, ratio_bounds
 from ..latent import build_latent_model
 from ..normalise import LatentNormaliser
 from ..plotting import figure, method_colour
@@ -266,6 +266,15 @@ def protocol_table(runs: dict[str, ExperimentResult]) -> Table:
         rows.append(cells)
     return Table(headers, rows, caption="Saved paper-scale runs under the two ways of choosing "
                                         "configurations, next to the paper (mean ± std over seeds).")
+
+
+def fmt_budget_ratio(metrics: dict) -> str:
+    """Budget to tolerance of L_z over that of the smallest p, as bounds when either lies at the
+    edge of its sweep (:func:`support.metrics.ratio_bounds`): '≤ 0.80', '> 4.00', '—' if unknown."""
+    tol, methods = metrics["tolerance"], metrics["methods"]
+    lz, small = (budget_to_tolerance_bounds(methods[k]["budgets"], methods[k]["mean"], tol)
+                 for k in ("L_z", metrics["smallest_p_method"]))
+    return format_bounds(ratio_bounds(lz, small), fmt=lambda x: f"{x:.2f}")
 
 
 def fmt_budget(curve: dict, tol: float) -> str:
