@@ -24,7 +24,8 @@ from .results import ExperimentResult
 from .scale import SCALES
 from .tables import Table
 
-#: a measure returns (holds, measured text), or None when the run has no data for the claim
+#: a measure returns (holds, measured text), (None, measured text) when the run's data cannot decide
+#: the claim, or None when the run has no data for it
 Measure = Callable[[ExperimentResult], Optional[tuple[bool, str]]]
 
 
@@ -73,7 +74,7 @@ class Verdict:
     @property
     def status(self) -> str:
         if self.holds is None:
-            return "not measured in this run"
+            return "not measured in this run" if self.measured == "—" else "undecided by this run"
         word = "holds" if self.holds else "does not hold"
         if self.expected is None:
             return f"{word} (not stated at this scale)"
@@ -91,7 +92,9 @@ def evaluate(result: ExperimentResult, claims: Sequence[Claim]) -> list[Verdict]
         except (KeyError, IndexError, TypeError) as err:
             raise KeyError(f"claim {claim.key!r} cannot read the result of {result.name!r}: "
                            f"{type(err).__name__}: {err}") from err
-        holds, measured = (None, "—") if outcome is None else (bool(outcome[0]), outcome[1])
+        # (None, text): measured, but the data leave the claim undecided (e.g. censored budgets)
+        holds, measured = ((None, "—") if outcome is None else
+                           (None if outcome[0] is None else bool(outcome[0]), outcome[1]))
         verdicts.append(Verdict(claim, holds, measured, claim.expect.get(result.scale),
                                 trimmed=bool(result.overrides)))
     return verdicts

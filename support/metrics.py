@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -95,20 +96,53 @@ def budget_to_tolerance_bounds(budgets: Sequence[float], errors: Sequence[float]
     return x, x
 
 
+def curve_budget_bounds(curve: Mapping, tol: float | None = None) -> tuple[float, float]:
+    """:func:`budget_to_tolerance_bounds` of a summarised error curve (``budgets``, ``mean`` and, if
+    ``tol`` is not given, ``tol``; see :func:`support.studies.summarise`). A mean saved as null
+    (JSON has no inf: a diverged model) counts as infinite."""
+    means = [math.inf if m is None else m for m in curve["mean"]]
+    return budget_to_tolerance_bounds(curve["budgets"], means, curve["tol"] if tol is None else tol)
+
+
+def is_pinned(bounds: tuple[float, float]) -> bool:
+    """Whether bounds from :func:`budget_to_tolerance_bounds` are a value (finite, positive)."""
+    lo, hi = bounds
+    return lo == hi and 0 < lo < math.inf
+
+
+def exceeds(a: tuple[float, float], b: tuple[float, float], factor: float = 1.0) -> bool | None:
+    """Whether x > factor · y for every x in the interval ``a`` and y in ``b`` (True), for none
+    (False), or for some only (None: censored bounds leave it undecided)."""
+    if a[0] > factor * b[1]:
+        return True
+    if a[1] <= factor * b[0]:
+        return False
+    return None
+
+
+def all_of(*verdicts: bool | None) -> bool | None:
+    """Conjunction of three-valued verdicts: False if any is False, else None if any is undecided."""
+    return False if False in verdicts else (None if None in verdicts else True)
+
+
 def ratio_bounds(num: tuple[float, float], den: tuple[float, float]) -> tuple[float, float]:
-    """Bounds on x / y for x in ``num`` = (lo, hi) and y in ``den`` (all non-negative):
+    """Bounds on x / y for x in ``num`` = (lo, hi) and y in ``den`` (all non-negative, y > 0):
     (num_lo / den_hi, num_hi / den_lo), with 0 and inf where a bound is open."""
     (a_lo, a_hi), (b_lo, b_hi) = num, den
-    if min(a_lo, b_lo) < 0 or a_lo > a_hi or b_lo > b_hi:
-        raise ValueError(f"bounds must be non-negative intervals, got {num} and {den}")
+    if any(math.isnan(x) for x in (*num, *den)) or min(a_lo, b_lo) < 0 or a_lo > a_hi or b_lo > b_hi \
+            or b_hi == 0:
+        raise ValueError(f"bounds must be non-negative intervals, the second not (0, 0); got {num} and {den}")
     lo = 0.0 if b_hi == float("inf") else a_lo / b_hi
     hi = float("inf") if b_lo == 0 else a_hi / b_lo
     return lo, hi
 
 
-def format_bounds(bounds: tuple[float, float], fmt=lambda x: f"{float(f'{x:.3g}'):,.0f}") -> str:
+def format_bounds(bounds: tuple[float, float],
+                  fmt: Callable[[float], str] = lambda x: f"{float(f'{x:.3g}'):,.0f}") -> str:
     """``(lo, hi)`` from :func:`budget_to_tolerance_bounds` or :func:`ratio_bounds` for a table:
-    the value when pinned, '≤ hi' or '> lo' when censored on one side, '—' when open on both."""
+    the value when pinned, '≤ hi' or '> lo' when censored on one side, 'lo … hi' when known to lie
+    between two budgets, '—' when open on both. The default ``fmt`` is for force budgets (3
+    significant digits, whole numbers); pass one for ratios."""
     lo, hi = bounds
     if lo == hi:
         return fmt(lo)

@@ -8,8 +8,9 @@ import torch
 
 from support.budget import BudgetExceeded, ForceBudget
 from support.closure import ClosureAutoencoder, condition_loss, evenly_spaced, train_autoencoder
-from support.metrics import (budget_to_tolerance, budget_to_tolerance_bounds, format_bounds, mean_std, mmd2,
-                             ratio_bounds, relative_trajectory_error)
+from support.metrics import (all_of, budget_to_tolerance, budget_to_tolerance_bounds, curve_budget_bounds,
+                             exceeds, format_bounds, is_pinned, mean_std, mmd2, ratio_bounds,
+                             relative_trajectory_error)
 from support.normalise import LatentNormaliser, NormalisedLatentModel
 from support.pipeline import observe_full, observe_partial, train_latent, trajectory_error
 from support.rollout import euler_maruyama, rk4
@@ -305,3 +306,22 @@ def test_ratio_and_format_of_bounds():
     assert format_bounds((1.5e5, math.inf)) == "> 150,000"
     assert format_bounds((0.0, math.inf)) == "—"
     assert format_bounds((0.0, 2.0), fmt=lambda x: f"{x:.2f}") == "≤ 2.00"
+
+
+def test_bounds_of_saved_curves_and_three_valued_comparisons():
+    # a mean saved as null (a diverged model; JSON has no inf) counts as infinite
+    curve = {"budgets": [1e4, 1e5, 1e6], "mean": [None, 1e-3, 1e-4], "tol": 1e-2}
+    assert curve_budget_bounds(curve) == (1e4, 1e5) and not is_pinned((1e4, 1e5))
+    assert curve_budget_bounds({**curve, "mean": [None, None, None]}) == (1e6, math.inf)
+    assert is_pinned((5.0, 5.0)) and not is_pinned((0.0, 5.0)) and not is_pinned((5.0, math.inf))
+    assert format_bounds((1e4, 1e5)) == "10,000 … 100,000"
+    assert format_bounds((0.004, 0.004)) == "0" and format_bounds((0.004, 0.004), fmt=lambda x: f"{x:.1g}") == "0.004"
+    # x > 1.5 y for intervals: decided only when the bounds alone settle it
+    assert exceeds((4.0, 4.0), (0.0, 2.0), 1.5) is True        # 4 > 1.5 · (at most 2)
+    assert exceeds((2.0, 2.0), (2.0, math.inf), 1.5) is False  # 2 ≤ 1.5 · (more than 2)
+    assert exceeds((2.0, 2.0), (0.0, 2.0), 1.5) is None
+    assert all_of(True, True) is True and all_of(True, None) is None and all_of(None, False) is False
+    with pytest.raises(ValueError):
+        ratio_bounds((1.0, 1.0), (0.0, 0.0))
+    with pytest.raises(ValueError):
+        ratio_bounds((math.nan, 1.0), (1.0, 1.0))

@@ -245,17 +245,41 @@ def test_lj_scaling_claims_on_censored_budgets_say_so_instead_of_guessing():
     lz_grows, lxp_flat = (next(c for c in lj_scaling.CLAIMS if c.key == k).measure for k in ("lz_grows", "lxp_flat"))
     crossing, below, never = [1e-1, 1e-3], [1e-3, 1e-4], [1e-1, 5e-2]
     # L_z below e_tol at both smallest budgets: 8,000 and 27,000 are upper bounds, growth undecided
-    assert lz_grows(_scaling_result([below, below], [crossing, crossing])) is None
+    assert lz_grows(_scaling_result([below, below], [crossing, crossing])) == (None, "≤ 8,000 → ≤ 27,000")
     # an upper bound at 800 and a crossing at 2,700 above 1.5× it: growth holds whatever the bound hides
     holds, text = lz_grows(_scaling_result([below, crossing], [crossing, crossing]))
     assert holds and text.startswith("≤ 8,000 → ")
     # both crossing at the same place in their sweeps: L_z ∝ N, L_x,p flat, ratio grows
     assert lz_grows(_scaling_result([crossing, crossing], [crossing, crossing]))[0]
     assert lxp_flat(_scaling_result([crossing, crossing], [crossing, crossing]))[0]
-    # L_x,p never reaches e_tol at one size: not flat
+    # L_z pinned at both sizes but growing less than 1.5×: does not hold
+    late = [5e-2, 9e-3]                                   # crosses e_tol at ≈ 87 % of its sweep (log)
+    assert lz_grows(_scaling_result([late, crossing], [crossing, crossing]))[0] is False
+    # L_x,p never reaches e_tol by 10,000 at one size: with 3,162 at the other, the spread is ≥ 3.16
     assert lxp_flat(_scaling_result([crossing, crossing], [crossing, never]))[0] is False
+    # ... but with ≈ 8,700 at the other it may be flat or not: undecided, with the numbers shown
+    holds, text = lxp_flat(_scaling_result([crossing, crossing], [late, never]))
+    assert holds is None and "> 10,000" in text
     # L_x,p below at once everywhere: its spread and the ratios are unknown
-    assert lxp_flat(_scaling_result([crossing, crossing], [below, below])) is None
+    assert lxp_flat(_scaling_result([crossing, crossing], [below, below]))[0] is None
+    claim = next(c for c in lj_scaling.CLAIMS if c.key == "lz_grows")
+    verdict, = evaluate(_scaling_result([below, below], [crossing, crossing]), [claim])
+    assert verdict.status == "undecided by this run" and verdict.measured == "≤ 8,000 → ≤ 27,000"
+
+
+def test_lj_scaling_reports_why_a_budget_is_a_bound():
+    r = _scaling_result([[1e-3, 1e-4], [math.inf, 1e-3]], [[1e-1, 5e-2], [1e-1, 1e-3]]).metrics["per_size"]
+    assert lj_scaling._censoring_note(r[0]) == ("a bound: L_z below e_tol at its smallest budget, "
+                                                "L_x,p not reached")
+    assert lj_scaling._censoring_note(r[1]) == "a bound: L_z reached just after a diverged budget"
+    r[0]["force_seconds"] = {"L_z": {"per_unit": 1e-6}, "L_x,p": {"per_unit": 1e-5}}
+    r[0]["lz_label"], r[0]["lx_label"] = "L_z", "L_x,p"
+    assert lj_scaling._force_time(r[0], "lz") == "≤ 0.008" and lj_scaling._force_time(r[0], "lx") == "> 0.1"
+    # the paper's smallest L_z budget (250 configurations) is not in this sweep: not measured
+    assert next(c for c in lj_scaling.CLAIMS if c.key == "lz_first_budget").measure(
+        ExperimentResult("lj_scaling", "paper", 0, {}, {"per_size": [{**r[0], "lz": {**r[0]["lz"],
+                                                                                       "n_configs": [10, 100]}}],
+                                                         "tolerance": 1e-2})) is None
 
 
 def test_equal_budget_error_ratio_interpolates_where_the_sweeps_do_not_share_budgets():

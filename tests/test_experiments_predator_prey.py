@@ -10,15 +10,14 @@ from support.experiments.predator_prey import fmt_budget, fmt_budget_ratio, prot
 from support.results import ExperimentResult
 
 
-def _run(err_lz: float, to_tol: float) -> ExperimentResult:
+def _run(err_lz: float) -> ExperimentResult:
     """A saved run whose L_z curve halves its error from budget 100 to 200 (tolerance 0.01)."""
-    methods = {"L_z": {"budgets": [100, 200], "mean": [err_lz, err_lz / 2], "std": [0.1, 0.1],
-                       "budget_to_tol": to_tol}}
+    methods = {"L_z": {"budgets": [100, 200], "mean": [err_lz, err_lz / 2], "std": [0.1, 0.1]}}
     return ExperimentResult("predator_prey", "paper", 0, {}, {"tolerance": 0.01, "methods": methods})
 
 
 def test_protocol_table_has_one_column_pair_per_run():
-    table = protocol_table({"uniform": _run(0.005, 100.0), "ordered": _run(0.7, math.inf)})
+    table = protocol_table({"uniform": _run(0.005), "ordered": _run(0.7)})
     assert len(table.headers) == 6 and "uniform: error" in table.headers[1] and "ordered: forces" in table.headers[4]
     assert "paper: error" in table.headers[5]
     row = table.rows[0]
@@ -37,8 +36,8 @@ def test_fmt_budget_reads_the_curve():
 
 def test_saved_runs_figure_one_panel_per_run():
     from support.experiments.predator_prey import saved_runs_figure
-    run = _run(0.5, 100.0)
-    fig = saved_runs_figure({"a": run, "b": _run(0.2, 100.0)})
+    run = _run(0.5)
+    fig = saved_runs_figure({"a": run, "b": _run(0.2)})
     assert len(fig.axes) == 2
     assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim()        # shared scale for comparison
     with pytest.raises(ValueError):

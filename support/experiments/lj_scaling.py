@@ -32,7 +32,8 @@ from ..plotting import figure, method_colour
 from ..claims import ClaimSet
 from ..results import ExperimentResult
 from ..scale import device
-from ..metrics import budget_to_tolerance, budget_to_tolerance_bounds, format_bounds, ratio_bounds
+from ..metrics import (all_of, budget_to_tolerance, budget_to_tolerance_bounds, curve_budget_bounds, exceeds,
+                       format_bounds, is_pinned, ratio_bounds)
 from ..studies import Method, records_as_dicts, summarise
 from ..tables import Table
 from ..systems.lennard_jones import lattice_configuration
@@ -132,18 +133,19 @@ def _sweep_one_size(cfg: Config, n_atoms: int, seed: int, progress: bool, store=
 
 def budget_bounds(curve: dict) -> tuple[float, float]:
     """Where the mean error curve against the truth reaches e_tol, as an interval
-    (:func:`support.metrics.budget_to_tolerance_bounds`): ``(0, b₁)`` when the curve already starts
+    (:func:`support.metrics.curve_budget_bounds`): ``(0, b₁)`` when the curve already starts
     below it, ``(b_n, inf)`` when it never gets there."""
-    return budget_to_tolerance_bounds(curve["budgets"], curve["mean"], curve["tol"])
+    return curve_budget_bounds(curve)
 
 
 def disagreement_bounds(curve: dict) -> tuple[float, float] | None:
     """The same for the paper's criterion (every model against the last one); None where it could
-    not be measured (ensembles of one, or runs made before it existed)."""
-    known = [(b, e) for b, e in zip(curve["budgets"], curve.get("disagreement") or []) if e is not None]
-    if not curve.get("disagreement_measured") or not known:
+    not be measured (ensembles of one, or runs made before it existed). A disagreement saved as null
+    is infinite (the last model diverged; JSON has no inf)."""
+    if not curve.get("disagreement_measured") or not curve.get("disagreement"):
         return None
-    return budget_to_tolerance_bounds(*zip(*known), curve["tol"])
+    values = [math.inf if e is None else e for e in curve["disagreement"]]
+    return budget_to_tolerance_bounds(curve["budgets"], values, curve["tol"])
 
 
 def size_ratio_bounds(size: dict) -> tuple[float, float]:
@@ -153,7 +155,7 @@ def size_ratio_bounds(size: dict) -> tuple[float, float]:
 
 
 def _pinned(*curves: dict) -> bool:
-    return all(lo == hi and 0 < lo < math.inf for lo, hi in map(budget_bounds, curves))
+    return all(is_pinned(budget_bounds(c)) for c in curves)
 
 
 def equal_budget_error_ratio(lz: dict, lx: dict) -> dict:
@@ -164,13 +166,32 @@ def equal_budget_error_ratio(lz: dict, lx: dict) -> dict:
     read there by log–log interpolation of its mean error (exact where it has that budget: the two
     sweeps' budgets need not coincide — at paper scale they rarely do)."""
     lo, hi = max(min(lz["budgets"]), min(lx["budgets"])), min(max(lz["budgets"]), max(lx["budgets"]))
-    common = sorted({b for b in lz["budgets"] + lx["budgets"] if lo <= b <= hi})
-    curves = (lz, lx)
-    if not common or not all(m is not None and math.isfinite(m) for c in curves for m in c["mean"]):
+    common = sorted({float(b) for b in [*lz["budgets"], *lx["budgets"]] if lo <= b <= hi})
+    at = [_read_curve(c, common) for c in (lz, lx)]
+    if not common or any(a is None for a in at):
         return {"budgets": [], "ratios": [], "geometric_mean": None}
-    at = [np.exp(np.interp(np.log(common), np.log(c["budgets"]), np.log(c["mean"]))) for c in curves]
     ratios = [float(a / b) for a, b in zip(*at)]
     return {"budgets": common, "ratios": ratios, "geometric_mean": float(np.exp(np.mean(np.log(ratios))))}
+
+
+def _read_curve(curve: dict, budgets: list[float]) -> list[float] | None:
+    """A mean error curve read at ``budgets`` (inside its range): its own value where it has that
+    budget, else log–log interpolation between the two budgets around it. None if a point it needs
+    is not a finite positive error (points it does not need may be anything)."""
+    b = [float(x) for x in curve["budgets"]]
+    e = [math.nan if m is None else float(m) for m in curve["mean"]]
+    out = []
+    for x in budgets:
+        k = int(np.searchsorted(b, x))
+        pts = [k] if b[k] == x else [k - 1, k]
+        if not all(math.isfinite(e[q]) and e[q] > 0 for q in pts):
+            return None
+        if len(pts) == 1:
+            out.append(e[k])
+            continue
+        frac = (math.log(x) - math.log(b[k - 1])) / (math.log(b[k]) - math.log(b[k - 1]))
+        out.append(math.exp(math.log(e[k - 1]) + frac * (math.log(e[k]) - math.log(e[k - 1]))))
+    return out
 
 
 def _force_seconds(records, summary) -> dict:
@@ -289,7 +310,7 @@ def _growth(sizes: list[int], bounds: list[tuple[float, float]]) -> float | None
     """Slope of log(budget to tolerance) against log(N) (least squares); None unless every budget is
     pinned (:func:`budget_bounds`): a slope through censored budgets would be the sweep's, not the
     system's."""
-    if len(sizes) < 2 or not all(lo == hi and 0 < lo < math.inf for lo, hi in bounds):
+    if len(sizes) < 2 or not all(map(is_pinned, bounds)):
         return None
     return float(np.polyfit(np.log(sizes), np.log([lo for lo, _ in bounds]), 1)[0])
 
@@ -330,7 +351,7 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
                      "paper": None, "note": f"L_x,p: {lx_time} s (oracle seconds per force × budget)"})
     for r, ratio in zip(m["per_size"], m["equal_budget_error_ratio"]):
         rows.append({"quantity": f"{r['n_atoms']} atoms: error ratio L_z / L_x,p at equal budgets", "measured": ratio,
-                     "paper": None, "note": "geometric mean over the shared budgets; > 1: L_x,p better"})
+                     "paper": None, "note": "geometric mean over the budgets both sweeps cover (log–log interpolated); > 1: L_x,p better"})
     for key, label in (("lz_growth", "L_z"), ("lxp_growth", "L_x,p")):
         rows.append({"quantity": f"{label}: slope of log budget vs log N", "measured": m[key],
                      "paper": _paper_slope(label), "note": "1 = ∝ N, 0 = flat"})
@@ -339,10 +360,19 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
 
 def _censoring_note(size: dict) -> str:
     """Why a ratio is a bound: which budget lies at the edge of its sweep."""
-    edges = [f"{label} {'below e_tol at its smallest budget' if lo == 0 else 'not reached'}"
-             for label, key in (("L_z", "lz"), ("L_x,p", "lx"))
-             for lo, hi in [budget_bounds(size[key])] if lo != hi]
+    edges = [f"{label} {_edge(bounds)}" for label, key in (("L_z", "lz"), ("L_x,p", "lx"))
+             for bounds in [budget_bounds(size[key])] if not is_pinned(bounds)]
     return "a bound: " + ", ".join(edges) if edges else ""
+
+
+def _edge(bounds: tuple[float, float]) -> str:
+    """Why a budget to e_tol is an interval, in words."""
+    lo, hi = bounds
+    if lo == 0:
+        return "below e_tol at its smallest budget"
+    if hi == math.inf:
+        return "not reached"
+    return "reached just after a diverged budget"
 
 
 def _force_time(size: dict, key: str) -> str:
@@ -429,12 +459,14 @@ def figures(m: dict) -> dict:
 def _plot_bounds(ax, sizes: list[int], bounds: list[tuple[float, float]], colour, label: str) -> None:
     """Budgets to tolerance against size: filled circles where pinned, ▼ at the smallest budget
     where the curve was already below e_tol (an upper bound), ▲ at the largest where it never got
-    there (a lower bound); the line joins the pinned points only."""
+    there (a lower bound), ◆ at the upper end where a diverged budget precedes the crossing; the
+    line joins the pinned points only."""
     pinned = [(n, lo) for n, (lo, hi) in zip(sizes, bounds) if lo == hi]
     if pinned:
         ax.plot(*zip(*pinned), "o-", color=colour, label=label)
     for marker, pick, words in (("v", lambda lo, hi: hi if lo == 0 else None, "at most"),
-                                ("^", lambda lo, hi: lo if hi == math.inf else None, "more than")):
+                                ("^", lambda lo, hi: lo if hi == math.inf else None, "more than"),
+                                ("d", lambda lo, hi: hi if 0 < lo < hi < math.inf else None, "between budgets")):
         points = [(n, pick(lo, hi)) for n, (lo, hi) in zip(sizes, bounds) if lo != hi and pick(lo, hi)]
         if points:
             ax.plot(*zip(*points), marker, ls="none", color=colour, mfc="none",
@@ -509,29 +541,13 @@ def _reach(r):
     return all(reached), f"L_z {_budgets(r, 'lz')}; L_x,p {_budgets(r, 'lx')}"
 
 
-def _exceeds(a: tuple[float, float], b: tuple[float, float], factor: float = 1.0) -> bool | None:
-    """Whether x > factor · y for every x in ``a`` and y in ``b`` (True), for none (False), or
-    depends on where in the bounds the censored budgets lie (None: not decided by this run)."""
-    if a[0] > factor * b[1]:
-        return True
-    if a[1] <= factor * b[0]:
-        return False
-    return None
-
-
-def _all_of(*verdicts: bool | None) -> bool | None:
-    """Conjunction of three-valued verdicts: False if any is False, else None if any is undecided."""
-    return False if False in verdicts else (None if None in verdicts else True)
-
-
 @CLAIMS.add("lz_grows", "L_z's budget to e_tol grows with the number of atoms (> 1.5× over the sizes)",
             expect=BOTH, paper="∝ N (Fig. 6)")
 def _lz_grows(r):
     if not _several_sizes(r):
         return None
     first, last = (budget_bounds(r.metrics["per_size"][i]["lz"]) for i in (0, -1))
-    holds = _exceeds(last, first, 1.5)
-    return None if holds is None else (holds, f"{fmt_budget(first)} → {fmt_budget(last)}")
+    return exceeds(last, first, 1.5), f"{fmt_budget(first)} → {fmt_budget(last)}"
 
 
 @CLAIMS.add("lxp_flat", "L_x,p's budget to e_tol stays roughly flat (within 3×) and the ratio grows with N",
@@ -541,14 +557,12 @@ def _lxp_flat(r):
         return None
     sizes = r.metrics["per_size"]
     lx = [budget_bounds(s["lx"]) for s in sizes]
-    if any(hi == math.inf for _, hi in lx):            # never reached at some size: not flat
-        return False, f"L_x,p {_budgets(r, 'lx')}"
+    # the largest budget lies in [max lo, max hi], the smallest in [min lo, min hi]
     spread = ratio_bounds((max(lo for lo, _ in lx), max(hi for _, hi in lx)),
                           (min(lo for lo, _ in lx), min(hi for _, hi in lx)))
     first, last = size_ratio_bounds(sizes[0]), size_ratio_bounds(sizes[-1])
-    holds = _all_of(_exceeds((3.0, 3.0), spread), _exceeds(last, first))
     ratios = " → ".join(format_bounds(x, fmt=lambda v: f"{v:.2f}") for x in (first, last))
-    return None if holds is None else (holds, f"L_x,p {_budgets(r, 'lx')}; ratio {ratios}")
+    return all_of(exceeds((3.0, 3.0), spread), exceeds(last, first)), f"L_x,p {_budgets(r, 'lx')}; ratio {ratios}"
 
 
 @CLAIMS.add("gain_per_force", "at equal budget, L_x,p's error advantage grows with N (> 1.5×)", expect=BOTH,
@@ -557,7 +571,7 @@ def _gain(r):
     if not _several_sizes(r):
         return None
     eq = r.metrics["equal_budget_error_ratio"]
-    if eq[0] is None or eq[-1] is None:          # the two curves share no budget at some size
+    if eq[0] is None or eq[-1] is None:          # the two sweeps cover no common budget range at some size
         return None
     return eq[-1] > 1.5 * eq[0], f"{eq[0]:.2f} → {eq[-1]:.2f}"
 
