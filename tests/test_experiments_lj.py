@@ -144,6 +144,8 @@ def test_lj_scaling_tiny(tmp_path):
         assert r["lz"]["budget_to_tol_disagreement"] == 8 * n and len(r["lx"]["disagreement"]) == 2
         assert all(0 <= e < float("inf") for e in r["lz"]["disagreement"] + r["lx"]["disagreement"])
         assert r["force_seconds"]["L_z"]["per_config"] > 0
+        noise = r["closure_diagnostics"]             # the implied-label noise of L_x,p at p = 4 / n
+        assert noise["label_noise"]["p"] == pytest.approx(4 / n) and 0 < noise["noise_ratio_T"] < float("inf")
     assert [t["n_atoms"] for t in m["force_timing"]] == [108, 500]
     assert m["large"] is None
     table = lj_scaling.summary_table(result)
@@ -151,6 +153,7 @@ def test_lj_scaling_tiny(tmp_path):
     # is nothing about the ratio of two such bounds
     assert isinstance(table, Table) and [row[:2] for row in table.rows] == [["108", "≤ 864"], ["144", "≤ 1,150"]]
     assert [row[3] for row in table.rows] == ["≤ 864", "≤ 1,150"] and [row[5] for row in table.rows] == ["—", "—"]
+    assert [row[7] for row in table.rows] == [f"{r['closure_diagnostics']['noise_ratio_T']:.2f}" for r in m["per_size"]]
     assert m["ratio"] == [None, None] and m["lz_growth"] is None
     assert [row[0] for row in lj_scaling.timing_table(result).rows] == ["108", "500"]
     curves = lj_scaling.curves_table(result)

@@ -39,7 +39,8 @@ from ..tables import Table
 from ..systems.lennard_jones import lattice_configuration
 from .config import ExperimentConfig, resolve
 from .lj_common import compact_log_ticks, lj_devices
-from .lj_common import (AEConfig, EnsembleSpec, build_autoencoder, jacobian_conditioning, latent_config,
+from .lj_common import (AEConfig, EnsembleSpec, build_autoencoder, closure_diagnostics, jacobian_conditioning,
+                        latent_config,
                         latent_factory, make_system, model_store, normaliser, simulate_setup, train_ensemble,
                         execution_record, train_ensembles, trajectory_pool)
 
@@ -76,6 +77,8 @@ class Config(ExperimentConfig):
     large_configs: int = 2000
     large_seeds: tuple[int, ...] = (1,)
     relaxation: str = "fire"
+    #: training snapshots on which the implied-label noise of L_x,p is measured at every size
+    diagnostic_configs: int = 128
 
     PRESETS: ClassVar = {
         "quick": {},
@@ -88,7 +91,7 @@ class Config(ExperimentConfig):
                       seeds=tuple(range(1, 11)), structure="onsagernet", widths=None, steps=10_000,
                       batch_size=256, tol=3e-3,
                       ae=AEConfig(latent_dim=32, steps=20_000, lr=1e-4, lambda_cond=1e-3, batch_size=32),
-                      large_n_atoms=51_200, relaxation="lammps_cg")}
+                      large_n_atoms=51_200, relaxation="lammps_cg", diagnostic_configs=500)}
 
     def method(self, n_atoms: int, loss: str) -> Method:
         return Method("lz") if loss == "lz" else Method("lx", self.atoms_per_config / n_atoms)
@@ -127,6 +130,8 @@ def _sweep_one_size(cfg: Config, n_atoms: int, seed: int, progress: bool, store=
             "ratio": lz["budget_to_tol"] / lx["budget_to_tol"] if _pinned(lz, lx) else None,
             "equal_budget_error_ratio": equal_budget_error_ratio(lz, lx),
             "force_seconds": _force_seconds(records, summary), "autoencoder": jacobian_conditioning(ae, pool),
+            "closure_diagnostics": closure_diagnostics(setup, ae, cfg.method(n_atoms, "lx").p, seed,
+                                                       cfg.diagnostic_configs),
             "runs": records_as_dicts(records), "origins": [o for ens in ensembles for o in ens.origins],
             "seconds": time.perf_counter() - t0}
 
@@ -264,8 +269,10 @@ def _large_run(cfg: Config, seed: int, progress: bool, store=None, workers: int 
 
 
 #: fields that only choose which models are trained (each model's key names its size, budget and seed)
+#: fields that only choose which models are trained or what is measured besides them (timings, the
+#: label-noise diagnostic): left out of the model store's identity, so they may differ between sittings
 SELECTION_FIELDS = ("sizes", "seeds", "lz_configs", "lxp_configs", "timing_sizes", "timing_repeats",
-                    "large_n_atoms", "large_seeds")
+                    "large_n_atoms", "large_seeds", "diagnostic_configs")
 
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
@@ -473,9 +480,15 @@ def _plot_bounds(ax, sizes: list[int], bounds: list[tuple[float, float]], colour
                     label=f"{label.split(' ')[0]}: {words} (edge of the sweep)")
 
 
+def _noise_ratio(size: dict) -> str:
+    d = size.get("closure_diagnostics")
+    return "—" if d is None else f"{d['noise_ratio_T']:.2f}"
+
+
 def summary_table(result: ExperimentResult) -> Table:
     """Per size: force computations to e_tol for each loss, their ratio, the error ratio at equal
-    budgets, and the wall time the force oracle spent per configuration."""
+    budgets, the implied-label noise ratio of L_x,p on T (:mod:`support.label_noise`; "—" for runs
+    made before it was measured), and the wall time the force oracle spent per configuration."""
     m, rows = result.metrics, []
     for r in m["per_size"]:
         fs = r["force_seconds"]
@@ -483,11 +496,12 @@ def summary_table(result: ExperimentResult) -> Table:
         rows.append([f"{r['n_atoms']:,}", fmt_budget(budget_bounds(r["lz"])), fmt_budget(budget_bounds(r["lx"])),
                      fmt_budget(disagreement_bounds(r["lz"])), fmt_budget(disagreement_bounds(r["lx"])),
                      format_bounds(size_ratio_bounds(r), fmt=lambda x: f"{x:.2f}"),
-                     f"{eq:.2f}" if eq is not None else "—",
+                     f"{eq:.2f}" if eq is not None else "—", _noise_ratio(r),
                      f"{1e3 * fs[r['lz_label']]['per_config']:.2f}", f"{1e3 * fs[r['lx_label']]['per_config']:.2f}"])
     return Table(["atoms", "L_z forces to e_tol", "L_x,p forces to e_tol", "L_z, by disagreement",
                   "L_x,p, by disagreement", "ratio",
-                  "error ratio at equal budget", "force ms/config, L_z", "force ms/config, L_x,p"], rows,
+                  "error ratio at equal budget", "label noise ratio on T", "force ms/config, L_z",
+                  "force ms/config, L_x,p"], rows,
                  caption=f"Force computations to reach e_tol = {m['tolerance']:g} (log–log interpolation of "
                          f"the mean error curve against ground truth; \"by disagreement\": the same for the "
                          f"paper's criterion, every model against the last model, \"—\" where an ensemble has "
