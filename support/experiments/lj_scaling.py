@@ -548,8 +548,8 @@ def _several_sizes(r) -> bool:
 
 @CLAIMS.add("reach_tol", "every curve (L_z and L_x,p, every size) reaches e_tol within its budgets",
             expect={"quick": True, "paper": False}, paper="yes (Fig. 6)",
-            reason="at 800 atoms L_x,p (50 atoms per configuration, MLP) stays above e_tol = 3e-3 at "
-                   "every paper budget")
+            reason="at 800 atoms L_x,p (50 atoms per configuration) stays above e_tol = 3e-3 at every "
+                   "paper budget, with an MLP (version 1) and with OnsagerNet (version 2)")
 def _reach(r):
     reached = [budget_bounds(s[k])[1] < math.inf for s in r.metrics["per_size"] for k in ("lz", "lx")]
     return all(reached), f"L_z {_budgets(r, 'lz')}; L_x,p {_budgets(r, 'lx')}"
@@ -619,11 +619,26 @@ def _lz_first(r):
                     f"{first['n_atoms']:,} atoms)"
 
 
-@CLAIMS.add("lxp_falls", "L_x,p's error falls > 100× over its budgets (it converges, just not to e_tol)",
-            expect={"paper": True}, paper="—")
+# version 1 claimed a fall of > 100×, which rested on a diverged MLP at the smallest budget (2e3);
+# the claim is the trend, not the size of that first point
+@CLAIMS.add("lxp_falls", "L_x,p's error at the first size falls > 2× from its smallest budget to its largest "
+            "(still converging at the largest, just not to e_tol)", expect={"paper": True}, paper="—")
 def _falls(r):
     first = r.metrics["per_size"][0]["lx"]["mean"]
-    return first[-1] < first[0] / 100, f"{first[0]:.2e} → {first[-1]:.2e}"
+    return first[-1] < first[0] / 2, f"{first[0]:.2e} → {first[-1]:.2e}"
+
+
+@CLAIMS.add("lxp_cheaper_first_size", "at the first size L_x,p reaches e_tol with fewer force computations "
+            "than L_z (budget ratio L_z / L_x,p > 1)", expect={"quick": False, "paper": False},
+            paper="10.7× fewer at 800 atoms (Fig. 4)",
+            reason="drawn uniformly from all runs, L_z's few configurations already cover the state space, "
+                   "while L_x,p's implied labels from a few atoms per configuration are mostly noise at "
+                   "these budgets")
+def _cheaper(r):
+    first = r.metrics["per_size"][0]
+    ratio = size_ratio_bounds(first)
+    return exceeds(ratio, (1.0, 1.0)), f"L_z / L_x,p = {format_bounds(ratio, fmt=lambda x: f'{x:.2f}')} " \
+                                       f"({first['n_atoms']:,} atoms)"
 
 
 def _budgets(r, key: str) -> str:
