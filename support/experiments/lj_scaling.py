@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -460,6 +461,8 @@ def figures(m: dict) -> dict:
            title="force wall time (fcc boxes)")
     ax.legend(fontsize=7)
     figs["scaling"] = fig
+    for fig in figs.values():       # closed: a notebook shows only the one a cell returns (it still renders)
+        plt.close(fig)
     return figs
 
 
