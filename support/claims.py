@@ -26,7 +26,7 @@ from .tables import Table
 
 #: a measure returns (holds, measured text), (None, measured text) when the run's data cannot decide
 #: the claim, or None when the run has no data for it
-Measure = Callable[[ExperimentResult], Optional[tuple[bool, str]]]
+Measure = Callable[[ExperimentResult], Optional[tuple[Optional[bool], str]]]
 
 
 @dataclass(frozen=True)
