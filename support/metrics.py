@@ -68,10 +68,31 @@ def budget_to_tolerance(budgets: Sequence[float], errors: Sequence[float], tol: 
         return float("inf")
     if i == 0 or not np.isfinite(e[i - 1]):
         return float(b[i])
-    lb0, lb1 = np.log(b[i - 1]), np.log(b[i])
-    le0, le1 = np.log(e[i - 1]), np.log(e[i])
-    frac = (np.log(tol) - le0) / (le1 - le0)
-    return float(np.exp(lb0 + frac * (lb1 - lb0)))
+    return log_log_interpolate(e[i - 1], e[i], b[i - 1], b[i], tol)
+
+
+def log_log_interpolate(x0: float, x1: float, y0: float, y1: float, x: float) -> float:
+    """y at ``x`` on the straight line through (x0, y0) and (x1, y1) in log–log coordinates:
+    log y = log y0 + (log x − log x0) / (log x1 − log x0) · (log y1 − log y0). All values positive."""
+    frac = (math.log(x) - math.log(x0)) / (math.log(x1) - math.log(x0))
+    return math.exp(math.log(y0) + frac * (math.log(y1) - math.log(y0)))
+
+
+def read_curve(budgets: Sequence[float], errors: Sequence[float], at: Sequence[float]) -> list[float] | None:
+    """A curve (``budgets`` ascending, ``errors``) read at the budgets ``at`` inside its range: its
+    own error where it has that budget, else :func:`log_log_interpolate` between the two around it.
+    None if a point it needs is not a finite positive error (points it does not need may be
+    anything, including null for a diverged model)."""
+    b = [float(x) for x in budgets]
+    e = [math.nan if m is None else float(m) for m in errors]
+    out = []
+    for x in at:
+        k = int(np.searchsorted(b, x))
+        points = [k] if b[k] == x else [k - 1, k]
+        if not all(math.isfinite(e[q]) and e[q] > 0 for q in points):
+            return None
+        out.append(e[k] if len(points) == 1 else log_log_interpolate(b[k - 1], b[k], e[k - 1], e[k], x))
+    return out
 
 
 def budget_to_tolerance_bounds(budgets: Sequence[float], errors: Sequence[float],
@@ -92,7 +113,7 @@ def budget_to_tolerance_bounds(budgets: Sequence[float], errors: Sequence[float]
         return 0.0, float(b[0])
     if not np.isfinite(e[i - 1]):
         return float(b[i - 1]), float(b[i])
-    x = budget_to_tolerance(budgets, errors, tol)
+    x = log_log_interpolate(e[i - 1], e[i], b[i - 1], b[i], tol)
     return x, x
 
 

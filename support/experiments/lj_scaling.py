@@ -33,8 +33,8 @@ from ..plotting import figure, method_colour
 from ..claims import ClaimSet
 from ..results import ExperimentResult
 from ..scale import device
-from ..metrics import (all_of, budget_to_tolerance, budget_to_tolerance_bounds, curve_budget_bounds, exceeds,
-                       format_bounds, is_pinned, ratio_bounds)
+from ..metrics import (all_of, budget_to_tolerance, curve_budget_bounds, exceeds, format_bounds, is_pinned,
+                       ratio_bounds, read_curve)
 from ..studies import Method, records_as_dicts, summarise
 from ..tables import Table
 from ..systems.lennard_jones import lattice_configuration
@@ -137,31 +137,23 @@ def _sweep_one_size(cfg: Config, n_atoms: int, seed: int, progress: bool, store=
             "seconds": time.perf_counter() - t0}
 
 
-def budget_bounds(curve: dict) -> tuple[float, float]:
-    """Where the mean error curve against the truth reaches e_tol, as an interval
-    (:func:`support.metrics.curve_budget_bounds`): ``(0, b₁)`` when the curve already starts
-    below it, ``(b_n, inf)`` when it never gets there."""
-    return curve_budget_bounds(curve)
-
-
 def disagreement_bounds(curve: dict) -> tuple[float, float] | None:
     """The same for the paper's criterion (every model against the last one); None where it could
     not be measured (ensembles of one, or runs made before it existed). A disagreement saved as null
     is infinite (the last model diverged; JSON has no inf)."""
     if not curve.get("disagreement_measured") or not curve.get("disagreement"):
         return None
-    values = [math.inf if e is None else e for e in curve["disagreement"]]
-    return budget_to_tolerance_bounds(curve["budgets"], values, curve["tol"])
+    return curve_budget_bounds({**curve, "mean": curve["disagreement"]})
 
 
 def size_ratio_bounds(size: dict) -> tuple[float, float]:
     """Bounds on the ratio of force budgets L_z / L_x,p at one size: a value only when both curves
     cross e_tol inside their budgets."""
-    return ratio_bounds(budget_bounds(size["lz"]), budget_bounds(size["lx"]))
+    return ratio_bounds(curve_budget_bounds(size["lz"]), curve_budget_bounds(size["lx"]))
 
 
 def _pinned(*curves: dict) -> bool:
-    return all(is_pinned(budget_bounds(c)) for c in curves)
+    return all(is_pinned(curve_budget_bounds(c)) for c in curves)
 
 
 def equal_budget_error_ratio(lz: dict, lx: dict) -> dict:
@@ -173,31 +165,11 @@ def equal_budget_error_ratio(lz: dict, lx: dict) -> dict:
     sweeps' budgets need not coincide — at paper scale they rarely do)."""
     lo, hi = max(min(lz["budgets"]), min(lx["budgets"])), min(max(lz["budgets"]), max(lx["budgets"]))
     common = sorted({float(b) for b in [*lz["budgets"], *lx["budgets"]] if lo <= b <= hi})
-    at = [_read_curve(c, common) for c in (lz, lx)]
+    at = [read_curve(c["budgets"], c["mean"], common) for c in (lz, lx)]
     if not common or any(a is None for a in at):
         return {"budgets": [], "ratios": [], "geometric_mean": None}
     ratios = [float(a / b) for a, b in zip(*at)]
     return {"budgets": common, "ratios": ratios, "geometric_mean": float(np.exp(np.mean(np.log(ratios))))}
-
-
-def _read_curve(curve: dict, budgets: list[float]) -> list[float] | None:
-    """A mean error curve read at ``budgets`` (inside its range): its own value where it has that
-    budget, else log–log interpolation between the two budgets around it. None if a point it needs
-    is not a finite positive error (points it does not need may be anything)."""
-    b = [float(x) for x in curve["budgets"]]
-    e = [math.nan if m is None else float(m) for m in curve["mean"]]
-    out = []
-    for x in budgets:
-        k = int(np.searchsorted(b, x))
-        pts = [k] if b[k] == x else [k - 1, k]
-        if not all(math.isfinite(e[q]) and e[q] > 0 for q in pts):
-            return None
-        if len(pts) == 1:
-            out.append(e[k])
-            continue
-        frac = (math.log(x) - math.log(b[k - 1])) / (math.log(b[k]) - math.log(b[k - 1]))
-        out.append(math.exp(math.log(e[k - 1]) + frac * (math.log(e[k]) - math.log(e[k - 1]))))
-    return out
 
 
 def _force_seconds(records, summary) -> dict:
@@ -307,8 +279,8 @@ def _metrics(cfg: Config, per_size: list[dict], timing: list[dict], large: dict 
                                            "L_x,p": [r["lx"]["budget_to_tol_disagreement"] for r in per_size]},
             "ratio": [r["ratio"] for r in per_size],
             "equal_budget_error_ratio": [r["equal_budget_error_ratio"]["geometric_mean"] for r in per_size],
-            "lz_growth": _growth(sizes, [budget_bounds(r["lz"]) for r in per_size]),
-            "lxp_growth": _growth(sizes, [budget_bounds(r["lx"]) for r in per_size]),
+            "lz_growth": _growth(sizes, [curve_budget_bounds(r["lz"]) for r in per_size]),
+            "lxp_growth": _growth(sizes, [curve_budget_bounds(r["lx"]) for r in per_size]),
             "per_size": per_size, "force_timing": timing, "large": large,
             "optimisation": {"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr,
                              "schedule": "cosine to 1e-5, identical for every method, budget and size"}}
@@ -316,7 +288,7 @@ def _metrics(cfg: Config, per_size: list[dict], timing: list[dict], large: dict 
 
 def _growth(sizes: list[int], bounds: list[tuple[float, float]]) -> float | None:
     """Slope of log(budget to tolerance) against log(N) (least squares); None unless every budget is
-    pinned (:func:`budget_bounds`): a slope through censored budgets would be the sweep's, not the
+    pinned (:func:`~support.metrics.curve_budget_bounds`): a slope through censored budgets would be the sweep's, not the
     system's."""
     if len(sizes) < 2 or not all(map(is_pinned, bounds)):
         return None
@@ -339,10 +311,10 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
         n, (ref_n, note) = r["n_atoms"], _paper_reference(r["n_atoms"], i)
         ref = paper["budget_to_tol"][ref_n]
         rows += [{"quantity": f"{n} atoms: L_z forces to e_tol = {cfg.tol:g}",
-                  "measured": fmt_budget(budget_bounds(r["lz"])), "paper": ref["L_z"],
+                  "measured": fmt_budget(curve_budget_bounds(r["lz"])), "paper": ref["L_z"],
                   "note": "vs ground truth, log–log interpolation" + note},
                  {"quantity": f"{n} atoms: L_x,p ({cfg.atoms_per_config} atoms/config) forces to e_tol",
-                  "measured": fmt_budget(budget_bounds(r["lx"])), "paper": ref["L_x,p"],
+                  "measured": fmt_budget(curve_budget_bounds(r["lx"])), "paper": ref["L_x,p"],
                   "note": "paper: 50 atoms/config" + note},
                  {"quantity": f"{n} atoms: L_z forces to e_tol, judged by ensemble disagreement",
                   "measured": fmt_budget(disagreement_bounds(r["lz"])), "paper": ref["L_z"],
@@ -369,7 +341,7 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
 def _censoring_note(size: dict) -> str:
     """Why a ratio is a bound: which budget lies at the edge of its sweep."""
     edges = [f"{label} {_edge(bounds)}" for label, key in (("L_z", "lz"), ("L_x,p", "lx"))
-             for bounds in [budget_bounds(size[key])] if not is_pinned(bounds)]
+             for bounds in [curve_budget_bounds(size[key])] if not is_pinned(bounds)]
     return "a bound: " + ", ".join(edges) if edges else ""
 
 
@@ -387,7 +359,7 @@ def _force_time(size: dict, key: str) -> str:
     """Wall time inside the force oracle to reach e_tol at one size: seconds per force unit times
     the budget bounds, so a censored budget gives a bounded time."""
     per_unit = size["force_seconds"][size[f"{key}_label"]]["per_unit"]
-    lo, hi = budget_bounds(size[key])
+    lo, hi = curve_budget_bounds(size[key])
     return format_bounds((per_unit * lo, per_unit * hi), fmt=lambda x: f"{x:.3g}")
 
 
@@ -442,7 +414,7 @@ def figures(m: dict) -> dict:
     fig, axes = figure(2, 1, width=4.2, height=3.4)
     ax = axes[0, 0]
     for label, key in (("L_z", "lz"), ("L_x,p", "lx")):
-        _plot_bounds(ax, m["sizes"], [budget_bounds(r[key]) for r in m["per_size"]], method_colour(label, 3),
+        _plot_bounds(ax, m["sizes"], [curve_budget_bounds(r[key]) for r in m["per_size"]], method_colour(label, 3),
                      f"{label} (here)")
     table = paper_numbers.SCALING["budget_to_tol"]
     for label in ("L_z", "L_x,p"):
@@ -496,7 +468,7 @@ def summary_table(result: ExperimentResult) -> Table:
     for r in m["per_size"]:
         fs = r["force_seconds"]
         eq = r["equal_budget_error_ratio"]["geometric_mean"]
-        rows.append([f"{r['n_atoms']:,}", fmt_budget(budget_bounds(r["lz"])), fmt_budget(budget_bounds(r["lx"])),
+        rows.append([f"{r['n_atoms']:,}", fmt_budget(curve_budget_bounds(r["lz"])), fmt_budget(curve_budget_bounds(r["lx"])),
                      fmt_budget(disagreement_bounds(r["lz"])), fmt_budget(disagreement_bounds(r["lx"])),
                      format_bounds(size_ratio_bounds(r), fmt=lambda x: f"{x:.2f}"),
                      f"{eq:.2f}" if eq is not None else "—", _noise_ratio(r),
@@ -554,7 +526,7 @@ def _several_sizes(r) -> bool:
             reason="at 800 atoms L_x,p (50 atoms per configuration) stays above e_tol = 3e-3 at every "
                    "paper budget, with an MLP (version 1) and with OnsagerNet (version 2)")
 def _reach(r):
-    reached = [budget_bounds(s[k])[1] < math.inf for s in r.metrics["per_size"] for k in ("lz", "lx")]
+    reached = [curve_budget_bounds(s[k])[1] < math.inf for s in r.metrics["per_size"] for k in ("lz", "lx")]
     return all(reached), f"L_z {_budgets(r, 'lz')}; L_x,p {_budgets(r, 'lx')}"
 
 
@@ -563,7 +535,7 @@ def _reach(r):
 def _lz_grows(r):
     if not _several_sizes(r):
         return None
-    first, last = (budget_bounds(r.metrics["per_size"][i]["lz"]) for i in (0, -1))
+    first, last = (curve_budget_bounds(r.metrics["per_size"][i]["lz"]) for i in (0, -1))
     return exceeds(last, first, 1.5), f"{fmt_budget(first)} → {fmt_budget(last)}"
 
 
@@ -573,7 +545,7 @@ def _lxp_flat(r):
     if not _several_sizes(r):
         return None
     sizes = r.metrics["per_size"]
-    lx = [budget_bounds(s["lx"]) for s in sizes]
+    lx = [curve_budget_bounds(s["lx"]) for s in sizes]
     # the largest budget lies in [max lo, max hi], the smallest in [min lo, min hi]
     spread = ratio_bounds((max(lo for lo, _ in lx), max(hi for _, hi in lx)),
                           (min(lo for lo, _ in lx), min(hi for _, hi in lx)))
@@ -646,7 +618,7 @@ def _cheaper(r):
 
 def _budgets(r, key: str) -> str:
     """A curve's budgets to tolerance over the sizes, in order: '≤ 200,000 / 8,480 / > 150,000'."""
-    return " / ".join(fmt_budget(budget_bounds(s[key])) for s in r.metrics["per_size"])
+    return " / ".join(fmt_budget(curve_budget_bounds(s[key])) for s in r.metrics["per_size"])
 
 
 def fmt_budget(bounds: tuple[float, float] | None) -> str:
