@@ -47,6 +47,10 @@ SHORT_LABELS = {"mlp": "MLP, raw\n(paper)", "mlp_standardised": "MLP,\nstandardi
 
 
 VERSION = 2
+#: fields that only choose *which* models a run trains, left out of the model store's identity
+#: (:func:`~support.experiments.lj_common.model_store`): one encoder or design per process, or a
+#: smaller ensemble first, all fill one store that a final run with everything assembles
+SELECTION_FIELDS = ("designs", "encoders", "ensemble")
 
 
 @dataclass
@@ -136,7 +140,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     cfg = resolve(Config, cfg, scale)
     for encoder in cfg.encoders:
         check_choice("encoder", encoder, list(ENCODER_VARIANTS))
-    store = model_store(models, "lj_encoders", VERSION, cfg, seed)
+    store = model_store(models, "lj_encoders", VERSION, cfg, seed, selection=SELECTION_FIELDS)
     t0 = time.perf_counter()
     setups = _design_setups(cfg, seed, progress)
     t_data = time.perf_counter() - t0
