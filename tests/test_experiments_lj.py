@@ -128,6 +128,27 @@ def test_lj_encoders_tiny(tmp_path):
         lj_encoders.run(replace(cfg, encoders=("mlp", "transformer")), progress=False)
 
 
+def test_lj_encoders_store_fills_by_encoder(tmp_path):
+    """One encoder per run (as the paper-scale lanes do) fills one model store; the run with every
+    encoder then loads those models and trains only the rest, with the same numbers."""
+    cfg = replace(lj_encoders.Config(), n_atoms=108, n_train_traj=2, n_test_traj=2, latent_dim=4, budget_configs=24,
+                  widths=TINY_WIDTHS, ensemble=1, steps=10, batch_size=16, normaliser_runs=1, test_stride=25,
+                  designs=("same start",), encoders=("mlp",), ae=TINY_AE)
+    store = tmp_path / "store"
+    one = lj_encoders.run(cfg, seed=0, progress=False, models=str(store))
+    both = lj_encoders.run(replace(cfg, encoders=("mlp", "mlp_standardised")), seed=0, progress=False,
+                           models=str(store))
+    ex = both.metrics["execution"]["models"]
+    assert (ex["loaded"], ex["trained"]) == (1, 1)
+    a, b = (r.metrics["results"]["same start"]["mlp"] for r in (one, both))
+    for test in ("same start", "new starts"):
+        assert b[test]["per_model"] == a[test]["per_model"]
+    assert b["closure_diagnostics"]["noise_ratio_T"] == a["closure_diagnostics"]["noise_ratio_T"]
+    assert (b["models"]["loaded"], b["models"]["trained"]) == (1, 0)
+    with pytest.raises(ValueError, match="another study"):               # a changed model setting cannot resume
+        lj_encoders.run(replace(cfg, steps=11), seed=0, progress=False, models=str(store))
+
+
 def test_lj_scaling_tiny(tmp_path):
     cfg = replace(lj_scaling.Config(), sizes=(108, 144), n_train_traj=2, n_test_traj=1, latent_dim=4,
                   atoms_per_config=4, lz_configs=(8, 16), lxp_configs=(16, 32), seeds=(1, 2), widths=TINY_WIDTHS,
