@@ -115,6 +115,9 @@ def test_lj_encoders_tiny(tmp_path):
                 assert len(r[test]["per_model"]) == 1 and math.isfinite(r[test]["mean"])
     assert lj_encoders.ae_config(cfg, "mlp_standardised").input_scaling == "standardise"
     assert lj_encoders.ae_config(cfg, "mlp").input_scaling == "raw"
+    fig = lj_encoders.transfer_figure(m["results"])                         # from the saved JSON alone
+    assert len(fig.axes) == 2 and [t.get_text() for t in fig.axes[0].get_xticklabels()] == \
+        [lj_encoders.SHORT_LABELS[e] for e in ("mlp", "mlp_standardised", "invariant")]
     spread = m["input_spread"]["same start"]
     assert spread["position_boost"] == pytest.approx(spread["velocities"] / spread["positions"], rel=1e-5)
     for table in (lj_encoders.summary_table(result), lj_encoders.diagnostics_table(result)):
