@@ -148,6 +148,10 @@ def test_lj_encoders_store_fills_by_encoder(tmp_path):
         assert b[test]["per_model"] == a[test]["per_model"]
     assert b["closure_diagnostics"]["noise_ratio_T"] == a["closure_diagnostics"]["noise_ratio_T"]
     assert (b["models"]["loaded"], b["models"]["trained"]) == (1, 0)
+    verdicts = {v.claim.key: v for v in evaluate(both, lj_encoders.CLAIMS)}   # no invariant encoder here:
+    for key in ("invariant_vs_standardised", "invariant_no_edge_over_raw"):    # undecided, not an error
+        assert verdicts[key].holds is None and "not in this run" in verdicts[key].measured
+    assert verdicts["standardising_breaks_transfer"].holds is not None
     with pytest.raises(ValueError, match="another study"):               # a changed model setting cannot resume
         lj_encoders.run(replace(cfg, steps=11), seed=0, progress=False, models=str(store))
 

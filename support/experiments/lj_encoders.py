@@ -324,6 +324,13 @@ def _new(r, encoder: str) -> float:
     return _same_start(r)[encoder]["new starts"]["mean"]
 
 
+def _missing(r, *encoders: str) -> tuple[None, str] | None:
+    """An undecided verdict naming the encoders a run did not train (the saved paper-scale CPU run
+    leaves the invariant one out), or ``None`` when all are there."""
+    absent = [e for e in encoders if e not in _same_start(r)]
+    return (None, f"not in this run: {', '.join(ENCODER_LABELS[e] for e in absent)}") if absent else None
+
+
 @CLAIMS.add("no_transfer", "trained on runs from one start, the paper's ordered MLP closure (raw inputs) "
             "fails on new starts: its error there is > 10× its same-start error", expect={"quick": True},
             paper="Fig. 5: same-start training only")
@@ -357,6 +364,8 @@ def _standardising(r):
             "error on new starts is ≥ 2× smaller than the standardised ordered MLP's", expect={"quick": True},
             paper="— (the paper has no invariant encoder)")
 def _invariant_vs_std(r):
+    if missing := _missing(r, "invariant", "mlp_standardised"):
+        return missing
     inv, std = _new(r, "invariant"), _new(r, "mlp_standardised")
     return std > 2 * inv, f"new starts: invariant {inv:.2e} vs standardised MLP {std:.2e} ({std / inv:.1f}×)"
 
@@ -366,6 +375,8 @@ def _invariant_vs_std(r):
             "advantage was mostly the standardisation's doing", expect={"quick": True},
             paper="— (the paper has no invariant encoder)")
 def _invariant_vs_raw(r):
+    if missing := _missing(r, "invariant", "mlp"):
+        return missing
     inv, raw = _new(r, "invariant"), _new(r, "mlp")
     return raw < 2 * inv, f"new starts: invariant {inv:.2e} vs raw MLP {raw:.2e} ({raw / inv:.2f}×)"
 
