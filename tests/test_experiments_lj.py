@@ -131,6 +131,15 @@ def test_lj_encoders_tiny(tmp_path):
         lj_encoders.run(replace(cfg, encoders=("mlp", "transformer")), progress=False)
 
 
+def test_lj_encoders_transfer_figure_marks_blown_up_rollouts():
+    """Errors above BLOWN_UP (rollouts that blew up) are counted in a marker, not plotted as a box."""
+    per_model = {"same start": {"per_model": [1e-3, 2e-3]}, "new starts": {"per_model": [0.2, 5e44]}}
+    fig = lj_encoders.transfer_figure({"same start": {"mlp": per_model}})
+    notes = [t.get_text() for t in fig.axes[0].texts]
+    assert notes == ["1 blew up\n(to 5e+44)"]
+    assert fig.axes[0].get_ylim()[1] < 1e5                     # the axis is not stretched to 5e44
+
+
 def test_lj_encoders_store_fills_by_encoder(tmp_path):
     """One encoder per run (as the paper-scale lanes do) fills one model store; the run with every
     encoder then loads those models and trains only the rest, with the same numbers."""

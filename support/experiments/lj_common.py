@@ -504,6 +504,8 @@ def compact_log_ticks(ax, which: str = "xy") -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     def short(v: float, _pos=None) -> str:
+        if v >= 1e9:
+            return f"{v:.0e}".replace("e+", "e")
         if v >= 1e6:
             return f"{v / 1e6:g}M"
         if v >= 1e3:
