@@ -161,6 +161,8 @@ def test_lj_encoders_store_fills_by_encoder(tmp_path):
     for key in ("invariant_vs_standardised", "invariant_no_edge_over_raw"):    # undecided, not an error
         assert verdicts[key].holds is None and "not in this run" in verdicts[key].measured
     assert verdicts["standardising_breaks_transfer"].holds is not None
+    alone = {v.claim.key: v.holds for v in evaluate(one, lj_encoders.CLAIMS)}  # the raw MLP only
+    assert alone["no_transfer"] is not None and alone["standardising_breaks_transfer"] is None
     with pytest.raises(ValueError, match="another study"):               # a changed model setting cannot resume
         lj_encoders.run(replace(cfg, steps=11), seed=0, progress=False, models=str(store))
 

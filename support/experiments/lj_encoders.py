@@ -345,8 +345,8 @@ def _new(r, encoder: str) -> float:
 
 
 def _missing(r, *encoders: str) -> tuple[None, str] | None:
-    """An undecided verdict naming the encoders a run did not train (the saved paper-scale CPU run
-    leaves the invariant one out), or ``None`` when all are there."""
+    """An undecided verdict naming the encoders a claim needs that a run did not train (the saved
+    paper-scale CPU run leaves the invariant one out), or ``None`` when all are there."""
     absent = [e for e in encoders if e not in _same_start(r)]
     return (None, f"not in this run: {', '.join(ENCODER_LABELS[e] for e in absent)}") if absent else None
 
@@ -355,6 +355,8 @@ def _missing(r, *encoders: str) -> tuple[None, str] | None:
             "fails on new starts: its error there is > 10× its same-start error", expect=BOTH,
             paper="Fig. 5: same-start training only")
 def _no_transfer(r):
+    if missing := _missing(r, "mlp"):
+        return missing
     mlp = _same_start(r)["mlp"]
     a, b = mlp["same start"]["mean"], mlp["new starts"]["mean"]
     return b > 10 * a, f"same start {a:.2e} → new starts {b:.2e} ({b / a:.0f}×)"
@@ -366,6 +368,8 @@ def _no_transfer(r):
             paper="— (the paper feeds raw inputs; at 800 atoms results/diagnostics/lj_label_noise.json "
                   "measured 0.991 vs 0.488)")
 def _positions(r):
+    if missing := _missing(r, "mlp_standardised", "mlp"):
+        return missing
     res = _same_start(r)
     std, raw = (res[e]["closure_diagnostics"]["position_share"] for e in ("mlp_standardised", "mlp"))
     return std > 0.9 and raw < 0.6, f"position share: standardised {std:.3f}, raw {raw:.3f}"
@@ -376,6 +380,8 @@ def _positions(r):
             "atom order, decides how badly the paper's closure transfers)", expect=BOTH,
             paper="— (the paper has no transfer test)")
 def _standardising(r):
+    if missing := _missing(r, "mlp_standardised", "mlp"):
+        return missing
     std, raw = _new(r, "mlp_standardised"), _new(r, "mlp")
     return std > 3 * raw, f"new starts: standardised {std:.2e} vs raw {raw:.2e} ({_times(std / raw)}×)"
 
