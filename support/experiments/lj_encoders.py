@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
+import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 from ..pipeline import rollout_observables
@@ -235,6 +236,7 @@ def transfer_figure(results: dict):
     axes[0, 0].plot([], [], "s", color="C0", label="test: same start")
     axes[0, 0].plot([], [], "s", color="C3", label="test: new starts")
     axes[0, 0].legend(fontsize=7)
+    plt.close(fig)          # a notebook shows only the figure a cell returns (a closed one still renders)
     return fig
 
 
