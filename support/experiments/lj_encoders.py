@@ -14,6 +14,7 @@ position columns, implied-label noise ratio of L_x,p), which need no latent trai
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 from ..pipeline import rollout_observables
 from ..plotting import figure
 from ..claims import ClaimSet
-from ..results import ExperimentResult
+from ..results import ExperimentResult, fmt
 from ..studies import Method
 from ..tables import Table
 from ..label_noise import unit_columns
@@ -278,7 +279,7 @@ def summary_table(result: ExperimentResult) -> Table:
         for enc, r in per.items():
             a, b = r["same start"], r["new starts"]
             rows.append([design, ENCODER_LABELS[enc], f"{a['mean']:.2e} ± {a['std']:.1e}",
-                         f"{b['mean']:.2e} ± {b['std']:.1e}", _times(b["mean"] / a["mean"])])
+                         f"{b['mean']:.2e} ± {b['std']:.1e}", fmt(b["mean"] / a["mean"])])
     s = m["setup"]
     return Table(["trained on", "encoder", "error, same-start runs", "error, new-start runs", "new / same"], rows,
                  caption=f"Relative error on T, mean ± std over the models ({s['method']}, "
@@ -305,11 +306,6 @@ def diagnostics_table(result: ExperimentResult) -> Table:
                          f"at p = {_p(m)} against the spread of the exact J f (ρ ≪ 1: a configuration's "
                          f"L_x,p label is almost as good as its L_z label; ρ ≳ 1: mostly noise). No latent "
                          f"model enters; κ(J) as a check that every closure is well conditioned.")
-
-
-def _times(x: float) -> str:
-    """A ratio for a table: one decimal, or in powers of ten once it is huge (a rollout that blew up)."""
-    return f"{x:.1f}" if abs(x) < 1e4 else f"{x:.1e}"
 
 
 def _g(x) -> str:
@@ -346,19 +342,25 @@ def _new(r, encoder: str) -> float:
     return _same_start(r)[encoder]["new starts"]["mean"]
 
 
-def _missing(r, *encoders: str) -> tuple[None, str] | None:
-    """An undecided verdict naming the encoders a claim needs that a run did not train (the saved
-    paper-scale CPU run leaves the invariant one out), or ``None`` when all are there."""
-    absent = [e for e in encoders if e not in _same_start(r)]
-    return (None, f"not in this run: {', '.join(ENCODER_LABELS[e] for e in absent)}") if absent else None
+def _needs(*encoders: str):
+    """Decorate a claim's measure: on a run that did not train one of ``encoders`` (the saved
+    paper-scale CPU run leaves the invariant one out) the verdict is undecided, naming them."""
+    def wrap(measure):
+        @functools.wraps(measure)
+        def guarded(r):
+            absent = [e for e in encoders if e not in _same_start(r)]
+            if absent:
+                return None, f"not in this run: {', '.join(ENCODER_LABELS[e] for e in absent)}"
+            return measure(r)
+        return guarded
+    return wrap
 
 
 @CLAIMS.add("no_transfer", "trained on runs from one start, the paper's ordered MLP closure (raw inputs) "
             "fails on new starts: its error there is > 10× its same-start error", expect=BOTH,
             paper="Fig. 5: same-start training only")
+@_needs("mlp")
 def _no_transfer(r):
-    if missing := _missing(r, "mlp"):
-        return missing
     mlp = _same_start(r)["mlp"]
     a, b = mlp["same start"]["mean"], mlp["new starts"]["mean"]
     return b > 10 * a, f"same start {a:.2e} → new starts {b:.2e} ({b / a:.0f}×)"
@@ -367,11 +369,10 @@ def _no_transfer(r):
 @CLAIMS.add("standardising_moves_onto_positions", "in the same-start design, standardising the inputs puts "
             "the ordered closure on the start's positions: > 90 % of |J_closure|² on position columns, "
             "against < 60 % on raw inputs", expect=BOTH,
-            paper="— (the paper feeds raw inputs; at 800 atoms results/diagnostics/lj_label_noise.json "
-                  "measured 0.991 vs 0.488)")
+            paper="— (the paper feeds raw inputs; at 800 atoms the label-noise diagnostic of "
+                  "lj_structures measured 0.991 vs 0.488)")
+@_needs("mlp_standardised", "mlp")
 def _positions(r):
-    if missing := _missing(r, "mlp_standardised", "mlp"):
-        return missing
     res = _same_start(r)
     std, raw = (res[e]["closure_diagnostics"]["position_share"] for e in ("mlp_standardised", "mlp"))
     return std > 0.9 and raw < 0.6, f"position share: standardised {std:.3f}, raw {raw:.3f}"
@@ -381,19 +382,17 @@ def _positions(r):
             "inputs fails on new starts ≥ 3× worse than on raw inputs (input scaling, not only the "
             "atom order, decides how badly the paper's closure transfers)", expect=BOTH,
             paper="— (the paper has no transfer test)")
+@_needs("mlp_standardised", "mlp")
 def _standardising(r):
-    if missing := _missing(r, "mlp_standardised", "mlp"):
-        return missing
     std, raw = _new(r, "mlp_standardised"), _new(r, "mlp")
-    return std > 3 * raw, f"new starts: standardised {std:.2e} vs raw {raw:.2e} ({_times(std / raw)}×)"
+    return std > 3 * raw, f"new starts: standardised {std:.2e} vs raw {raw:.2e} ({fmt(std / raw)}×)"
 
 
 @CLAIMS.add("invariant_vs_standardised", "trained on runs from one start, the pooled invariant closure's "
             "error on new starts is ≥ 2× smaller than the standardised ordered MLP's", expect={"quick": True},
             paper="— (the paper has no invariant encoder)")
+@_needs("invariant", "mlp_standardised")
 def _invariant_vs_std(r):
-    if missing := _missing(r, "invariant", "mlp_standardised"):
-        return missing
     inv, std = _new(r, "invariant"), _new(r, "mlp_standardised")
     return std > 2 * inv, f"new starts: invariant {inv:.2e} vs standardised MLP {std:.2e} ({std / inv:.1f}×)"
 
@@ -402,9 +401,8 @@ def _invariant_vs_std(r):
             "(the raw MLP's new-start error is less than 2× the invariant one's): the invariant encoder's "
             "advantage was mostly the standardisation's doing", expect={"quick": True},
             paper="— (the paper has no invariant encoder)")
+@_needs("invariant", "mlp")
 def _invariant_vs_raw(r):
-    if missing := _missing(r, "invariant", "mlp"):
-        return missing
     inv, raw = _new(r, "invariant"), _new(r, "mlp")
     return raw < 2 * inv, f"new starts: invariant {inv:.2e} vs raw MLP {raw:.2e} ({raw / inv:.2f}×)"
 
