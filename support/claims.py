@@ -10,8 +10,15 @@ hold, so the table shows "does not hold" and a later run that reproduces the pap
 :func:`evaluate` gives one :class:`Verdict` per claim; :func:`claims_table` renders them
 (claim · paper · measured · holds?); :func:`assert_claims` raises when a verdict differs from its
 expectation at the result's scale — what a chapter's hidden cell and the saved-results unit test call.
-A claim whose data are missing from a run counts as a failure, unless the run was trimmed (it has
-changes from its preset), where it is shown as "not measured in this run".
+
+Verdicts are three-valued. A measure builds its verdict from estimates with their uncertainty
+(:mod:`support.uncertainty`): holds when the interval supports the claim, does not hold when it
+excludes it, undecided when it straddles the line. **Undecided is not a pass**: a claim stated at a
+scale passes there only when it holds (or fails) as stated. A run that cannot decide a claim — the
+interval straddles, or the run lacks its data — passes only where the claim is *declared* undecided at
+that scale (``expect={"paper": UNDECIDED}``, with the reason), and the table says so. Whether a run
+was trimmed plays no part; settings that only say how a run is executed (:data:`EXECUTION_ONLY`)
+are not changes from its preset at all.
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ from .results import ExperimentResult
 from .scale import SCALES
 from .tables import Table
 
+#: an expectation: the run is not expected to decide the claim at this scale (a reason is required)
+UNDECIDED = "undecided"
+from .scale import EXECUTION_ONLY  # noqa: F401  (re-exported: documented above)
+
 #: a measure returns (holds, measured text), (None, measured text) when the run's data cannot decide
 #: the claim, or None when the run has no data for it
 Measure = Callable[[ExperimentResult], Optional[tuple[Optional[bool], str]]]
@@ -33,14 +44,15 @@ Measure = Callable[[ExperimentResult], Optional[tuple[Optional[bool], str]]]
 class Claim:
     """One statement of a chapter, testable on a result.
 
-    ``expect`` maps a scale to whether the claim is expected to hold there; scales not listed are
-    not checked (shown as such). ``reason`` explains an expectation of ``False`` (why the book does
-    not reproduce the paper there)."""
+    ``expect`` maps a scale to whether the claim is expected to hold there (``True``/``False``) or to
+    stay undecided there (:data:`UNDECIDED`); scales not listed are not checked (shown as such).
+    ``reason`` explains an expectation of ``False`` (why the book does not reproduce the paper there)
+    or of :data:`UNDECIDED` (why the run cannot decide it)."""
 
     key: str
     text: str
     measure: Measure
-    expect: Mapping[str, bool]
+    expect: Mapping[str, bool | str]
     paper: str = ""
     reason: str = ""
 
@@ -48,8 +60,12 @@ class Claim:
         unknown = set(self.expect) - set(SCALES)
         if unknown:
             raise ValueError(f"claim {self.key!r}: unknown scales {sorted(unknown)} in expect")
-        if any(v is False for v in self.expect.values()) and not self.reason:
-            raise ValueError(f"claim {self.key!r} is expected not to hold somewhere: give the reason")
+        bad = [v for v in self.expect.values() if v not in (True, False, UNDECIDED)]
+        if bad:
+            raise ValueError(f"claim {self.key!r}: an expectation is True, False or UNDECIDED, got {bad}")
+        if any(v is False or v == UNDECIDED for v in self.expect.values()) and not self.reason:
+            raise ValueError(f"claim {self.key!r} is expected not to hold (or to stay undecided) "
+                             "somewhere: give the reason")
 
 
 @dataclass(frozen=True)
@@ -57,30 +73,36 @@ class Verdict:
     """A claim evaluated on one result."""
 
     claim: Claim
-    holds: bool | None          # None: not measured in this run
+    holds: bool | None          # None: undecided by this run (or not measured in it)
     measured: str
-    expected: bool | None       # None: not stated at this scale
-    trimmed: bool = False       # the run has changes from its preset
+    expected: bool | str | None  # True / False / UNDECIDED; None: not stated at this scale
 
     @property
     def ok(self) -> bool:
-        """Whether the result agrees with what the book states at this scale."""
+        """Whether the result agrees with what the book states at this scale. An undecided verdict
+        agrees only with a declared :data:`UNDECIDED`; a decided one only with True/False."""
         if self.expected is None:
             return True
         if self.holds is None:
-            return self.trimmed
-        return self.holds == self.expected
+            return self.expected == UNDECIDED
+        return self.holds is self.expected
 
     @property
     def status(self) -> str:
         if self.holds is None:
-            return "not measured in this run" if self.measured == "—" else "undecided by this run"
+            word = "not measured in this run" if self.measured == "—" else "undecided by this run"
+            if self.expected == UNDECIDED:
+                return f"{word}, as stated: {self.claim.reason}"
+            if self.expected is None:
+                return f"{word} (not stated at this scale)"
+            return f"{word} — NOT A PASS (the book states it {'holds' if self.expected else 'fails'})"
         word = "holds" if self.holds else "does not hold"
         if self.expected is None:
             return f"{word} (not stated at this scale)"
-        if self.holds == self.expected:
+        if self.holds is self.expected:
             return word if self.holds else f"{word}, as stated: {self.claim.reason}"
-        return f"{word} — UNEXPECTED (the book states it {'holds' if self.expected else 'fails'})"
+        stated = {True: "holds", False: "fails", UNDECIDED: "stays undecided"}[self.expected]
+        return f"{word} — UNEXPECTED (the book states it {stated})"
 
 
 def evaluate(result: ExperimentResult, claims: Sequence[Claim]) -> list[Verdict]:
@@ -95,8 +117,7 @@ def evaluate(result: ExperimentResult, claims: Sequence[Claim]) -> list[Verdict]
         # (None, text): measured, but the data leave the claim undecided (e.g. censored budgets)
         holds, measured = ((None, "—") if outcome is None else
                            (None if outcome[0] is None else bool(outcome[0]), outcome[1]))
-        verdicts.append(Verdict(claim, holds, measured, claim.expect.get(result.scale),
-                                trimmed=bool(result.overrides)))
+        verdicts.append(Verdict(claim, holds, measured, claim.expect.get(result.scale)))
     return verdicts
 
 
@@ -131,7 +152,7 @@ class ClaimSet:
 
     claims: list[Claim] = field(default_factory=list)
 
-    def add(self, key: str, text: str, *, expect: Mapping[str, bool], paper: str = "",
+    def add(self, key: str, text: str, *, expect: Mapping[str, bool | str], paper: str = "",
             reason: str = "") -> Callable[[Measure], Measure]:
         def register(measure: Measure) -> Measure:
             if any(c.key == key for c in self.claims):

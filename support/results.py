@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .provenance import SCHEMA_VERSION, code_version, describe_machine
+from .scale import EXECUTION_ONLY
 from .tables import Table
 
 if TYPE_CHECKING:
@@ -144,14 +145,21 @@ class ExperimentResult:
             path = path / "results.json"
         if not path.is_file():
             raise FileNotFoundError(f"no results file at {path}")
-        data = json.loads(path.read_text())
+        return cls.from_dict(json.loads(path.read_text()), where=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "the data") -> "ExperimentResult":
+        """A result from the JSON dictionary :meth:`save` writes. Execution-only settings recorded by
+        older runs (``workers``, ``threads``: :data:`~support.scale.EXECUTION_ONLY`) are dropped from
+        the overrides: they do not change what a run computes."""
         missing = {"experiment", "scale", "seed", "config", "metrics"} - set(data)
         if missing:
-            raise ValueError(f"{path} is not an experiment result: missing {sorted(missing)}")
+            raise ValueError(f"{where} is not an experiment result: missing {sorted(missing)}")
         return cls(name=data["experiment"], scale=data["scale"], seed=data["seed"], config=data["config"],
                    metrics=data["metrics"], comparison=data.get("comparison", []),
                    wall_time_s=data.get("wall_time_s", 0.0), machine=data.get("machine", "unknown"),
-                   overrides=data.get("overrides", {}), devices=data.get("devices", {"all": "unknown"}),
+                   overrides={k: v for k, v in data.get("overrides", {}).items() if k not in EXECUTION_ONLY},
+                   devices=data.get("devices", {"all": "unknown"}),
                    threads=data.get("threads", 0), code_version=data.get("code_version", "unknown"),
                    config_hash=data.get("config_hash", ""), version=data.get("version", 0),
                    schema=data.get("schema", 1))

@@ -89,3 +89,8 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:                      # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+#: config fields that say how a run is executed (processes, torch threads), not what it computes: a
+#: run that differs from its preset only in these is not a changed run (never listed as a change)
+EXECUTION_ONLY = frozenset({"workers", "threads"})

@@ -23,7 +23,7 @@ import typing
 from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any, ClassVar, TypeVar
 
-from ..scale import SCALES, check_scale, current_scale
+from ..scale import EXECUTION_ONLY, SCALES, check_scale, current_scale
 
 C = TypeVar("C", bound="ExperimentConfig")
 
@@ -64,9 +64,10 @@ class ExperimentConfig:
         return _flatten(self)
 
     def changes_from_preset(self) -> dict[str, Any]:
-        """``{"field": value}`` for every field that differs from the preset of ``self.scale``."""
+        """``{"field": value}`` for every field that differs from the preset of ``self.scale``
+        (execution-only fields, :data:`EXECUTION_ONLY`, are not changes)."""
         preset = type(self).for_scale(self.scale).flat()
-        return {k: v for k, v in self.flat().items() if preset.get(k) != v}
+        return {k: v for k, v in self.flat().items() if preset.get(k) != v and k not in EXECUTION_ONLY}
 
     def config_hash(self) -> str:
         """A short hash of the whole configuration (12 hex digits of SHA-256 of its canonical JSON)."""

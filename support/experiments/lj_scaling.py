@@ -30,7 +30,7 @@ from ..budget import ForceBudget
 from ..memory import peak_rss_gib
 from ..paper_numbers import lj as paper_numbers
 from ..plotting import figure, method_colour
-from ..claims import ClaimSet
+from ..claims import UNDECIDED, ClaimSet
 from ..results import ExperimentResult
 from ..scale import device
 from ..metrics import (all_of, budget_to_tolerance, curve_budget_bounds, exceeds, format_bounds, is_pinned,
@@ -540,7 +540,9 @@ def _lz_grows(r):
 
 
 @CLAIMS.add("lxp_flat", "L_x,p's budget to e_tol stays roughly flat (within 3×) and the ratio grows with N",
-            expect=BOTH, paper="flat (Fig. 6)")
+            expect={"quick": True, "paper": UNDECIDED}, paper="flat (Fig. 6)",
+            reason="the saved paper-scale run never brings L_x,p to e_tol within its budgets at either size "
+                   "(> 250,000 forces at 800 and 2,700 atoms), so its budget is censored and the spread open")
 def _lxp_flat(r):
     if not _several_sizes(r):
         return None

@@ -1,0 +1,206 @@
+r"""Measured numbers with their uncertainty, and the three-valued comparisons a claim's verdict uses.
+
+A claim is a statement about a quantity that a run *estimates*: a mean over seeds, a fit over
+finitely many samples, a distance between two finite samples. Its verdict must therefore come from an
+interval, not from a point value compared with a band tuned on one run. An :class:`Estimate` is a
+value with a (roughly 95 %) interval ``[lo, hi]`` and a note saying where the interval came from:
+
+* :meth:`Estimate.of_samples` — independent repeats (seeds, chains, test trajectories):
+  :math:`\bar x \pm t_{0.975,\,n-1}\, s/\sqrt{n}`;
+* :meth:`Estimate.from_mean_std` — the same from a saved mean, standard deviation and count;
+* :meth:`Estimate.bootstrap` — any statistic of resampled units (paths, snapshots, chains):
+  the 2.5 % and 97.5 % percentiles of the statistic over resamples;
+* :meth:`Estimate.from_se` — a value and a standard error from elsewhere (a fit's), ±1.96 s.e.
+
+The comparisons return ``True`` (the interval supports the statement), ``False`` (the interval
+excludes it) or ``None`` (the interval straddles the line: the run cannot decide):
+
+* :func:`above` / :func:`below` — an estimate against a threshold;
+* :func:`within` — ``|x − target| ≤ tol``, where ``tol`` is a physical scale written in the claim or
+  a multiple of a *measured* noise (e.g. the distance between two independent direct samples);
+* :func:`all_of` / :func:`any_of` — three-valued "and" / "or" of several such verdicts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+#: two-sided 97.5 % quantiles of Student's t for n − 1 = 1 … 30 degrees of freedom (then → 1.96)
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+         2.052, 2.048, 2.045, 2.042)
+
+Tri = Optional[bool]   # True: supported, False: excluded, None: undecided by this run
+
+
+def t975(dof: int) -> float:
+    """The 97.5 % quantile of Student's t with ``dof`` degrees of freedom (normal beyond 30)."""
+    if dof < 1:
+        raise ValueError(f"Student's t needs at least one degree of freedom, got {dof}")
+    return _T975[dof - 1] if dof <= len(_T975) else 1.96
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A measured ``value`` with an interval ``[lo, hi]`` (about 95 %) and ``how`` it was obtained."""
+
+    value: float
+    lo: float
+    hi: float
+    how: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("value", "lo", "hi"):
+            if math.isnan(float(getattr(self, name))):
+                raise ValueError(f"Estimate.{name} is NaN ({self.how or 'no note'})")
+        if not self.lo <= self.value <= self.hi:
+            raise ValueError(f"Estimate needs lo <= value <= hi, got {self.lo} <= {self.value} <= {self.hi}")
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def of_samples(cls, samples: Iterable[float], what: str = "seeds") -> "Estimate":
+        """Mean of independent ``samples`` ± t₀.₉₇₅ · s/√n (needs n ≥ 2 finite samples)."""
+        x = np.asarray(list(samples), float)
+        if x.ndim != 1 or len(x) < 2:
+            raise ValueError(f"an interval over {what} needs at least two samples, got {len(x)}")
+        if not np.isfinite(x).all():
+            raise ValueError(f"non-finite samples over {what}: {x.tolist()}")
+        half = t975(len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+        return cls(float(x.mean()), float(x.mean() - half), float(x.mean() + half),
+                   f"mean ± t·s.e. over {len(x)} {what}")
+
+    @classmethod
+    def from_mean_std(cls, mean: float, std: float, n: int, what: str = "seeds") -> "Estimate":
+        """The interval of :meth:`of_samples` from a saved mean, sample standard deviation and count."""
+        if n < 2:
+            raise ValueError(f"an interval over {what} needs n >= 2, got {n}")
+        if not (math.isfinite(mean) and math.isfinite(std)) or std < 0:
+            raise ValueError(f"mean {mean} and std {std} must be finite, std >= 0")
+        half = t975(n - 1) * std / math.sqrt(n)
+        return cls(float(mean), float(mean - half), float(mean + half), f"mean ± t·s.e. over {n} {what}")
+
+    @classmethod
+    def from_se(cls, value: float, se: float, how: str) -> "Estimate":
+        """``value`` ± 1.96 ``se`` (a normal interval from a standard error computed elsewhere)."""
+        if not (math.isfinite(value) and math.isfinite(se)) or se < 0:
+            raise ValueError(f"value {value} and standard error {se} must be finite, se >= 0")
+        return cls(float(value), float(value - 1.96 * se), float(value + 1.96 * se), how)
+
+    @classmethod
+    def bootstrap(cls, units: Sequence, statistic: Callable[[Sequence], float], *, n_boot: int = 400,
+                  seed: int = 0, what: str = "units") -> "Estimate":
+        """``statistic(units)`` with the 2.5–97.5 % percentile interval of ``statistic`` over
+        ``n_boot`` resamples of ``units`` with replacement (``units``: an array indexed on axis 0,
+        or a tuple of such arrays resampled together)."""
+        arrays = units if isinstance(units, tuple) else (units,)
+        n = len(arrays[0])
+        if n < 2 or any(len(a) != n for a in arrays):
+            raise ValueError(f"bootstrap over {what} needs >= 2 units of equal count in every array")
+        call = (lambda idx: statistic(*(a[idx] for a in arrays))) if isinstance(units, tuple) \
+            else (lambda idx: statistic(arrays[0][idx]))
+        value = float(call(np.arange(n)))
+        rng = np.random.default_rng(seed)
+        boot = np.array([call(rng.integers(0, n, n)) for _ in range(n_boot)], float)
+        boot = boot[np.isfinite(boot)]
+        if len(boot) < n_boot // 2 or not math.isfinite(value):
+            raise ValueError(f"the statistic is not finite on most resamples of the {what}")
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        return cls(value, float(min(lo, value)), float(max(hi, value)),
+                   f"bootstrap 95 % over {n} {what}")
+
+    # ------------------------------------------------------------------ arithmetic on intervals
+    def map(self, f: Callable[[float], float], how: str | None = None) -> "Estimate":
+        """``f`` applied to value and ends (``f`` monotone; a decreasing ``f`` swaps the ends)."""
+        a, b = sorted((f(self.lo), f(self.hi)))
+        return Estimate(f(self.value), a, b, how or self.how)
+
+    def minus(self, other: "Estimate", how: str | None = None) -> "Estimate":
+        """``self − other`` for independent estimates: half-widths add in quadrature."""
+        v = self.value - other.value
+        lo = math.hypot(self.value - self.lo, other.hi - other.value)
+        hi = math.hypot(self.hi - self.value, other.value - other.lo)
+        return Estimate(v, v - lo, v + hi, how or f"{self.how}; {other.how}")
+
+    @property
+    def half_width(self) -> float:
+        return (self.hi - self.lo) / 2
+
+    def __str__(self) -> str:
+        return f"{_g(self.value)} [{_g(self.lo)}, {_g(self.hi)}]"
+
+    def describe(self) -> str:
+        """``value [lo, hi] (how)`` — what a claims table shows."""
+        return f"{self} ({self.how})" if self.how else str(self)
+
+
+def _g(x: float) -> str:
+    if not math.isfinite(x):
+        return "∞" if x > 0 else "−∞"
+    ax = abs(x)
+    if ax != 0 and (ax < 1e-2 or ax >= 1e4):
+        return f"{x:.2e}"
+    return f"{x:.3g}"
+
+
+# ---------------------------------------------------------------------- three-valued comparisons
+def above(e: Estimate, threshold: float) -> Tri:
+    """``e > threshold``: True when the whole interval is above, False when it is at or below, else None."""
+    if e.lo > threshold:
+        return True
+    if e.hi <= threshold:
+        return False
+    return None
+
+
+def below(e: Estimate, threshold: float) -> Tri:
+    """``e < threshold``: True when the whole interval is below, False when it is at or above, else None."""
+    if e.hi < threshold:
+        return True
+    if e.lo >= threshold:
+        return False
+    return None
+
+
+def within(e: Estimate, target: float, tol: float) -> Tri:
+    """``|e − target| ≤ tol``: True when the interval lies inside ``[target − tol, target + tol]``,
+    False when it lies wholly outside, None when it straddles an edge. ``tol`` must be a physical
+    scale stated in the claim or a multiple of a measured noise (never a band tuned on one run)."""
+    if not tol >= 0:
+        raise ValueError(f"tolerance must be >= 0, got {tol}")
+    if target - tol <= e.lo and e.hi <= target + tol:
+        return True
+    if e.hi < target - tol or e.lo > target + tol:
+        return False
+    return None
+
+
+def all_of(verdicts: Iterable[Tri]) -> Tri:
+    """Three-valued "and": False if any is False, else None if any is None, else True."""
+    vs = list(verdicts)
+    if any(v is False for v in vs):
+        return False
+    return None if any(v is None for v in vs) else True
+
+
+def any_of(verdicts: Iterable[Tri]) -> Tri:
+    """Three-valued "or": True if any is True, else None if any is None, else False."""
+    vs = list(verdicts)
+    if any(v is True for v in vs):
+        return True
+    return None if any(v is None for v in vs) else False
+
+
+def paired_log_ratio(a: Sequence[float], b: Sequence[float], what: str = "seeds") -> Estimate:
+    """Mean over paired units of log(a_i / b_i) with its t-interval: the way to compare two methods
+    run on the same seeds (the ordering of two means is not evidence on its own)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired samples need equal 1-d shapes, got {a.shape} and {b.shape}")
+    if (a <= 0).any() or (b <= 0).any():
+        raise ValueError("log-ratios need positive values")
+    return Estimate.of_samples(np.log(a / b), what=f"paired {what}")

@@ -1,0 +1,76 @@
+"""Estimates with intervals and the three-valued comparisons that claims' verdicts are made of."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from support.uncertainty import Estimate, above, all_of, any_of, below, paired_log_ratio, t975, within
+
+
+def test_interval_over_samples_is_the_t_interval():
+    e = Estimate.of_samples([1.0, 2.0, 3.0])
+    half = 4.303 * 1.0 / math.sqrt(3)                       # t_{0.975, 2} · s / √n with s = 1
+    assert e.value == 2.0 and e.lo == pytest.approx(2 - half) and e.hi == pytest.approx(2 + half)
+    assert "over 3 seeds" in e.describe() and str(e).startswith("2 [")
+    same = Estimate.from_mean_std(2.0, 1.0, 3)
+    assert (same.lo, same.hi) == pytest.approx((e.lo, e.hi))
+    assert t975(1) == 12.706 and t975(1000) == 1.96
+
+
+def test_t_interval_covers_the_mean_about_95_percent_of_the_time():
+    rng = np.random.default_rng(0)
+    hits = sum(Estimate.of_samples(rng.normal(0.3, 1.0, 4)).lo <= 0.3 <= Estimate.of_samples(
+        rng.normal(0.3, 1.0, 4)).hi for _ in range(1))          # smoke
+    covered = 0
+    for _ in range(2000):
+        e = Estimate.of_samples(rng.normal(0.3, 1.0, 4))
+        covered += e.lo <= 0.3 <= e.hi
+    assert hits in (0, 1) and 0.93 < covered / 2000 < 0.97
+
+
+def test_bootstrap_interval_of_a_mean_matches_the_normal_one():
+    rng = np.random.default_rng(1)
+    x = rng.normal(5.0, 2.0, 400)
+    e = Estimate.bootstrap(x, np.mean, n_boot=800, seed=0, what="paths")
+    se = x.std(ddof=1) / 20
+    assert e.value == pytest.approx(x.mean())
+    assert e.hi - e.lo == pytest.approx(2 * 1.96 * se, rel=0.15) and "over 400 paths" in e.how
+    pair = Estimate.bootstrap((x, x + 1), lambda a, b: float(np.mean(b - a)), n_boot=50)
+    assert pair.lo == pytest.approx(1.0) and pair.hi == pytest.approx(1.0)   # resampled together
+
+
+def test_comparisons_are_three_valued():
+    e = Estimate(1.0, 0.8, 1.2, "demo")
+    assert above(e, 0.5) is True and above(e, 1.3) is False and above(e, 1.0) is None
+    assert below(e, 1.5) is True and below(e, 0.7) is False and below(e, 1.1) is None
+    assert within(e, 1.0, 0.3) is True and within(e, 2.0, 0.5) is False and within(e, 1.3, 0.2) is None
+    assert all_of([True, None]) is None and all_of([True, False, None]) is False and all_of([True]) is True
+    assert any_of([False, None]) is None and any_of([None, True]) is True and any_of([False]) is False
+
+
+def test_paired_log_ratio_decides_only_when_seeds_agree():
+    # the allen_cahn case of the referee: per-seed log-ratios +2.07, +2.32, -2.54 -> undecided
+    a = np.exp([2.07, 2.32, -2.54])
+    e = paired_log_ratio(a, np.ones(3))
+    assert e.value == pytest.approx(0.617, abs=1e-3) and above(e, 0.0) is None
+    assert above(paired_log_ratio(np.exp([2.0, 2.2, 2.1]), np.ones(3)), 0.0) is True
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="at least two"):
+        Estimate.of_samples([1.0])
+    with pytest.raises(ValueError, match="non-finite"):
+        Estimate.of_samples([1.0, float("nan")])
+    with pytest.raises(ValueError, match="lo <= value <= hi"):
+        Estimate(1.0, 1.5, 2.0)
+    with pytest.raises(ValueError, match="NaN"):
+        Estimate(float("nan"), 0.0, 1.0)
+    with pytest.raises(ValueError, match="tolerance"):
+        within(Estimate(1, 0, 2), 1.0, -1.0)
+    with pytest.raises(ValueError, match="positive"):
+        paired_log_ratio([1.0, -1.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="equal"):
+        Estimate.bootstrap((np.ones(3), np.ones(4)), lambda a, b: 0.0)
