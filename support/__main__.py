@@ -1,6 +1,7 @@
 """Headless entry point.
 
     python -m support list
+    python -m support scorecard                 # every claim on the saved paper-scale runs
     python -m support run NAME [--scale quick|paper] [--seed S] [--out DIR] [--no-progress]
                                [--set FIELD=JSON ...] [--workers N] [--models DIR]
 
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the experiments")
+    sub.add_parser("scorecard", help="every claim of both papers on the saved paper-scale runs")
     run = sub.add_parser("run", help="run one experiment")
     run.add_argument("name")
     run.add_argument("--scale", choices=SCALES, default=None,
@@ -85,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, (_, desc) in EXPERIMENTS.items():
             print(f"{name.ljust(width)}  {desc}")
         return 0
+    if args.command == "scorecard":
+        from .scorecard import scorecard_counts, scorecard_rows, scorecard_table
+        rows = scorecard_rows()
+        print(scorecard_table(rows))
+        print(", ".join(f"{n} {k}" for k, n in scorecard_counts(rows).items()))
+        return 0 if all(r.ok for r in rows) else 1
     # Every check of the input happens before the experiment runs; each failure is one line.
     try:
         overrides = {}

@@ -258,3 +258,14 @@ def test_glued_numbers_reach_the_page_as_python_scalars(monkeypatch):
     assert type(seen["b"][0]) is int and type(seen["c"][0]) is float
     assert seen["d"][0] == "text" and seen["e"][0] == [1, 2]
     assert format(seen["a"][0], ".2f") == "-0.57"
+
+
+def test_scorecard_counts_every_declared_claim_once():
+    from support.scorecard import OUTCOMES, scorecard_counts, scorecard_rows, scorecard_table
+    rows = scorecard_rows()
+    assert len(rows) == sum(len(list(load(n).CLAIMS)) for n in EXPERIMENTS)
+    assert len({(r.experiment, r.key) for r in rows}) == len(rows)
+    counts = scorecard_counts(rows)
+    assert set(counts) == set(OUTCOMES) and sum(counts.values()) == len(rows)
+    assert all(r.outcome == "no saved run" for r in rows if r.measured == "—" and r.status == "no saved run")
+    assert f"{counts['holds']} holds" in scorecard_table(rows).caption
