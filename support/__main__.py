@@ -60,10 +60,18 @@ def _execution_options(module, args) -> dict:
     return asked
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (``error: …``, exit 2), like every
+    other input check of this command, instead of the usage block followed by the message."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m support", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _OneLineParser(prog="python -m support", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     sub.add_parser("list", help="list the experiments")
     sub.add_parser("scorecard", help="every claim of both papers on the saved paper-scale runs")
     run = sub.add_parser("run", help="run one experiment")

@@ -171,8 +171,10 @@ def test_command_line_rejects_bad_input_in_one_line_before_running(tmp_path):
         out = _cli(*args, env=env)
         assert out.returncode == 2 and msg in out.stderr, (args, out.stderr)
         assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
-    out = _cli("run", "theory", "--scale", "huge")
-    assert out.returncode == 2 and "invalid choice: 'huge'" in out.stderr
+    for args, msg in [(("run", "theory", "--scale", "huge"), "invalid choice: 'huge'"),
+                      (("run", "theory", "--seed", "abc"), "invalid int value: 'abc'"), (("fly",), "invalid choice")]:
+        out = _cli(*args)
+        assert out.returncode == 2 and msg in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
 def test_results_record_their_provenance(tmp_path):
