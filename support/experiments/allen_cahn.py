@@ -25,10 +25,12 @@ code sampled 1600 of 40,000, p = 1/25, with replacement, at 64 % of L_z's budget
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import matplotlib.pyplot as plt
@@ -37,7 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..budget import ForceBudget
-from ..claims import ClaimSet
+from ..claims import UNDECIDED, ClaimSet
 from ..closure import ClosureAutoencoder, train_autoencoder
 from ..encoders import MLPClosure
 from ..jacobian import condition_number
@@ -49,6 +51,7 @@ from ..normalise import LatentNormaliser, NormalisedLatentModel
 from ..paper_numbers import paper1 as paper_numbers
 from ..pipeline import FullObservations, PartialStatistics, observe_full, observe_partial_statistics, train_latent
 from ..plotting import figure, method_colour
+from ..provenance import code_version
 from ..results import ExperimentResult
 from ..rollout import rk4
 from ..scale import device
@@ -57,6 +60,7 @@ from ..subsets import subset_size
 from ..tables import Table
 from ..systems.allen_cahn import AllenCahnSystem
 from ..train import TrainConfig, torch_threads
+from ..uncertainty import Estimate, above, all_of, below, paired_log_ratio, t975
 from .config import ExperimentConfig, resolve
 
 VERSION = 1
@@ -376,20 +380,43 @@ def _metrics(cfg: Config, system: AllenCahnSystem, records: list[RunRecord], tes
         methods[label] = {"p": rs[0].p, "mean": mean, "std": std, "per_seed": [r.test_error for r in rs],
                           "n_configs": rs[0].n_configs, "forces": [r.forces_charged for r in rs]}
     lz, lx = methods["L_z"], methods[Method("lx", cfg.p).label]
-    law = system.sharp_interface_energy(test.r1[:, None], test.r2[:, None], test.times[None])
-    both = test.times[None] < 0.5 * test.r2[:, None] ** 2 / 2        # both interfaces, hole not yet small
-    dev = (test.energy / law - 1).abs()
     increase = (test.energy.diff(dim=1) / test.energy[:, :1]).max()
     return {"grid": cfg.grid, "N": system.state_dim, "eps": system.eps, "h": system.h, "budget": cfg.lz_configs
             * system.state_dim, "p": cfg.p, "methods": methods, "lxp_label": Method("lx", cfg.p).label,
             "ratio_lz_over_lxp": lz["mean"] / lx["mean"],
-            "sharp_interface_max_dev_both": float(dev[both].max()),
+            "sharp_interface": sharp_interface_deviations(system, test),
             "energy_max_relative_increase": float(increase),
             "autoencoder": {"snapshots": n_ae, "kappa_median": float(kappa.median()),
                             "kappa_max": float(kappa.max())},
             "pool": pool, "memory": memory, "timings_s": timings,
             "test_mask_frames": int(test.mask(cfg.valid_threshold).sum()),
             "runs": records_as_dicts(records)}
+
+
+def _max_or_none(x: torch.Tensor) -> float | None:
+    return float(x.max()) if x.numel() else None
+
+
+def sharp_interface_deviations(system: AllenCahnSystem, test: TestSet) -> dict:
+    """Each test annulus against the sharp-interface law over the whole time both of its interfaces
+    exist by that law, ``t < r₂²/2`` (the hole's life): the largest ``|E − E_law|`` in units of
+    ``σ·2π·ε`` (the energy of an interface of length 2πε: an O(ε/r) correction to a circle of radius r
+    is at most this), and the largest ``|E/E_law − 1|`` in each quarter of the hole's life (the
+    relative deviation grows as the hole shrinks and its O(ε/r₂(t)) corrections grow), and the signed
+    ``E/E_law − 1`` at each of those frames."""
+    t = test.times[None]
+    law = system.sharp_interface_energy(test.r1[:, None], test.r2[:, None], t)
+    life = t / (test.r2[:, None] ** 2 / 2)                              # fraction of the hole's life
+    both = life < 1
+    absolute = (test.energy - law).abs() / (system.surface_tension * 2 * math.pi * system.eps)
+    relative = (test.energy / law - 1).abs()
+    quarters = [[_max_or_none(relative[j][(life[j] >= q / 4) & (life[j] < (q + 1) / 4)]) for q in range(4)]
+                 for j in range(len(law))]
+    return {"scale": "sigma_2pi_eps", "frames_per_annulus": both.sum(1).tolist(),
+            "max_over_eps_scale": [float(absolute[j][both[j]].max()) for j in range(len(law))],
+            "max_rel_by_quarter": quarters,
+            "rel_dev_while_both": [(test.energy[j] / law[j] - 1)[both[j]].tolist() for j in range(len(law))],
+            "r1": test.r1.tolist(), "r2": test.r2.tolist()}
 
 
 def _comparison(cfg: Config, m: dict) -> list[dict]:
@@ -408,9 +435,11 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
                      "note": f"± {s['std']:.1e} over {len(s['per_seed'])} seeds (ours), ± {ref[1]:.1e} (paper)"})
     rows.append({"quantity": f"ratio L_z / {lx}", "measured": m["ratio_lz_over_lxp"],
                  "paper": paper["errors"]["lz"][0] / paper["errors"]["lxp"][0]})
-    rows.append({"quantity": "E vs sharp-interface law (max rel. deviation, both interfaces)",
-                 "measured": m["sharp_interface_max_dev_both"], "paper": None,
-                 "note": "E ≈ (2√2/3ε)·2π[√(r₁²−2t) + √(r₂²−2t)]"})
+    si = m["sharp_interface"]
+    rows.append({"quantity": "E vs sharp-interface law while both interfaces exist: max |E − E_law| / (σ·2π·ε)",
+                 "measured": max(si["max_over_eps_scale"]), "paper": None,
+                 "note": "E_law = σ·2π[√(r₁²−2t) + √(r₂²−2t)], t < r₂²/2; max |E/E_law − 1| "
+                         f"{max(v for q in si['max_rel_by_quarter'] for v in q if v is not None):.1%}"})
     mem = m["memory"]
     rows.append({"quantity": "peak memory (GiB)", "measured": mem.get("gpu_peak_gib", mem["peak_rss_gib"]),
                  "paper": None, "note": ("GPU peak" if "gpu_peak_gib" in mem else "process peak RSS")
@@ -464,6 +493,54 @@ def _figures(cfg: Config, system: AllenCahnSystem, test: TestSet, preds: dict[st
     return figs
 
 
+def recompute_test_metrics(path: str, progress: bool = False) -> dict:
+    """The test-set metrics of a saved run, recomputed from its stored configuration and seed.
+
+    The test trajectories depend on nothing the run learns: their radii come from the seed and RK4
+    is deterministic, so simulating them again gives the energies the run scored. This is how
+    metrics added after a run (``sharp_interface``) are obtained for it without rerunning the
+    training. The configuration hash must match the run's, and the metrics the run itself saved from
+    the same trajectories must be reproduced, or this raises: ``test_mask_frames``,
+    ``energy_max_relative_increase`` and, in runs saved before ``sharp_interface`` was stored,
+    ``sharp_interface_max_dev_both`` (the largest relative deviation from the law over the first
+    half of the hole's life, what those runs scored)."""
+    from .config import apply_overrides
+    r = ExperimentResult.load(path)
+    if r.name != "allen_cahn":
+        raise ValueError(f"{path} holds a run of {r.name}, not allen_cahn")
+    cfg = apply_overrides(Config.for_scale(r.scale), {k: json.dumps(v) for k, v in r.overrides.items()})
+    if cfg.config_hash() != r.config_hash:
+        raise ValueError(f"the configuration rebuilt from {path} does not hash to the run's")
+    system = make_system(cfg)
+    with torch_threads(_threads()):
+        test = stream_test(system, cfg, r.seed, device(), progress)
+    t = test.times[None]
+    law = system.sharp_interface_energy(test.r1[:, None], test.r2[:, None], t)
+    first_half = (test.energy / law - 1).abs()[t < 0.5 * test.r2[:, None] ** 2 / 2]
+    again = {"test_mask_frames": int(test.mask(cfg.valid_threshold).sum()),
+             "energy_max_relative_increase": float((test.energy.diff(dim=1) / test.energy[:, :1]).max()),
+             "sharp_interface_max_dev_both": float(first_half.max())}
+    for key, value in again.items():
+        if key in r.metrics and not math.isclose(value, r.metrics[key], rel_tol=1e-5, abs_tol=1e-12):
+            raise ValueError(f"recomputed {key} = {value} differs from the run's {r.metrics[key]}: "
+                             "these are not the trajectories the run scored")
+    checked = ", ".join(f"{k} = {r.metrics[k]:.6g}" for k in again if k in r.metrics)
+    out = sharp_interface_deviations(system, test)
+    out["recomputed"] = (f"from the run's configuration and seed by allen_cahn.recompute_test_metrics "
+                         f"(code {code_version()}); it reproduces the run's {checked}")
+    return out
+
+
+def supplement_saved_run(path: str, progress: bool = False) -> dict:
+    """Add the recomputed ``sharp_interface`` metric to the saved run at ``path`` (its other numbers
+    unchanged); returns it. ``python -c "from support.experiments import allen_cahn;
+    allen_cahn.supplement_saved_run('results/paper/allen_cahn')"``."""
+    r = ExperimentResult.load(path)
+    r.metrics["sharp_interface"] = recompute_test_metrics(path, progress)
+    r.save(Path(path).parent if Path(path).suffix == ".json" else path, figures=False)
+    return r.metrics["sharp_interface"]
+
+
 def saved_run_numbers(r: ExperimentResult) -> dict[str, float | int]:
     """The numbers the chapter quotes about a (saved) run: its sizes (``s_*``), its mean errors, the
     seeds where L_x,p beats L_z and by what factors (L_z / L_x,p error), how many test annuli the
@@ -480,7 +557,48 @@ def saved_run_numbers(r: ExperimentResult) -> dict[str, float | int]:
             "saved_factor_lo": min(factors, default=math.nan), "saved_factor_hi": max(factors, default=math.nan),
             "saved_bad_annuli": int(sum(e > 0.3 for e in worst["test_errors"])),
             "saved_over_paper_lz": lz["mean"] / paper["lz"][0], "saved_over_paper_lx": lx["mean"] / paper["lxp"][0],
-            "saved_minutes": r.wall_time_s / 60}
+            "saved_minutes": r.wall_time_s / 60, **{f"saved_{k}": v for k, v in log_ratio_numbers(m).items()}}
+
+
+def log_ratio_numbers(m: dict) -> dict[str, float]:
+    """The paired comparison the chapter quotes: per seed i, log(L_z / L_x,p error) ``lr_i`` with its
+    bootstrap interval over test annuli (``lr_i_lo``, ``lr_i_hi``); over seeds, the mean ``lr_mean``
+    and its t-interval (``lr_lo``, ``lr_hi``; needs two seeds or more)."""
+    out = {}
+    for i, e in enumerate(lxp_log_ratios(m), 1):
+        out |= {f"lr_{i}": e.value, f"lr_{i}_lo": e.lo, f"lr_{i}_hi": e.hi}
+    lz, lx = _paired_seeds(m)
+    if len(lz) >= 2 and np.isfinite(lz).all() and np.isfinite(lx).all():
+        e = paired_log_ratio(lz, lx)
+        out |= {"lr_mean": e.value, "lr_lo": e.lo, "lr_hi": e.hi}
+    return out
+
+
+def sharp_interface_numbers(m: dict) -> dict[str, float]:
+    """What the chapter quotes of the sharp-interface check: the worst max_t |E − E_law|/(σ·2π·ε) over
+    test annuli (``si_worst``), the prediction bound for one more annulus (``si_bound``), and the
+    largest |E/E_law − 1| in each quarter of the hole's life (``si_q1`` … ``si_q4``)."""
+    si = m["sharp_interface"]
+    est = worst_case(si["max_over_eps_scale"], what="test annuli")
+    out = {"si_worst": est.value, "si_bound": est.hi, "si_eps": m["eps"], "si_annuli": len(si["max_over_eps_scale"]),
+           "si_over": sum(w > SHARP_INTERFACE_TOL for w in si["max_over_eps_scale"]),
+           "si_frames_min": min(si["frames_per_annulus"]), "si_frames_max": max(si["frames_per_annulus"]),
+           "si_frame_dt": m["pool"]["frame_dt"]}
+    for i in range(4):
+        vals = [q[i] for q in si["max_rel_by_quarter"] if q[i] is not None]
+        out[f"si_q{i + 1}"] = max(vals) if vals else math.nan
+    # where each annulus deviates most: the fraction of the hole's life, and the law's hole radius / ε
+    sigma = 2 * math.sqrt(2) / (3 * m["eps"])
+    lives, radii = [], []
+    for rel, r1, r2 in zip(si["rel_dev_while_both"], si["r1"], si["r2"]):
+        t = np.arange(len(rel)) * m["pool"]["frame_dt"]
+        law = sigma * 2 * math.pi * (np.sqrt(r1 ** 2 - 2 * t) + np.sqrt(np.clip(r2 ** 2 - 2 * t, 0, None)))
+        k = int(np.argmax(np.abs(np.asarray(rel) * law)))
+        lives.append(float(t[k] / (r2 ** 2 / 2)))
+        radii.append(math.sqrt(max(r2 ** 2 - 2 * t[k], 0.0)) / m["eps"])
+    out |= {"si_worst_life_min": min(lives), "si_worst_life_max": max(lives),
+            "si_worst_hole_min": min(radii), "si_worst_hole_max": max(radii)}
+    return out
 
 
 def budget_table(runs: dict[str, ExperimentResult]) -> Table:
@@ -517,56 +635,142 @@ CLAIMS = ClaimSet()
 @CLAIMS.add("equal_budget", "both losses buy the same number of forces, and no run exceeds it",
             expect={"quick": True, "paper": True}, paper="1e8 forces each at p = 1/16 (the code's p = 1/25: 6.4e7)")
 def _equal_budget(r: ExperimentResult) -> tuple[bool, str]:
-    runs = r.metrics["runs"]
-    b = r.metrics["budget"]
+    """An exact check on integer counts: every run spends n_configs · |I| forces, at most the budget
+    and short of it by less than one configuration's forces (the budget is not a multiple of |I|)."""
+    m = r.metrics
+    runs = m["runs"]
+    worst = 0.0
+    ok = True
+    for x in runs:
+        per_config = subset_size(m["N"], x["p"])
+        short = x["budget"] - x["forces_charged"]
+        ok &= x["forces_charged"] == x["n_configs"] * per_config and 0 <= short < per_config
+        worst = max(worst, short / per_config)
     over = sum(x["forces_charged"] > x["budget"] for x in runs)
-    low = min(x["forces_charged"] for x in runs) / b
-    return over == 0 and low > 0.99, f"{len(runs)} runs, {over} over budget, smallest spend {low:.3f} of it"
+    return ok, (f"{len(runs)} runs, {over} over budget; largest shortfall {worst:.2f} of one configuration's "
+                "forces (exact integer counts: tolerance < 1 configuration)")
 
 
 @CLAIMS.add("energy_decreases", "the free energy never increases along a test trajectory",
             expect={"quick": True, "paper": True}, paper="— (E is the Lyapunov function of the flow)")
 def _energy_decreases(r: ExperimentResult) -> tuple[bool, str]:
+    """Exact up to round-off: dE/dt = −h²‖f‖² ≤ 0 for this energy; an increase above 10⁻⁹ E(0)
+    (float64 round-off of E is ~10⁻¹⁶ E) would be a bug."""
     inc = r.metrics["energy_max_relative_increase"]
-    return inc <= 1e-9, f"largest step increase {inc:.1e} of E(0)"
+    return inc <= 1e-9, (f"largest step increase {inc:.1e} of E(0) (tolerance 1e-9 of E(0): round-off; "
+                         "float64 E)")
 
 
-@CLAIMS.add("sharp_interface", "while both interfaces exist (t < ½·r₂²/2), E(t) follows the sharp-interface "
-            "law within 3 % (quick, ε = 0.0375) / 2 % (ε < 0.03; corrections are O(ε/r))",
-            expect={"quick": True, "paper": True}, paper="— (asymptotic theory, corrections O(ε/r))")
-def _sharp(r: ExperimentResult) -> tuple[bool, str]:
-    dev = r.metrics["sharp_interface_max_dev_both"]
-    band = 0.03 if r.metrics["eps"] > 0.03 else 0.02
-    return dev < band, f"max deviation {dev:.1%} (ε = {r.metrics['eps']:.4f})"
+def worst_case(values, what: str = "units") -> Estimate:
+    """The largest of per-unit values (each unit: an independent draw, e.g. a test annulus) as an
+    estimate of the largest over the units' distribution: the observed worst is a lower end (the
+    distribution's worst is at least that), the upper end is the 95 % prediction bound for one more
+    unit, mean + t₀.₉₇₅ · s · √(1 + 1/n). ``below(worst_case(v), tol)`` is then True when a new unit
+    is predicted below ``tol`` too, False when an observed unit is already at or above it.
+    (A general helper kept here; support.uncertainty may adopt it.)"""
+    x = np.asarray(values, float)
+    if x.ndim != 1 or len(x) < 2 or not np.isfinite(x).all():
+        raise ValueError(f"a worst case over {what} needs at least two finite values, got {x.tolist()}")
+    bound = x.mean() + t975(len(x) - 1) * x.std(ddof=1) * math.sqrt(1 + 1 / len(x))
+    return Estimate(float(x.max()), float(x.max()), float(max(bound, x.max())),
+                    f"worst of {len(x)} {what}; upper end: 95 % prediction bound for one more")
+
+
+#: |E − E_law| allowed while both interfaces exist, in units of σ·2π·ε: an O(ε/r) correction to the
+#: energy σ·2πr of a circle, with coefficient one
+SHARP_INTERFACE_TOL = 1.0
+
+
+@CLAIMS.add("sharp_interface", "while both interfaces exist (the hole's whole life, t < r₂²/2), E(t) follows "
+            "the sharp-interface law up to its O(ε/r) corrections: |E − E_law| ≤ σ·2π·ε on every test annulus",
+            expect={"quick": True, "paper": False}, paper="— (asymptotic theory, corrections O(ε/r))",
+            reason="in the saved 128² run (ε = 0.0188) E follows the law to 0.3 %, 0.4 % and 1.1 % in the first "
+                   "three quarters of the hole's life, but at 93–98 % of it, when the law's hole radius is 0.8 to "
+                   "1.7 ε (a hole no wider than its own interface), E falls below the law by up to 1.007 σ·2π·ε: "
+                   "2 of 16 annuli exceed the tolerance (E is exact to round-off; denser frames could only find "
+                   "more). At ε = 0.0375 (quick) the same collapse stays below it")
+def _sharp(r: ExperimentResult) -> tuple[bool | None, str] | None:
+    si = r.metrics.get("sharp_interface")
+    if si is None:                                   # a run saved before this metric (see recompute_test_metrics)
+        return None
+    est = worst_case(si["max_over_eps_scale"], what="test annuli")
+    by_quarter = [[q[i] for q in si["max_rel_by_quarter"] if q[i] is not None] for i in range(4)]
+    rel = ", ".join(f"{max(v):.1%}" if v else "—" for v in by_quarter)
+    return below(est, SHARP_INTERFACE_TOL), (
+        f"max_t |E − E_law|/(σ·2π·ε): {est.describe()}, tolerance {SHARP_INTERFACE_TOL:g}; "
+        f"largest |E/E_law − 1| by quarter of the hole's life: {rel} (ε = {r.metrics['eps']:.4f})")
+
+
+def _paired_seeds(m: dict) -> tuple[np.ndarray, np.ndarray]:
+    return (np.asarray(m["methods"]["L_z"]["per_seed"], float),
+            np.asarray(m["methods"][m["lxp_label"]]["per_seed"], float))
+
+
+def lxp_log_ratios(m: dict) -> list[Estimate]:
+    """Per seed, log(L_z error / L_x,p error) of the two models trained with that seed, with a
+    bootstrap interval over the test annuli (resampled together for both models): > 0 favours L_x,p."""
+    out = []
+    for seed in [x["seed"] for x in m["runs"] if x["method"] == "L_z"]:
+        a, b = (np.asarray(next(x["test_errors"] for x in m["runs"] if x["method"] == label and x["seed"] == seed),
+                           float) for label in ("L_z", m["lxp_label"]))
+        fa, fb = np.isfinite(a).all(), np.isfinite(b).all()
+        if not (fa and fb):                        # a diverged rollout: that model is the worse one
+            v = 0.0 if fa == fb else (-math.inf if fa else math.inf)
+            out.append(Estimate(v, v if v else -math.inf, v if v else math.inf, "a rollout diverged"))
+            continue
+        out.append(Estimate.bootstrap((a, b), lambda x, y: math.log(x.mean() / y.mean()), what="test annuli"))
+    return out
 
 
 @CLAIMS.add("lxp_more_accurate", "at an equal force budget L_x,p predicts E(t) more accurately than L_z "
-            "(mean over seeds)", expect={"quick": True, "paper": True},
-            paper="L_z 6.93e-3 ± 2.80e-3 vs L_x,p 3.98e-3 ± 1.58e-3")
-def _lxp(r: ExperimentResult) -> tuple[bool, str]:
-    m = r.metrics
-    lz, lx = m["methods"]["L_z"]["mean"], m["methods"][m["lxp_label"]]["mean"]
-    return lx < lz, f"L_z {lz:.2e} vs {m['lxp_label']} {lx:.2e} (ratio {lz / lx:.2f})"
+            "(mean over seeds of the paired log-ratio log(L_z error / L_x,p error) > 0)",
+            expect={"quick": UNDECIDED, "paper": UNDECIDED},
+            paper="L_z 6.93e-3 ± 2.80e-3 vs L_x,p 3.98e-3 ± 1.58e-3 (3 of 3 seeds favour L_x,p)",
+            reason="three seeds do not decide it. In the saved 128² run the paired log-ratios log(L_z/L_x,p) "
+                   "are +2.07, +2.32 and −2.54 (the seed-3 L_x,p model fails on 7 of 16 test annuli): mean "
+                   "+0.62, t-interval over the seeds [−6.2, +7.4]. At the quick scale the seeds agree in sign "
+                   "but not in size (+1.43, +0.63, +0.29 when written: mean +0.79, t-interval [−0.68, +2.25])")
+def _lxp(r: ExperimentResult) -> tuple[bool | None, str]:
+    lz, lx = _paired_seeds(r.metrics)
+    if len(lz) < 2:
+        return None, f"{len(lz)} seed: no interval over seeds"
+    if not (np.isfinite(lz).all() and np.isfinite(lx).all()):
+        return None, "a rollout diverged: no finite log-ratio"
+    e = paired_log_ratio(lz, lx)
+    per = ", ".join(f"{v:+.2f}" for v in np.log(lz / lx))
+    return above(e, 0.0), (f"log(L_z/L_x,p) per seed {per}; mean {e.describe()} (> 0 favours L_x,p; "
+                           f"ratio of means {lz.mean() / lx.mean():.2f})")
 
 
-@CLAIMS.add("every_seed", "L_x,p is more accurate than L_z for every seed (models paired by seed)",
+@CLAIMS.add("every_seed", "L_x,p is more accurate than L_z for every seed (models paired by seed; each "
+            "seed's log(L_z/L_x,p) > 0, with its interval over test annuli)",
             expect={"paper": False}, paper="yes: 3 of 3 seeds (L_z 4.9e-3, 1.09e-2, 5.0e-3; L_x,p 2.3e-3, 6.1e-3, 3.5e-3)",
-            reason="in the saved 128² run one L_x,p model (seed 3) has errors above 0.3 on 7 of 16 test annuli "
-                   "while the L_z model of the same seed is the best of the run: 2 of 3 seeds favour L_x,p, "
-                   "by 7.9× and 10.1×, and the means (L_z 0.116 ± 0.077, L_x,p 0.084 ± 0.094) overlap")
-def _every_seed(r: ExperimentResult) -> tuple[bool, str]:
-    m = r.metrics
-    lz, lx = m["methods"]["L_z"]["per_seed"], m["methods"][m["lxp_label"]]["per_seed"]
-    wins = sum(b < a for a, b in zip(lz, lx))
-    return wins == len(lz), f"L_x,p better in {wins} of {len(lz)} seeds"
+            reason="in the saved 128² run the seed-3 L_x,p model has errors above 0.3 on 7 of 16 test annuli "
+                   "while the L_z model of the same seed is the best of the run: its log(L_z/L_x,p) = −2.54 "
+                   "has a bootstrap interval over the test annuli below 0, while seeds 1 and 2 favour "
+                   "L_x,p (+2.07, +2.32)")
+def _every_seed(r: ExperimentResult) -> tuple[bool | None, str]:
+    ests = lxp_log_ratios(r.metrics)
+    verdicts = [above(e, 0.0) for e in ests]
+    words = {True: "L_x,p", False: "L_z", None: "undecided"}
+    per = "; ".join(f"{e} ({words[v]})" for e, v in zip(ests, verdicts))
+    how = next((e.how for e in ests if e.how != "a rollout diverged"), "")
+    return all_of(verdicts), f"log(L_z/L_x,p) per seed: {per} — {how}"
 
 
 @CLAIMS.add("bounded_memory", "the streamed run's peak memory is below what storing snapshots, forces "
             "and J^† rows would take", expect={"paper": True},
             paper="— (the official run stores ~20 GB)")
-def _memory_claim(r: ExperimentResult) -> tuple[bool, str] | None:
+def _memory_claim(r: ExperimentResult) -> tuple[bool | None, str] | None:
+    """The stored-everything size is an exact byte count of those arrays alone (no process overhead);
+    the peak is one measurement. Its run-to-run noise is taken as the arrays the streamed run holds
+    at once (a batch of trajectories and the autoencoder set): the claim holds when the peak plus
+    that much is still below, fails when the peak alone is above."""
     mem = r.metrics["memory"]
     peak = mem.get("gpu_peak_gib", mem["peak_rss_gib"])
     if peak is None:                                                # not measurable here (Windows)
         return None
-    return peak < mem["store_everything_gib"], f"peak {peak:.2f} GiB vs {mem['store_everything_gib']:.2f} GiB"
+    store, held = mem["store_everything_gib"], mem["largest_held_arrays_gib"]
+    verdict = True if peak + held < store else (False if peak >= store else None)
+    return verdict, (f"peak {peak:.2f} GiB (+ {held:.2f} GiB held arrays as its noise) vs {store:.2f} GiB "
+                     "stored (exact count)")
