@@ -33,14 +33,15 @@ from typing import ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..claims import ClaimSet
+from ..claims import ClaimSet, UNDECIDED
 from ..plotting import figure, method_colour
 from ..results import ExperimentResult
 from ..systems.spins import domain_wall_density, ising, ising_energy_per_site, magnetisation, wolff
 from ..systems.spins.diagnostics import correlation_function, standardised_w1, wall_density_by_offset
+from ..uncertainty import Estimate, above, all_of, below, within
 from .config import ExperimentConfig, resolve
 
-VERSION = 1
+VERSION = 2     # 2: per-snapshot samples, per-unit wall densities and per-lattice direct runs stored (intervals)
 
 #: the two conditions: name -> (T, h)
 CONDITIONS: dict[str, tuple[float, float]] = {"above": (2.5, 0.1), "critical": (ising.T_C, 0.0)}
@@ -124,6 +125,26 @@ def summary(x: np.ndarray, h: float, ref: dict[str, np.ndarray] | None, stride: 
     return out
 
 
+def wall_parts(x: np.ndarray, stride: int, unit_of: np.ndarray) -> np.ndarray:
+    """Per unit (``unit_of[i]``: the unit of snapshot ``i``): the wall densities between and inside the
+    2×2 blocks and at window seams and in the bulk, ``[n_units, 4]`` (each a mean over the unit's
+    snapshots; every snapshot has the same number of bonds, so ratios of means over units are the
+    pooled ratios of :func:`summary`)."""
+    units = np.unique(unit_of)
+    out = np.empty((len(units), 4))
+    for j, u in enumerate(units):
+        part = x[unit_of == u]
+        blocks, seams = wall_density_by_offset(part, 2), wall_density_by_offset(part, stride)
+        out[j] = blocks[0], blocks[1], seams[0], seams[1:].mean()
+    return out
+
+
+def samples_of(x: np.ndarray, h: float) -> dict[str, np.ndarray]:
+    """The per-snapshot observables a saved run keeps for the intervals: m, ρ_dw, e (|m| follows)."""
+    obs = observables(x, h)
+    return {k: obs[k] for k in ("m", "ρ_dw", "e")}
+
+
 def replication_exactness(small: np.ndarray, L: int) -> dict:
     """Largest deviations from the exact maps of replication: m kept, ρ_dw halved per
     configuration, G_L(2r) = G_small(r)."""
@@ -143,12 +164,15 @@ def direct_equilibration(cfg: Config, T: float, h: float, ref: dict, rng: np.ran
     dt = cfg.direct_time / cfg.direct_records
     t, events, absm, rho = [0.0], [0.0], [float(np.abs(magnetisation(x)).mean())], \
         [float(domain_wall_density(x).mean())]
+    each_m, each_rho = [np.abs(magnetisation(x))], [domain_wall_density(x)]      # per lattice
     for k in range(cfg.direct_records):
         x, done = ising.run_for_time(x, dt, T, h, seed=rng)
         t.append((k + 1) * dt)
         events.append(events[-1] + float(np.mean(done)))
         absm.append(float(np.abs(magnetisation(x)).mean()))
         rho.append(float(domain_wall_density(x).mean()))
+        each_m.append(np.abs(magnetisation(x)))
+        each_rho.append(domain_wall_density(x))
     tol = cfg.equilibrated_within
     ok = (np.abs(np.array(absm) / ref["mean"]["|m|"] - 1) < tol) & \
         (np.abs(np.array(rho) / ref["mean"]["ρ_dw"] - 1) < tol)
@@ -158,7 +182,8 @@ def direct_equilibration(cfg: Config, T: float, h: float, ref: dict, rng: np.ran
     return {"time": t, "events": events, "abs_m": absm, "rho": rho,
             "events_to_equilibrium": events[first] if reached else float("inf"),
             "time_to_equilibrium": t[first] if reached else float("inf"),
-            "events_run": events[-1]}
+            "events_run": events[-1],
+            "abs_m_each": np.stack(each_m, axis=1), "rho_each": np.stack(each_rho, axis=1)}
 
 
 def one_condition(cfg: Config, name: str, seed: int, progress: bool) -> dict:
@@ -170,11 +195,17 @@ def one_condition(cfg: Config, name: str, seed: int, progress: bool) -> dict:
     ref2_x = reference(cfg, T, h, rng)
     ref = observables(ref_x, h)
     stride = cfg.relax_window // 2
+    small_unit = np.arange(len(small)) // -(-cfg.n_snapshots // cfg.small_runs)    # the run of a snapshot
     out = {"T": T, "h": h, "small": summary(small, h, None, stride),
            "reference": summary(ref_x, h, None, stride),
            "floor": {k: standardised_w1(v, ref[k]) for k, v in observables(ref2_x, h).items()},
            "exact_replication": replication_exactness(small, cfg.L),
-           "small_events_per_snapshot": small_events / len(small), "runs": []}
+           "small_events_per_snapshot": small_events / len(small), "runs": [],
+           # for the intervals: the samples and the independent units they come in (small runs;
+           # Wolff chains of the two direct samples)
+           "samples": {"reference": samples_of(ref_x, h), "reference2": samples_of(ref2_x, h)},
+           "units": {"small_per_run": int(-(-cfg.n_snapshots // cfg.small_runs)),
+                     "reference_per_chain": int(-(-cfg.n_snapshots // cfg.reference_chains))}}
     if h == 0.0:
         out["onsager_rho"] = ising.onsager_domain_wall_density(T)
     jobs = [(t, b) for t in cfg.relax_times for b in (BOUNDARIES if t > 0 else BOUNDARIES[:1])]
@@ -185,7 +216,12 @@ def one_condition(cfg: Config, name: str, seed: int, progress: bool) -> dict:
         row = summary(x, h, ref, stride)
         row.update(t_relax=t_relax, boundary=boundary, relax_events_per_snapshot=float(ev.mean()),
                    seconds=time.perf_counter() - start)
-        if t_relax == max(cfg.relax_times):
+        longest = t_relax == max(cfg.relax_times)
+        if boundary == "frozen" or longest:
+            row["samples"] = samples_of(x, h)
+        if t_relax > 0 and (boundary == "periodic" or longest):
+            row["walls"] = wall_parts(x, stride, small_unit)
+        if longest:
             row["histograms"] = {k: np.histogram(v, bins=24, range=_range(k, ref[k]))[0]
                                  for k, v in observables(x, h).items()}
         out["runs"].append(row)
@@ -346,6 +382,145 @@ def _figures(cfg: Config, m: dict) -> dict:
     return figs
 
 
+# ------------------------------------------------------------------------------------ intervals
+#: bootstrap resamples behind the intervals of the claims
+N_BOOT = 400
+#: the multiple of the noise floor (W₁/σ between two independent direct samples) that still counts as
+#: "the same law": a sample as far from direct equilibrium as two direct samples are from each other
+#: sits near 1 ×; 2 × leaves room for the floor's own scatter
+FLOOR_MULTIPLE = 2.0
+
+
+def _groups(n: int, per: int) -> list[np.ndarray]:
+    """Indices of ``n`` samples that come in consecutive groups of ``per`` (one group per run/chain)."""
+    return [np.arange(i, min(i + per, n)) for i in range(0, n, per)]
+
+
+def _resample(groups: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    return np.concatenate([groups[j] for j in rng.integers(0, len(groups), len(groups))])
+
+
+def _obs(samples: dict, key: str) -> np.ndarray:
+    return np.abs(np.asarray(samples["m"], float)) if key == "|m|" else np.asarray(samples[key], float)
+
+
+def _w1_over_sd(a: np.ndarray, b: np.ndarray) -> float:
+    """W₁(a, b) / std(b) of two 1-D samples (what :func:`standardised_w1` computes, without scipy's
+    per-call overhead: the bootstrap calls it many thousand times)."""
+    a, b = np.sort(a), np.sort(b)
+    v = np.sort(np.concatenate([a, b]))
+    fa = np.searchsorted(a, v[:-1], side="right") / len(a)
+    fb = np.searchsorted(b, v[:-1], side="right") / len(b)
+    return float((np.abs(fa - fb) * np.diff(v)).sum() / b.std())
+
+
+#: distance_estimates computed once per (row, seed, n_boot): a chapter evaluates the claims several times
+_CACHE: dict[tuple, tuple[dict, dict]] = {}
+
+
+def distance_estimates(c: dict, row: dict, *, seed: int = 0, n_boot: int = N_BOOT) -> dict | None:
+    key = (id(row), id(c), seed, n_boot)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is row:
+        return hit[1]
+    out = _distance_estimates(c, row, seed=seed, n_boot=n_boot)
+    _CACHE[key] = (row, out)
+    return out
+
+
+def _distance_estimates(c: dict, row: dict, *, seed: int = 0, n_boot: int = N_BOOT) -> dict | None:
+    """For each observable: W₁/σ of ``row``'s snapshots to the reference, the noise floor (W₁/σ of the
+    second direct sample to the reference), and the excess ``W₁/σ − FLOOR_MULTIPLE × floor``, each an
+    :class:`Estimate` from one joint bootstrap (small runs, and the Wolff chains of both direct samples,
+    resampled as units: snapshots of one run or chain are not independent). None without samples."""
+    if "samples" not in row or "samples" not in c:
+        return None
+    ref, ref2, up = c["samples"]["reference"], c["samples"]["reference2"], row["samples"]
+    n_up, n_ref = len(up["m"]), len(ref["m"])
+    g_up = _groups(n_up, c["units"]["small_per_run"])
+    g_ref = _groups(n_ref, c["units"]["reference_per_chain"])
+    g_ref2 = _groups(len(ref2["m"]), c["units"]["reference_per_chain"])
+    rng = np.random.default_rng(seed)
+    picks = [(_resample(g_up, rng), _resample(g_ref, rng), _resample(g_ref2, rng)) for _ in range(n_boot)]
+    how = (f"bootstrap 95 % over {len(g_up)} small runs and {len(g_ref)} + {len(g_ref2)} direct chains")
+    equal = n_up == n_ref == len(ref2["m"]) and all(len(i) == n_up and len(j) == n_ref and len(k) == n_ref
+                                                   for i, j, k in picks)
+    if equal:
+        I, J, K = (np.stack([p[q] for p in picks]) for q in range(3))
+    out = {}
+    for key in OBSERVABLES:
+        a, b, b2 = _obs(up, key), _obs(ref, key), _obs(ref2, key)
+        d0, f0 = _w1_over_sd(a, b), _w1_over_sd(b2, b)
+        if equal:       # every resample as long as its sample: W₁ = mean |sorted − sorted|, vectorised
+            A, B, B2 = (np.sort(x[idx], axis=1) for x, idx in ((a, I), (b, J), (b2, K)))
+            sd = B.std(axis=1)
+            boot = np.stack([np.abs(A - B).mean(axis=1) / sd, np.abs(B2 - B).mean(axis=1) / sd], axis=1)
+        else:
+            boot = np.array([(_w1_over_sd(a[i], b[j]), _w1_over_sd(b2[k], b[j])) for i, j, k in picks])
+        ex = boot[:, 0] - FLOOR_MULTIPLE * boot[:, 1]
+        out[key] = {name: _pct(v, bs, how) for name, v, bs in
+                    (("w1", d0, boot[:, 0]), ("floor", f0, boot[:, 1]),
+                     ("excess", d0 - FLOOR_MULTIPLE * f0, ex))}
+        da, db = a.mean() - b.mean(), b.std()
+        shift = ((a[I].mean(axis=1) - b[J].mean(axis=1)) / b[J].std(axis=1) if equal else
+                 np.array([(a[i].mean() - b[j].mean()) / b[j].std() for i, j, _ in picks]))
+        out[key]["mean_shift"] = _pct(da / db, shift, how)
+    return out
+
+
+def _pct(value: float, boot: np.ndarray, how: str) -> Estimate:
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return Estimate(float(value), float(min(lo, value)), float(max(hi, value)), how)
+
+
+def wall_ratio_estimates(c: dict, row: dict, *, seed: int = 0) -> dict[str, Estimate] | None:
+    """seam/bulk and inside/between wall-density ratios of ``row`` with bootstrap intervals over the
+    small runs (None without the stored per-run wall densities)."""
+    if "walls" not in row:
+        return None
+    w = np.asarray(row["walls"], float)
+    units = len(w)
+    how = f"bootstrap 95 % over {units} small runs"
+    return {"seam_over_bulk": Estimate.bootstrap(w, lambda x: x[:, 2].mean() / x[:, 3].mean(), seed=seed,
+                                                 what="small runs").map(float, how),
+            "inside_over_between": Estimate.bootstrap(w, lambda x: x[:, 1].mean() / x[:, 0].mean(),
+                                                      seed=seed + 1, what="small runs").map(float, how)}
+
+
+def rho_estimate(c: dict, row: dict, *, seed: int = 0) -> Estimate | None:
+    """Mean ρ_dw of ``row``'s snapshots with a bootstrap interval over the small runs."""
+    if "samples" not in row:
+        return None
+    rho = np.asarray(row["samples"]["ρ_dw"], float)
+    groups = _groups(len(rho), c["units"]["small_per_run"])
+    means = np.array([rho[g].mean() for g in groups])
+    sizes = np.array([len(g) for g in groups], float)
+    return Estimate.bootstrap((means, sizes), lambda m, n: float((m * n).sum() / n.sum()), seed=seed,
+                              what="small runs")
+
+
+def cost_estimate(cfg_tol: float, c: dict, *, seed: int = 0) -> tuple[Estimate, bool] | None:
+    """Events per snapshot, direct equilibration / upsampling, with a bootstrap interval over the
+    direct lattices (a resample that never equilibrates counts its whole run: a lower bound), and
+    whether the value itself is only a lower bound. None without the per-lattice runs."""
+    d = c["direct"]
+    if "abs_m_each" not in d:
+        return None
+    am, rh = np.asarray(d["abs_m_each"], float), np.asarray(d["rho_each"], float)
+    ev = np.asarray(d["events"], float)
+    ref_m, ref_rho = c["reference"]["mean"]["|m|"], c["reference"]["mean"]["ρ_dw"]
+    per_snapshot = c["small_events_per_snapshot"] + _longest(c, "frozen")["relax_events_per_snapshot"]
+
+    def ratio(a: np.ndarray, r: np.ndarray) -> float:
+        ok = (np.abs(a.mean(0) / ref_m - 1) < cfg_tol) & (np.abs(r.mean(0) / ref_rho - 1) < cfg_tol)
+        bad = np.flatnonzero(~ok)
+        first = 0 if bad.size == 0 else bad[-1] + 1
+        return (ev[first] if first < len(ev) else ev[-1]) / per_snapshot
+
+    e = Estimate.bootstrap((am, rh), ratio, seed=seed, what="direct lattices")
+    return e, bool(c["cost_ratio_is_lower_bound"])
+
+
 # ------------------------------------------------------------------------------------ claims
 CLAIMS = ClaimSet()
 BOTH = {"quick": True, "paper": True}
@@ -355,57 +530,127 @@ def _cond(r, name):
     return r.metrics["conditions"].get(name)
 
 
+def _tol(r) -> float:
+    return float(r.config.get("equilibrated_within", 0.05))
+
+
 @CLAIMS.add("replication_exact", "replication keeps m, halves ρ_dw and maps G(2r) = G(r), configuration by "
-            "configuration (largest deviation ≤ 1e-12)", expect=BOTH, paper="exact")
+            "configuration (largest deviation ≤ 1e-12: exact maps, compared with rounding alone)",
+            expect=BOTH, paper="exact")
 def _exact(r):
     dev = max(max(c["exact_replication"].values()) for c in r.metrics["conditions"].values())
-    return dev <= 1e-12, f"largest deviation {dev:.1e}"
+    return dev <= 1e-12, f"largest deviation {dev:.1e} (exact identities: no sampling noise)"
 
 
 @CLAIMS.add("off_without_relaxation", "without relaxation the upsampled ρ_dw law is far from direct "
-            "equilibrium (W₁/σ > 3) at both conditions", expect=BOTH, paper="“unphysical artefacts”")
+            "equilibrium: W₁/σ more than 10 × the noise floor at both conditions",
+            expect=BOTH, paper="“unphysical artefacts”")
 def _off(r):
-    w = [_no_relax(c)["w1"]["ρ_dw"] for c in r.metrics["conditions"].values()]
-    return min(w) > 3, "W₁/σ " + ", ".join(f"{v:.1f}" for v in w)
+    verdicts, text = [], []
+    for name, c in r.metrics["conditions"].items():
+        est = distance_estimates(c, _no_relax(c))
+        if est is None:
+            return None
+        e = est["ρ_dw"]
+        ratio = e["w1"].value / e["floor"].value
+        verdicts.append(above(Estimate(e["w1"].value - 10 * e["floor"].value,
+                                       e["w1"].lo - 10 * e["floor"].hi, e["w1"].hi - 10 * e["floor"].lo,
+                                       e["w1"].how), 0.0))
+        text.append(f"{name}: W₁/σ {e['w1']} vs floor {e['floor']} ({ratio:.0f}×)")
+    return all_of(verdicts), "; ".join(text) + f" ({est['ρ_dw']['w1'].how})"
 
 
-@CLAIMS.add("relaxed_matches", "after the longest frozen-halo relaxation, the laws of m, |m|, ρ_dw and e are "
-            "within W₁/σ ≤ 0.25 of direct equilibrium at both conditions (two direct samples differ by "
-            "0.03–0.11 at the quick scale: the noise floor)", expect=BOTH,
+def _matches(r, name: str):
+    c = _cond(r, name)
+    if c is None:
+        return None
+    est = distance_estimates(c, _longest(c, "frozen"))
+    if est is None:
+        return None
+    verdicts = {k: below(e["excess"], 0.0) for k, e in est.items()}
+    worst = max(est, key=lambda k: est[k]["w1"].value / max(est[k]["floor"].value, 1e-12))
+    e = est[worst]
+    t = _longest(c, "frozen")["t_relax"]
+    return all_of(verdicts.values()), (
+        f"t_relax = {t:g}; farthest: {worst} W₁/σ {e['w1']} vs floor {e['floor']} "
+        f"(W₁/σ − {FLOOR_MULTIPLE:g} × floor {e['excess']}); mean shift {e['mean_shift']} σ; "
+        f"{e['w1'].how}")
+
+
+@CLAIMS.add("relaxed_matches_critical", f"at T_c, after the longest frozen-halo relaxation, the laws of m, |m|, "
+            f"ρ_dw and e are as close to direct equilibrium as two independent direct samples are to each "
+            f"other: W₁/σ ≤ {FLOOR_MULTIPLE:g} × the noise floor, for every one",
+            expect={"quick": UNDECIDED, "paper": True},
+            reason="at the quick scale's 512 snapshots (64 small runs) the intervals of the distance and of the "
+                   "floor are wide: the excess of ρ_dw over twice the floor straddles 0",
             paper="— (Algorithm 1 is assumed, not checked, to give the large system's law)")
-def _matches(r):
-    worst = {name: max(_longest(c, "frozen")["w1"].values()) for name, c in r.metrics["conditions"].items()}
-    return max(worst.values()) <= 0.25, ", ".join(f"{k}: largest W₁/σ {v:.2f}" for k, v in worst.items())
+def _matches_critical(r):
+    return _matches(r, "critical")
 
 
-@CLAIMS.add("onsager", "at T_c (h = 0) the relaxed ρ_dw is within 0.005 of Onsager's infinite-lattice value",
+@CLAIMS.add("relaxed_matches_above", f"above T_c in a field (T = 2.5, h = 0.1), after the longest frozen-halo "
+            f"relaxation, the same holds: W₁/σ ≤ {FLOOR_MULTIPLE:g} × the noise floor for m, |m|, ρ_dw and e",
+            expect={"quick": UNDECIDED, "paper": False},
+            reason="quick (64²): m comes within twice the floor at t_relax = 32, but the intervals of the other "
+                   "observables' excess straddle 0 at 512 snapshots; paper (128²): the relaxed law of m is still several noise floors from direct "
+                   "equilibrium at the longest relaxation (mean m low by several standard errors) and its distance "
+                   "is still falling with the relaxation time: the relaxation is too short at 128², not the "
+                   "upsampling wrong in kind",
+            paper="— (Algorithm 1 is assumed, not checked, to give the large system's law)")
+def _matches_above(r):
+    return _matches(r, "above")
+
+
+@CLAIMS.add("onsager", "at T_c (h = 0) the relaxed ρ_dw is within 0.005 of Onsager's infinite-lattice value "
+            "(0.005: a few times the finite-size shift of the direct lattice's ρ_dw)",
             expect=BOTH, paper="ρ_dw(T_c) = 0.14645 (exact)")
 def _onsager(r):
     c = _cond(r, "critical")
     if c is None:
         return None
-    rho = _longest(c, "frozen")["mean"]["ρ_dw"]
-    return abs(rho - c["onsager_rho"]) < 0.005, f"{rho:.4f} vs {c['onsager_rho']:.4f}"
+    e = rho_estimate(c, _longest(c, "frozen"))
+    if e is None:
+        return None
+    return within(e, c["onsager_rho"], 0.005), (f"{e.describe()} vs Onsager {c['onsager_rho']:.4f} "
+                                                 f"(direct {r.config['L']}²: {c['reference']['mean']['ρ_dw']:.4f})")
 
 
 @CLAIMS.add("frozen_no_seams", "frozen halos leave no trace: after relaxation, the wall density at window "
-            "seams and inside the replicated blocks is within 3 % of the bulk's", expect=BOTH,
+            "seams and inside the replicated blocks is within 3 % of the bulk's (a tenth of what periodic "
+            "windows leave)", expect=BOTH,
             paper="— (the official Ising LocalRelax uses periodic windows)")
 def _no_seams(r):
-    vals = [(_longest(c, "frozen")["seam_over_bulk"], _longest(c, "frozen")["inside_over_between"])
-            for c in r.metrics["conditions"].values()]
-    ok = all(abs(a - 1) < 0.03 and abs(b - 1) < 0.03 for a, b in vals)
-    return ok, "; ".join(f"seam/bulk {a:.3f}, inside/between {b:.3f}" for a, b in vals)
+    verdicts, text = [], []
+    for name, c in r.metrics["conditions"].items():
+        est = wall_ratio_estimates(c, _longest(c, "frozen"))
+        if est is None:
+            return None
+        verdicts += [within(e, 1.0, 0.03) for e in est.values()]
+        text.append(f"{name}: seam/bulk {est['seam_over_bulk']}, inside/between {est['inside_over_between']}")
+    return all_of(verdicts), "; ".join(text) + f" ({est['seam_over_bulk'].how})"
 
 
 @CLAIMS.add("periodic_seams", "periodic windows (the official LocalRelax) leave seams: ρ_dw at window edges "
-            "more than 20 % above the bulk's at every relaxation time, and the ρ_dw law off by W₁/σ > 0.3",
+            "more than 20 % above the bulk's at every relaxation time, and the ρ_dw law farther than "
+            f"{FLOOR_MULTIPLE:g} × the noise floor from direct equilibrium at the longest",
             expect=BOTH, paper="— (not examined)")
 def _periodic(r):
-    rows = [row for c in r.metrics["conditions"].values() for row in c["runs"] if row["boundary"] == "periodic"]
-    seam = min(row["seam_over_bulk"] for row in rows)
-    w1 = min(_longest(c, "periodic")["w1"]["ρ_dw"] for c in r.metrics["conditions"].values())
-    return seam > 1.2 and w1 > 0.3, f"smallest seam/bulk {seam:.2f}, smallest W₁/σ(ρ_dw) {w1:.2f}"
+    verdicts, seams, far = [], [], []
+    for name, c in r.metrics["conditions"].items():
+        for row in c["runs"]:
+            if row["boundary"] == "periodic":
+                est = wall_ratio_estimates(c, row)
+                if est is None:
+                    return None
+                verdicts.append(above(est["seam_over_bulk"], 1.2))
+                seams.append(est["seam_over_bulk"])
+        d = distance_estimates(c, _longest(c, "periodic"))
+        if d is None:
+            return None
+        verdicts.append(above(d["ρ_dw"]["excess"], 0.0))
+        far.append(f"{name}: W₁/σ(ρ_dw) {d['ρ_dw']['w1']} vs floor {d['ρ_dw']['floor']}")
+    low = min(seams, key=lambda e: e.value)
+    return all_of(verdicts), f"smallest seam/bulk {low} ({low.how}); " + "; ".join(far)
 
 
 def _cost(c: dict) -> tuple[float, bool]:
@@ -425,5 +670,9 @@ def _cheaper(r):
     c = _cond(r, "critical")
     if c is None:
         return None
-    ratio, bound = c["cost_ratio"], c["cost_ratio_is_lower_bound"]      # stored: JSON has no inf
-    return ratio > 5, f"{'≥ ' if bound else ''}{ratio:.1f}×"
+    got = cost_estimate(_tol(r), c)
+    if got is None:
+        return None
+    e, bound = got
+    return above(e, 5.0), (f"{'≥ ' if bound else ''}{e.describe()} (a resample whose direct runs never get "
+                           f"within {_tol(r):.0%} counts their whole length: a lower bound)")

@@ -83,3 +83,40 @@ def onsager_magnetisation(T: float) -> float:
     if T >= T_C:
         return 0.0
     return (1 - math.sinh(2 / T) ** -4) ** 0.125
+
+
+# ---------------------------------------------------------------------- per-unit moments, bootstrap
+def unit_moments(m: Any) -> np.ndarray:
+    """Per-unit moments ``[n_units, 3]`` = (mean |m|, mean m², mean m⁴) of samples ``m [n_units,
+    n_records]`` (one row per independent path or chain, every row the same length): the compact
+    form that a saved run keeps, from which :func:`moments_from_units` recovers eq. (1) exactly and a
+    bootstrap over the units gives intervals."""
+    m = np.asarray(m, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] < 1 or m.shape[1] < 1:
+        raise ValueError(f"need samples [n_units, n_records], got shape {m.shape}")
+    return np.stack([np.abs(m).mean(axis=1), (m * m).mean(axis=1), (m ** 4).mean(axis=1)], axis=1)
+
+
+def moments_from_units(u: Any, L: int, T: float) -> dict[str, Any]:
+    """⟨|M|⟩, χ and U of eq. (1) from per-unit moments ``[..., n_units, 3]`` (pooled over the units;
+    leading axes, e.g. bootstrap replicates, are kept)."""
+    a, m2, m4 = np.moveaxis(np.asarray(u, dtype=np.float64).mean(axis=-2), -1, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        binder = np.where(m2 > 0, 1 - m4 / (3 * m2 * m2), np.nan)
+    return {"abs_m": a, "chi": L * L * (m2 - a * a) / T, "binder": binder}
+
+
+def resampled_units(u: Any, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_boot`` bootstrap resamples (with replacement) of the units ``[n_units, 3]`` → their
+    means ``[n_boot, 1, 3]`` (the shape :func:`moments_from_units` takes)."""
+    u = np.asarray(u, dtype=np.float64)
+    idx = rng.integers(0, len(u), (n_boot, len(u)))
+    return u[idx].mean(axis=1, keepdims=True)
+
+
+def slopes(x: Any, y: Any) -> np.ndarray:
+    """Least-squares slopes of ``y [..., n]`` against ``x [n]`` (vectorised over leading axes)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    xc = x - x.mean()
+    return ((y - y.mean(axis=-1, keepdims=True)) * xc).sum(axis=-1) / (xc @ xc)
