@@ -576,7 +576,11 @@ def _estimates(r, src: str) -> dict[str, Estimate]:
 @CLAIMS.add("direct_exponents", f"direct simulation of the same sizes gives the exact exponents within "
             f"{REL_TOL:.1%} (the official fits' accuracy): |β/ν − 1/8| ≤ {_tol('beta_over_nu'):.4f}, "
             f"|γ/ν − 7/4| ≤ {_tol('gamma_over_nu'):.3f}, |1/ν − 1| ≤ {_tol('one_over_nu'):.3f}",
-            expect=BOTH, paper="exact 1/8, 7/4, 1 (Onsager)")
+            expect={"quick": UNDECIDED, "paper": UNDECIDED},
+            reason="16 Wolff chains per point: the intervals of β/ν (about ±0.009) and of 1/ν (a log–log slope of "
+                   "Binder slopes, about ±0.2) are wider than the tolerance; the points lie within it (β/ν 0.128, "
+                   "γ/ν 1.74)",
+            paper="exact 1/8, 7/4, 1 (Onsager)")
 def _direct(r):
     est = _estimates(r, "direct")
     keys = ("beta_over_nu", "gamma_over_nu", "one_over_nu")
@@ -587,7 +591,10 @@ def _direct(r):
 
 
 @CLAIMS.add("binder_crossing", "the direct Binder curves of neighbouring sizes cross within 0.01 of T_c "
-            "(the temperature grid's spacing there)", expect=BOTH, paper="U* ≈ 0.61 at T_c (Binder)")
+            "(the temperature grid's spacing there)", expect={"quick": UNDECIDED, "paper": UNDECIDED},
+            reason="both crossings lie at 2.27 (point), but their bootstrap intervals over 16 chains per temperature "
+                   "reach more than 0.01 below T_c",
+            paper="U* ≈ 0.61 at T_c (Binder)")
 def _crossing(r):
     est = crossing_estimates(r.metrics)
     if not est:
@@ -612,18 +619,19 @@ _SDE_TEXT = ("the SDE learned from 16×16 data gives {sym} within {tol} of direc
 
 
 @CLAIMS.add("sde_beta", _SDE_TEXT.format(sym="β/ν", tol=f"{_tol('beta_over_nu'):.4f}", rel=REL_TOL, exact="1/8"),
-            expect={"quick": UNDECIDED, "paper": UNDECIDED},
-            reason="the rollouts' noise on the SDE's β/ν (a log–log slope of ⟨|M|⟩ over a factor of four in L) is "
-                   "wider than the 0.007 the claim allows: the run cannot decide it",
+            expect={"quick": UNDECIDED, "paper": False},
+            reason="quick: the difference (0.011 [0.0004, 0.021]) straddles the 0.007 tolerance; paper-scale run: "
+                   "the SDE's β/ν is 0.029 [0.016, 0.041] above direct, more than four times the tolerance",
             paper="0.1199 (official fit, R² 0.976)")
 def _sde_beta(r):
     return _sde_vs_direct(r, "beta_over_nu")
 
 
 @CLAIMS.add("sde_gamma", _SDE_TEXT.format(sym="γ/ν", tol=f"{_tol('gamma_over_nu'):.3f}", rel=REL_TOL, exact="7/4"),
-            expect={"quick": False, "paper": False},
-            reason="the cubic drift's χ falls short of direct simulation by a factor that changes with L (SDE / "
-                   "direct 0.5–0.7 between sizes), so its γ/ν is far more than 0.1 from direct",
+            expect={"quick": UNDECIDED, "paper": UNDECIDED},
+            reason="quick: the SDE's γ/ν is 0.165 above direct (point 1.7 × the tolerance; the cubic drift's χ falls "
+                   "short by a factor that changes with L), but the interval [0.08, 0.25] reaches below the 0.096 "
+                   "tolerance; paper-scale run: 0.07 [−0.04, 0.17], straddling it",
             paper="1.7918 (official fit, R² 0.998)")
 def _sde_gamma(r):
     return _sde_vs_direct(r, "gamma_over_nu")
@@ -631,9 +639,10 @@ def _sde_gamma(r):
 
 @CLAIMS.add("sde_one_over_nu", _SDE_TEXT.format(sym="1/ν (from the Binder slopes)", tol=f"{_tol('one_over_nu'):.3f}",
                                                 rel=REL_TOL, exact="1"),
-            expect={"quick": UNDECIDED, "paper": UNDECIDED},
-            reason="each Binder slope is a difference of noisy cumulants over temperatures 0.01–0.02 apart: the "
-                   "interval of the SDE's 1/ν is far wider than 0.055",
+            expect={"quick": UNDECIDED, "paper": False},
+            reason="quick: each Binder slope is a difference of noisy cumulants over three temperatures 0.02 apart, "
+                   "and the interval of the difference is far wider than 0.055; paper-scale run (five temperatures "
+                   "0.01 apart): the SDE's 1/ν is 0.75 against direct 1.12, the difference −0.38 [−0.60, −0.21]",
             paper="1.0546 (official fit of |dU/dT| over L = 16…64)")
 def _sde_nu(r):
     return _sde_vs_direct(r, "one_over_nu")
@@ -641,7 +650,9 @@ def _sde_nu(r):
 
 @CLAIMS.add("lambda_near_K", "neighbouring patches' increments over δt are nearly uncorrelated, so the "
             "measured λ is within 25 % of K (0.8 ≤ λ/K ≤ 1.25) at every size and temperature, well away from "
-            "the official hand-tuned λ ≈ 0.55–0.63 K", expect=BOTH,
+            "the official hand-tuned λ ≈ 0.55–0.63 K", expect={"quick": UNDECIDED, "paper": UNDECIDED},
+            reason="every measured λ/K lies in 0.86–1.06, but the lower end of the smallest one's interval "
+                   "(from ρ_p's standard error over 10 window pairs per snapshot) falls just below 0.8",
             paper="λ = 2.2 (K = 4), 10 (K = 16) at T = 2.27, hand-tuned")
 def _lambda(r):
     est = lambda_estimates(r.metrics)

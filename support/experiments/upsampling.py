@@ -580,9 +580,10 @@ def _matches(r, name: str):
 @CLAIMS.add("relaxed_matches_critical", f"at T_c, after the longest frozen-halo relaxation, the laws of m, |m|, "
             f"ρ_dw and e are as close to direct equilibrium as two independent direct samples are to each "
             f"other: W₁/σ ≤ {FLOOR_MULTIPLE:g} × the noise floor, for every one",
-            expect={"quick": UNDECIDED, "paper": True},
-            reason="at the quick scale's 512 snapshots (64 small runs) the intervals of the distance and of the "
-                   "floor are wide: the excess of ρ_dw over twice the floor straddles 0",
+            expect={"quick": UNDECIDED, "paper": UNDECIDED},
+            reason="every point distance is at or below the floor, but the bootstrap intervals of W₁ near the floor "
+                   "are wide (resampling inflates W₁): the excess over twice the floor straddles 0 (quick: ρ_dw; "
+                   "paper: |m|, up to +0.012)",
             paper="— (Algorithm 1 is assumed, not checked, to give the large system's law)")
 def _matches_critical(r):
     return _matches(r, "critical")
@@ -590,15 +591,34 @@ def _matches_critical(r):
 
 @CLAIMS.add("relaxed_matches_above", f"above T_c in a field (T = 2.5, h = 0.1), after the longest frozen-halo "
             f"relaxation, the same holds: W₁/σ ≤ {FLOOR_MULTIPLE:g} × the noise floor for m, |m|, ρ_dw and e",
-            expect={"quick": UNDECIDED, "paper": False},
+            expect={"quick": UNDECIDED, "paper": UNDECIDED},
             reason="quick (64²): m comes within twice the floor at t_relax = 32, but the intervals of the other "
-                   "observables' excess straddle 0 at 512 snapshots; paper (128²): the relaxed law of m is still several noise floors from direct "
-                   "equilibrium at the longest relaxation (mean m low by several standard errors) and its distance "
-                   "is still falling with the relaxation time: the relaxation is too short at 128², not the "
-                   "upsampling wrong in kind",
+                   "observables' excess straddle 0; paper (128²): m's W₁/σ is 0.22, 4.8 floors, but its bootstrap "
+                   "interval (and the floor's) is wide enough that the excess straddles 0 — the mean of m decides "
+                   "it (next claim)",
             paper="— (Algorithm 1 is assumed, not checked, to give the large system's law)")
 def _matches_above(r):
     return _matches(r, "above")
+
+
+@CLAIMS.add("relaxed_mean_m_above", "above T_c in a field, after the longest frozen-halo relaxation, the mean of m "
+            "is that of direct equilibrium (the bootstrap interval of the difference, over small runs and direct "
+            "chains, contains 0)", expect={"quick": True, "paper": False},
+            reason="paper (128²): the relaxed mean of m is 0.7215 against 0.7247, 0.21 [0.09, 0.33] σ low, and the "
+                   "distance of m still falls with the relaxation time (W₁/σ 2.09 at t_relax = 8, 0.22 at 32): the "
+                   "relaxation is too short at 128², not the upsampling wrong in kind",
+            paper="— (Algorithm 1 is assumed, not checked, to give the large system's law)")
+def _mean_above(r):
+    c = _cond(r, "above")
+    if c is None:
+        return None
+    est = distance_estimates(c, _longest(c, "frozen"))
+    if est is None:
+        return None
+    e = est["m"]["mean_shift"]
+    rows = sorted((row["t_relax"], row["w1"]["m"]) for row in c["runs"] if row["boundary"] == "frozen")
+    trend = ", ".join(f"{w:.3g} at {t:g}" for t, w in rows)
+    return e.lo <= 0 <= e.hi, f"mean shift of m {e.describe()} σ; W₁/σ of m by t_relax: {trend}"
 
 
 @CLAIMS.add("onsager", "at T_c (h = 0) the relaxed ρ_dw is within 0.005 of Onsager's infinite-lattice value "
