@@ -36,6 +36,13 @@ the domain-wall density and two learned closure variables. For each patch side �
    (m, ρ_dw) alone, and the ratio of ensemble stds of m and ρ_dw at late times; and the late-time
    means of direct simulation against independent long equilibrium runs.
 
+Claims (:data:`CLAIMS`) decide from intervals: the std ratios by a bootstrap over the paired
+predicted and true paths (m at :data:`LATE_SAMPLES` late records per path is stored for it), the
+comparison with the naive baseline by the log-ratio of the errors paired over the initial
+magnetisations, the closure's redundancy over disjoint groups of lattices, the ground truth against
+the long runs' combined standard errors; the paper's 4-d closure SDE is checked against the official
+errors within a factor 10 and declared not reproduced.
+
 Deliberate differences from the official code (said in the chapter): fixed-time partial evolution
 (the official ℓ² events take a random time and bias the state's law; see
 :mod:`support.systems.spins.glauber_kernels`), frozen halos everywhere (the official Ising patches
@@ -58,10 +65,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..claims import ClaimSet
+from ..claims import UNDECIDED, ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour, patch_side_axes
 from ..results import ExperimentResult
+from ..uncertainty import (Estimate, above, all_of, below, paired_log_ratio,
+                           within)
 from ..stochastic.autoencoder import PatchClosureAutoencoder
 from ..stochastic.encoder import LatentPairs, PatchAdditiveEncoder
 from ..stochastic.nets import MLPDecoder
@@ -272,6 +281,21 @@ def closure_explained(net: PatchCNN, patches: torch.Tensor) -> list[float]:
     return [float(v) for v in 1 - resid.var(dim=0) / g.var(dim=0)]
 
 
+#: disjoint groups of lattices whose patches give independent repeats of :func:`closure_explained`
+EXPLAINED_GROUPS = 10
+
+
+@torch.no_grad()
+def closure_explained_groups(net: PatchCNN, patches: torch.Tensor,
+                             n_groups: int = EXPLAINED_GROUPS) -> list[list[float]]:
+    """:func:`closure_explained` on each of ``n_groups`` disjoint groups of lattices, ``patches
+    [n_lattices, K, 1, ℓ, ℓ]``: ``[d̂][group]``, independent repeats from which a claim builds the
+    interval of the explained fraction (each group fits its own quadratic)."""
+    groups = [g for g in np.array_split(np.arange(len(patches)), n_groups) if len(g)]
+    per = [closure_explained(net, patches[torch.as_tensor(g)].flatten(0, 1)) for g in groups]
+    return [list(v) for v in zip(*per)]
+
+
 def make_encoder(cfg: Config, ell: int) -> PatchAdditiveEncoder:
     """z = (m, ρ_dw, mean_J φ̂_loc(x_J)) over the ℓ×ℓ patches of the L×L lattice."""
     grid = PatchGrid((cfg.L, cfg.L), (ell, ell))
@@ -287,7 +311,7 @@ def train_closure(cfg: Config, ell: int, snapshots: np.ndarray,
     torch.manual_seed(seed)
     enc = make_encoder(cfg, ell)
     if cfg.closure.dim == 0:
-        return enc.eval(), {"loss": None, "explained": []}
+        return enc.eval(), {"loss": None, "explained": [], "explained_groups": []}
     ae = PatchClosureAutoencoder(enc, MLPDecoder(enc.latent_dim, (1, cfg.L, cfg.L),
                                             hidden=(cfg.closure.decoder_hidden,)))
 
@@ -302,8 +326,10 @@ def train_closure(cfg: Config, ell: int, snapshots: np.ndarray,
     enc.eval()
     rng = np.random.default_rng([seed, ell, 7])
     pick = rng.integers(0, len(snapshots), min(len(snapshots), cfg.closure.fit_lattices))
-    patches = enc.grid.split(torch.from_numpy(snapshots[pick]).float()[:, None]).flatten(0, 1)
-    return enc, {"loss": float(hist.loss[-1]), "explained": closure_explained(enc.local_net, patches)}
+    per_lattice = enc.grid.split(torch.from_numpy(snapshots[pick]).float()[:, None])
+    return enc, {"loss": float(hist.loss[-1]),
+                 "explained": closure_explained(enc.local_net, per_lattice.flatten(0, 1)),
+                 "explained_groups": closure_explained_groups(enc.local_net, per_lattice)}
 
 
 def m_only_bce(snapshots: np.ndarray) -> float:
@@ -368,10 +394,21 @@ def _select(pairs: LatentPairs, dims: tuple[int, ...]) -> LatentPairs:
     return LatentPairs(pairs.z0[:, d], pairs.z1[:, d], pairs.dt, pairs.n_patches, pairs.target)
 
 
+#: late-time records kept per path (evenly spaced from ``stationary_from``) for the intervals of the
+#: std ratios: a bootstrap over paths needs the paths, and these keep the result file compact
+LATE_SAMPLES = 25
+
+
+def late_records(cfg: Config) -> np.ndarray:
+    """Indices of the ≤ :data:`LATE_SAMPLES` late-time records kept per path."""
+    return np.unique(np.linspace(cfg.stationary_from, cfg.test_records, LATE_SAMPLES).round().astype(int))
+
+
 def score(cfg: Config, pred: np.ndarray, truth: np.ndarray, lo: np.ndarray, scale: np.ndarray) -> dict:
     """Scores of predicted ensembles ``[n_m0, paths, R + 1, d]`` against the true latents.
     ``bounded``: every path stayed finite and within ten training ranges of the training latents
-    (diverged paths are clipped to ±1000 before scoring)."""
+    (diverged paths are clipped to ±1000 before scoring). ``late_m``: m of every path at the
+    :func:`late_records` ``[n_m0, paths, n_late]``, the units of the std ratio's bootstrap."""
     scaled = (pred - lo) / scale
     bounded = bool(np.isfinite(pred).all() and np.abs(scaled).max() < 10)
     pred = np.nan_to_num(pred, nan=1e3, posinf=1e3, neginf=-1e3).clip(-1e3, 1e3)
@@ -381,7 +418,8 @@ def score(cfg: Config, pred: np.ndarray, truth: np.ndarray, lo: np.ndarray, scal
     late = pred[:, :, cfg.stationary_from:, :2]
     out = {"bounded": bounded, "error": float(np.mean(err)), "error_per_m0": err,
            "error_observables": float(np.mean(err_obs)),
-           "pred_mean": pred[..., :2].mean(axis=1), "pred_std": pred[..., :2].std(axis=1, ddof=1)}
+           "pred_mean": pred[..., :2].mean(axis=1), "pred_std": pred[..., :2].std(axis=1, ddof=1),
+           "late_m": pred[:, :, late_records(cfg), 0]}
     for i, name in enumerate(OBSERVABLES):
         out[f"std_ratio_{name}"] = float(ratio[i])
         out[f"stationary_mean_{name}"] = float(late[..., i].mean())
@@ -404,7 +442,8 @@ def one_patch_side(cfg: Config, ell: int, truth_x: np.ndarray, seed: int) -> dic
     out = {"ell": ell, "K": K, "n_snapshots": len(snaps), "n_pairs": len(pairs["partial"]),
            "seconds_data": t_data, "seconds_closure_pairs": t_pairs - t_data,
            "closure_loss": closure_fit["loss"], "m_only_loss": m_only_bce(snaps),
-           "closure_explained": closure_fit["explained"], "models": {}}
+           "closure_explained": closure_fit["explained"],
+           "closure_explained_groups": closure_fit["explained_groups"], "models": {}}
     n_m0, paths = truth.shape[:2]
     for name, key, partial, with_closure in MODELS:
         if with_closure and cfg.closure.dim == 0:
@@ -447,7 +486,8 @@ def _run(cfg: Config, seed: int, progress: bool) -> ExperimentResult:
                             "std": float(late[..., i].std(axis=1, ddof=1).mean())}
     metrics = {"per_ell": per_ell, "truth_mean": obs.mean(axis=1), "truth_std": obs.std(axis=1, ddof=1),
                "time": np.arange(cfg.test_records + 1) * cfg.record_interval, "dt": cfg.dt,
-               "seconds_truth": t_truth, "stationary": stationary, "equilibrium": equilibrium}
+               "seconds_truth": t_truth, "stationary": stationary, "equilibrium": equilibrium,
+               "truth_late_m": obs[:, :, late_records(cfg), 0]}
     return ExperimentResult.of(cfg, name="ising", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(metrics), figures=_figures(cfg, metrics),
                                started=t0, threads=cfg.threads)
@@ -532,58 +572,162 @@ def _figures(cfg: Config, m: dict) -> dict:
 
 # ------------------------------------------------------------------------------------ claims
 CLAIMS = ClaimSet()
-BOTH = {"quick": True, "paper": True}
-STD_BAND = (0.7, 1.4)
+#: the relative accuracy of the late-time std of m that the claim std_ours states (written in its text)
+STD_TOLERANCE = 0.10
+#: how many combined standard errors the direct test ensemble may differ from the long runs by
+EQUILIBRIUM_SE = 4.0
+#: the factor within which the claim closure_sde states that the paper's 4-d errors are reproduced
+PAPER_FACTOR = 10.0
 
 
 def _smallest(r) -> dict:
     return min(r.metrics["per_ell"], key=lambda x: x["ell"])
 
 
+def std_ratio_estimate(pred_late, truth_late, seed: int = 0) -> Estimate:
+    """Predicted / true std of m over paths, √(mean variance predicted / mean variance true) with
+    the variances over paths averaged over initial magnetisations and late records, and its
+    bootstrap interval over paths (``[n_m0, paths, n_late]`` twice; predicted path i starts from the
+    encoded start of true path i, so the pair is resampled together). Pooling the variances before
+    dividing keeps the ratio free of the upward bias of a mean of per-record ratios over 20 paths
+    (a noisy denominator), which would push the percentile interval above the point value."""
+    p = np.moveaxis(np.asarray(pred_late, float), 1, 0)      # [paths, n_m0, n_late]
+    t = np.moveaxis(np.asarray(truth_late, float), 1, 0)
+
+    def ratio(a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):    # a resample of identical paths
+            return float(np.sqrt(a.var(axis=0, ddof=1).mean() / b.var(axis=0, ddof=1).mean()))
+    return Estimate.bootstrap((p, t), ratio, seed=seed, what="paired paths")
+
+
+def _interval(e: Estimate) -> str:
+    return f"{e} ({e.how.replace('bootstrap 95 % over', 'bootstrap over')})"
+
+
 @CLAIMS.add("beats_naive", "at the smallest patch, λ = K beats the naive baseline on the error of the "
-            "mean trajectory of (m, ρ_dw)", expect=BOTH,
+            "mean trajectory of (m, ρ_dw) (paired over the initial magnetisations)",
+            expect={"quick": True, "paper": True},
             paper="ℓ = 8: 2.84e-2 vs 1.31e-1; ℓ = 16: 7.98e-4 vs 3.20e-2 (4-d latent)")
 def _beats(r):
     s = _smallest(r)
-    ours, naive = s["models"]["ours"]["error"], s["models"]["naive"]["error"]
-    return ours < naive, f"ℓ = {s['ell']}: ours {ours:.2e}, naive {naive:.2e}"
+    ours, naive = s["models"]["ours"], s["models"]["naive"]
+    e = paired_log_ratio(ours["error_per_m0"], naive["error_per_m0"], "initial magnetisations")
+    ratio = e.map(math.exp)
+    return below(e, 0.0), (f"ℓ = {s['ell']}: ours {ours['error']:.2e}, naive {naive['error']:.2e}; "
+                           f"ours/naive {ratio} (geometric mean, t-interval over "
+                           f"{len(ours['error_per_m0'])} paired initial m)")
 
 
-@CLAIMS.add("std_ours", f"λ = K gives the 64×64 system's late-time std of m within a factor "
-            f"{STD_BAND[1]} of direct simulation ({STD_BAND[0]}–{STD_BAND[1]}) at every patch size",
-            expect=BOTH, paper="— (stds plotted, not scored)")
+@CLAIMS.add("std_ours", f"λ = K gives the 64×64 system's late-time std of m to within "
+            f"{STD_TOLERANCE:.0%} of direct simulation at every patch size",
+            expect={"quick": False, "paper": UNDECIDED}, paper="— (stds plotted, not scored)",
+            reason="quick: λ = K's spread of m is 12–24 % too wide at ℓ = 16 (ratio 1.24 [1.14, 1.33]) — "
+                   "the right order, against the naive baseline's √K, but not within 10 %; paper "
+                   "(trimmed saved run): within 10 % at ℓ = 8 (1.04 [1.01, 1.09]) and ℓ = 16 "
+                   "(1.01 [0.97, 1.06]), but at ℓ = 32 the interval 1.06 [1.02, 1.12] straddles the "
+                   "10 % edge, so the run cannot decide 'at every patch size'")
 def _std_ours(r):
-    q = [x["models"]["ours"]["std_ratio_m"] for x in r.metrics["per_ell"]]
-    return all(STD_BAND[0] < v < STD_BAND[1] for v in q), "std ratios " + ", ".join(f"{v:.2f}" for v in q)
+    verdicts, words = [], []
+    for x in r.metrics["per_ell"]:
+        e = std_ratio_estimate(x["models"]["ours"]["late_m"], r.metrics["truth_late_m"])
+        verdicts.append(within(e, 1.0, STD_TOLERANCE))
+        words.append(f"ℓ = {x['ell']}: {e}")
+    return all_of(verdicts), ("std ratio pred/true " + "; ".join(words)
+                              + f" (bootstrap 95 % over {np.shape(r.metrics['truth_late_m'])[1]} "
+                                "paired paths per initial m)")
 
 
 @CLAIMS.add("std_naive", "the naive baseline's late-time std of m is too wide at the smallest patch, by "
-            "more than √K / 2", expect=BOTH, paper="— (Curie–Weiss pickles: ≈ √K too wide)")
+            "more than √K / 2 (a small system's noise is √K times a large one's)",
+            expect={"quick": True, "paper": True}, paper="— (Curie–Weiss pickles: ≈ √K too wide)")
 def _std_naive(r):
     s = _smallest(r)
-    q = s["models"]["naive"]["std_ratio_m"]
-    return q > s["K"] ** 0.5 / 2, f"std ratio {q:.1f} (√K = {s['K'] ** 0.5:.0f})"
+    e = std_ratio_estimate(s["models"]["naive"]["late_m"], r.metrics["truth_late_m"])
+    half = s["K"] ** 0.5 / 2
+    return above(e, half), f"ℓ = {s['ell']}: std ratio {_interval(e)}; √K / 2 = {half:.1f}"
 
 
 @CLAIMS.add("closure_redundant", "the reconstruction-trained closure variables are functions of the "
             "patch's own m and ρ_dw: a quadratic in them explains > 99 % of their variance",
-            expect=BOTH, paper="— (closure said to help; not measured)")
+            expect={"quick": True, "paper": True}, paper="— (closure said to help; not measured)")
 def _closure(r):
-    ex = [v for x in r.metrics["per_ell"] for v in x["closure_explained"]]
-    if not ex:
+    verdicts, worst = [], None
+    for x in r.metrics["per_ell"]:
+        for groups in x.get("closure_explained_groups", []):
+            e = Estimate.of_samples(groups, what="disjoint groups of lattices")
+            verdicts.append(above(e, 0.99))
+            if worst is None or e.lo < worst.lo:
+                worst = e
+    if worst is None:
         return None
-    return min(ex) > 0.99, "explained " + ", ".join(f"{100 * v:.3f} %" for v in ex)
+    return all_of(verdicts), (f"least explained variable: {100 * worst.value:.3f} % "
+                              f"[{100 * worst.lo:.3f}, {100 * worst.hi:.3f}] ({worst.how}); "
+                              f"{len(verdicts)} variables over all ℓ")
 
 
-@CLAIMS.add("truth_equilibrium", "direct simulation's late-time m and ρ_dw agree with independent long "
-            "equilibrium runs (4 combined standard errors + 0.005)", expect=BOTH,
-            paper="— (official ground truth not checked)")
+@CLAIMS.add("closure_sde", f"the paper's model, λ = K on the 4-d latent with the learned closure, "
+            f"reproduces the official error of the mean latent trajectory to within a factor "
+            f"{PAPER_FACTOR:.0f} at every patch side", expect={"quick": False, "paper": False},
+            paper="ℓ = 8: 2.84e-2, 16: 7.98e-4, 32: 4.50e-4, 64: 1.95e-3",
+            reason="not reproduced: the closure variables are near-exact functions of (m, ρ_dw), the "
+                   "4-d increment covariance is nearly singular and the 4-d SDE's paths run away "
+                   "(errors orders of magnitude above the paper's)")
+def _closure_sde(r):
+    official = paper_numbers.ISING["errors"]
+    if r.config.get("L") != 64:              # the official errors are for the 64×64 lattice
+        return None
+    verdicts, words = [], []
+    for x in r.metrics["per_ell"]:
+        p, ref = x["models"].get("ours_closure"), official.get(x["ell"], {}).get("ours")
+        if p is None or ref is None:
+            continue
+        e = Estimate.bootstrap(np.asarray(p["error_per_m0"], float), np.mean,
+                               what="initial magnetisations")
+        verdicts.append(within(e.map(math.log10), math.log10(ref), math.log10(PAPER_FACTOR)))
+        words.append(f"ℓ = {x['ell']}: {e} vs {ref:.2e}" + ("" if p["bounded"] else " (diverged)"))
+    if not verdicts:
+        return None
+    return all_of(verdicts), "; ".join(words) + " (bootstrap 95 % over the initial m)"
+
+
+@CLAIMS.add("truth_equilibrium", f"direct simulation's late-time m and ρ_dw agree with independent long "
+            f"equilibrium runs to within {EQUILIBRIUM_SE:.0f} combined standard errors",
+            expect={"quick": True, "paper": True}, paper="— (official ground truth not checked)")
 def _truth(r):
     s, e = r.metrics["stationary"], r.metrics["equilibrium"]
-    ok, words = True, []
+    verdicts, words = [], []
     for name in OBSERVABLES:
-        d = abs(s[name]["mean"] - e[name]["mean"])
-        tol = 4 * math.hypot(s[name]["se"], e[name]["se"]) + 0.005
-        ok &= d < tol
-        words.append(f"{name} {s[name]['mean']:.4f} vs {e[name]['mean']:.4f}")
-    return ok, ", ".join(words)
+        se = math.hypot(s[name]["se"], e[name]["se"])
+        d = Estimate.from_se(s[name]["mean"] - e[name]["mean"], se, "difference ± 1.96 combined s.e.")
+        verdicts.append(within(d, 0.0, EQUILIBRIUM_SE * se))
+        words.append(f"{name} {s[name]['mean']:.4f} vs {e[name]['mean']:.4f}: difference {d} "
+                     f"(combined s.e. {se:.1e})")
+    return all_of(verdicts), "; ".join(words)
+
+
+def chapter_numbers(r) -> dict:
+    """The numbers the chapter quotes about a run, with the intervals its claims use: per patch side
+    (``_8``, ``_16``, …) the std ratio of m of each model (value, lo, hi), the error of the mean
+    trajectory of each model, and at the smallest patch the geometric-mean ratio ours/naive of the
+    errors (paired over the initial m)."""
+    out = {}
+    for x in r.metrics["per_ell"]:
+        tag = f"_{x['ell']}"
+        for name, p in x["models"].items():
+            e = std_ratio_estimate(p["late_m"], r.metrics["truth_late_m"])
+            out |= {f"{name}_std{tag}": e.value, f"{name}_std_lo{tag}": e.lo, f"{name}_std_hi{tag}": e.hi,
+                    f"{name}_err{tag}": p["error"]}
+        if "ours_closure" in x["models"]:
+            p = x["models"]["ours_closure"]
+            out[f"closure_bounded{tag}"] = bool(p["bounded"])
+            out[f"closure_err_max{tag}"] = float(max(p["error_per_m0"]))
+    s = _smallest(r)
+    e = paired_log_ratio(s["models"]["ours"]["error_per_m0"], s["models"]["naive"]["error_per_m0"],
+                         "initial magnetisations").map(math.exp)
+    out |= {"beats": e.value, "beats_lo": e.lo, "beats_hi": e.hi, "small_ell": s["ell"], "small_K": s["K"]}
+    for name in OBSERVABLES:
+        st, eq = r.metrics["stationary"][name], r.metrics["equilibrium"][name]
+        key = "m" if name == "m" else "rho"
+        out |= {f"truth_{key}": st["mean"], f"eq_{key}": eq["mean"],
+                f"truth_z_{key}": (st["mean"] - eq["mean"]) / math.hypot(st["se"], eq["se"])}
+    return out
