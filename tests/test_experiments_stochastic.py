@@ -1,6 +1,7 @@
 """The two stochastic experiments of paper 2: exact formulas of the SDE-closure study, the pieces of
 the SPDE pipeline (aligned tiling, σ initialisation, MMD), and tiny end-to-end runs of both."""
 
+import copy
 import json
 import math
 
@@ -60,6 +61,42 @@ def test_least_squares_fit_recovers_a_known_linear_sde():
     fit = sc.least_squares_fit(LatentPairs(z0, z1, torch.full((n,), dt), 1, "partial"), lam=2.0)
     assert abs(fit["sigma2"] / 0.3 - 1) < 0.03
     assert abs(fit["drift_slope"] + 2.0) < 4 * fit["drift_slope_se"]
+
+
+def test_z_verdict_is_three_valued():
+    z_verdict = sc.z_verdict
+    assert z_verdict(0.3) is True and z_verdict(-2.9) is True
+    assert z_verdict(4.0) is None and z_verdict(-3.5) is None          # 3–5 standard errors: undecided
+    assert z_verdict(5.0) is False and z_verdict(-12.0) is False
+
+
+def test_sde_closure_claims_decide_from_the_standard_errors():
+    """σ² ± its standard error against the closed form: a deviation of many standard errors fails,
+    one within the noise holds (the tolerance scales with the stored noise, not a fixed band)."""
+    cfg = sc.Config(n_patches=4, patch_sites=4)
+    system, pairs, _ = _toy_pairs(cfg, 20_000, seed=5)
+    fit = sc.least_squares_fit(pairs["partial"], 4.0)
+    assert 0 < fit["sigma2_se"] < 0.05 * fit["sigma2"]
+    assert fit["sigma2_se"] / fit["sigma2"] == pytest.approx(math.sqrt(2 / 20_000), rel=0.15)   # Gaussian residuals
+    measure = next(c for c in sc.CLAIMS if c.key == "closed_form").measure
+    exact = 0.25
+
+    def result(shift):
+        row = {"lambda": 4.0, "sigma2": exact * (1 + shift), "sigma2_se": 0.01 * exact, "ratio": 1 + shift,
+               "predicted_ratio": 1.0}
+        naive = {"lambda": 1.0, "sigma2": 200 * exact, "sigma2_se": 2 * exact, "ratio": 200.0,
+                 "predicted_ratio": 200.0}
+        from support.results import ExperimentResult
+        return ExperimentResult("sde_closure", "quick", 0, {"n_pairs": 20_000}, {"lambda_sweep": {"exact_sigma2": exact,
+                                                                                   "rows": [row], "naive": naive}})
+    assert measure(result(0.01))[0] is True           # 1 s.e.
+    assert measure(result(0.04))[0] is None           # 4 s.e.: the run cannot call it
+    assert measure(result(0.08))[0] is False          # 8 s.e.
+    # a run saved before σ²'s standard error was stored: the Gaussian-residual value σ² √(2/n) stands in
+    old = result(0.01)
+    for row in (*old.metrics["lambda_sweep"]["rows"], old.metrics["lambda_sweep"]["naive"]):
+        del row["sigma2_se"]
+    assert measure(old)[0] is True and "largest |z| = 0.99" in measure(old)[1]   # 0.01 σ² over σ² √(2/n)
 
 
 def test_sde_closure_tiny_run_end_to_end():
@@ -177,9 +214,54 @@ def test_stochastic_predator_prey_tiny_run_end_to_end():
     assert set(spp.phase_ratios(res)) == {"transient", "late"}
     trace = seed0[spp.lambda_label(4.0)]["diffusion_trace"]
     assert spp.step_variance(res) == pytest.approx(4 * trace * m["dt"] / spp.LATENT_DIM)
-    verdicts = evaluate(res, spp.CLAIMS)
-    assert all(v.holds is not None for v in verdicts)
-    assert {v.claim.key: v.holds for v in verdicts}["cost"]
+    verdicts = {v.claim.key: v for v in evaluate(res, spp.CLAIMS)}
+    assert all(v.measured != "—" for v in verdicts.values())          # every claim reads this result's keys
+    assert verdicts["cost"].holds
+    assert verdicts["flat_optimum"].holds is None and "one seed" in verdicts["flat_optimum"].measured
+    assert "paired over the test conditions" in verdicts["late_width"].measured
+    assert "per seed over the test conditions" in verdicts["diffusion_scales"].measured
+    # a run saved before the per-condition windows and traces were stored: with one seed those two claims
+    # stay undecided, with several they use intervals over the seeds
+    old = copy.deepcopy(res)
+    for model in old.metrics["per_seed"][0]["models"].values():
+        for key in ("mmd_transient_per_condition", "mmd_late_per_condition", "diffusion_trace_per_condition"):
+            del model[key]
+    old_verdicts = {v.claim.key: v for v in evaluate(old, spp.CLAIMS)}
+    assert old_verdicts["late_width"].holds is None and old_verdicts["diffusion_scales"].holds is None
+    old.metrics["per_seed"].append(copy.deepcopy(old.metrics["per_seed"][0]))
+    for model in old.metrics["per_seed"][1]["models"].values():
+        model["mmd_curve"] = [1.1 * c for c in model["mmd_curve"]]
+        model["diffusion_trace"] *= 1.01
+    old_verdicts = {v.claim.key: v for v in evaluate(old, spp.CLAIMS)}
+    assert "over 2 seeds" in old_verdicts["diffusion_scales"].measured
+    assert "paired over 2 seeds" in old_verdicts["transient_close"].measured
+
+
+def _spp_result(per_condition: dict[str, list[list[float]]]) -> "ExperimentResult":
+    """A run whose models have the given per-condition MMD² in each seed (K = 4)."""
+    from support.results import ExperimentResult
+    seeds = [{"models": {label: {"mmd_per_condition": rows[i]} for label, rows in per_condition.items()}}
+             for i in range(len(next(iter(per_condition.values()))))]
+    return ExperimentResult("stochastic_predator_prey", "quick", 0, {}, {"K": 4, "lambdas": [1.0, 4.0],
+                                                                          "per_seed": seeds})
+
+
+def test_spp_k_beats_is_three_valued_per_seed_over_test_conditions():
+    measure = next(c for c in spp.CLAIMS if c.key == "K_beats").measure
+    cond = [1.0, 2.0, 1.5, 0.8, 1.2]
+    K, one = spp.lambda_label(4.0), spp.lambda_label(1.0)
+    beats = _spp_result({K: [cond], one: [[2 * c for c in cond]], spp.NAIVE: [[10 * c for c in cond]]})
+    holds, text = measure(beats)
+    assert holds is True and "paired test conditions" in text and "[" in text
+    mixed = _spp_result({K: [cond], one: [[c * f for c, f in zip(cond, (2.0, 0.5, 1.5, 0.7, 1.3))]],
+                         spp.NAIVE: [[10 * c for c in cond]]})
+    assert measure(mixed)[0] is None                  # better on average, not across the conditions
+    worse = _spp_result({K: [cond], one: [[c / 2 for c in cond]], spp.NAIVE: [[10 * c for c in cond]]})
+    assert measure(worse)[0] is False
+    # one seed that cannot decide leaves the claim undecided even when the other seed decides it
+    two = _spp_result({K: [cond, cond], one: [[2 * c for c in cond], mixed.metrics["per_seed"][0]["models"][one][
+        "mmd_per_condition"]], spp.NAIVE: [[10 * c for c in cond]] * 2})
+    assert measure(two)[0] is None
 
 
 def test_bad_spde_configs_raise():
