@@ -25,16 +25,35 @@ fixed time δt = record_interval / substeps (the official ℓ² events take ≈ 
 than the patch's own relaxation, and a fixed event count biases the state law); the SDE's σ depends
 on m (the official one is a constant); test trajectories are compared at equal physical times (the
 official code aligned recorded sweeps by index).
+
+What the pairs should teach, exactly: given m, a training snapshot is uniform over arrangements
+(both the upsampled and the random lattices), so the patch's up-count is hypergeometric, and the
+patch then evolves as a birth–death chain in the frozen outside sum. :func:`partial_increment_moments`
+propagates that law over δt (sparse matrix exponential) and gives the exact mean and variance of
+the partial increment Δm_I and of the naive increment m_I(t+δt) − m. At infinite data the fits
+learn μ = E[Δm_I | m]/δt, Kσ²δt = Var(Δm_I | m) (ours) and σ²δt = Var(m_I(t+δt) − m | m) (naive):
+
+    Var(m_I(t+δt) − m | m) ≈ e^{−2δt} Var(m_I − m | m) + [patch noise over δt, → K σ² δt as δt → 0],
+
+the first term the patch-to-system spread of the snapshot (hypergeometric: (1 − m²)(N − n)/(n(N − 1))).
+Divided by δt it dominates the naive diffusion at small δt. The claims compare the learned
+coefficients with these predictions and with the exact generator, at the sampling noise of the pairs
+(binned moments), and the naive model's stationary spread with the spread an SDE with the predicted
+coefficients has under the same Euler–Maruyama rollout.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 import torch
+from scipy import sparse
+from scipy.sparse.linalg import expm_multiply
+from scipy.stats import hypergeom
 from tqdm.auto import tqdm
 
 from ..claims import ClaimSet
@@ -45,9 +64,12 @@ from ..stochastic.study import (SDESettings, fit_sde, mean_trajectory_error, pai
                                 rollouts, std_ratio)
 from ..systems.spins import curie_weiss as cw
 from ..systems.spins import magnetisation, patch_origins
+from ..uncertainty import Estimate, above, all_of, within
 from .config import LatticeStudyConfig, resolve
 
-VERSION = 2                 # 2: std ratio = mean of per-time ratios (was ratio of mean stds)
+VERSION = 3                 # 3: per-path test trajectories (thinned), binned pair moments, exact finite-δt
+                            #    predictions (the claims' intervals need them); 2: std ratio = mean of
+                            #    per-time ratios (was ratio of mean stds)
 TARGETS = ("ours", "naive")
 
 
@@ -69,6 +91,10 @@ class Config(LatticeStudyConfig):
     test_records: int = 200                # official: 500
     stationary_from: int = 40              # records after which the ensembles count as stationary
     m_grid: tuple[float, float] = (-0.5, 0.75)   # where learned coefficients are scored
+    bin_width: float = 0.125               # m-bins of the pairs' moments (sampling noise of the coefficients)
+    path_thin: int = 5                     # every path_thin-th record of every test path is stored
+    prediction_paths: int = 400            # Euler–Maruyama paths per initial m of the predicted-coefficient SDE
+    official_dt: float = 2.6272            # the official δt (ℓ² events ≈ one sweep's mean time), for comparison
 
     PRESETS: ClassVar = {
         "quick": {},
@@ -118,13 +144,142 @@ def ground_truth(cfg: Config, rng: np.random.Generator) -> np.ndarray:
     return np.stack(out)
 
 
+# ------------------------------------------------------------------------------------ theory
+def partial_increment_moments(m, N: int, n: int, dt: float, T: float, h: float,
+                              tail: float = 1e-12) -> dict[str, np.ndarray]:
+    r"""Exact moments of one partial evolution from a snapshot of magnetisation ``m`` (per value of
+    ``m``), for a system of ``N`` spins, a patch of ``n`` spins and time ``dt``.
+
+    Given S = round(m N) the snapshot is uniform over arrangements, so the patch's up-count k₀ is
+    hypergeometric; the patch then evolves as the birth–death chain of its up-count k with the
+    outside sum S − (2k₀ − n) frozen (the rates of :func:`~support.systems.spins.curie_weiss.flip_rates`
+    at the current total). The law of (k₀, k(dt)) is propagated exactly (one sparse matrix
+    exponential over a block per k₀, each block a window of k around its start and its mean-field
+    relaxation, wide enough that the mass outside is negligible). Returns ``mean_partial``,
+    ``var_partial`` (of Δm_I = m_I(dt) − m_I(0)), ``mean_naive``, ``var_naive`` (of m_I(dt) − m) and
+    ``var_spread`` (Var(m_I(0) − m), the patch-to-system spread of the snapshot)."""
+    m = np.atleast_1d(np.asarray(m, dtype=float))
+    k_all = np.arange(n + 1)
+    out = {key: np.empty(len(m)) for key in
+           ("mean_partial", "var_partial", "mean_naive", "var_naive", "var_spread")}
+    half = int(10 * math.sqrt(n * min(dt, 1.0))) + 10
+    for i, mv in enumerate(m):
+        n_up = int(np.rint((1 + mv) * N / 2))
+        S = 2 * n_up - N
+        p0 = hypergeom.pmf(k_all, N, n_up, n)
+        k0s = np.flatnonzero(p0 > tail * p0.max())
+        w0 = p0[k0s] / p0[k0s].sum()
+        k_eq = n * (1 + math.tanh((S / N + h) / T)) / 2
+        blocks, starts, ks = [], [], []
+        for k0 in k0s:
+            k_t = k_eq + (k0 - k_eq) * math.exp(-dt)
+            lo, hi = max(0, int(min(k0, k_t)) - half), min(n, int(math.ceil(max(k0, k_t))) + half)
+            k = np.arange(lo, hi + 1)
+            up, down = cw.flip_rates(S + 2 * (k - k0), N, T, h)
+            wu, wd = (n - k) * up, k * down
+            wu[-1], wd[0] = 0.0, 0.0                     # no flow out of the window
+            blocks.append(sparse.diags([-(wu + wd), wu[:-1], wd[1:]], [0, -1, 1], format="csr"))
+            starts.append(k0 - lo)
+            ks.append(k)
+        sizes = np.array([len(k) for k in ks])
+        v = np.zeros(sizes.sum())
+        v[np.concatenate([[0], np.cumsum(sizes)[:-1]]) + np.array(starts)] = w0
+        prob = expm_multiply(sparse.block_diag(blocks, format="csr") * dt, v).clip(min=0)
+        prob /= prob.sum()
+        m_after = (2 * np.concatenate(ks) - n) / n
+        m_before = (2 * np.repeat(k0s, sizes) - n) / n
+        for name, d in (("partial", m_after - m_before), ("naive", m_after - S / N)):
+            mean = prob @ d
+            out[f"mean_{name}"][i], out[f"var_{name}"][i] = mean, prob @ (d - mean) ** 2
+        e = (2 * k0s - n) / n - S / N
+        out["var_spread"][i] = w0 @ e ** 2 - (w0 @ e) ** 2
+    return out
+
+
+def predicted_coefficients(cfg: Config, ell: int, m, dt: float) -> dict[str, np.ndarray]:
+    """What each target teaches at infinite data (per unit time, ``m`` an array): ``mu`` (both
+    targets), ``N_sigma2_ours`` = N Var(Δm_I)/(K δt), ``N_sigma2_naive`` = N Var(m_I(t+δt) − m)/δt,
+    ``N_spread`` = N e^{−2δt} Var(m_I − m)/δt (the spread term of the naive diffusion)."""
+    K = cfg.n_patches(ell)
+    mom = partial_increment_moments(m, cfg.N, ell * ell, dt, cfg.T, cfg.h)
+    return {"m": np.asarray(m, float), "mu": mom["mean_partial"] / dt,
+            "mu_naive": mom["mean_naive"] / dt,
+            "N_sigma2_ours": cfg.N * mom["var_partial"] / (K * dt),
+            "N_sigma2_naive": cfg.N * mom["var_naive"] / dt,
+            "N_spread": cfg.N * np.exp(-2 * dt) * mom["var_spread"] / dt}
+
+
+def em_stationary(cfg: Config, m, mu, var, dt: float, n_steps: int, record_every: int,
+                  seed: int) -> tuple[float, float]:
+    """Stationary (std ratio, mean) of Euler–Maruyama paths with drift ``mu(m)`` and variance rate
+    ``var(m)`` (interpolated on the grid ``m``, held constant beyond it): the std over the exact
+    stationary std of the large system, averaged as the test averages it (initial m of the test,
+    ``prediction_paths`` paths each, recorded times from ``stationary_from``), and the mean there."""
+    rng = np.random.default_rng(seed)
+    m, mu, sd = np.asarray(m, float), np.asarray(mu, float), np.sqrt(np.clip(var, 0, None))
+    z = np.repeat(np.asarray(cfg.test_m0, float), cfg.prediction_paths)
+    rec = [z.copy()]
+    for step in range(1, n_steps + 1):
+        z = z + np.interp(z, m, mu) * dt + np.interp(z, m, sd) * math.sqrt(dt) * rng.standard_normal(len(z))
+        if step % record_every == 0:
+            rec.append(z.copy())
+    x = np.stack(rec, axis=1).reshape(len(cfg.test_m0), cfg.prediction_paths, -1)[:, :, cfg.stationary_from:]
+    ratio = x.std(axis=1, ddof=1).mean() / cw.stationary_moments(cfg.N, cfg.T, cfg.h)[1]
+    return float(ratio), float(x.mean())
+
+
+def em_std_ratio(cfg: Config, m, mu, var, dt: float, n_steps: int, record_every: int, seed: int) -> float:
+    """The std ratio of :func:`em_stationary`."""
+    return em_stationary(cfg, m, mu, var, dt, n_steps, record_every, seed)[0]
+
+
+def _bin_edges(cfg: Config) -> np.ndarray:
+    lo, hi = cfg.m_grid
+    return np.linspace(lo, hi, int(round((hi - lo) / cfg.bin_width)) + 1)
+
+
+def pair_moments(cfg: Config, pairs: dict) -> dict:
+    """Mean and variance of both targets' increments in m-bins with their standard errors (the
+    sampling noise with which the pairs determine μ and σ² there): per unit time, variances × N
+    (the partial one also / K). Within a bin the increment is fitted linearly in m (the conditional
+    mean changes across a bin: its spread would otherwise add to the variance); the mean is the fit
+    at the bin's centre, the variance that of the residuals."""
+    edges = _bin_edges(cfg)
+    z0 = pairs["partial"].z0[:, 0].numpy()
+    dt, K = cfg.dt, pairs["partial"].n_patches
+    out = {"m": (edges[:-1] + edges[1:]) / 2, "n": []}
+    for name, key, scale in (("ours", "partial", cfg.N / (K * dt)), ("naive", "naive", cfg.N / dt)):
+        d = (pairs[key].z1[:, 0] - pairs[key].z0[:, 0]).numpy()
+        rows = []
+        for a, b in zip(edges[:-1], edges[1:]):
+            inside = (z0 >= a) & (z0 < b)
+            x, y = z0[inside] - (a + b) / 2, d[inside]
+            n = len(y)
+            if n < 4 or np.ptp(x) == 0:               # no sampling noise to quote: left out of claims
+                rows.append((n, math.nan, math.nan, math.nan, math.nan))
+                continue
+            slope, intercept = np.polyfit(x, y, 1)
+            res = y - intercept - slope * x
+            var = float(res @ res / (n - 2))
+            m4 = float((res ** 4).mean())
+            rows.append((n, intercept / dt, math.sqrt(var / n) / dt, scale * var,
+                         scale * math.sqrt(max(m4 - var * var, 0.0) / n)))
+        r = np.array(rows, float)
+        out["n"] = r[:, 0].astype(int)
+        out[name] = {"mu": r[:, 1], "mu_se": r[:, 2], "N_sigma2": r[:, 3], "N_sigma2_se": r[:, 4]}
+    return out
+
+
 # ------------------------------------------------------------------------------------ study
+def _model_coefficients(model, m) -> tuple[np.ndarray, np.ndarray]:
+    with torch.no_grad():
+        z = torch.as_tensor(np.asarray(m, float)[:, None], dtype=torch.float64)
+        return model.drift(z)[:, 0].numpy(), model.diffusion_matrix(z)[:, 0, 0].numpy()
+
+
 def _coefficients(model, cfg: Config) -> dict:
     grid = np.linspace(-0.9, 0.95, 75)
-    with torch.no_grad():
-        z = torch.as_tensor(grid[:, None], dtype=torch.float64)
-        mu = model.drift(z)[:, 0].numpy()
-        var = model.diffusion_matrix(z)[:, 0, 0].numpy()
+    mu, var = _model_coefficients(model, grid)
     mu_exact, var_exact = cw.generator_coefficients(grid, cfg.N, cfg.T, cfg.h)
     inside = (grid >= cfg.m_grid[0]) & (grid <= cfg.m_grid[1])
     return {"m": grid, "mu": mu, "N_sigma2": cfg.N * var, "mu_exact": mu_exact,
@@ -134,15 +289,20 @@ def _coefficients(model, cfg: Config) -> dict:
             "sigma2_median_ratio": float(np.median((var / var_exact)[inside]))}
 
 
-def one_patch_side(cfg: Config, ell: int, truth: np.ndarray, seed: int) -> dict:
-    """Data, both SDEs and their scores for patch side ℓ."""
+def one_patch_side(cfg: Config, ell: int, truth: np.ndarray, seed: int, smallest: bool = False) -> dict:
+    """Data, both SDEs and their scores for patch side ℓ; with ``smallest``, also the stationary
+    spread predicted for both targets (at this δt and at the official one)."""
     rng = np.random.default_rng([seed, ell])
     t0 = time.perf_counter()
     snaps = training_snapshots(cfg, ell, rng)
     pairs = partial_pairs(cfg, ell, snaps, rng)
     t_data = time.perf_counter() - t0
     K = cfg.n_patches(ell)
-    out = {"ell": ell, "K": K, "n_pairs": len(snaps), "seconds_data": t_data, "models": {}}
+    bins = pair_moments(cfg, pairs)
+    mu_x, var_x = cw.generator_coefficients(bins["m"], cfg.N, cfg.T, cfg.h)
+    bins["exact"] = {"mu": mu_x, "N_sigma2": cfg.N * var_x}
+    bins["predicted"] = predicted_coefficients(cfg, ell, bins["m"], cfg.dt)
+    out = {"ell": ell, "K": K, "n_pairs": len(snaps), "seconds_data": t_data, "bins": bins, "models": {}}
     for target, key, lam in (("ours", "partial", float(K)), ("naive", "naive", 1.0)):
         model = fit_sde(pairs[key], lam, cfg.sde, seed=seed)
         starts = torch.tensor(cfg.test_m0, dtype=torch.float64).repeat_interleave(cfg.test_paths)
@@ -150,11 +310,41 @@ def one_patch_side(cfg: Config, ell: int, truth: np.ndarray, seed: int) -> dict:
                         record_every=cfg.substeps)[..., 0].reshape(len(cfg.test_m0), cfg.test_paths, -1).numpy()
         errors = [mean_trajectory_error(p[..., None], t[..., None]) for p, t in zip(pred, truth)]
         stds = [std_ratio(p[..., None], t[..., None], cfg.stationary_from)[0] for p, t in zip(pred, truth)]
+        mu_b, var_b = _model_coefficients(model, bins["m"])
         out["models"][target] = {"lambda": lam, "error": float(np.mean(errors)), "error_per_m0": errors,
                                  "std_ratio": float(np.mean(stds)),
                                  "pred_mean": pred.mean(axis=1), "pred_std": pred.std(axis=1, ddof=1),
+                                 "paths": pred[:, :, ::cfg.path_thin],
+                                 "at_bins": {"mu": mu_b, "N_sigma2": cfg.N * var_b},
                                  "coefficients": _coefficients(model, cfg)}
+    if K > 1:
+        out["predicted_std_ratio"] = _predicted_spreads(cfg, ell, seed, official=smallest)
     out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _predicted_spreads(cfg: Config, ell: int, seed: int, official: bool) -> dict:
+    """The naive diffusion's predicted inflation over K at the stationary mean and the spread term's
+    share of it; with ``official`` (the smallest patch), also the stationary std ratio (and mean) of
+    the SDE with the predicted coefficients of each target, under this run's rollout (δt,
+    Euler–Maruyama) and at the official δt (one step per record). The std needs the coefficients on
+    a grid of m, which costs minutes for large patches: it is computed where the claims use it."""
+    K = cfg.n_patches(ell)
+    at_m = float(cw.stationary_moments(cfg.N, cfg.T, cfg.h)[0])
+    exact_eq = cfg.N * cw.generator_coefficients(np.array([at_m]), cfg.N, cfg.T, cfg.h)[1][0]
+    out = {"official_dt": cfg.official_dt} if official else {}
+    runs = (("", cfg.dt, cfg.substeps),) + ((("official_", cfg.official_dt, 1),) if official else ())
+    for tag, dt, substeps in runs:
+        c_eq = predicted_coefficients(cfg, ell, [at_m], dt)
+        out[tag + "naive_sigma2_over_K"] = float(c_eq["N_sigma2_naive"][0] / exact_eq / K)
+        out[tag + "spread_share"] = float(c_eq["N_spread"][0] / c_eq["N_sigma2_naive"][0])
+        if not official:
+            continue
+        grid = np.linspace(-1, 1, 41)
+        c = predicted_coefficients(cfg, ell, grid, dt)
+        for target, mu, nvar in (("ours", c["mu"], c["N_sigma2_ours"]), ("naive", c["mu_naive"], c["N_sigma2_naive"])):
+            out[tag + target], out[tag + target + "_mean"] = em_stationary(
+                cfg, grid, mu, nvar / cfg.N, dt, cfg.test_records * substeps, substeps, seed)
     return out
 
 
@@ -165,23 +355,36 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         cfg.n_patches(ell)
     t0 = time.perf_counter()
     truth = ground_truth(cfg, np.random.default_rng([seed, 0]))
-    per_ell = [one_patch_side(cfg, ell, truth, seed)
+    smallest = min(cfg.patch_sides)
+    per_ell = [one_patch_side(cfg, ell, truth, seed, smallest=ell == smallest)
                for ell in tqdm(cfg.patch_sides, desc="patch sides", disable=not progress)]
+    return assemble(cfg, truth, per_ell, seed, t0)
+
+
+def assemble(cfg: Config, truth: np.ndarray, per_ell: list[dict], seed: int, started: float) -> ExperimentResult:
+    """The result of :func:`run` from its parts: the direct simulation ``truth`` and the outcome of
+    :func:`one_patch_side` for every patch side, in the order of ``cfg.patch_sides`` (each patch side
+    has its own seeded generator, so the sides can also be computed apart and assembled here)."""
+    if [r["ell"] for r in per_ell] != list(cfg.patch_sides):
+        raise ValueError(f"per_ell must follow patch_sides {list(cfg.patch_sides)}")
     exact_mean, exact_std = cw.stationary_moments(cfg.N, cfg.T, cfg.h)
     late = truth[:, :, cfg.stationary_from:]
     metrics = {"per_ell": per_ell, "truth_mean": truth.mean(axis=1), "truth_std": truth.std(axis=1, ddof=1),
+               "truth_paths": truth[:, :, ::cfg.path_thin],
                "time": np.arange(cfg.test_records + 1) * cfg.record_interval, "dt": cfg.dt,
+               "path_thin": cfg.path_thin, "stationary_from": cfg.stationary_from,
                "stationary": {"mean": float(late.mean()), "std": float(late.std()),
                               "se_mean": float(late.mean(axis=2).std(ddof=1) / np.sqrt(late.shape[0] * late.shape[1])),
                               "exact_mean": exact_mean, "exact_std": exact_std}}
     return ExperimentResult.of(cfg, name="curie_weiss", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(metrics), figures=_figures(cfg, metrics),
-                               started=t0, threads=1)
+                               started=started, threads=1)
 
 
 # ------------------------------------------------------------------------------------ reporting
 def _comparison(m: dict) -> list[dict]:
     official = paper_numbers.CURIE_WEISS["errors"]
+    std_paper = paper_numbers.CURIE_WEISS["std"]
     rows = []
     for r in m["per_ell"]:
         ref = official.get(r["ell"], {})
@@ -189,6 +392,19 @@ def _comparison(m: dict) -> list[dict]:
             rows.append({"quantity": f"ℓ = {r['ell']} (K = {r['K']}): {target} error of the mean trajectory",
                          "measured": r["models"][target]["error"], "paper": ref.get(target),
                          "note": f"std ratio pred/true {r['models'][target]['std_ratio']:.2f}"})
+        pred = r.get("predicted_std_ratio")
+        if pred:
+            q = r["models"]["naive"]["std_ratio"]
+            rows.append({"quantity": f"ℓ = {r['ell']}: naive std ratio pred/true (δt = {m['dt']:.3g})",
+                         "measured": q, "predicted": pred["naive"],
+                         "note": "predicted: SDE with the exact finite-δt coefficients of the naive pairs"})
+            paper_ratio = std_paper["naive"].get(r["ell"])
+            if "official_naive" in pred:
+                rows.append({"quantity": f"ℓ = {r['ell']}: naive std ratio at the official δt = "
+                                         f"{pred['official_dt']:.3g}",
+                             "measured": None, "predicted": pred["official_naive"],
+                             "paper": None if paper_ratio is None else paper_ratio / std_paper["true"],
+                             "note": "prediction only (not run); the official σ is a constant"})
     s = m["stationary"]
     rows.append({"quantity": "direct simulation: stationary mean m", "measured": s["mean"],
                  "predicted": s["exact_mean"], "note": "exact stationary law"})
@@ -206,11 +422,15 @@ def _figures(cfg: Config, m: dict) -> dict:
         axes[0, 1].plot(c["m"], c["N_sigma2"], color=method_colour("", i), label=f"ours, ℓ = {r['ell']}")
         n = r["models"]["naive"]["coefficients"]
         axes[0, 1].plot(n["m"], n["N_sigma2"], color=method_colour("", i), ls=":", lw=1)
+        if r["K"] > 1:
+            b = r["bins"]
+            axes[0, 1].plot(b["m"], b["predicted"]["N_sigma2_naive"], "x", color=method_colour("", i), ms=4)
     c = m["per_ell"][0]["models"]["ours"]["coefficients"]
     axes[0, 0].plot(c["m"], c["mu_exact"], "k--", lw=1.5, label="exact")
     axes[0, 1].plot(c["m"], c["N_sigma2_exact"], "k--", lw=1.5, label="exact")
     axes[0, 0].set(xlabel="m", ylabel="drift μ(m)", title="Learned drift")
-    axes[0, 1].set(xlabel="m", ylabel="N σ²(m)", yscale="log", title="Learned diffusion (dotted: naive)")
+    axes[0, 1].set(xlabel="m", ylabel="N σ²(m)", yscale="log",
+                   title="Learned diffusion (dotted: naive; ×: predicted)")
     axes[0, 0].legend(fontsize=7)
     figs["coefficients"] = fig
 
@@ -244,68 +464,171 @@ def _figures(cfg: Config, m: dict) -> dict:
 # ------------------------------------------------------------------------------------ claims
 CLAIMS = ClaimSet()
 BOTH = {"quick": True, "paper": True}
+PAPER = {"paper": True}     # stated for the paper scale; the quick run is shown, not asserted, on these
+STD_TOL = 0.10          # a stationary std "reproduced": within 10 % (of the std it is compared with)
 
 
 def _smallest(r) -> dict:
     return min(r.metrics["per_ell"], key=lambda x: x["ell"])
 
 
-def _partial(r) -> list[dict]:
+def partial_sides(r) -> list[dict]:
     return [x for x in r.metrics["per_ell"] if x["K"] > 1]
 
 
+def paths_first(a) -> np.ndarray:
+    """Stored ``[m0, path, time]`` → ``[path, m0, time]`` (paths are the bootstrap's units)."""
+    return np.asarray(a, dtype=float).transpose(1, 0, 2)
+
+
+def first_stationary_record(r) -> int:
+    """Index of the first stored (thinned) record at or after ``stationary_from``."""
+    return -(-int(r.metrics["stationary_from"]) // int(r.metrics["path_thin"]))
+
+
+def std_ratio_estimate(r, model: dict) -> Estimate:
+    """Stationary std ratio pred/true (mean over initial m and the stored records after
+    ``stationary_from``), bootstrap over paths (predicted and true resampled)."""
+    k = first_stationary_record(r)
+
+    def stat(pred, true):
+        with np.errstate(divide="ignore", invalid="ignore"):     # a resample of one repeated path
+            return float((pred[:, :, k:].std(axis=0, ddof=1) / true[:, :, k:].std(axis=0, ddof=1)).mean())
+
+    return Estimate.bootstrap((paths_first(model["paths"]), paths_first(r.metrics["truth_paths"])), stat,
+                              what="paths")
+
+
+def _error(pred, true) -> float:
+    mp, mt = pred.mean(axis=0), true.mean(axis=0)           # [m0, time]
+    return float((((mp - mt) ** 2).sum(axis=1) / (mt ** 2).sum(axis=1)).mean())
+
+
+def _bin_estimates(x: dict, coeff: str, target: str, against: str) -> list[Estimate]:
+    """Per m-bin: the learned coefficient minus (``mu``) or over (``N_sigma2``) the reference
+    (``exact`` or ``predicted``), ± 1.96 × the sampling s.e. of that coefficient in the bin's pairs."""
+    b = x["bins"]
+    learned = np.asarray(x["models"][target]["at_bins"][coeff])
+    ref = np.asarray(b["exact"][coeff] if against == "exact" else
+                     b["predicted"]["mu" if coeff == "mu" else f"N_sigma2_{target}"])
+    se = np.asarray(b[target][f"{coeff}_se"], dtype=float)
+    if coeff == "mu":
+        diff, noise, how = learned - ref, se, "learned − reference ± sampling noise of the bin's pairs"
+    else:
+        diff, noise = learned / ref - 1, se / np.asarray(b[target]["N_sigma2"], dtype=float)
+        how = "learned / reference − 1 ± sampling noise of the bin's pairs"
+    keep = np.isfinite(noise) & np.isfinite(diff)               # bins without pairs are not scored
+    return [Estimate.from_se(v, s, how) for v, s in zip(diff[keep], noise[keep])]
+
+
+def _worst(ests: list[Estimate]) -> Estimate:
+    return max(ests, key=lambda e: max(abs(e.lo), abs(e.hi)))
+
+
+def error_noise_floor(r, model: dict) -> float:
+    """What the error of the mean trajectory is from sampling alone: Σ_t (s_pred² + s_true²)/paths
+    over Σ_t m̄_true², mean over initial m (full-resolution stds)."""
+    sp, st = np.asarray(model["pred_std"]), np.asarray(r.metrics["truth_std"])
+    mt = np.asarray(r.metrics["truth_mean"])
+    paths = np.asarray(r.metrics["truth_paths"]).shape[1]
+    return float((((sp ** 2 + st ** 2) / paths).sum(axis=1) / (mt ** 2).sum(axis=1)).mean())
+
+
 @CLAIMS.add("beats_naive", "at the smallest patch, λ = K beats the naive baseline on the error of the "
-            "mean trajectory", expect=BOTH, paper="ℓ = 8: 4.38e-3 vs 1.26e-2")
+            "mean trajectory (at this book's δt; the naive errors are not comparable with the paper's, "
+            "made at a ten times longer δt)", expect=BOTH, paper="ℓ = 8: 4.38e-3 vs 1.26e-2")
 def _beats(r):
-    s = _smallest(r)["models"]
-    return s["ours"]["error"] < s["naive"]["error"], (f"ℓ = {_smallest(r)['ell']}: ours "
-                                                      f"{s['ours']['error']:.2e}, naive {s['naive']['error']:.2e}")
+    s = _smallest(r)
+    ours, naive = (paths_first(s["models"][k]["paths"]) for k in ("ours", "naive"))
+    true = paths_first(r.metrics["truth_paths"])
+    est = Estimate.bootstrap((ours, naive, true), lambda o, n, t: math.log10(_error(n, t) / _error(o, t)),
+                             what="paths")
+    mo, mn = (s["models"][k] for k in ("ours", "naive"))
+    return above(est, 0.0), (f"ℓ = {s['ell']}: ours {mo['error']:.2e} "
+                             f"(sampling floor {error_noise_floor(r, mo):.1e}), "
+                             f"naive {mn['error']:.2e} (floor {error_noise_floor(r, mn):.1e}); log₁₀(naive/ours) "
+                             f"on every {r.metrics['path_thin']}th record {est.describe()}")
 
 
 @CLAIMS.add("std_ours", "λ = K reproduces the large system's fluctuations at every patch size: stationary std "
-            "within 10 % at paper scale, 40 % at the quick scale (fewer pairs and SDE steps)", expect=BOTH,
+            f"within {STD_TOL:.0%} of the direct simulation's", expect=PAPER,
             paper="ours 0.021–0.029 vs true 0.024")
 def _std_ours(r):
-    tol = 0.10 if r.scale == "paper" else 0.40
-    ratios = [x["models"]["ours"]["std_ratio"] for x in r.metrics["per_ell"]]
-    return all(abs(q - 1) < tol for q in ratios), "std ratios " + ", ".join(f"{q:.2f}" for q in ratios)
+    ests = [std_ratio_estimate(r, x["models"]["ours"]) for x in r.metrics["per_ell"]]
+    return all_of(within(e, 1.0, STD_TOL) for e in ests), "std ratio pred/true " + "; ".join(
+        f"ℓ = {x['ell']}: {e}" for x, e in zip(r.metrics["per_ell"], ests)) + f" ({ests[0].how})"
 
 
-@CLAIMS.add("std_naive", "the naive baseline's fluctuations are far too wide at the smallest patch "
-            "(std ratio > √K / 2)", expect=BOTH, paper="naive 0.163 vs true 0.024 at ℓ = 8 (≈ √K/1.2)")
+@CLAIMS.add("std_naive", "the naive baseline's stationary spread at the smallest patch is as wide as its "
+            f"inflated diffusion predicts — within {STD_TOL:.0%} of the spread of the SDE with the exact "
+            "finite-δt coefficients of the naive pairs, whose patch-to-system spread term "
+            "e^(−2δt) Var(m_I − m)/δt adds to K σ² — which at this book's δt = 0.263 is wider than √K "
+            "times the large system's (not ≈ √K as at the official δt)",
+            expect=PAPER, paper="naive 0.163 vs true 0.024 at ℓ = 8 (≈ √K/1.2, at δt ≈ 2.6)")
 def _std_naive(r):
     s = _smallest(r)
-    q = s["models"]["naive"]["std_ratio"]
-    return q > s["K"] ** 0.5 / 2, f"std ratio {q:.1f} (√K = {s['K'] ** 0.5:.0f})"
+    pred = s.get("predicted_std_ratio")
+    if not pred:
+        return None
+    est = std_ratio_estimate(r, s["models"]["naive"])
+    verdict = all_of([within(est, pred["naive"], STD_TOL * pred["naive"]), above(est, s["K"] ** 0.5)])
+    late = np.asarray(s["models"]["naive"]["pred_mean"])[:, r.metrics["stationary_from"]:].mean()
+    others = "; ".join(f"ℓ = {x['ell']}: {std_ratio_estimate(r, x['models']['naive'])}" for x in partial_sides(r)
+                       if x is not s)
+    return verdict, (f"ℓ = {s['ell']}: std ratio {est.describe()}; predicted {pred['naive']:.1f} "
+                     f"(√K = {s['K'] ** 0.5:.0f}); stationary mean {late:.3f}, predicted "
+                     f"{pred['naive_mean']:.3f}; at the official δt the prediction is {pred['official_naive']:.1f}"
+                     + (f" (other patches: {others})" if others else ""))
 
 
 @CLAIMS.add("sigma2", "λ = K learns the exact diffusion Nσ²(m) of the birth–death generator (m in the scored "
-            "range) at every patch size: within 20 % at paper scale, 25 % at the quick scale", expect=BOTH,
+            "range) at every patch size: within 20 % in every m-bin, at the pairs' sampling noise "
+            "(the exact finite-δt prediction is itself about 12 % low at δt = 0.263)",
+            expect=PAPER,
             paper="— (the official σ is a constant)")
 def _sigma2(r):
-    tol = 0.20 if r.scale == "paper" else 0.25
-    errs = [x["models"]["ours"]["coefficients"]["sigma2_max_rel_error"] for x in r.metrics["per_ell"]]
-    return max(errs) < tol, "largest relative error " + ", ".join(f"{e:.0%}" for e in errs)
+    per = [_bin_estimates(x, "N_sigma2", "ours", "exact") for x in r.metrics["per_ell"]]
+    verdict = all_of(within(e, 0.0, 0.20) for ests in per for e in ests)
+    return verdict, "worst bin, learned/exact − 1: " + "; ".join(
+        f"ℓ = {x['ell']}: {_worst(ests)}" for x, ests in zip(r.metrics["per_ell"], per)) + \
+        f" (± 1.96 s.e. of the bin's pairs, {len(per[0])} bins)"
 
 
-@CLAIMS.add("sigma2_naive", "the naive baseline's diffusion is more than K/2 times too large (every K > 1)",
-            expect=BOTH, paper="baseline overestimates fluctuations")
+@CLAIMS.add("sigma2_naive", "the naive baseline's diffusion is inflated as predicted (every K > 1): the learned "
+            "Nσ²(m) is within 10 % of N Var(m_I(t+δt) − m | m)/δt in every m-bin, at the pairs' sampling "
+            "noise (≈ 1.6–1.9 K times the exact diffusion at δt = 0.263, mostly the spread term)",
+            expect=PAPER, paper="baseline overestimates fluctuations")
 def _sigma2_naive(r):
-    rows = _partial(r)
-    q = [x["models"]["naive"]["coefficients"]["sigma2_median_ratio"] / x["K"] for x in rows]
-    return all(v > 0.5 for v in q), "median ratio / K " + ", ".join(f"{v:.1f}" for v in q)
+    rows = partial_sides(r)
+    per = [_bin_estimates(x, "N_sigma2", "naive", "predicted") for x in rows]
+    verdict = all_of(within(e, 0.0, 0.10) for ests in per for e in ests)
+    ratio = [float(np.median(np.asarray(x["models"]["naive"]["at_bins"]["N_sigma2"]) /
+                             np.asarray(x["bins"]["exact"]["N_sigma2"]))) / x["K"] for x in rows]
+    return verdict, "worst bin, learned/predicted − 1: " + "; ".join(
+        f"ℓ = {x['ell']}: {_worst(ests)} (learned/exact ≈ {q:.2f} K)" for x, ests, q in zip(rows, per, ratio)) + \
+        " (± 1.96 s.e. of the bin's pairs)"
 
 
-@CLAIMS.add("drift", "λ = K learns the exact drift μ(m) within 0.05 at every patch size", expect=BOTH,
-            paper="—")
+@CLAIMS.add("drift", "λ = K learns the exact drift μ(m) within 0.05 at every patch size, in every m-bin at "
+            "the pairs' sampling noise", expect=PAPER, paper="—")
 def _drift(r):
-    errs = [x["models"]["ours"]["coefficients"]["mu_max_abs_error"] for x in r.metrics["per_ell"]]
-    return max(errs) < 0.05, "largest error " + ", ".join(f"{e:.3f}" for e in errs)
+    per = [_bin_estimates(x, "mu", "ours", "exact") for x in r.metrics["per_ell"]]
+    verdict = all_of(within(e, 0.0, 0.05) for ests in per for e in ests)
+    return verdict, "worst bin, learned − exact: " + "; ".join(
+        f"ℓ = {x['ell']}: {_worst(ests)}" for x, ests in zip(r.metrics["per_ell"], per)) + \
+        " (± 1.96 s.e. of the bin's pairs)"
 
 
-@CLAIMS.add("truth_exact", "direct simulation of the 64×64 system has the exact stationary mean (3 s.e.) "
-            "and std (15 %)", expect=BOTH, paper="⟨m⟩ = 0.4899, std 0.0245 (exact)")
+@CLAIMS.add("truth_exact", "direct simulation of the 64×64 system has the exact stationary mean (within a "
+            f"fifth of the exact std) and std (within {STD_TOL:.0%})", expect=BOTH,
+            paper="⟨m⟩ = 0.4899, std 0.0245 (exact)")
 def _truth(r):
     s = r.metrics["stationary"]
-    ok = abs(s["mean"] - s["exact_mean"]) < 3 * s["se_mean"] + 1e-3 and abs(s["std"] / s["exact_std"] - 1) < 0.15
-    return ok, f"mean {s['mean']:.4f} (exact {s['exact_mean']:.4f}), std {s['std']:.4f} (exact {s['exact_std']:.4f})"
+    late = paths_first(r.metrics["truth_paths"])[:, :, first_stationary_record(r):]
+    units = late.reshape(late.shape[0] * late.shape[1], -1)        # one unit per (initial m, path)
+    mean = Estimate.bootstrap(units, lambda u: float(u.mean()), what="paths")
+    std = Estimate.bootstrap(units, lambda u: float(u.std()), what="paths")
+    verdict = all_of([within(mean, s["exact_mean"], 0.2 * s["exact_std"]),
+                      within(std, s["exact_std"], STD_TOL * s["exact_std"])])
+    return verdict, (f"mean {mean} (exact {s['exact_mean']:.4f}), std {std} (exact {s['exact_std']:.4f}), "
+                     f"{mean.how}")
