@@ -27,6 +27,7 @@ from ..losses import loss_x_decomposition
 from ..plotting import figure
 from ..claims import ClaimSet
 from ..results import ExperimentResult
+from ..uncertainty import Estimate, above
 from ..subsets import importance_subsets, uniform_subsets
 from ..systems.linear import LinearBlockSystem
 from ..train import TrainConfig, torch_threads
@@ -80,7 +81,7 @@ def bounds_study(system, cfg: Config, gen: torch.Generator) -> dict:
         sv = torch.linalg.svdvals(J[0])
         rows.append({"kappa": kappa, "ratio_min": ratio.min().item(), "ratio_max": ratio.max().item(),
                      "lower": sv[0].item() ** -2, "upper": sv[-1].item() ** -2,
-                     "identity_error": identity.item(),
+                     "identity_error": identity.item(), "identity_scale": parts["n_lx"].abs().max().item(),
                      "constant_share": (parts["constant"] / parts["n_lx"]).mean().item()})
     return {"rows": rows}
 
@@ -126,10 +127,13 @@ def unbiased_study(system, cfg: Config, gen: torch.Generator) -> dict:
         s2 = grads.var(dim=1, unbiased=True).sum(-1)                  # S_b² (trace), [B]
         var_theory = ((1 / m - 1 / N) * s2).sum().item() / B**2
         var_measured = g.var(dim=0, unbiased=True).sum().item()
+        # the total variance is the mean of ‖g − ḡ‖² over the draws: its standard error from their spread
+        dev2 = (g - g.mean(0)).pow(2).sum(-1)
+        var_se = dev2.std().item() / cfg.n_draws**0.5
         se = vals_t.std().item() / cfg.n_draws**0.5
         out["per_p"].append({"p": p, "m": m, "mean": vals_t.mean().item(), "se": se,
                              "z_score": (vals_t.mean().item() - lx) / se, "samples": vals,
-                             "grad_var": var_measured, "grad_var_theory": var_theory})
+                             "grad_var": var_measured, "grad_var_se": var_se, "grad_var_theory": var_theory})
     return out
 
 
@@ -176,8 +180,8 @@ def budget_study(system: LinearBlockSystem, gen: torch.Generator) -> dict:
     sizes = [1, 2, 4, 8, 16, 32, system.state_dim]
     nnz = [system.nonzeros_touched(uniform_subsets(1, system.state_dim, s / system.state_dim, gen)[0])
            for s in sizes]
-    return {"sizes": sizes, "nonzeros": nnz,
-            "max_row_nnz": int((system.coefs != 0).sum(1).max())}
+    per_row = (system.coefs != 0).sum(1)
+    return {"sizes": sizes, "nonzeros": nnz, "max_row_nnz": int(per_row.max()), "min_row_nnz": int(per_row.min())}
 
 
 def _figures(res: dict) -> dict:
@@ -278,8 +282,6 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     figs = _figures(res)
     for row in res["unbiased"]["per_p"]:
         row.pop("samples")
-    for row in res["conditioning"]["rows"]:
-        row.pop("kappas")
     return ExperimentResult.of(cfg, name="theory", version=VERSION, seed=seed, metrics=res,
                                comparison=_comparison(res), figures=figs, started=t0, threads=1)
 
@@ -288,60 +290,104 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
 CLAIMS = ClaimSet()
 BOTH = {"quick": True, "paper": True}
 
+#: a Monte-Carlo mean agrees with its exact value when |z| ≤ AGREE_Z and disagrees when |z| ≥ DISAGREE_Z
+#: (z: the deviation in standard errors of the mean); in between the run cannot tell
+AGREE_Z, DISAGREE_Z = 3.0, 5.0
+#: float64 machine epsilon; the pseudo-inverse amplifies round-off by up to κ², so an identity through
+#: J† holds "to round-off" when its relative error stays below ROUNDOFF_FACTOR · κ² · ε
+EPS64, ROUNDOFF_FACTOR = float(np.finfo(np.float64).eps), 1e3
 
-@CLAIMS.add("identity", "N·L_x = ‖J†(Jf − g)‖² + ‖(I − P)f‖² holds to round-off", expect=BOTH,
+
+def z_verdict(z: float) -> bool | None:
+    """Three-valued agreement of a noise-scaled deviation z with zero: True for |z| ≤ 3, False for
+    |z| ≥ 5, None in between (a deviation of 3–5 standard errors the run cannot call)."""
+    if abs(z) <= AGREE_Z:
+        return True
+    return False if abs(z) >= DISAGREE_Z else None
+
+
+def z_rule() -> str:
+    return f"agrees at |z| ≤ {AGREE_Z:g}, fails at |z| ≥ {DISAGREE_Z:g}"
+
+
+@CLAIMS.add("identity", "N·L_x = ‖J†(Jf − g)‖² + ‖(I − P)f‖² holds to round-off (relative error below "
+            "10³ κ² float64 epsilons, the round-off J† can amplify)", expect=BOTH,
             paper="paper 1, Thm 1 (L_x as a weighted L_z)")
 def _identity(r):
-    err = max(row["identity_error"] for row in r.metrics["bounds"]["rows"])
-    return err < 1e-8, f"max error {err:.1e}"
+    rows = r.metrics["bounds"]["rows"]
+    ulps = [row["identity_error"] / row["identity_scale"] / (row["kappa"] ** 2 * EPS64) for row in rows]
+    worst = max(range(len(rows)), key=lambda i: ulps[i])
+    return ulps[worst] < ROUNDOFF_FACTOR, (
+        f"largest relative error {ulps[worst]:.1f} κ²ε (at κ = {rows[worst]['kappa']:g}), against round-off "
+        f"{ROUNDOFF_FACTOR:.0e} κ²ε (exact arithmetic, no sampling noise)")
 
 
-@CLAIMS.add("bounds", "every ratio ‖J†e‖²/‖e‖² lies in [σ_max⁻², σ_min⁻²], and random errors come "
-            "within 3× of both ends (the bounds are sharp)", expect=BOTH, paper="paper 1, Thm 1")
+@CLAIMS.add("bounds", "every ratio ‖J†e‖²/‖e‖² lies in [σ_max⁻², σ_min⁻²] (to round-off), and among the "
+            "random errors some come within 3× of both ends (the bounds are sharp)", expect=BOTH,
+            paper="paper 1, Thm 1")
 def _bounds(r):
     rows = r.metrics["bounds"]["rows"]
     inside = all(x["lower"] * (1 - 1e-9) <= x["ratio_min"] and x["ratio_max"] <= x["upper"] * (1 + 1e-9)
                  for x in rows)
-    sharp = all(x["ratio_max"] >= x["upper"] / 3 and x["ratio_min"] <= 3 * x["lower"] for x in rows)
-    worst = max(rows, key=lambda x: x["kappa"])
-    return inside and sharp, (f"{len(rows)} values of κ, {'all inside' if inside else 'NOT all inside'}; at "
-                              f"κ = {worst['kappa']:g} the ratios span {worst['ratio_max'] / worst['ratio_min']:.0f}× "
-                              f"of the bound κ² = {worst['kappa'] ** 2:.0f}")
+    near = [(x["ratio_min"] / x["lower"], x["upper"] / x["ratio_max"]) for x in rows]
+    sharp = all(a <= 3 and b <= 3 for a, b in near)
+    worst = max(range(len(rows)), key=lambda i: max(near[i]))
+    a, b = near[worst]
+    return inside and sharp, (
+        f"{len(rows)} values of κ, {'all inside' if inside else 'NOT all inside'} (to 1e-9); farthest from the ends "
+        f"at κ = {rows[worst]['kappa']:g}: the nearest random errors are {a:.2f}× σ_max⁻² and 1/{b:.3f} of σ_min⁻² "
+        f"(≤ 3× needed; exact ratios of errors that exist, so no sampling noise)")
 
 
-@CLAIMS.add("unbiased", "E_I[L_x,p] = L_x for every p (uniform subsets)", expect=BOTH,
+@CLAIMS.add("unbiased", "E_I[L_x,p] = L_x for every p (uniform subsets): the Monte-Carlo mean is within "
+            "3 standard errors of the exact L_x (a bias of 5 or more fails it)", expect=BOTH,
             paper="paper 1, Thm 2 (unbiasedness)")
 def _unbiased(r):
-    z = max(abs(row["z_score"]) for row in r.metrics["unbiased"]["per_p"])
-    return z < 4, f"max |z| = {z:.2f} over {len(r.metrics['unbiased']['per_p'])} values of p"
+    per_p = r.metrics["unbiased"]["per_p"]
+    z = max((row["z_score"] for row in per_p), key=abs)
+    return z_verdict(z), (f"largest |z| = {abs(z):.2f} over {len(per_p)} values of p (z = (mean − L_x) / s.e., "
+                          f"s.e. over {r.config['n_draws']:,} subset draws; {z_rule()})")
 
 
-@CLAIMS.add("variance", "the gradient variance follows the finite-population formula (1/m − 1/N)S²",
-            expect=BOTH, paper="— (derived here)")
+@CLAIMS.add("variance", "the gradient variance follows the finite-population formula (1/m − 1/N)S²: "
+            "within 3 standard errors of the measured variance at every p", expect=BOTH,
+            paper="— (derived here)")
 def _variance(r):
-    dev = max(abs(row["grad_var"] / row["grad_var_theory"] - 1) for row in r.metrics["unbiased"]["per_p"])
-    return dev < 0.15, f"largest relative deviation {dev:.1%}"
+    per_p = r.metrics["unbiased"]["per_p"]
+    zs = [(row["grad_var"] - row["grad_var_theory"]) / row["grad_var_se"] for row in per_p]
+    z = max(zs, key=abs)
+    dev = max(abs(row["grad_var"] / row["grad_var_theory"] - 1) for row in per_p)
+    rel_se = max(row["grad_var_se"] / row["grad_var"] for row in per_p)
+    return z_verdict(z), (f"largest |z| = {abs(z):.2f} over {len(per_p)} values of p (largest relative "
+                          f"deviation {dev:.1%}, relative s.e. up to {rel_se:.1%} over "
+                          f"{r.config['n_draws']:,} draws; {z_rule()})")
 
 
-@CLAIMS.add("importance", "Horvitz–Thompson weights keep non-uniform subsets unbiased", expect=BOTH,
-            paper="— (reviewer's question, answered here)")
+@CLAIMS.add("importance", "Horvitz–Thompson weights keep non-uniform subsets unbiased: the weighted mean is "
+            "within 3 standard errors of L_x", expect=BOTH, paper="— (reviewer's question, answered here)")
 def _importance(r):
     z = r.metrics["importance"]["importance"]["z_score"]
-    return abs(z) < 4, f"z = {z:+.2f}"
+    return z_verdict(z), (f"z = {z:+.2f} (s.e. over {r.config['n_draws']:,} weighted subset draws; {z_rule()})")
 
 
 @CLAIMS.add("cond", "L_cond lowers the learned encoder's median κ(J) at least twofold", expect=BOTH,
             paper="paper 1 adds L_cond for this reason")
 def _cond(r):
     rows = r.metrics["conditioning"]["rows"]
-    k0, k1 = rows[0]["kappa_median"], rows[-1]["kappa_median"]
-    return k1 < 0.5 * k0, f"median κ {k0:.2f} → {k1:.2f}"
+    k0, k1 = np.asarray(rows[0]["kappas"]), np.asarray(rows[-1]["kappas"])
+    # the same held-out configurations for both encoders: resampled together
+    est = Estimate.bootstrap((k0, k1), lambda a, b: float(np.median(a) / np.median(b)),
+                             what="held-out configurations")
+    return above(est, 2.0), (f"median κ {rows[0]['kappa_median']:.2f} → {rows[-1]['kappa_median']:.2f}: "
+                             f"ratio {est.describe()}")
 
 
-@CLAIMS.add("budget", "the cost of f_I grows linearly with |I| (sparse forces)", expect=BOTH,
-            paper="paper 1's sparsity assumption")
+@CLAIMS.add("budget", "the cost of f_I grows linearly with |I| (sparse forces): between the fewest and the "
+            "most non-zeros of a row times |I|", expect=BOTH, paper="paper 1's sparsity assumption")
 def _budget(r):
     b = r.metrics["budget"]
-    bounded = all(n <= b["max_row_nnz"] * s for s, n in zip(b["sizes"], b["nonzeros"]))
-    growth = (b["nonzeros"][-1] / b["nonzeros"][0]) / (b["sizes"][-1] / b["sizes"][0])
-    return bounded and growth >= 0.5, f"≤ {b['max_row_nnz']} multiply–adds per row; cost/size growth ratio {growth:.2f}"
+    lo, hi = b["min_row_nnz"], b["max_row_nnz"]
+    linear = all(lo * s <= n <= hi * s for s, n in zip(b["sizes"], b["nonzeros"]))
+    return linear, (f"{b['nonzeros'][0]} … {b['nonzeros'][-1]} multiply–adds for |I| = {b['sizes'][0]} … "
+                    f"{b['sizes'][-1]}, {'all' if linear else 'NOT all'} within [{lo}|I|, {hi}|I|] "
+                    "(exact counts, no sampling noise)")
