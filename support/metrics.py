@@ -190,3 +190,119 @@ def mmd2(x: torch.Tensor, y: torch.Tensor,
         return torch.stack([torch.exp(-d2 / (2 * s * s)) for s in bandwidths]).mean(0)
 
     return (k(x, x).mean((-1, -2)) + k(y, y).mean((-1, -2)) - 2 * k(x, y).mean((-1, -2))).clamp_min(0)
+
+
+# ----------------------------------------------------------------------------- seed spread of a swept curve
+def _seed_logs(curve: Mapping) -> list[np.ndarray]:
+    """log error of every seed at every budget of a summarised curve (``per_seed``, keyed by the budget
+    as text; null, a diverged model, is +inf)."""
+    out = []
+    for b in curve["budgets"]:
+        errors = curve["per_seed"][str(b)]
+        out.append(np.log(np.array([math.inf if e is None else float(e) for e in errors], float)))
+    return out
+
+
+def pooled_log_spread(curve: Mapping) -> tuple[float, int, int] | None:
+    """The seed-to-seed spread of a swept curve's log error, pooled over its budgets: ``(s, dof,
+    n_seeds)`` with s² = Σ_b Σ_k (ℓ_bk − ℓ̄_b)² / Σ_b (n_b − 1) over the budgets where every seed is
+    finite. Each budget is its own set of models, so every budget adds n_b − 1 degrees of freedom;
+    pooling assumes the spread of log error between seeds does not change along the curve. None with
+    fewer than two seeds (no spread to measure)."""
+    logs = [x for x in _seed_logs(curve) if len(x) >= 2 and np.isfinite(x).all()]
+    dof = sum(len(x) - 1 for x in logs)
+    if dof < 1:
+        return None
+    ss = sum(float(((x - x.mean()) ** 2).sum()) for x in logs)
+    return math.sqrt(ss / dof), dof, max(len(x) for x in logs)
+
+
+def curve_log_estimate(curve: Mapping, index: int) -> "Estimate | None":
+    """The curve's mean log error at its ``index``-th budget (the log of the geometric mean over the
+    seeds) with a t-interval from :func:`pooled_log_spread`; None without a spread or where a seed
+    diverged."""
+    from .uncertainty import Estimate, t975
+    spread = pooled_log_spread(curve)
+    logs = _seed_logs(curve)[index]
+    if spread is None or not np.isfinite(logs).all():
+        return None
+    s, dof, _ = spread
+    mean, half = float(logs.mean()), t975(dof) * s / math.sqrt(len(logs))
+    return Estimate(mean, mean - half, mean + half,
+                    f"log of the geometric mean over {len(logs)} seeds ± t·s/√n, s pooled over the curve's "
+                    f"budgets ({dof} dof)")
+
+
+def seed_band(curve: Mapping) -> tuple[list[float], list[float]] | None:
+    """Lower and upper ends of the ≈ 95 % interval of the (geometric) mean error at every budget
+    (:func:`curve_log_estimate`; +inf where a seed diverged); None without a seed spread."""
+    spread = pooled_log_spread(curve)
+    if spread is None:
+        return None
+    lower, upper = [], []
+    for k in range(len(curve["budgets"])):
+        e = curve_log_estimate(curve, k)
+        lower.append(math.inf if e is None else math.exp(e.lo))
+        upper.append(math.inf if e is None else math.exp(e.hi))
+    return lower, upper
+
+
+def curve_budget_interval(curve: Mapping, tol: float | None = None) -> tuple[float, float]:
+    """Bounds on the budget at which a swept curve reaches ``tol`` that hold both the censoring of
+    the sweep and the spread between seeds: the union of :func:`curve_budget_bounds` (the mean curve)
+    and the budgets where the ends of the seed band (:func:`seed_band`) reach ``tol`` — the lower end
+    gives the earliest budget the seeds allow, the upper end the latest. With one seed it is
+    :func:`curve_budget_bounds`."""
+    tol = curve["tol"] if tol is None else tol
+    lo, hi = curve_budget_bounds(curve, tol)
+    band = seed_band(curve) if "per_seed" in curve else None
+    if band is None:
+        return lo, hi
+    early = budget_to_tolerance_bounds(curve["budgets"], band[0], tol)
+    late = budget_to_tolerance_bounds(curve["budgets"], band[1], tol)
+    return min(lo, early[0]), max(hi, late[1])
+
+
+def reaches(bounds: tuple[float, float], budgets: Sequence[float]) -> bool | None:
+    """Whether a curve reaches its tolerance within its ``budgets``, from bounds such as
+    :func:`curve_budget_interval`: True when even the latest budget the interval allows is finite,
+    False when even the earliest lies beyond the largest budget swept, else None."""
+    lo, hi = bounds
+    if hi < math.inf:
+        return True
+    return False if lo >= max(budgets) else None
+
+
+def equal_budget_log_ratio(lz: Mapping, lx: Mapping) -> "Estimate | None":
+    """log of e(L_z) / e(L_x,p) at equal force budgets, averaged over every budget of either sweep
+    inside the range both cover, each curve read there by log–log interpolation of its geometric
+    mean over the seeds; with a t-interval from the two curves' pooled seed spreads
+    (:func:`pooled_log_spread`; the average is linear in the per-budget mean logs, whose errors are
+    independent: every budget is its own set of models; Welch–Satterthwaite degrees of freedom).
+    > 0: L_x,p more accurate per force. None without a seed spread, a common range, or where a point
+    it needs diverged."""
+    from .uncertainty import Estimate, t975
+    lo, hi = max(min(lz["budgets"]), min(lx["budgets"])), min(max(lz["budgets"]), max(lx["budgets"]))
+    common = np.log(sorted({float(b) for b in [*lz["budgets"], *lx["budgets"]] if lo <= b <= hi}))
+    spreads = [pooled_log_spread(c) for c in (lz, lx)]
+    if len(common) == 0 or None in spreads:
+        return None
+    parts = []
+    for curve, (s, dof, _) in zip((lz, lx), spreads):
+        logs = _seed_logs(curve)
+        xb = np.log(np.asarray(curve["budgets"], float))
+        eye = np.eye(len(logs))
+        weights = np.array([np.interp(common, xb, eye[i]).mean() for i in range(len(logs))])
+        used = weights > 0
+        if not all(np.isfinite(logs[i]).all() for i in np.nonzero(used)[0]):
+            return None
+        means = np.array([x.mean() if np.isfinite(x).all() else 0.0 for x in logs])
+        n = np.array([len(x) for x in logs], float)
+        parts.append((float(weights @ means), s * s * float((weights[used] ** 2 / n[used]).sum()), dof))
+    (mz, vz, dz), (mx, vx, dx) = parts
+    value, var = mz - mx, vz + vx
+    dof = max(1, int(var ** 2 / (vz ** 2 / dz + vx ** 2 / dx))) if var > 0 else min(dz, dx)
+    half = t975(dof) * math.sqrt(var)
+    return Estimate(value, value - half, value + half,
+                    f"geometric means over the seeds, ± t·s.e. from the seed spreads pooled over the budgets "
+                    f"({dof} dof)")

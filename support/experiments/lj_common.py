@@ -187,7 +187,28 @@ def jacobian_conditioning(ae: ClosureAutoencoder, x: torch.Tensor, n: int = 64) 
     J = ae.jacobian(x[pick]).double()
     full, closure = condition_number(J), condition_number(J[:, 1:])
     return {"kappa_median": float(full.median()), "kappa_max": float(full.max()),
-            "kappa_closure_median": float(closure.median()), "kappa_closure_max": float(closure.max())}
+            "kappa_closure_median": float(closure.median()), "kappa_closure_max": float(closure.max()),
+            "configs": len(pick)}
+
+
+#: configurations :func:`jacobian_conditioning` has always used (runs saved before it recorded the count)
+KAPPA_CONFIGS = 64
+
+
+def kappa_median_estimate(conditioning: dict, rows: str = "closure"):
+    """The median condition number κ(J) of a closure (``rows``: "closure" or "all") over the data, as
+    an :class:`~support.uncertainty.Estimate` that needs no distribution: κ ≥ 1 always, and the
+    population median lies below the largest of n sampled configurations unless all n fell above
+    it, which has probability 2⁻ⁿ (≤ 5 % for n ≥ 5). So [1, largest sampled κ] holds the median
+    with probability ≥ 1 − 2⁻ⁿ: a claim "median κ < c" holds when the largest sample is below c, and
+    stays undecided otherwise (a lower end would need the sample's lower order statistics, which
+    are not stored)."""
+    from ..uncertainty import Estimate
+    key = "kappa_closure" if rows == "closure" else "kappa"
+    n = conditioning.get("configs", KAPPA_CONFIGS)
+    median, largest = conditioning[f"{key}_median"], conditioning[f"{key}_max"]
+    return Estimate(median, min(1.0, median), max(largest, median),
+                    f"median of {n} configurations; [1, largest] holds the median with probability ≥ 1 − 2^-{n}")
 
 
 def closure_diagnostics(setup: LJSetup, ae: ClosureAutoencoder, p: float, seed: int, n: int = 256) -> dict:
@@ -200,9 +221,30 @@ def closure_diagnostics(setup: LJSetup, ae: ClosureAutoencoder, p: float, seed: 
     x = x[evenly_spaced(len(x), n)]
     positions = unit_columns(setup.n_atoms, setup.system.rows_per_unit, (0, 1, 2))
     noise = label_noise(setup.system, ae, x, p, seed=seed)
+    blocks = [column_block_share(ae, xb, positions) for xb in x.tensor_split(SHARE_BLOCKS)] \
+        if len(x) >= 2 * SHARE_BLOCKS else []
     return {"configs": len(x), "position_share": column_block_share(ae, x, positions),
+            "position_share_blocks": blocks,
             "label_noise": noise.as_dict(), "noise_ratio_T": noise.observable_ratio[0],
             "noise_ratio_closure_median": noise.closure_median}
+
+
+#: disjoint blocks of the diagnostic configurations on which the position share is also measured
+#: (its spread over the blocks is the sampling noise of the share)
+SHARE_BLOCKS = 8
+
+
+def position_share_estimate(diagnostics: dict):
+    """The closure's share of |J_closure|² on position columns with a t-interval over the
+    :data:`SHARE_BLOCKS` disjoint blocks of configurations it was also measured on (value: the share
+    over all configurations); None for runs saved before the blocks were recorded."""
+    from ..uncertainty import Estimate
+    blocks = diagnostics.get("position_share_blocks")
+    if not blocks:
+        return None
+    b = Estimate.of_samples(blocks, what="blocks of configurations")
+    share = diagnostics["position_share"]
+    return Estimate(share, min(b.lo, share), max(b.hi, share), b.how)
 
 
 def normaliser(ae: ClosureAutoencoder, train: Trajectories, n_traj: int | None = None) -> LatentNormaliser:
