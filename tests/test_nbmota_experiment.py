@@ -1,18 +1,25 @@
-"""The NbMoTa experiment end to end at a tiny size (seconds): every claim reads the result, the
-README reference barriers hold whatever the run's seed, and bad configurations fail up front."""
+"""The NbMoTa experiment end to end at a tiny size (seconds): every claim reads the result and shows
+its interval, the verdicts survive saving, the README reference barriers hold whatever the run's seed,
+the intervals decide as they should on synthetic data, and bad configurations fail up front."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 
 from support.claims import evaluate
 from support.experiments import nbmota
 from support.experiments.config import apply_overrides
+from support.paper_numbers import paper2
+from support.results import ExperimentResult
 
 # overrides apply one at a time, each validated: record_hops and truth_hops before horizon_hops
-TINY = {"temperatures": "[2000.0, 3000.0]", "small_seeds": "2", "record_hops": "100", "truth_hops": "200",
-        "horizon_hops": "400", "pilot_hops": "20", "pairs_per_T": "16", "batch": "16", "partial_hops": "8",
-        "sde_hidden": "[8]", "sde_steps": "10", "sde_batch": "16", "truth_replicas": "2", "rollout_paths": "4",
+# (at least two batches of pairs and a few runs of each kind: every claim's interval needs >= 2 units)
+TINY = {"temperatures": "[2000.0, 3000.0]", "small_seeds": "3", "record_hops": "100", "truth_hops": "200",
+        "horizon_hops": "400", "pilot_hops": "20", "pairs_per_T": "32", "batch": "16", "partial_hops": "8",
+        "sde_hidden": "[8]", "sde_steps": "10", "sde_batch": "16", "truth_replicas": "4", "rollout_paths": "8",
         "substeps": "2", "stationary_paths": "4", "stationary_max_hops": "400"}
 
 
@@ -22,15 +29,55 @@ def tiny_result():
     return nbmota.run(cfg, seed=3, progress=False)
 
 
-def test_tiny_run_reads_every_claim(tiny_result):
+def test_tiny_run_reads_every_claim(tiny_result, tmp_path):
     r = tiny_result
     verdicts = {v.claim.key: v for v in evaluate(r, nbmota.CLAIMS)}
     assert set(verdicts) == {c.key for c in nbmota.CLAIMS}
-    assert all(v.holds is not None for v in verdicts.values()), {k: v.measured for k, v in verdicts.items()}
+    # every measured text shows an interval (the barriers: exact, no sampling noise, said so)
+    for key, v in verdicts.items():
+        assert ("[" in v.measured) or key == "barriers", (key, v.measured)
+    assert "no sampling noise" in verdicts["barriers"].measured
     # the reference crops do not depend on the run's seed (here 3): the barrier claim holds
     assert verdicts["barriers"].holds
     assert set(r.metrics["stationary"]) >= {2000.0, 3000.0}
     assert set(r.figures) == {"microscopic", "sro_trajectories", "sde_vs_kmc", "fluctuations"}
+    # the per-unit data the intervals need survive saving (floats rounded to 6 digits): same verdicts
+    r.save(tmp_path)
+    again = {v.claim.key: v for v in evaluate(ExperimentResult.load(tmp_path), nbmota.CLAIMS)}
+    assert {k: v.holds for k, v in again.items()} == {k: v.holds for k, v in verdicts.items()}
+    # one SDE path group per direct run, every group non-empty
+    assert len(r.metrics["pred_group_n"]) == len(r.metrics["truth_paths"]) and min(r.metrics["pred_group_n"]) >= 1
+
+
+def _kmc_verdict(tiny_result, offset: float, spread: float, n: int = 12):
+    """kmc_equilibrium on the tiny run with its 2000 K late δ per run replaced by synthetic ones:
+    the official reference + ``offset`` with a per-run scatter of ``spread``."""
+    m = dict(tiny_result.metrics)
+    ref = np.asarray(paper2.NBMOTA["kmc_2000"])
+    noise = np.random.default_rng(0).standard_normal((n, 6))
+    noise = (noise - noise.mean(0)) / noise.std(0, ddof=1)           # exact mean 0, std 1
+    m["small_late_seeds"] = {2000.0: ref + offset + spread * noise}
+    fake = dataclasses.replace(tiny_result, scale="quick", metrics=m, figures={})
+    return next(v for v in evaluate(fake, nbmota.CLAIMS) if v.claim.key == "kmc_equilibrium")
+
+
+def test_kmc_equilibrium_is_decided_by_its_interval_and_the_stated_tolerance(tiny_result):
+    tol = nbmota.KMC_REF_TOL
+    assert _kmc_verdict(tiny_result, 0.0, 0.01).holds is True                 # interval inside ±tol
+    assert _kmc_verdict(tiny_result, 3 * tol, 0.01).holds is False            # interval outside
+    assert _kmc_verdict(tiny_result, tol, 0.01).holds is None                 # straddles the edge
+    assert _kmc_verdict(tiny_result, 0.0, 0.2).holds is None                  # too noisy to decide
+    # at the quick scale the claim is stated not to hold (too short a horizon): undecided is no pass
+    assert not _kmc_verdict(tiny_result, 0.0, 0.2).ok
+
+
+def test_bootstrap_over_independent_groups():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 2.0, 200), rng.normal(0, 1.0, 50)
+    e = nbmota._bootstrap_groups((a, b), lambda x, y: x.std() / y.std(), what="samples")
+    assert e.lo < 2.0 < e.hi and e.hi - e.lo < 1.5 and "200 and 50 samples" in e.how
+    with pytest.raises(ValueError, match=">= 2 units"):
+        nbmota._bootstrap_groups((a, b[:1]), lambda x, y: 0.0)
 
 
 @pytest.mark.parametrize("change, match", [
@@ -43,17 +90,22 @@ def test_tiny_run_reads_every_claim(tiny_result):
     ({"truth_hops": "6100"}, "multiples"),
     ({"upsampling": "tiles"}, "upsampling"),
     ({"stationary_paths": "1"}, "stationary_paths"),
+    ({"rollout_paths": "11"}, "rollout_paths"),
 ])
 def test_bad_configs_fail_before_running(change, match):
     with pytest.raises(ValueError, match=match):
         apply_overrides(nbmota.Config.for_scale("quick"), change)
 
 
-def test_saved_run_without_the_new_fields_still_loads_and_is_current():
+def test_saved_run_stores_what_the_intervals_need_and_is_current():
+    from support.claims import assert_claims
     from support.results import saved_result, staleness
     saved = saved_result("nbmota")
     if saved is None:
         pytest.skip("no saved paper-scale run")
-    assert "stationary_paths" not in saved.config            # recorded before these fields existed
+    for key in ("small_late_seeds", "truth_paths", "small_T_paths", "pred_group_n", "pred_group_mean",
+                "pred_group_sq", "stationary_per_path", "late_from"):
+        assert key in saved.metrics, key
     assert not staleness(saved, nbmota.VERSION)
     assert saved.provenance()
+    assert_claims(saved, nbmota.CLAIMS)               # every verdict as the module states it at paper scale

@@ -14,13 +14,13 @@ times. Observable: the 6 first-shell SRO parameters δ (no closure, d = 6).
    ``"tile"`` (the official recipe): 2×2×2 tiles of different small snapshots from a window of
    ± ``frame_window`` records, each rolled by a random even shift, recoloured to exact
    equimolarity, then ``relax_hops`` exact KMC hops of the whole cell. Its seams (18 % of the
-   bonds cross one) are random bonds that a few dozen hops do not heal: they lower |δ| of the
-   snapshots by about a fifth and put a seam-healing drift into the pairs (the chapter shows it).
+   ≈ 32,800 bonds cross one) are random bonds; 56 hops change at most ≈ 800 bonds, so they
+   cannot heal them, and seam healing enters the pairs' drift (no saved run of this option).
 3. **Partial evolution**: one random vacancy of each snapshot (one of K = 8, one per 1024 sites)
    hops ``partial_hops`` times, everything else frozen (frozen halo), its hops confined to the box
    of ``patch_side`` voxels centred on its start (default: the whole cell; 16 = its own 1024-site
-   patch, whose walls a 124-hop walk reaches — rms ≈ 11 voxels per axis — and which slows the
-   learned ordering); δt = Σ 1/R. Target ẑ₁ = z₀ + K (δ_after − δ_before) with z₀ = δ of the
+   patch, whose walls a 124-hop walk reaches — rms ≈ 11 voxels per axis; no saved run of this
+   option); δt = Σ 1/R. Target ẑ₁ = z₀ + K (δ_after − δ_before) with z₀ = δ of the
    whole cell (λ = K).
 4. **SDE** on (δ, T): drift MLP and a full state- and T-dependent σ (Cholesky), trained by L_p.
 5. **Test** at ``truth_T``: ``truth_replicas`` direct KMC runs of the 8192-site cell from random
@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..claims import ClaimSet
+from ..claims import UNDECIDED, ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour
 from ..results import ExperimentResult
@@ -58,6 +58,7 @@ from ..systems.alloy.barriers import (REFERENCE_CROPS, REFERENCE_PURE, REFERENCE
 from ..systems.alloy.kmc import init_state, step
 from ..systems.alloy.sro import SRO_NAMES
 from ..train import TrainConfig
+from ..uncertainty import Estimate, above, all_of, below, within
 from .config import ExperimentConfig, resolve
 
 VERSION = 2                 # 2: the moving vacancy roams the whole frozen cell (patch_side 32, was 16)
@@ -121,6 +122,9 @@ class Config(ExperimentConfig):
                              f"partial_hops // 4 and // 2 hops), got {self.partial_hops}")
         if self.stationary_paths < 2 or self.stationary_max_hops < 1:
             raise ValueError("stationary_paths must be >= 2 and stationary_max_hops >= 1")
+        if self.rollout_paths < self.truth_replicas:
+            raise ValueError(f"rollout_paths ({self.rollout_paths}) must be >= truth_replicas "
+                             f"({self.truth_replicas}): every direct run starts at least one SDE path")
         if self.upsampling not in ("replicate", "tile"):
             raise ValueError(f"upsampling must be 'replicate' or 'tile', got {self.upsampling!r}")
 
@@ -195,7 +199,9 @@ def training_pairs(cfg: Config, T: float, small: dict, rng: np.random.Generator,
                                          for d, t in ends]))
     res = {k: np.concatenate(v) for k, v in out.items() if k != "var_rate"}
     vr = np.sum(out["var_rate"], axis=0)                     # [3, 2]
-    res["var_rate"] = {"hops": [*marks, cfg.partial_hops], "per_time": (vr[:, 0] / vr[:, 1]).tolist()}
+    # per batch of pairs (independent units for the interval of the ratio): [batches, 3, 2]
+    res["var_rate"] = {"hops": [*marks, cfg.partial_hops], "per_time": (vr[:, 0] / vr[:, 1]).tolist(),
+                       "batches": np.asarray(out["var_rate"])}
     return res
 
 
@@ -283,6 +289,8 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
                     seed=seed, record_every=cfg.substeps)[..., :6].numpy()
     late = int(round(cfg.stationary_from * cfg.truth_records))
     small_T = small[T]["delta"][:, :cfg.truth_records + 1]
+    # the SDE paths grouped by the direct run they start from (units of the paired bootstrap)
+    groups = [pred[pick == r] for r in range(len(starts))]
     std = {"kmc_1024": small_T.std(0, ddof=1), "kmc_8192": truth["delta"].std(0, ddof=1),
            "sde_8192": pred.std(0, ddof=1)}
     late_std = {k: v[late:].mean(0) for k, v in std.items()}
@@ -290,13 +298,14 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     # stationary δ(T) of the SDE: long paths from δ = 0 at every trained and tabulated T
     T_grid = sorted(set(cfg.temperatures) | {t for t in paper_numbers.NBMOTA["sro_predicted"]
                                             if min(cfg.temperatures) <= t <= max(cfg.temperatures)})
-    stationary = {}
+    stationary, stationary_per_path = {}, {}
     for Tq in T_grid:
         span = min(3 * cfg.horizon_hops, cfg.stationary_max_hops) / cfg.time_unit_hops
         n = int(np.ceil(span / dt))
         z = rollouts(model, torch.tensor(_with_T(np.zeros((cfg.stationary_paths, 6)), Tq)), dt, n, seed=seed,
                      record_every=max(1, n // 60))[..., :6].numpy()
-        stationary[Tq] = z[:, z.shape[1] // 2:].mean(axis=(0, 1))
+        stationary_per_path[Tq] = z[:, z.shape[1] // 2:].mean(axis=1)          # [paths, 6]
+        stationary[Tq] = stationary_per_path[Tq].mean(0)
     late_small = int(round(cfg.stationary_from * cfg.n_records))
     small_late = {T_: small[T_]["delta"][:, late_small:].mean(axis=(0, 1)) for T_ in cfg.temperatures}
 
@@ -324,6 +333,15 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         "truth_late": truth["delta"][:, late:].mean((0, 1)), "pred_late": pred[:, late:].mean((0, 1)),
         "stationary": stationary,
         "truth_hops_per_vacancy": float(truth["hops"].mean() / cfg.K),
+        # per unit, for the claims' intervals: late δ per 1024-site run at every T; the test window's
+        # trajectories per direct 8192-site run and per 1024-site run at truth_T; the SDE paths'
+        # first two moments per start (direct run); stationary δ per SDE path
+        "small_late_seeds": {T_: small[T_]["delta"][:, late_small:].mean(1) for T_ in cfg.temperatures},
+        "truth_paths": truth["delta"], "small_T_paths": small_T, "late_from": late,
+        "pred_group_n": np.array([len(g) for g in groups]),
+        "pred_group_mean": np.stack([g.mean(0) for g in groups]),
+        "pred_group_sq": np.stack([(g ** 2).mean(0) for g in groups]),
+        "stationary_per_path": stationary_per_path,
     }
     return ExperimentResult.of(cfg, name="nbmota", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, metrics), figures=_figures(cfg, metrics),
@@ -453,82 +471,277 @@ def _figures(cfg: Config, m: dict) -> dict:
 # ------------------------------------------------------------------------------------ claims
 CLAIMS = ClaimSet()
 BOTH = {"quick": True, "paper": True}
+#: the stated uncertainty of the official KMC's equilibrium SRO at 2000 K (weights README §6)
+KMC_REF_TOL = 0.03
+#: the tolerance on a ratio of spreads (stds) stated in the claims that compare spreads
+SPREAD_TOL = 0.25
+#: half the last digit of the paper's published SRO values (they are quoted to 0.01)
+ROUNDING = 0.005
+N_BOOT = 400
+
+
+def _bootstrap_groups(groups: tuple, statistic, *, n_boot: int = N_BOOT, seed: int = 0,
+                      what: str = "units") -> Estimate:
+    """``statistic(*groups)`` with the 2.5–97.5 % percentile interval over resamples that draw every
+    group (independent samples, e.g. 1024-site runs and 8192-site runs) with replacement on its own
+    (:meth:`Estimate.bootstrap` resamples its arrays together, which needs equal counts and pairing).
+    Private here; a candidate for ``support.uncertainty``."""
+    if any(len(g) < 2 for g in groups):
+        raise ValueError(f"bootstrap over {what} needs >= 2 units in every group")
+    rng = np.random.default_rng(seed)
+    value = float(statistic(*groups))
+    boot = np.array([statistic(*(g[rng.integers(0, len(g), len(g))] for g in groups)) for _ in range(n_boot)])
+    boot = boot[np.isfinite(boot)]
+    if len(boot) < n_boot // 2 or not np.isfinite(value):
+        raise ValueError(f"the statistic is not finite on most resamples of the {what}")
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return Estimate(value, float(min(lo, value)), float(max(hi, value)),
+                    f"bootstrap 95 % over {' and '.join(f'{len(g)}' for g in groups)} {what}")
+
+
+def _test_units(m: dict):
+    """The test's paired units (one per direct 8192-site run): its δ trajectory, and the number, mean
+    and mean square of the SDE paths started from it; and the first recorded time of the late window."""
+    return ((np.asarray(m["truth_paths"], float), np.asarray(m["pred_group_n"], float),
+             np.asarray(m["pred_group_mean"], float), np.asarray(m["pred_group_sq"], float)),
+            int(m["late_from"]))
+
+
+def _sde_moments(n, mean, sq):
+    """Pooled mean and std (ddof 1) over the SDE paths of the chosen groups: [time, 6] each."""
+    w = n / n.sum()
+    mu = np.tensordot(w, mean, axes=1)
+    var = (np.tensordot(w, sq, axes=1) - mu ** 2) * n.sum() / max(n.sum() - 1, 1)
+    return mu, np.sqrt(np.maximum(var, 0.0))
+
+
+def _late_gap(late: int, j: int):
+    def stat(truth, n, mean, sq):
+        return float(_sde_moments(n, mean, sq)[0][late:, j].mean() - truth[:, late:, j].mean())
+    return stat
+
+
+def _std_ratio(late: int):
+    def stat(truth, n, mean, sq):
+        sde = _sde_moments(n, mean, sq)[1][late:].mean(0)
+        with np.errstate(divide="ignore", invalid="ignore"):      # a resample of one run: no spread
+            return float(np.mean(sde / truth[:, late:].std(0, ddof=1).mean(0)))
+    return stat
+
+
+def late_gaps(m: dict) -> list[Estimate]:
+    """SDE − direct 8192-site KMC, mean over the late half of the test, per component: bootstrap over
+    the direct runs, each with the SDE paths started from it."""
+    units, late = _test_units(m)
+    return [Estimate.bootstrap(units, _late_gap(late, j), n_boot=N_BOOT, what="direct runs with their SDE paths")
+            for j in range(6)]
+
+
+def mean_error_estimate(m: dict) -> Estimate:
+    """The official error of the SDE's mean trajectory, bootstrapped like :func:`late_gaps`."""
+    units, _ = _test_units(m)
+    return Estimate.bootstrap(units, lambda truth, n, mean, sq: mean_trajectory_error(
+        _sde_moments(n, mean, sq)[0][None], truth), n_boot=N_BOOT, what="direct runs with their SDE paths")
+
+
+def std_ratio_estimate(m: dict) -> Estimate:
+    """SDE / direct 8192-site KMC std over paths (late half of the test, mean of 6 components)."""
+    units, late = _test_units(m)
+    return Estimate.bootstrap(units, _std_ratio(late), n_boot=N_BOOT, what="direct runs with their SDE paths")
+
+
+def sqrt_k_estimate(m: dict) -> Estimate:
+    """std of δ, 1024-site / 8192-site direct KMC at the test temperature (late half of the test
+    window, mean of 6 components): bootstrap over both sets of runs, each resampled on its own."""
+    late = int(m["late_from"])
+    small, truth = np.asarray(m["small_T_paths"], float), np.asarray(m["truth_paths"], float)
+
+    def stat(a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):      # a resample of one run: no spread
+            return float(np.mean(a[:, late:].std(0, ddof=1).mean(0) / b[:, late:].std(0, ddof=1).mean(0)))
+    return _bootstrap_groups((small, truth), stat, what="1024-site and 8192-site runs")
+
+
+def variance_ratio_estimate(m: dict, T: float) -> Estimate:
+    """E|KΔδ|²/E δt after 124 hops relative to after 31 hops, at T: bootstrap over batches of pairs."""
+    b = np.asarray(_by_T(m["increment_variance"])[T]["batches"], float)
+
+    def ratio(x):
+        return (x[:, -1, 0].sum() / x[:, -1, 1].sum()) / (x[:, 0, 0].sum() / x[:, 0, 1].sum())
+    return Estimate.bootstrap(b, ratio, n_boot=N_BOOT, what="batches of pairs")
+
+
+def thermal_std(m: dict) -> np.ndarray:
+    """The 8192-site cell's own equilibrium spread of δ (std over direct runs, late window, per
+    component): the physical scale a mean of δ is compared at."""
+    return np.asarray(m["late_std"]["kmc_8192"], float)
+
+
+def stationary_estimate(m: dict, T: float, j: int) -> Estimate:
+    """Stationary δ_j of the SDE at T: t-interval over its paths from δ = 0."""
+    z = np.asarray(_by_T(m["stationary_per_path"])[T], float)
+    return Estimate.of_samples(z[:, j], what="SDE paths")
+
+
+def kmc_late_estimate(m: dict, T: float, j: int) -> Estimate:
+    """Late δ_j (second half of the horizon) of the 1024-site KMC at T: t-interval over its runs."""
+    return Estimate.of_samples(np.asarray(_by_T(m["small_late_seeds"])[T], float)[:, j], what="1024-site runs")
+
+
+def _pm(e: Estimate, target: float = 0.0) -> str:
+    return f"{e.value - target:+.3f} [{e.lo - target:+.3f}, {e.hi - target:+.3f}]"
 
 
 @CLAIMS.add("barriers", "the shipped network with the P2 encoding gives the official barriers of the "
-            "reference crops (1e-5 eV) and of 2000 random crops (mean, std to 1e-4 eV)", expect=BOTH,
-            paper="pure Nb/Mo/Ta 1.020/1.723/1.131 eV; random crops 1.7746 ± 0.2529 eV")
+            "reference crops (1e-5 eV, float32 round-off) and of 2000 random crops (mean, std to 1e-4 eV)",
+            expect=BOTH, paper="pure Nb/Mo/Ta 1.020/1.723/1.131 eV; random crops 1.7746 ± 0.2529 eV")
 def _barriers(r):
     b = r.metrics["barriers"]
     ok = (b["reference_error"] < 1e-5 and abs(b["mean"] - REFERENCE_CROPS["mean"]) < 1e-4
           and abs(b["std"] - REFERENCE_CROPS["std"]) < 1e-4)
-    return ok, f"max reference error {b['reference_error']:.1e} eV; mean {b['mean']:.5f}, std {b['std']:.5f}"
+    return ok, (f"max reference error {b['reference_error']:.1e} eV; mean {b['mean']:.5f}, std {b['std']:.5f} "
+                "(exact: the README's own fixed crops, no sampling noise; tolerance = float32 round-off)")
 
 
-@CLAIMS.add("kmc_equilibrium", "the 1024-site KMC at 2000 K orders towards the paper's published SRO: late "
-            "δ_MoMo, δ_MoTa, δ_TaTa within 0.08 of it (quick: 2·10⁴ hops, the order is still growing "
-            "by ≈ 0.02)", expect=BOTH, paper="2000 K: −0.64 / 0.46 / −0.34")
+@CLAIMS.add("kmc_equilibrium", "the 1024-site KMC at 2000 K reaches the official KMC's equilibrium SRO: the "
+            f"95 % interval over runs of the late δ_MoMo, δ_MoTa, δ_TaTa (second half of the horizon) lies "
+            f"within the reference's stated ±{KMC_REF_TOL} of it",
+            expect={"quick": False, "paper": UNDECIDED},
+            paper="official KMC, hops 21k–100k at 2000 K: −0.656 / 0.469 / −0.360 (±0.03, weights README §6); "
+                  "published S-OnsagerNet −0.64 / 0.46 / −0.34",
+            reason="quick: 2·10⁴ hops are too short — the second half of the horizon (10⁴–2·10⁴ hops) still "
+                   "includes the ordering transient, so the late |δ| is below equilibrium by more than the "
+                   "tolerance (the chapter shows the trajectories). Paper scale (10⁵ hops, 16 runs): every "
+                   "component's late mean lies within half the tolerance of the reference, but the intervals "
+                   "over 16 runs are about ±0.02 wide, and δ_MoTa's reaches just past the band: undecided")
 def _kmc_eq(r):
-    late = _by_T(r.metrics["small_late"]).get(2000.0)
-    if late is None:
-        return False, "2000 K not simulated"
-    ref = paper_numbers.NBMOTA["sro_predicted"][2000]
-    gap = max(abs(late[i] - ref[i]) for i in MOTA)
-    return gap < 0.08, f"late {_vec([late[i] for i in MOTA])}, largest gap {gap:.3f}"
+    m = r.metrics
+    if 2000.0 not in _by_T(m["small_late_seeds"]):
+        return None
+    ref = paper_numbers.NBMOTA["kmc_2000"]
+    ests = {i: kmc_late_estimate(m, 2000.0, i) for i in MOTA}
+    verdict = all_of(within(ests[i], ref[i], KMC_REF_TOL) for i in MOTA)
+    return verdict, ("late − reference: " + ", ".join(f"{SRO_NAMES[i]} {_pm(ests[i], ref[i])}" for i in MOTA)
+                     + f" ({ests[MOTA[0]].how}); tolerance ±{KMC_REF_TOL}")
 
 
 @CLAIMS.add("sde_mean", "the SDE learned from 124-hop partial evolution follows the mean SRO of the direct "
-            "8192-site KMC: every component's mean over the second half of the test within 0.05, official "
-            "error < 0.02", expect=BOTH, paper="— (no large-cell KMC in the official repository)")
+            "8192-site KMC: every component's gap (SDE − KMC, mean over the second half of the test) lies "
+            "within the large cell's own thermal spread of that component (one std over direct runs)",
+            expect={"quick": UNDECIDED, "paper": UNDECIDED},
+            paper="— (no large-cell KMC in the official repository)",
+            reason="the δ_TaTa gap is about 0.8 of the thermal spread at both scales (the SDE's late mean is "
+                   "slightly more ordered in TaTa), and its interval (±0.01 over 12 direct runs at quick scale, "
+                   "±0.007 over 24 at paper scale) reaches the tolerance, so the run cannot decide; every other "
+                   "component's interval lies inside it")
 def _sde_mean(r):
-    gap_tol, err_tol = 0.05, 0.02
-    gap = np.asarray(r.metrics["final_mean_gap"])
-    err = r.metrics["mean_error"]
-    return bool(gap.max() < gap_tol and err < err_tol), f"largest late gap {gap.max():.3f}, error {err:.4f}"
+    m = r.metrics
+    tol = thermal_std(m)
+    gaps, err = late_gaps(m), mean_error_estimate(m)
+    verdict = all_of(within(g, 0.0, t) for g, t in zip(gaps, tol))
+    return verdict, ("gap (± thermal std): " + ", ".join(f"{n} {_pm(g)} (±{t:.3f})" for n, g, t in
+                                                            zip(SRO_NAMES, gaps, tol))
+                     + f" ({gaps[0].how}); official error {err}")
 
 
-@CLAIMS.add("sde_std", "the SDE's spread over paths matches the 8192-site KMC's (ratio of stds in the second "
-            "half of the test, mean of 6 components, within 25 %)", expect={"quick": False, "paper": False},
+@CLAIMS.add("sde_std", f"the SDE's spread over paths matches the 8192-site KMC's: the ratio of stds (second "
+            f"half of the test, mean of 6 components) within {SPREAD_TOL:.0%} of 1",
+            expect={"quick": False, "paper": False},
             paper="std 0.025–0.039 at 8192 sites (predicted; no large-cell KMC to compare with)",
-            reason="too wide: 1.61× in the saved paper-scale run (results/paper/nbmota): the 124-hop increments "
-                   "carry more variance per unit time than δ of the large cell accumulates (see the chapter)")
+            reason="too wide, the interval excludes 1.25 at both scales: the 124-hop increments carry more "
+                   "variance per unit time than δ of the large cell accumulates (see the chapter)")
 def _sde_std(r):
-    q = r.metrics["std_ratio_sde"]
-    return abs(q - 1) < 0.25, f"ratio {q:.2f} (per component {_vec(r.metrics['std_ratio_sde_per'])})"
+    q = std_ratio_estimate(r.metrics)
+    return within(q, 1.0, SPREAD_TOL), (f"ratio {q.describe()} (per component "
+                                        f"{_vec(r.metrics['std_ratio_sde_per'])}); tolerance ±{SPREAD_TOL}")
 
 
 @CLAIMS.add("sqrt_K", "fluctuations scale as 1/√n in direct KMC: the std of δ of the 1024-site cell is "
-            "√8 ≈ 2.8 times that of the 8192-site cell (band 2–4)", expect=BOTH,
-            paper="std 0.064–0.093 (1024) vs 0.025–0.039 (8192) predicted: × 2.4–2.6")
+            f"√8 ≈ 2.83 times that of the 8192-site cell (interval of the ratio within {SPREAD_TOL:.0%} of √8)",
+            expect={"quick": UNDECIDED, "paper": UNDECIDED},
+            paper="std 0.064–0.093 (1024) vs 0.025–0.039 (8192) predicted: × 2.4–2.6",
+            reason="the runs bound a ratio of stds only to about ±10 % (paper scale: 16 and 24 runs) or "
+                   "−20 %/+35 % (quick: 12 and 12), and the measured ratio lies above √8 (3.27 in the saved "
+                   "paper-scale run, whose interval excludes √8 itself), so the interval reaches past "
+                   "√8 · 1.25 = 3.54: not bounded to the claim's 25 %")
 def _sqrtk(r):
-    a = r.metrics["sqrtK_kmc"]
-    return 2 < a < 4, f"KMC {a:.2f} (SDE: {r.metrics['sqrtK_sde']:.2f})"
+    m = r.metrics
+    q = sqrt_k_estimate(m)
+    k = np.sqrt(8.0)
+    return within(q, k, SPREAD_TOL * k), (f"KMC {q.describe()}; √8 ± {SPREAD_TOL:.0%} = "
+                                          f"[{k * (1 - SPREAD_TOL):.2f}, {k * (1 + SPREAD_TOL):.2f}] "
+                                          f"(SDE: {m['sqrtK_sde']:.2f})")
 
 
-@CLAIMS.add("order_vs_T", "the SDE's stationary Mo–Ta order weakens with temperature (|δ_MoMo| decreasing), "
-            "agrees with the late 1024-site KMC it was trained from (within 0.1 at every T) and with the "
-            "paper's published values at the tabulated T ≥ 2000 K (within 0.1); below 2000 K the small runs "
-            "are still ordering at the end of the horizon, so no comparison with equilibrium is claimed there",
-            expect=BOTH, paper="δ_MoMo −1.03 (1400 K), −0.64 (2000 K), −0.42 (3000 K)")
+@CLAIMS.add("order_vs_T", "the SDE's stationary Mo–Ta order weakens with temperature: |δ_MoMo| decreases "
+            "from each temperature of the grid to the next (intervals over SDE paths)", expect=BOTH,
+            paper="δ_MoMo −1.03 (1400 K), −0.64 (2000 K), −0.42 (3000 K)")
 def _order(r):
-    st = _by_T(r.metrics["stationary"])
-    kmc = _by_T(r.metrics["small_late"])
-    Ts = sorted(st)
-    mm = [st[t][3] for t in Ts]
-    mono = all(abs(a) > abs(b) for a, b in zip(mm, mm[1:]))
+    m = r.metrics
+    Ts = sorted(_by_T(m["stationary_per_path"]))
+    est = {t: stationary_estimate(m, t, 3) for t in Ts}
+    signs = [below(e, 0.0) for e in est.values()]
+    if not all(signs):                 # no Mo–Mo order (or undecided) at some T: no decreasing |δ| either
+        return (None if all(v is not False for v in signs) else False), (
+            "δ_MoMo not negative at every T: " + ", ".join(f"{t:.0f} K: {e}" for t, e in est.items()))
+    ab = {t: e.map(abs) for t, e in est.items()}
+    steps = [ab[a].minus(ab[b]) for a, b in zip(Ts, Ts[1:])]
+    return all_of(above(d, 0.0) for d in steps), (
+        "δ_MoMo " + ", ".join(f"{t:.0f} K: {stationary_estimate(m, t, 3)}" for t in Ts)
+        + f" ({stationary_estimate(m, Ts[0], 3).how}); |δ| drops " + ", ".join(str(d) for d in steps))
+
+
+@CLAIMS.add("stationary_vs_kmc", "the SDE's stationary δ_MoMo, δ_MoTa, δ_TaTa agree with the late 1024-site "
+            "KMC it was trained from at every trained temperature: the interval of the difference lies "
+            "within the 8192-site cell's thermal spread (one std, measured at the test temperature)",
+            expect={"quick": UNDECIDED, "paper": UNDECIDED}, paper="— (the paper shows the SDE's values only)",
+            reason="the late δ of the 1024-site runs scatters between runs (intervals ±0.02–0.04, widest at "
+                   "the lowest temperature, where the runs are still ordering), and the differences to the "
+                   "SDE (up to 0.045 at 1400 K in the saved paper-scale run, 0.043 at 3000 K in the quick one) "
+                   "have intervals straddling the thermal spread at some temperatures")
+def _stat_kmc(r):
+    m = r.metrics
+    tol = thermal_std(m)
+    Ts = sorted(set(_by_T(m["stationary_per_path"])) & set(_by_T(m["small_late_seeds"])))
+    d = {(t, i): stationary_estimate(m, t, i).minus(kmc_late_estimate(m, t, i)) for t in Ts for i in MOTA}
+    verdict = all_of(within(e, 0.0, tol[i]) for (t, i), e in d.items())
+    return verdict, ("SDE − KMC: " + "; ".join(f"{t:.0f} K " + ", ".join(f"{SRO_NAMES[i]} {_pm(d[t, i])}"
+                                                                        for i in MOTA) for t in Ts)
+                     + " (t-intervals over SDE paths and 1024-site runs); tolerance "
+                     + ", ".join(f"±{tol[i]:.3f}" for i in MOTA))
+
+
+@CLAIMS.add("stationary_vs_paper", "the SDE's stationary δ_MoMo, δ_MoTa, δ_TaTa agree with the paper's "
+            "published values at the tabulated temperatures from 2000 K up: the interval lies within the "
+            "8192-site cell's thermal spread (plus the values' rounding, 0.005); below 2000 K the small runs "
+            "are still ordering at the end of the horizon, so no comparison with equilibrium is claimed there",
+            expect={"quick": False, "paper": True}, paper="2000 K: −0.64 / 0.46 / −0.34; 3000 K: −0.42 / 0.30 / −0.23",
+            reason="quick: the SDE follows the 2·10⁴-hop small runs it learns from, which have not reached "
+                   "equilibrium at 2000 K (claim kmc_equilibrium): its stationary order there is weaker than "
+                   "the paper's by more than the tolerance")
+def _stat_paper(r):
+    m = r.metrics
+    tol = thermal_std(m) + ROUNDING
     ref = paper_numbers.NBMOTA["sro_predicted"]
-    gaps = {t: max(abs(st[t][i] - ref[int(t)][i]) for i in MOTA) for t in Ts if int(t) in ref and t >= 2000}
-    gaps_kmc = {t: max(abs(st[t][i] - kmc[t][i]) for i in MOTA) for t in Ts if t in kmc}
-    ok = mono and bool(gaps) and max(gaps.values()) < 0.1 and max(gaps_kmc.values()) < 0.1
-    return ok, (f"δ_MoMo {', '.join(f'{t:.0f} K: {v:.2f}' for t, v in zip(Ts, mm))}; gaps to the paper "
-                + ", ".join(f"{t:.0f} K: {g:.3f}" for t, g in gaps.items()) + "; to the 1024-site KMC "
-                + ", ".join(f"{t:.0f} K: {g:.3f}" for t, g in gaps_kmc.items()))
+    Ts = [t for t in sorted(_by_T(m["stationary_per_path"])) if int(t) in ref and t >= 2000]
+    if not Ts:
+        return None
+    d = {(t, i): stationary_estimate(m, t, i) for t in Ts for i in MOTA}
+    verdict = all_of(within(e, ref[int(t)][i], tol[i]) for (t, i), e in d.items())
+    return verdict, ("SDE − paper: " + "; ".join(f"{t:.0f} K " + ", ".join(
+        f"{SRO_NAMES[i]} {_pm(d[t, i], ref[int(t)][i])}" for i in MOTA) for t in Ts)
+        + " (t-intervals over SDE paths); tolerance " + ", ".join(f"±{tol[i]:.3f}" for i in MOTA))
 
 
 @CLAIMS.add("increments_not_markov", "the partial-evolution increments' variance per unit time falls as the "
-            "vacancy hops longer (124 vs 31 hops, mean over temperatures below 0.95): some hops undo earlier "
-            "ones, so the noise a Gaussian increment model sees depends on δt", expect=BOTH,
+            "vacancy hops longer (124 vs 31 hops: the ratio's interval below 1 at every temperature): some "
+            "hops undo earlier ones, so the noise a Gaussian increment model sees depends on δt", expect=BOTH,
             paper="— (the official code uses 124 hops only)")
 def _not_markov(r):
-    q = {T: v["per_time"][-1] / v["per_time"][0] for T, v in _by_T(r.metrics["increment_variance"]).items()}
-    return float(np.mean(list(q.values()))) < 0.95, ", ".join(f"{T:.0f} K: {x:.2f}" for T, x in q.items())
+    q = {}
+    for T, v in _by_T(r.metrics["increment_variance"]).items():
+        if len(v["batches"]) < 2:
+            return None, f"{T:.0f} K: one batch of pairs, no interval"
+        q[T] = variance_ratio_estimate(r.metrics, T)
+    return all_of(below(e, 1.0) for e in q.values()), (", ".join(f"{T:.0f} K: {e}" for T, e in q.items())
+                                                      + f" ({next(iter(q.values())).how})")
