@@ -621,7 +621,7 @@ def _beats(r):
 @CLAIMS.add("std_ours", f"λ = K gives the 64×64 system's late-time std of m to within "
             f"{STD_TOLERANCE:.0%} of direct simulation at every patch size",
             expect={"quick": False, "paper": UNDECIDED}, paper="— (stds plotted, not scored)",
-            reason="quick: λ = K's spread of m is 12–24 % too wide at ℓ = 16 (ratio 1.24 [1.14, 1.33]) — "
+            reason="quick: λ = K's spread of m is 24 % too wide at ℓ = 16 (ratio 1.24 [1.14, 1.33]) — "
                    "the right order, against the naive baseline's √K, but not within 10 %; paper "
                    "(trimmed saved run): within 10 % at ℓ = 8 (1.04 [1.01, 1.09]) and ℓ = 16 "
                    "(1.01 [0.97, 1.06]), but at ℓ = 32 the interval 1.06 [1.02, 1.12] straddles the "
