@@ -10,7 +10,10 @@ value with a (roughly 95 %) interval ``[lo, hi]`` and a note saying where the in
 * :meth:`Estimate.from_mean_std` — the same from a saved mean, standard deviation and count;
 * :meth:`Estimate.bootstrap` — any statistic of resampled units (paths, snapshots, chains):
   the 2.5 % and 97.5 % percentiles of the statistic over resamples;
-* :meth:`Estimate.from_se` — a value and a standard error from elsewhere (a fit's), ±1.96 s.e.
+* :meth:`Estimate.from_se` — a value and a standard error from elsewhere (a fit's), ±1.96 s.e.;
+* :meth:`Estimate.bootstrap_groups` — independent groups of different sizes, each resampled on its own;
+* :meth:`Estimate.from_replicates` — a value and bootstrap replicates computed elsewhere;
+* :meth:`Estimate.worst_case` — the worst of independent units, up to a prediction bound for one more.
 
 The comparisons return ``True`` (the interval supports the statement), ``False`` (the interval
 excludes it) or ``None`` (the interval straddles the line: the run cannot decide):
@@ -103,15 +106,53 @@ class Estimate:
             raise ValueError(f"bootstrap over {what} needs >= 2 units of equal count in every array")
         call = (lambda idx: statistic(*(a[idx] for a in arrays))) if isinstance(units, tuple) \
             else (lambda idx: statistic(arrays[0][idx]))
-        value = float(call(np.arange(n)))
         rng = np.random.default_rng(seed)
-        boot = np.array([call(rng.integers(0, n, n)) for _ in range(n_boot)], float)
-        boot = boot[np.isfinite(boot)]
-        if len(boot) < n_boot // 2 or not math.isfinite(value):
+        boot = [call(rng.integers(0, n, n)) for _ in range(n_boot)]
+        est = cls.from_replicates(float(call(np.arange(n))), boot, f"bootstrap 95 % over {n} {what}")
+        if est is None:
             raise ValueError(f"the statistic is not finite on most resamples of the {what}")
+        return est
+
+    @classmethod
+    def bootstrap_groups(cls, groups: Sequence[np.ndarray], statistic: Callable[..., float], *,
+                         n_boot: int = 400, seed: int = 0, what: str = "units") -> "Estimate":
+        """``statistic(*groups)`` with the percentile interval over resamples that draw every group
+        with replacement *on its own* — independent samples of different sizes (e.g. small-cell and
+        large-cell runs), where :meth:`bootstrap` would pair them."""
+        if not groups or any(len(g) < 2 for g in groups):
+            raise ValueError(f"bootstrap over {what} needs >= 2 units in every group")
+        rng = np.random.default_rng(seed)
+        boot = [statistic(*(g[rng.integers(0, len(g), len(g))] for g in groups)) for _ in range(n_boot)]
+        est = cls.from_replicates(float(statistic(*groups)), boot,
+                                  f"bootstrap 95 % over {' and '.join(str(len(g)) for g in groups)} {what}")
+        if est is None:
+            raise ValueError(f"the statistic is not finite on most resamples of the {what}")
+        return est
+
+    @classmethod
+    def from_replicates(cls, value: float, replicates: Iterable[float], how: str) -> "Estimate | None":
+        """``value`` with the 2.5–97.5 % percentiles of its bootstrap ``replicates`` (widened to contain
+        ``value``); None when ``value`` or more than half of the replicates are not finite."""
+        boot = np.asarray(list(replicates), float)
+        n = len(boot)
+        boot = boot[np.isfinite(boot)]
+        if not math.isfinite(value) or n == 0 or len(boot) < (n + 1) // 2:
+            return None
         lo, hi = np.percentile(boot, [2.5, 97.5])
-        return cls(value, float(min(lo, value)), float(max(hi, value)),
-                   f"bootstrap 95 % over {n} {what}")
+        return cls(float(value), float(min(lo, value)), float(max(hi, value)), how)
+
+    @classmethod
+    def worst_case(cls, values: Iterable[float], what: str = "units") -> "Estimate":
+        """The largest of per-unit values (independent units, e.g. test trajectories) as an estimate of
+        the worst unit of their distribution: the observed worst is the lower end, the upper end the
+        95 % prediction bound for one more unit, x̄ + t₀.₉₇₅ s √(1 + 1/n). So ``below(worst, tol)`` is
+        True when a new unit is predicted below ``tol`` too, False when an observed one already is not."""
+        x = np.asarray(list(values), float)
+        if x.ndim != 1 or len(x) < 2 or not np.isfinite(x).all():
+            raise ValueError(f"a worst case over {what} needs at least two finite values, got {x.tolist()}")
+        bound = x.mean() + t975(len(x) - 1) * x.std(ddof=1) * math.sqrt(1 + 1 / len(x))
+        return cls(float(x.max()), float(x.max()), float(max(bound, x.max())),
+                   f"worst of {len(x)} {what}; upper end: 95 % prediction bound for one more")
 
     # ------------------------------------------------------------------ arithmetic on intervals
     def map(self, f: Callable[[float], float], how: str | None = None) -> "Estimate":

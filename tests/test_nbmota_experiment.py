@@ -71,15 +71,6 @@ def test_kmc_equilibrium_is_decided_by_its_interval_and_the_stated_tolerance(tin
     assert not _kmc_verdict(tiny_result, 0.0, 0.2).ok
 
 
-def test_bootstrap_over_independent_groups():
-    rng = np.random.default_rng(1)
-    a, b = rng.normal(0, 2.0, 200), rng.normal(0, 1.0, 50)
-    e = nbmota._bootstrap_groups((a, b), lambda x, y: x.std() / y.std(), what="samples")
-    assert e.lo < 2.0 < e.hi and e.hi - e.lo < 1.5 and "200 and 50 samples" in e.how
-    with pytest.raises(ValueError, match=">= 2 units"):
-        nbmota._bootstrap_groups((a, b[:1]), lambda x, y: 0.0)
-
-
 @pytest.mark.parametrize("change, match", [
     ({"patch_side": "2"}, "patch_side"),
     ({"patch_side": "33"}, "patch_side"),

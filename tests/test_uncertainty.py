@@ -74,3 +74,24 @@ def test_bad_input_is_refused():
         paired_log_ratio([1.0, -1.0], [1.0, 1.0])
     with pytest.raises(ValueError, match="equal"):
         Estimate.bootstrap((np.ones(3), np.ones(4)), lambda a, b: 0.0)
+
+
+def test_grouped_bootstrap_resamples_each_group_on_its_own():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(0, 1, 50), rng.normal(3, 1, 200)
+    e = Estimate.bootstrap_groups((a, b), lambda x, y: y.mean() - x.mean(), n_boot=600, what="runs")
+    se = math.sqrt(a.var(ddof=1) / 50 + b.var(ddof=1) / 200)
+    assert e.value == pytest.approx(b.mean() - a.mean()) and "over 50 and 200 runs" in e.how
+    assert e.hi - e.lo == pytest.approx(2 * 1.96 * se, rel=0.2)
+    with pytest.raises(ValueError, match=">= 2 units"):
+        Estimate.bootstrap_groups((a, b[:1]), lambda x, y: 0.0)
+
+
+def test_replicates_and_worst_case():
+    e = Estimate.from_replicates(1.0, [0.8, 0.9, 1.1, 1.2, float("nan")], "demo")
+    assert e.lo == pytest.approx(np.percentile([0.8, 0.9, 1.1, 1.2], 2.5)) and e.how == "demo"
+    assert Estimate.from_replicates(1.0, [float("nan")] * 3 + [1.0], "demo") is None
+    assert Estimate.from_replicates(float("inf"), [1.0, 2.0], "demo") is None
+    w = Estimate.worst_case([1.0, 2.0, 3.0], what="annuli")
+    assert w.value == w.lo == 3.0 and w.hi == pytest.approx(2 + 4.303 * math.sqrt(4 / 3))
+    assert below(w, 10.0) is True and below(w, 2.5) is False and below(w, 5.0) is None

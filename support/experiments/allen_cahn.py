@@ -60,7 +60,7 @@ from ..subsets import subset_size
 from ..tables import Table
 from ..systems.allen_cahn import AllenCahnSystem
 from ..train import TrainConfig, torch_threads
-from ..uncertainty import Estimate, above, all_of, below, paired_log_ratio, t975
+from ..uncertainty import Estimate, above, all_of, below, paired_log_ratio
 from .config import ExperimentConfig, resolve
 
 VERSION = 1
@@ -579,7 +579,7 @@ def sharp_interface_numbers(m: dict) -> dict[str, float]:
     test annuli (``si_worst``), the prediction bound for one more annulus (``si_bound``), and the
     largest |E/E_law − 1| in each quarter of the hole's life (``si_q1`` … ``si_q4``)."""
     si = m["sharp_interface"]
-    est = worst_case(si["max_over_eps_scale"], what="test annuli")
+    est = Estimate.worst_case(si["max_over_eps_scale"], what="test annuli")
     out = {"si_worst": est.value, "si_bound": est.hi, "si_eps": m["eps"], "si_annuli": len(si["max_over_eps_scale"]),
            "si_over": sum(w > SHARP_INTERFACE_TOL for w in si["max_over_eps_scale"]),
            "si_frames_min": min(si["frames_per_annulus"]), "si_frames_max": max(si["frames_per_annulus"]),
@@ -661,21 +661,6 @@ def _energy_decreases(r: ExperimentResult) -> tuple[bool, str]:
                          "float64 E)")
 
 
-def worst_case(values, what: str = "units") -> Estimate:
-    """The largest of per-unit values (each unit: an independent draw, e.g. a test annulus) as an
-    estimate of the largest over the units' distribution: the observed worst is a lower end (the
-    distribution's worst is at least that), the upper end is the 95 % prediction bound for one more
-    unit, mean + t₀.₉₇₅ · s · √(1 + 1/n). ``below(worst_case(v), tol)`` is then True when a new unit
-    is predicted below ``tol`` too, False when an observed unit is already at or above it.
-    (A general helper kept here; support.uncertainty may adopt it.)"""
-    x = np.asarray(values, float)
-    if x.ndim != 1 or len(x) < 2 or not np.isfinite(x).all():
-        raise ValueError(f"a worst case over {what} needs at least two finite values, got {x.tolist()}")
-    bound = x.mean() + t975(len(x) - 1) * x.std(ddof=1) * math.sqrt(1 + 1 / len(x))
-    return Estimate(float(x.max()), float(x.max()), float(max(bound, x.max())),
-                    f"worst of {len(x)} {what}; upper end: 95 % prediction bound for one more")
-
-
 #: |E − E_law| allowed while both interfaces exist, in units of σ·2π·ε: an O(ε/r) correction to the
 #: energy σ·2πr of a circle, with coefficient one
 SHARP_INTERFACE_TOL = 1.0
@@ -693,7 +678,7 @@ def _sharp(r: ExperimentResult) -> tuple[bool | None, str] | None:
     si = r.metrics.get("sharp_interface")
     if si is None:                                   # a run saved before this metric (see recompute_test_metrics)
         return None
-    est = worst_case(si["max_over_eps_scale"], what="test annuli")
+    est = Estimate.worst_case(si["max_over_eps_scale"], what="test annuli")
     by_quarter = [[q[i] for q in si["max_rel_by_quarter"] if q[i] is not None] for i in range(4)]
     rel = ", ".join(f"{max(v):.1%}" if v else "—" for v in by_quarter)
     return below(est, SHARP_INTERFACE_TOL), (

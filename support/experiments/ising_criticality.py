@@ -265,17 +265,6 @@ def source_of(name: str):
     raise KeyError(f"unknown source of statistics {name!r}")
 
 
-def _percentile_estimate(value: float, boot: np.ndarray, how: str) -> Estimate | None:
-    """``value`` with the 2.5–97.5 % percentiles of its bootstrap replicates ``boot`` (None when the
-    value or most replicates are not finite)."""
-    boot = np.asarray(boot, dtype=np.float64)
-    boot = boot[np.isfinite(boot)]
-    if not np.isfinite(value) or len(boot) < N_BOOT // 2:
-        return None
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return Estimate(float(value), float(min(lo, value)), float(max(hi, value)), how)
-
-
 def _boot_moments(points: list[dict], source, seed: int) -> tuple[dict, dict, dict]:
     """For every usable point with stored units: its moments (value), ``N_BOOT`` bootstrap replicates
     of them (units resampled independently per point: separate simulations) and the unit counts."""
@@ -313,7 +302,7 @@ def exponent_estimates(m: dict, source_name: str, seed: int = 0) -> dict[str, Es
             v = sign * float(slopes(x, np.log([value[(L, T_near)][q] for L in at])))
             with np.errstate(divide="ignore", invalid="ignore"):
                 b = sign * slopes(x, np.log(np.stack([boot[(L, T_near)][q] for L in at], axis=-1)))
-            e = _percentile_estimate(v, b, how)
+            e = Estimate.from_replicates(v, b, how)
             if e is not None:
                 out[key] = e
     temps = sorted({T for p in m["points"] for T in [round(p["T"], 9)]})
@@ -325,7 +314,7 @@ def exponent_estimates(m: dict, source_name: str, seed: int = 0) -> dict[str, Es
         if all(v > 0 for v in v_slope):
             with np.errstate(divide="ignore", invalid="ignore"):
                 b = slopes(np.log(full), np.log(b_slope))
-            e = _percentile_estimate(float(slopes(np.log(full), np.log(v_slope))), b, how)
+            e = Estimate.from_replicates(float(slopes(np.log(full), np.log(v_slope))), b, how)
             if e is not None:
                 out["one_over_nu"] = e
     return out
@@ -345,7 +334,7 @@ def ratio_estimates(m: dict, source_name: str, T: float | None = None,
         how = f"bootstrap 95 % over {sn[(L, t)]} paths and {dn[(L, t)]} chains"
         out[L] = {}
         for q in ("abs_m", "chi"):
-            e = _percentile_estimate(sv[(L, t)][q] / dv[(L, t)][q], sb[(L, t)][q] / db[(L, t)][q], how)
+            e = Estimate.from_replicates(sv[(L, t)][q] / dv[(L, t)][q], sb[(L, t)][q] / db[(L, t)][q], how)
             if e is not None:
                 out[L][q] = e
     return out
@@ -374,7 +363,7 @@ def crossing_estimates(m: dict, seed: int = 0) -> dict[str, Estimate | None]:
         v = b["crossings"].get(key)
         v = float("nan") if v is None else float(v)
         boot = [crossing_temperature(T, curves[a][k], curves[c][k]) for k in range(N_BOOT)]
-        out[key] = _percentile_estimate(v, np.array(boot), f"bootstrap 95 % over {'/'.join(map(str, n))} "
+        out[key] = Estimate.from_replicates(v, np.array(boot), f"bootstrap 95 % over {'/'.join(map(str, n))} "
                                                            f"chains per temperature")
     return out
 

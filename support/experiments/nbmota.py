@@ -480,25 +480,6 @@ ROUNDING = 0.005
 N_BOOT = 400
 
 
-def _bootstrap_groups(groups: tuple, statistic, *, n_boot: int = N_BOOT, seed: int = 0,
-                      what: str = "units") -> Estimate:
-    """``statistic(*groups)`` with the 2.5–97.5 % percentile interval over resamples that draw every
-    group (independent samples, e.g. 1024-site runs and 8192-site runs) with replacement on its own
-    (:meth:`Estimate.bootstrap` resamples its arrays together, which needs equal counts and pairing).
-    Private here; a candidate for ``support.uncertainty``."""
-    if any(len(g) < 2 for g in groups):
-        raise ValueError(f"bootstrap over {what} needs >= 2 units in every group")
-    rng = np.random.default_rng(seed)
-    value = float(statistic(*groups))
-    boot = np.array([statistic(*(g[rng.integers(0, len(g), len(g))] for g in groups)) for _ in range(n_boot)])
-    boot = boot[np.isfinite(boot)]
-    if len(boot) < n_boot // 2 or not np.isfinite(value):
-        raise ValueError(f"the statistic is not finite on most resamples of the {what}")
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return Estimate(value, float(min(lo, value)), float(max(hi, value)),
-                    f"bootstrap 95 % over {' and '.join(f'{len(g)}' for g in groups)} {what}")
-
-
 def _test_units(m: dict):
     """The test's paired units (one per direct 8192-site run): its δ trajectory, and the number, mean
     and mean square of the SDE paths started from it; and the first recorded time of the late window."""
@@ -559,7 +540,7 @@ def sqrt_k_estimate(m: dict) -> Estimate:
     def stat(a, b):
         with np.errstate(divide="ignore", invalid="ignore"):      # a resample of one run: no spread
             return float(np.mean(a[:, late:].std(0, ddof=1).mean(0) / b[:, late:].std(0, ddof=1).mean(0)))
-    return _bootstrap_groups((small, truth), stat, what="1024-site and 8192-site runs")
+    return Estimate.bootstrap_groups((small, truth), stat, n_boot=N_BOOT, what="1024-site and 8192-site runs")
 
 
 def variance_ratio_estimate(m: dict, T: float) -> Estimate:
