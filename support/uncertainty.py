@@ -21,6 +21,7 @@ excludes it) or ``None`` (the interval straddles the line: the run cannot decide
 * :func:`above` / :func:`below` — an estimate against a threshold;
 * :func:`within` — ``|x − target| ≤ tol``, where ``tol`` is a physical scale written in the claim or
   a multiple of a *measured* noise (e.g. the distance between two independent direct samples);
+* :func:`z_verdict` — a deviation from an exact value measured in its own standard errors;
 * :func:`all_of` / :func:`any_of` — three-valued "and" / "or" of several such verdicts.
 """
 
@@ -218,6 +219,26 @@ def within(e: Estimate, target: float, tol: float) -> Tri:
     if e.hi < target - tol or e.lo > target + tol:
         return False
     return None
+
+
+#: a deviation z (in standard errors) from an exact value: agreement at |z| ≤ AGREE_Z, disagreement at
+#: |z| ≥ DISAGREE_Z; in between (3–5 s.e.) a single run cannot tell
+AGREE_Z, DISAGREE_Z = 3.0, 5.0
+
+
+def z_verdict(z: float) -> Tri:
+    """Three-valued agreement of a noise-scaled deviation ``z`` with zero: True for |z| ≤ 3, False
+    for |z| ≥ 5, None in between."""
+    if not math.isfinite(z):
+        raise ValueError(f"z must be finite, got {z}")
+    if abs(z) <= AGREE_Z:
+        return True
+    return False if abs(z) >= DISAGREE_Z else None
+
+
+def z_rule() -> str:
+    """The rule of :func:`z_verdict` in words, for a claim's measured text."""
+    return f"agrees at |z| ≤ {AGREE_Z:g}, fails at |z| ≥ {DISAGREE_Z:g}"
 
 
 def all_of(verdicts: Iterable[Tri]) -> Tri:

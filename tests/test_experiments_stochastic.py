@@ -63,13 +63,6 @@ def test_least_squares_fit_recovers_a_known_linear_sde():
     assert abs(fit["drift_slope"] + 2.0) < 4 * fit["drift_slope_se"]
 
 
-def test_z_verdict_is_three_valued():
-    z_verdict = sc.z_verdict
-    assert z_verdict(0.3) is True and z_verdict(-2.9) is True
-    assert z_verdict(4.0) is None and z_verdict(-3.5) is None          # 3–5 standard errors: undecided
-    assert z_verdict(5.0) is False and z_verdict(-12.0) is False
-
-
 def test_sde_closure_claims_decide_from_the_standard_errors():
     """σ² ± its standard error against the closed form: a deviation of many standard errors fails,
     one within the noise holds (the tolerance scales with the stored noise, not a fixed band)."""

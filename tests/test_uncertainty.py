@@ -95,3 +95,11 @@ def test_replicates_and_worst_case():
     w = Estimate.worst_case([1.0, 2.0, 3.0], what="annuli")
     assert w.value == w.lo == 3.0 and w.hi == pytest.approx(2 + 4.303 * math.sqrt(4 / 3))
     assert below(w, 10.0) is True and below(w, 2.5) is False and below(w, 5.0) is None
+
+
+def test_z_verdict_is_three_valued_and_refuses_nan():
+    from support.uncertainty import z_rule, z_verdict
+    assert z_verdict(2.9) is True and z_verdict(-4.0) is None and z_verdict(5.0) is False
+    assert "3" in z_rule() and "5" in z_rule()
+    with pytest.raises(ValueError, match="finite"):
+        z_verdict(float("nan"))

@@ -56,7 +56,7 @@ from ..stochastic.study import SDESettings, fit_sde, pairs_from_patches, rollout
 from ..systems.spins import domain_wall_density, ising, magnetisation, wolff
 from ..systems.spins.finite_size import (EXACT, crossing_temperature, moments, moments_from_units,
                                          power_law_fit, resampled_units, slope_in_T, slopes, unit_moments)
-from ..uncertainty import Estimate, above, all_of, within
+from ..uncertainty import Estimate, all_of, within
 from ..systems.spins.ising_patches import (adjacent_increment_correlation, lambda_from_correlation,
                                            patch_observables)
 from ..train import torch_threads

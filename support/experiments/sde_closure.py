@@ -30,7 +30,7 @@ from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure
 from ..claims import ClaimSet
 from ..results import ExperimentResult
-from ..uncertainty import Estimate, above, all_of, below, within
+from ..uncertainty import Estimate, above, all_of, below, within, z_rule, z_verdict
 from ..stochastic import (LatentSDE, PatchAdditiveEncoder, PatchGrid, encode_pairs, partial_evolution,
                           train_sde)
 from ..stochastic.encoder import LatentPairs
@@ -407,22 +407,6 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
 CLAIMS = ClaimSet()
 BOTH = {"quick": True, "paper": True}
 
-#: an estimate agrees with its exact value when |z| ≤ AGREE_Z and disagrees when |z| ≥ DISAGREE_Z
-#: (z: the deviation in its standard errors); in between the run cannot tell. (The same rule as
-#: :func:`support.experiments.theory.z_verdict`; kept here so each module stands alone.)
-AGREE_Z, DISAGREE_Z = 3.0, 5.0
-
-
-def z_verdict(z: float) -> bool | None:
-    """Three-valued agreement of a noise-scaled deviation z with zero: True for |z| ≤ 3, False for
-    |z| ≥ 5, None in between (a deviation of 3–5 standard errors the run cannot call)."""
-    if abs(z) <= AGREE_Z:
-        return True
-    return False if abs(z) >= DISAGREE_Z else None
-
-
-def z_rule() -> str:
-    return f"agrees at |z| ≤ {AGREE_Z:g}, fails at |z| ≥ {DISAGREE_Z:g}"
 
 
 def _not(v: bool | None) -> bool | None:

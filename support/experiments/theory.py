@@ -27,7 +27,7 @@ from ..losses import loss_x_decomposition
 from ..plotting import figure
 from ..claims import ClaimSet
 from ..results import ExperimentResult
-from ..uncertainty import Estimate, above
+from ..uncertainty import Estimate, above, z_rule, z_verdict
 from ..subsets import importance_subsets, uniform_subsets
 from ..systems.linear import LinearBlockSystem
 from ..train import TrainConfig, torch_threads
@@ -290,24 +290,11 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
 CLAIMS = ClaimSet()
 BOTH = {"quick": True, "paper": True}
 
-#: a Monte-Carlo mean agrees with its exact value when |z| ≤ AGREE_Z and disagrees when |z| ≥ DISAGREE_Z
-#: (z: the deviation in standard errors of the mean); in between the run cannot tell
-AGREE_Z, DISAGREE_Z = 3.0, 5.0
 #: float64 machine epsilon; the pseudo-inverse amplifies round-off by up to κ², so an identity through
 #: J† holds "to round-off" when its relative error stays below ROUNDOFF_FACTOR · κ² · ε
 EPS64, ROUNDOFF_FACTOR = float(np.finfo(np.float64).eps), 1e3
 
 
-def z_verdict(z: float) -> bool | None:
-    """Three-valued agreement of a noise-scaled deviation z with zero: True for |z| ≤ 3, False for
-    |z| ≥ 5, None in between (a deviation of 3–5 standard errors the run cannot call)."""
-    if abs(z) <= AGREE_Z:
-        return True
-    return False if abs(z) >= DISAGREE_Z else None
-
-
-def z_rule() -> str:
-    return f"agrees at |z| ≤ {AGREE_Z:g}, fails at |z| ≥ {DISAGREE_Z:g}"
 
 
 @CLAIMS.add("identity", "N·L_x = ‖J†(Jf − g)‖² + ‖(I − P)f‖² holds to round-off (relative error below "
