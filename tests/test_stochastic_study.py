@@ -160,3 +160,18 @@ def test_pair_moments_give_each_bins_coefficients_and_noise():
     # conditional mean's change across a bin), not the noise; a plain binned variance would be 4 % high
     np.testing.assert_allclose(b["naive"]["N_sigma2"], cfg.N * 2e-3, rtol=4 * (b["naive"]["N_sigma2_se"]
                                / b["naive"]["N_sigma2"]).max())
+
+
+def test_curie_weiss_comparison_reads_a_middle_patch_without_a_std_prediction():
+    """With three patch sides the middle one (K > 1, not the smallest) carries the diffusion
+    prediction but no stationary-std prediction: the comparison table must not ask for it (the
+    paper-scale run once crashed there, after all its work)."""
+    cfg = apply_overrides(cwx.Config.for_scale("quick"), {
+        "L": "16", "patch_sides": "[4, 8, 16]", "small_runs": "10", "small_records": "10", "n_upsampled": "200",
+        "n_random": "200", "sde.steps": "20", "test_paths": "4", "test_records": "12", "stationary_from": "4",
+        "prediction_paths": "50"})
+    res = cwx.run(cfg, progress=False)
+    middle = res.metrics["per_ell"][1]
+    assert middle["K"] == 4 and "naive" not in middle["predicted_std_ratio"]
+    rows = [r["quantity"] for r in res.comparison]
+    assert sum("naive std ratio pred/true" in q for q in rows) == 1          # the smallest patch only
