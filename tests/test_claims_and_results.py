@@ -271,3 +271,14 @@ def test_scorecard_counts_every_declared_claim_once():
     assert set(counts) == set(OUTCOMES) and sum(counts.values()) == len(rows)
     assert all(r.outcome == "no saved run" for r in rows if r.measured == "—" and r.status == "no saved run")
     assert f"{counts['holds']} holds" in scorecard_table(rows).caption
+
+
+def test_saved_results_are_written_compactly_and_read_back_unchanged(tmp_path):
+    from support.results import dumps_compact
+    data = {"a": [1.5, 2, None], "b": {"c": [[1, 2], [3, 4]], "d": [{"e": 1}], "f": []}, "g": "x"}
+    text = dumps_compact(data)
+    assert json.loads(text) == data
+    assert '"a": [1.5, 2, null]' in text and "  [1, 2]," in text        # numbers stay on one line
+    r = ExperimentResult("demo", "quick", 0, {}, {"curve": list(range(100))})
+    path = r.save(tmp_path / "demo", figures=False)
+    assert len(path.read_text().splitlines()) < 30 and ExperimentResult.load(path).metrics == r.metrics

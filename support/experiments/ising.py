@@ -488,6 +488,7 @@ def _run(cfg: Config, seed: int, progress: bool) -> ExperimentResult:
                "time": np.arange(cfg.test_records + 1) * cfg.record_interval, "dt": cfg.dt,
                "seconds_truth": t_truth, "stationary": stationary, "equilibrium": equilibrium,
                "truth_late_m": obs[:, :, late_records(cfg), 0]}
+    thin_curves(metrics)
     return ExperimentResult.of(cfg, name="ising", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(metrics), figures=_figures(cfg, metrics),
                                started=t0, threads=cfg.threads)
@@ -520,6 +521,29 @@ def _comparison(m: dict) -> list[dict]:
 
 
 COLOURS = {"ours": "C0", "naive": "C3", "ours_closure": "C2"}
+
+
+#: the mean and std curves over time are kept at no more than this many records (what the band
+#: figure draws); every score is computed from the full curves before they are thinned
+CURVE_RECORDS = 101
+
+
+def thin_curves(m: dict, keep: int = CURVE_RECORDS) -> dict:
+    """Keep every k-th record (k = ⌈R / (keep − 1)⌉, the last record always) of the time axis and of
+    the mean/std curves of the truth and of every model, in place: a paper-scale run's 501 records
+    × 7 starts × 2 observables × every model made a 4.6 MB results file."""
+    n = len(m["time"])
+    step = max(1, math.ceil((n - 1) / (keep - 1)))
+    idx = sorted(set(range(0, n, step)) | {n - 1})
+    m["time"] = np.asarray(m["time"])[idx]
+    for key in ("truth_mean", "truth_std"):
+        m[key] = np.asarray(m[key])[:, idx]
+    for row in m["per_ell"]:
+        for model in row["models"].values():
+            for key in ("pred_mean", "pred_std"):
+                if key in model:
+                    model[key] = np.asarray(model[key])[:, idx]
+    return m
 
 
 def _figures(cfg: Config, m: dict) -> dict:
