@@ -2,8 +2,9 @@
 
 Re-evaluating the committed paper-scale JSON cannot notice a change of the code that produced it. These
 tests run each experiment for seconds on a fixed seed, flatten the numbers of its ``metrics`` and
-compare them with ``tests/snapshots/NAME.json`` at a relative tolerance of 1e-6: round-off between
-runs on one machine is far smaller, and a real change of a method (e.g. λ = K replaced by λ = 1, the
+compare them with ``tests/snapshots/NAME.json`` at a relative tolerance of 2e-5: results are stored to
+6 significant digits, and a different thread count (BLAS, numba) can move a number's last digit by
+one (e.g. the barrier network's outputs); a real change of a method (e.g. λ = K replaced by λ = 1, the
 wrong rows in L_x,p, Metropolis instead of Glauber rates) moves many numbers by percents.
 
 When a change of numbers is intended, regenerate the snapshots and commit them with the change:
@@ -30,7 +31,7 @@ from support.experiments import EXPERIMENTS, load
 from support.experiments.config import apply_overrides
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
-RTOL, ATOL = 1e-6, 1e-12
+RTOL, ATOL = 2e-5, 1e-12
 #: metric keys that measure the machine (time, memory, throughput), not the method
 MACHINE_KEYS = re.compile(r"(second|wall|elapsed|time_s|_s$|_ms$|memory|peak|rss|mib|gib|bytes|per_s|"
                           r"timing|speed|throughput|code_version|machine|torch_threads)", re.I)
@@ -177,7 +178,7 @@ def test_tiny_runs_repeat_exactly():
 
 
 def test_a_changed_number_is_reported():
-    assert differences({"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 2.0 * (1 + 1e-7)}) == []
+    assert differences({"a": 1.0, "b": 2.22389}, {"a": 1.0, "b": 2.2239}) == []     # last of 6 digits
     assert differences({"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 2.001}) == ["b: 2.0 != 2.001"]
     assert differences({"a": 1.0}, {"b": 1.0}) == ["missing b", "new a"]
     assert flatten({"x": [1, {"seconds": 3.2, "y": True}], "wall_time_s": 9}) == {"x.0": 1.0, "x.1.y": 1.0}
