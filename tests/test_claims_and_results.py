@@ -237,7 +237,9 @@ def test_saved_paper_results_are_current_and_agree_with_their_paper_scale_claims
     assert not staleness(saved, module.VERSION), staleness(saved, module.VERSION)
     verdicts = assert_claims(saved, list(module.CLAIMS))
     assert any(v.expected is not None and v.holds is not None for v in verdicts), "no claim checked"
-    assert (ROOT / "results" / "paper" / name / "results.json").stat().st_size < 1_000_000   # compact
+    # compact: 6 digits, thinned curves, no PNGs; since verdicts carry intervals a saved run also keeps
+    # the per-path / per-chain samples its bootstraps resample (curie_weiss: 1.4 MB, the largest)
+    assert (ROOT / "results" / "paper" / name / "results.json").stat().st_size < 1_500_000
 
 
 def test_glued_numbers_reach_the_page_as_python_scalars(monkeypatch):

@@ -56,7 +56,7 @@ from scipy.sparse.linalg import expm_multiply
 from scipy.stats import hypergeom
 from tqdm.auto import tqdm
 
-from ..claims import ClaimSet
+from ..claims import UNDECIDED, ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour, patch_side_axes
 from ..results import ExperimentResult
@@ -551,8 +551,11 @@ def _beats(r):
 
 
 @CLAIMS.add("std_ours", "λ = K reproduces the large system's fluctuations at every patch size: stationary std "
-            f"within {STD_TOL:.0%} of the direct simulation's", expect=PAPER,
-            paper="ours 0.021–0.029 vs true 0.024")
+            f"within {STD_TOL:.0%} of the direct simulation's", expect={"paper": UNDECIDED},
+            paper="ours 0.021–0.029 vs true 0.024",
+            reason="in the saved paper-scale run every point ratio is within 5 % of 1 (0.988, 1.05, 1.02, 1.03 at "
+                   "ℓ = 8, 16, 32, 64), but with 20 test paths the bootstrap interval at ℓ = 16, [1.05, 1.11], "
+                   "reaches past the 10 % tolerance")
 def _std_ours(r):
     ests = [std_ratio_estimate(r, x["models"]["ours"]) for x in r.metrics["per_ell"]]
     return all_of(within(e, 1.0, STD_TOL) for e in ests), "std ratio pred/true " + "; ".join(
