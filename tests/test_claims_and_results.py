@@ -18,6 +18,9 @@ from support.results import ExperimentResult, saved_result, staleness
 from support.tables import Table
 
 ROOT = Path(__file__).resolve().parents[1]
+#: what a claim's measured text shows when it carries its uncertainty: an interval, a standard error or
+#: noise, censored bounds, or the statement that the check is exact (round-off, a count)
+INTERVAL_MARKS = ("[", "±", "s.e.", "noise", "round-off", "exact", "≤", ">")
 
 
 def _result(scale="quick", value=1.0, overrides=None, metrics=None) -> ExperimentResult:
@@ -237,6 +240,10 @@ def test_saved_paper_results_are_current_and_agree_with_their_paper_scale_claims
     assert not staleness(saved, module.VERSION), staleness(saved, module.VERSION)
     verdicts = assert_claims(saved, list(module.CLAIMS))
     assert any(v.expected is not None and v.holds is not None for v in verdicts), "no claim checked"
+    # a decided verdict shows the interval or the noise it was judged against (or says it is exact)
+    bare = [f"{v.claim.key}: {v.measured}" for v in verdicts if v.holds is not None
+            and not any(mark in v.measured for mark in INTERVAL_MARKS)]
+    assert not bare, bare
     # compact: 6 digits, thinned curves, no PNGs; since verdicts carry intervals a saved run also keeps
     # the per-path / per-chain samples its bootstraps resample (curie_weiss: 1.4 MB, the largest)
     assert (ROOT / "results" / "paper" / name / "results.json").stat().st_size < 1_500_000
