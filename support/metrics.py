@@ -217,12 +217,13 @@ def pooled_log_spread(curve: Mapping) -> tuple[float, int, int] | None:
     return math.sqrt(ss / dof), dof, max(len(x) for x in logs)
 
 
-def curve_log_estimate(curve: Mapping, index: int) -> "Estimate | None":
+def curve_log_estimate(curve: Mapping, index: int,
+                       spread: tuple[float, int, int] | None = None) -> "Estimate | None":
     """The curve's mean log error at its ``index``-th budget (the log of the geometric mean over the
     seeds) with a t-interval from :func:`pooled_log_spread`; None without a spread or where a seed
-    diverged."""
+    diverged. ``spread``: :func:`pooled_log_spread` of the curve, when the caller has it already."""
     from .uncertainty import Estimate, t975
-    spread = pooled_log_spread(curve)
+    spread = pooled_log_spread(curve) if spread is None else spread
     logs = _seed_logs(curve)[index]
     if spread is None or not np.isfinite(logs).all():
         return None
@@ -233,29 +234,38 @@ def curve_log_estimate(curve: Mapping, index: int) -> "Estimate | None":
                     f"budgets ({dof} dof)")
 
 
-def seed_band(curve: Mapping) -> tuple[list[float], list[float]] | None:
+def seed_band(curve: Mapping, pooled: bool = True) -> tuple[list[float], list[float]] | None:
     """Lower and upper ends of the ≈ 95 % interval of the (geometric) mean error at every budget
-    (:func:`curve_log_estimate`; +inf where a seed diverged); None without a seed spread."""
-    spread = pooled_log_spread(curve)
-    if spread is None:
-        return None
-    lower, upper = [], []
-    for k in range(len(curve["budgets"])):
-        e = curve_log_estimate(curve, k)
-        lower.append(math.inf if e is None else math.exp(e.lo))
-        upper.append(math.inf if e is None else math.exp(e.hi))
-    return lower, upper
+    (+inf where a seed diverged). ``pooled``: the seed spread pooled over the curve's budgets
+    (:func:`curve_log_estimate`); otherwise each budget's own t-interval over its seeds. None without
+    a seed spread (fewer than two seeds somewhere, unpooled)."""
+    from .uncertainty import Estimate
+    if pooled:
+        spread = pooled_log_spread(curve)
+        if spread is None:
+            return None
+        band = [curve_log_estimate(curve, k, spread) for k in range(len(curve["budgets"]))]
+    else:
+        per_seed = curve.get("per_seed", {})
+        logs = [np.log([math.inf if e is None else float(e) for e in per_seed.get(str(b), [])])
+                for b in curve["budgets"]]
+        if any(len(x) < 2 for x in logs):
+            return None
+        band = [Estimate.of_samples(x) if np.isfinite(x).all() else None for x in logs]
+    return ([math.inf if e is None else math.exp(e.lo) for e in band],
+            [math.inf if e is None else math.exp(e.hi) for e in band])
 
 
-def curve_budget_interval(curve: Mapping, tol: float | None = None) -> tuple[float, float]:
+def curve_budget_interval(curve: Mapping, tol: float | None = None, *,
+                          pooled: bool = True) -> tuple[float, float]:
     """Bounds on the budget at which a swept curve reaches ``tol`` that hold both the censoring of
     the sweep and the spread between seeds: the union of :func:`curve_budget_bounds` (the mean curve)
-    and the budgets where the ends of the seed band (:func:`seed_band`) reach ``tol`` — the lower end
-    gives the earliest budget the seeds allow, the upper end the latest. With one seed it is
-    :func:`curve_budget_bounds`."""
+    and the budgets where the ends of the seed band (:func:`seed_band`, ``pooled`` or per budget)
+    reach ``tol`` — the lower end gives the earliest budget the seeds allow, the upper end the latest.
+    With one seed it is :func:`curve_budget_bounds`."""
     tol = curve["tol"] if tol is None else tol
     lo, hi = curve_budget_bounds(curve, tol)
-    band = seed_band(curve) if "per_seed" in curve else None
+    band = seed_band(curve, pooled) if "per_seed" in curve else None
     if band is None:
         return lo, hi
     early = budget_to_tolerance_bounds(curve["budgets"], band[0], tol)

@@ -28,7 +28,7 @@ from ..paper_numbers import paper1 as paper_numbers
 from ..closure import ClosureAutoencoder, evenly_spaced, train_autoencoder
 from ..jacobian import condition_number
 from ..label_noise import column_block_share, exact_latent_velocity, label_noise
-from ..metrics import budget_to_tolerance_bounds, curve_budget_bounds, format_bounds, ratio_bounds
+from ..metrics import curve_budget_bounds, curve_budget_interval, format_bounds, ratio_bounds
 from ..latent import build_latent_model
 from ..normalise import LatentNormaliser
 from ..plotting import figure, method_colour
@@ -387,25 +387,6 @@ def _one_seed(r) -> bool:
 ONE_SEED = (None, "one seed: no interval over seeds")
 
 
-def budget_interval(curve: dict, tol: float) -> tuple[float, float]:
-    """Bounds on the budget at which a swept curve reaches ``tol`` that hold both the sweep's censoring
-    and the spread between seeds: the union of the mean curve's bounds and those of the two ends of
-    the seed band (the t-interval of the log error over the seeds at every budget) — the lower end
-    gives the earliest budget the seeds allow, the upper end the latest. With one seed it is
-    :func:`support.metrics.curve_budget_bounds`."""
-    lo, hi = curve_budget_bounds(curve, tol)
-    per_seed = curve.get("per_seed", {})
-    logs = [np.log([math.inf if e is None else e for e in per_seed.get(str(b), [])]) for b in curve["budgets"]]
-    if any(len(x) < 2 for x in logs):
-        return lo, hi
-    band = [Estimate.of_samples(x) if np.isfinite(x).all() else None for x in logs]
-    lower = [math.inf if e is None else math.exp(e.lo) for e in band]
-    upper = [math.inf if e is None else math.exp(e.hi) for e in band]
-    early = budget_to_tolerance_bounds(curve["budgets"], lower, tol)
-    late = budget_to_tolerance_bounds(curve["budgets"], upper, tol)
-    return min(lo, early[0]), max(hi, late[1])
-
-
 def _fmt_interval(b: tuple[float, float]) -> str:
     lo, hi = b
     if lo == 0 and hi == math.inf:
@@ -434,8 +415,8 @@ def _budgets(r):
                    "their ratio cannot be measured there (the ordered protocol below shows the paper's gap)")
 def _fewer_forces(r):
     s, small, tol = r.metrics["methods"], r.metrics["smallest_p_method"], r.metrics["tolerance"]
-    p_lo, p_hi = budget_interval(s[small], tol)
-    z_lo, z_hi = budget_interval(s["L_z"], tol)
+    p_lo, p_hi = curve_budget_interval(s[small], tol, pooled=False)
+    z_lo, z_hi = curve_budget_interval(s["L_z"], tol, pooled=False)
     holds = True if p_hi < z_lo else (False if p_lo >= z_hi else None)
     return holds, (f"forces to e_tol = {tol:g}: {small} {_fmt_interval((p_lo, p_hi))} · L_z "
                    f"{_fmt_interval((z_lo, z_hi))} (bounds from the sweep and the t-interval of the log error "
