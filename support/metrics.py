@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .validation import check_finite
+from .uncertainty import Estimate, t975
 
 
 def relative_trajectory_error(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -141,11 +142,6 @@ def exceeds(a: tuple[float, float], b: tuple[float, float], factor: float = 1.0)
     return None
 
 
-def all_of(*verdicts: bool | None) -> bool | None:
-    """Conjunction of three-valued verdicts: False if any is False, else None if any is undecided."""
-    return False if False in verdicts else (None if None in verdicts else True)
-
-
 def ratio_bounds(num: tuple[float, float], den: tuple[float, float]) -> tuple[float, float]:
     """Bounds on x / y for x in ``num`` = (lo, hi) and y in ``den`` (all non-negative, y > 0):
     (num_lo / den_hi, num_hi / den_lo), with 0 and inf where a bound is open."""
@@ -222,7 +218,6 @@ def curve_log_estimate(curve: Mapping, index: int,
     """The curve's mean log error at its ``index``-th budget (the log of the geometric mean over the
     seeds) with a t-interval from :func:`pooled_log_spread`; None without a spread or where a seed
     diverged. ``spread``: :func:`pooled_log_spread` of the curve, when the caller has it already."""
-    from .uncertainty import Estimate, t975
     spread = pooled_log_spread(curve) if spread is None else spread
     logs = _seed_logs(curve)[index]
     if spread is None or not np.isfinite(logs).all():
@@ -239,7 +234,6 @@ def seed_band(curve: Mapping, pooled: bool = True) -> tuple[list[float], list[fl
     (+inf where a seed diverged). ``pooled``: the seed spread pooled over the curve's budgets
     (:func:`curve_log_estimate`); otherwise each budget's own t-interval over its seeds. None without
     a seed spread (fewer than two seeds somewhere, unpooled)."""
-    from .uncertainty import Estimate
     if pooled:
         spread = pooled_log_spread(curve)
         if spread is None:
@@ -291,7 +285,6 @@ def equal_budget_log_ratio(lz: Mapping, lx: Mapping) -> "Estimate | None":
     independent: every budget is its own set of models; Welch–Satterthwaite degrees of freedom).
     > 0: L_x,p more accurate per force. None without a seed spread, a common range, or where a point
     it needs diverged."""
-    from .uncertainty import Estimate, t975
     lo, hi = max(min(lz["budgets"]), min(lx["budgets"])), min(max(lz["budgets"]), max(lx["budgets"]))
     common = np.log(sorted({float(b) for b in [*lz["budgets"], *lx["budgets"]] if lo <= b <= hi}))
     spreads = [pooled_log_spread(c) for c in (lz, lx)]

@@ -8,7 +8,7 @@ import torch
 
 from support.budget import BudgetExceeded, ForceBudget
 from support.closure import ClosureAutoencoder, condition_loss, evenly_spaced, train_autoencoder
-from support.metrics import (all_of, budget_to_tolerance, budget_to_tolerance_bounds, curve_budget_bounds,
+from support.metrics import (budget_to_tolerance, budget_to_tolerance_bounds, curve_budget_bounds,
                              exceeds, format_bounds, is_pinned, mean_std, mmd2, ratio_bounds,
                              relative_trajectory_error)
 from support.normalise import LatentNormaliser, NormalisedLatentModel
@@ -320,7 +320,8 @@ def test_bounds_of_saved_curves_and_three_valued_comparisons():
     assert exceeds((4.0, 4.0), (0.0, 2.0), 1.5) is True        # 4 > 1.5 · (at most 2)
     assert exceeds((2.0, 2.0), (2.0, math.inf), 1.5) is False  # 2 ≤ 1.5 · (more than 2)
     assert exceeds((2.0, 2.0), (0.0, 2.0), 1.5) is None
-    assert all_of(True, True) is True and all_of(True, None) is None and all_of(None, False) is False
+    from support.uncertainty import all_of
+    assert all_of([True, True]) is True and all_of([True, None]) is None and all_of([None, False]) is False
     with pytest.raises(ValueError):
         ratio_bounds((1.0, 1.0), (0.0, 0.0))
     with pytest.raises(ValueError):

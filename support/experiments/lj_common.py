@@ -44,6 +44,7 @@ from ..systems.lennard_jones import LennardJonesSystem
 from ..tables import Table
 from ..train import TrainConfig, TrainHistory, torch_threads
 from ..validation import check_choice
+from ..uncertainty import Estimate
 
 #: paper 1's scale factor of the temperature observable, z* = 20 T
 TEMPERATURE_SCALE = 20.0
@@ -203,7 +204,6 @@ def kappa_median_estimate(conditioning: dict, rows: str = "closure"):
     with probability ≥ 1 − 2⁻ⁿ: a claim "median κ < c" holds when the largest sample is below c, and
     stays undecided otherwise (a lower end would need the sample's lower order statistics, which
     are not stored)."""
-    from ..uncertainty import Estimate
     key = "kappa_closure" if rows == "closure" else "kappa"
     n = conditioning.get("configs", KAPPA_CONFIGS)
     median, largest = conditioning[f"{key}_median"], conditioning[f"{key}_max"]
@@ -238,7 +238,6 @@ def position_share_estimate(diagnostics: dict):
     """The closure's share of |J_closure|² on position columns with a t-interval over the
     :data:`SHARE_BLOCKS` disjoint blocks of configurations it was also measured on (value: the share
     over all configurations); None for runs saved before the blocks were recorded."""
-    from ..uncertainty import Estimate
     blocks = diagnostics.get("position_share_blocks")
     if not blocks:
         return None

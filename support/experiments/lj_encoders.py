@@ -36,6 +36,7 @@ from .lj_common import compact_log_ticks, lj_devices
 from .lj_common import (AEConfig, LJSetup, build_autoencoder, closure_diagnostics, execution_record,
                         jacobian_conditioning, latent_config, latent_factory, make_system, model_store,
                         normaliser, simulate_setup, strided, train_ensemble, trajectory_pool)
+from ..uncertainty import Estimate, above, all_of, below
 
 DESIGNS = ("same start", "new starts")
 #: encoder variants of the study: (closure kind of :func:`build_autoencoder`, input scaling of the
@@ -368,7 +369,6 @@ def log_errors(r, encoder: str, test: str):
 def error_estimate(r, encoder: str, test: str = "new starts"):
     """The log of the geometric mean error over the models of one encoder on one test set, with its
     t-interval over the models; None where :func:`log_errors` has none."""
-    from ..uncertainty import Estimate
     logs = log_errors(r, encoder, test)
     return None if logs is None else Estimate.of_samples(logs, what="models")
 
@@ -381,7 +381,6 @@ def _factor_claim(r, worse: str, better: str, factor: float, relation: str):
     """Whether ``worse``'s new-start error is > ``factor`` × ``better``'s (relation "above") or < it
     ("below"), from the two ensembles' geometric means and their intervals (independent ensembles:
     different closures)."""
-    from ..uncertainty import above, below
     a, b = error_estimate(r, worse), error_estimate(r, better)
     if a is None or b is None:
         return None, "a model's error is not finite or an ensemble has one model: no interval"
@@ -397,7 +396,6 @@ def _factor_claim(r, worse: str, better: str, factor: float, relation: str):
             paper="Fig. 5: same-start training only")
 @_needs("mlp")
 def _no_transfer(r):
-    from ..uncertainty import Estimate, above
     new, same = log_errors(r, "mlp", "new starts"), log_errors(r, "mlp", "same start")
     mlp = _same_start(r)["mlp"]
     a, b = mlp["same start"]["mean"], mlp["new starts"]["mean"]
@@ -417,7 +415,6 @@ def _no_transfer(r):
                    "blocks of configurations: it has no interval to decide the claim with")
 @_needs("mlp_standardised", "mlp")
 def _positions(r):
-    from ..uncertainty import above, all_of, below
     from .lj_common import position_share_estimate
     res = _same_start(r)
     d = {e: res[e]["closure_diagnostics"] for e in ("mlp_standardised", "mlp")}
@@ -462,7 +459,6 @@ def _invariant_vs_raw(r):
 @CLAIMS.add("budgets_conditioning", "every model bought exactly its budget (tolerance zero); every closure is "
             "well conditioned (median κ < 20)", expect=BOTH, paper="—")
 def _budgets(r):
-    from ..uncertainty import all_of, below
     from .lj_common import kappa_median_estimate
     worst_budget, verdicts, worst = 0, [], None
     for per in r.metrics["results"].values():

@@ -33,7 +33,7 @@ from ..plotting import figure, method_colour
 from ..claims import UNDECIDED, ClaimSet
 from ..results import ExperimentResult
 from ..scale import device
-from ..metrics import (all_of, budget_to_tolerance, curve_budget_bounds, curve_budget_interval, curve_log_estimate,
+from ..metrics import (budget_to_tolerance, curve_budget_bounds, curve_budget_interval, curve_log_estimate,
                        equal_budget_log_ratio, exceeds, format_bounds, is_pinned, ratio_bounds, reaches, read_curve)
 from ..studies import Method, records_as_dicts, summarise
 from ..tables import Table
@@ -44,6 +44,7 @@ from .lj_common import (AEConfig, EnsembleSpec, build_autoencoder, closure_diagn
                         latent_config,
                         latent_factory, make_system, model_store, normaliser, simulate_setup, train_ensemble,
                         execution_record, train_ensembles, trajectory_pool)
+from ..uncertainty import Estimate, above, all_of, below, t975
 
 
 #: 2: paper preset relaxes with LAMMPS CG, the closure reads raw inputs, and budgets are also judged by ensemble disagreement (v1: FIRE, standardised)
@@ -539,7 +540,7 @@ def size_ratio_interval(size: dict) -> tuple[float, float]:
                    "the seeds' interval stays above it")
 def _reach(r):
     verdicts = [reaches(budget_interval(s[key]), s[key]["budgets"]) for s in r.metrics["per_size"] for key in ("lz", "lx")]
-    return all_of(*verdicts), f"L_z {_budgets(r, 'lz')}; L_x,p {_budgets(r, 'lx')}"
+    return all_of(verdicts), f"L_z {_budgets(r, 'lz')}; L_x,p {_budgets(r, 'lx')}"
 
 
 @CLAIMS.add("lz_grows", "L_z's budget to e_tol grows with the number of atoms (> 1.5× over the sizes, "
@@ -571,7 +572,7 @@ def _lxp_flat(r):
                           (min(lo for lo, _ in lx), min(hi for _, hi in lx)))
     first, last = size_ratio_interval(sizes[0]), size_ratio_interval(sizes[-1])
     ratios = " → ".join(format_bounds(x, fmt=lambda v: f"{v:.2f}") for x in (first, last))
-    return all_of(exceeds((3.0, 3.0), spread), exceeds(last, first)), f"L_x,p {_budgets(r, 'lx')}; ratio {ratios}"
+    return all_of([exceeds((3.0, 3.0), spread), exceeds(last, first)]), f"L_x,p {_budgets(r, 'lx')}; ratio {ratios}"
 
 
 def equal_budget_estimate(size: dict):
@@ -585,7 +586,6 @@ def equal_budget_estimate(size: dict):
             reason="three seeds at the quick scale: the error ratio at equal budget grows about twofold from the "
                    "smallest to the largest box, but its interval reaches below 1.5")
 def _gain(r):
-    from ..uncertainty import above
     if not _several_sizes(r):
         return None
     first, last = (equal_budget_estimate(r.metrics["per_size"][i]) for i in (0, -1))
@@ -618,7 +618,6 @@ def timing_noise(timing: list[dict]) -> tuple[float, int]:
             "and > 4× the one at the smallest (against the timing noise of the machine)", expect={"paper": True},
             paper="(official code computes all forces)")
 def _timing(r):
-    from ..uncertainty import Estimate, above, all_of as all3, t975
     t = r.metrics["force_timing"]
     if len(t) < 3:
         return None
@@ -630,7 +629,7 @@ def _timing(r):
         return Estimate(math.log(value), math.log(value) - half, math.log(value) + half, note)
 
     big, gain = est(t[-1]["speedup"], 2), est(t[-1]["speedup"] / t[0]["speedup"], 4)
-    return all3([above(big, math.log(8)), above(gain, math.log(4))]), \
+    return all_of([above(big, math.log(8)), above(gain, math.log(4))]), \
         (f"{t[0]['speedup']:.1f}× at {t[0]['n_atoms']:,} → {big.map(math.exp)}× at {t[-1]['n_atoms']:,} atoms; "
          f"gain {gain.map(math.exp).describe()}")
 
@@ -639,7 +638,6 @@ def _timing(r):
             "paper's smallest budget (250 configurations) at the first size", expect={"paper": True},
             paper="no: 1.2e6 forces at 800 atoms (its first 250 configurations were one run)")
 def _lz_first(r):
-    from ..uncertainty import below
     first = r.metrics["per_size"][0]
     configs = Config.PRESETS["paper"]["lz_configs"][0]
     if configs not in first["lz"]["n_configs"]:
@@ -658,7 +656,6 @@ def _lz_first(r):
 @CLAIMS.add("lxp_falls", "L_x,p's error at the first size falls > 2× from its smallest budget to its largest "
             "(still converging at the largest, just not to e_tol)", expect={"paper": True}, paper="—")
 def _falls(r):
-    from ..uncertainty import above
     curve = r.metrics["per_size"][0]["lx"]
     a, b = ((curve_log_estimate(curve, i) if "per_seed" in curve else None) for i in (0, -1))
     if a is None or b is None:

@@ -37,6 +37,7 @@ from .lj_common import (STRUCTURE_LABELS, AEConfig, build_autoencoder, closure_d
                         EnsembleSpec, execution_record, jacobian_conditioning, latent_config,
                         latent_factory, model_store, normaliser, simulate_setup, train_ensembles,
                         trajectory_pool)
+from ..uncertainty import Estimate, above, below, paired_log_ratio
 
 PROTOCOLS = ("paper", "uniform")
 #: fields that only choose which models are trained (a model store may be filled in several runs)
@@ -353,7 +354,6 @@ def ratio_estimate(r, protocol: str, structure: str = "mlp"):
     """The error ratio L_z / L_x,p as the geometric mean over the seeds, with the t-interval of the
     paired log-ratios (:func:`support.uncertainty.paired_log_ratio`), as an Estimate of the *log*
     ratio (> 0: L_x,p better); None when the run cannot give one."""
-    from ..uncertainty import paired_log_ratio
     per = r.metrics["results"].get(protocol, {}).get(structure)
     if log_ratios(r, protocol, structure) is None:
         return None
@@ -366,7 +366,6 @@ def describe_ratio(e) -> str:
 
 
 def _ratio_verdict(r, protocol: str, structure: str):
-    from ..uncertainty import above
     e = ratio_estimate(r, protocol, structure)
     if e is None:
         return None if r.metrics["results"].get(protocol, {}).get(structure) is None else \
@@ -391,7 +390,6 @@ def _equal(r):
 @CLAIMS.add("conditioned", "the closure autoencoder is well conditioned (median κ of the closure rows < 10)",
             expect=BOTH, paper="L_cond, λ = 1e-5")
 def _conditioned(r):
-    from ..uncertainty import below
     from .lj_common import kappa_median_estimate
     e = kappa_median_estimate(r.metrics["autoencoder"])
     return below(e, 10.0), f"median κ = {e.describe()}"
@@ -416,7 +414,6 @@ def _mlp_paper(r):
             "than under uniform draws (per seed, the log-ratio L_z / L_x,p is larger under the paper protocol)",
             expect={"paper": True}, paper="— (the paper ran one protocol)")
 def _coverage(r):
-    from ..uncertainty import Estimate, above
     a, b = log_ratios(r, "paper"), log_ratios(r, "uniform")
     if a is None or b is None:
         return None
@@ -431,7 +428,6 @@ def _coverage(r):
             reason="three pairs of models at the quick scale do not decide it: L_z is ahead in the mean, but the "
                    "paired interval of the ratio straddles 1")
 def _per_force(r):
-    from ..uncertainty import below
     e = ratio_estimate(r, "uniform")
     if e is None:
         return None if "uniform" not in r.metrics["results"] else (None, "a model diverged: no paired interval")
@@ -460,7 +456,6 @@ def _partial_exact(r):
             "L_x,p spends longer in the force oracle than L_z (time ratio > 1, paired by seed over every "
             "ensemble)", expect={"paper": True}, paper="— (not timed)")
 def _partial_wall(r):
-    from ..uncertainty import above
     e = force_time_estimate(r)
     return None if e is None else (above(e, 0.0), f"L_x,p / L_z force wall time {e.map(math.exp).describe()}")
 
@@ -469,7 +464,6 @@ def force_time_estimate(r):
     """log of the wall time L_x,p spends in the force oracle over that of L_z, paired by seed over
     every ensemble of the run (each pair bought the same budget), with its t-interval; None with
     fewer than two pairs."""
-    from ..uncertainty import paired_log_ratio
     lz, lx = [], []
     for per in r.metrics["results"].values():
         for x in per.values():
