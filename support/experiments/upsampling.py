@@ -37,7 +37,7 @@ from ..claims import ClaimSet, UNDECIDED
 from ..plotting import figure, method_colour
 from ..results import ExperimentResult
 from ..systems.spins import domain_wall_density, ising, ising_energy_per_site, magnetisation, wolff
-from ..systems.spins.diagnostics import correlation_function, standardised_w1, wall_density_by_offset
+from ..systems.spins.diagnostics import correlation_function, standardised_w1, w1_over_sd, wall_density_by_offset
 from ..uncertainty import Estimate, above, all_of, below, within
 from .config import ExperimentConfig, resolve
 
@@ -404,16 +404,6 @@ def _obs(samples: dict, key: str) -> np.ndarray:
     return np.abs(np.asarray(samples["m"], float)) if key == "|m|" else np.asarray(samples[key], float)
 
 
-def _w1_over_sd(a: np.ndarray, b: np.ndarray) -> float:
-    """W₁(a, b) / std(b) of two 1-D samples (what :func:`standardised_w1` computes, without scipy's
-    per-call overhead: the bootstrap calls it many thousand times)."""
-    a, b = np.sort(a), np.sort(b)
-    v = np.sort(np.concatenate([a, b]))
-    fa = np.searchsorted(a, v[:-1], side="right") / len(a)
-    fb = np.searchsorted(b, v[:-1], side="right") / len(b)
-    return float((np.abs(fa - fb) * np.diff(v)).sum() / b.std())
-
-
 #: distance_estimates computed once per (row, seed, n_boot): a chapter evaluates the claims several times
 _CACHE: dict[tuple, tuple[dict, dict]] = {}
 
@@ -450,13 +440,13 @@ def _distance_estimates(c: dict, row: dict, *, seed: int = 0, n_boot: int = N_BO
     out = {}
     for key in OBSERVABLES:
         a, b, b2 = _obs(up, key), _obs(ref, key), _obs(ref2, key)
-        d0, f0 = _w1_over_sd(a, b), _w1_over_sd(b2, b)
+        d0, f0 = w1_over_sd(a, b), w1_over_sd(b2, b)
         if equal:       # every resample as long as its sample: W₁ = mean |sorted − sorted|, vectorised
             A, B, B2 = (np.sort(x[idx], axis=1) for x, idx in ((a, I), (b, J), (b2, K)))
             sd = B.std(axis=1)
             boot = np.stack([np.abs(A - B).mean(axis=1) / sd, np.abs(B2 - B).mean(axis=1) / sd], axis=1)
         else:
-            boot = np.array([(_w1_over_sd(a[i], b[j]), _w1_over_sd(b2[k], b[j])) for i, j, k in picks])
+            boot = np.array([(w1_over_sd(a[i], b[j]), w1_over_sd(b2[k], b[j])) for i, j, k in picks])
         ex = boot[:, 0] - FLOOR_MULTIPLE * boot[:, 1]
         out[key] = {name: _pct(v, bs, how) for name, v, bs in
                     (("w1", d0, boot[:, 0]), ("floor", f0, boot[:, 1]),

@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.stats import wasserstein_distance
 
 from .lattice import as_spins, check_count
 
@@ -60,7 +59,17 @@ def standardised_w1(sample: Any, reference: Any) -> float:
         raise ValueError("both samples must be non-empty")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("samples must be finite")
-    sd = b.std()
-    if sd == 0:
+    if b.std() == 0:
         raise ValueError("the reference sample has zero spread: a standardised distance is undefined")
-    return float(wasserstein_distance(a, b) / sd)
+    return w1_over_sd(a, b)
+
+
+def w1_over_sd(a: np.ndarray, b: np.ndarray) -> float:
+    r"""``W₁(a, b) / std(b)`` of two finite 1-D float arrays, unchecked (what a bootstrap calls many
+    thousand times): W₁ = ∫ |F_a(x) − F_b(x)| dx, the empirical CDFs compared between the pooled,
+    sorted values."""
+    a, b = np.sort(a), np.sort(b)
+    v = np.sort(np.concatenate([a, b]))
+    fa = np.searchsorted(a, v[:-1], side="right") / len(a)
+    fb = np.searchsorted(b, v[:-1], side="right") / len(b)
+    return float((np.abs(fa - fb) * np.diff(v)).sum() / b.std())
