@@ -471,6 +471,7 @@ def _figures(cfg: Config, m: dict) -> dict:
 # ------------------------------------------------------------------------------------ claims
 CLAIMS = ClaimSet()
 BOTH = {"quick": True, "paper": True}
+PAPER = {"paper": True}     # stated for the paper scale; the quick run shows the claim without asserting it
 #: the stated uncertainty of the official KMC's equilibrium SRO at 2000 K (weights README §6)
 KMC_REF_TOL = 0.03
 #: the tolerance on a ratio of spreads (stds) stated in the claims that compare spreads
@@ -696,10 +697,11 @@ def _stat_kmc(r):
             "published values at the tabulated temperatures from 2000 K up: the interval lies within the "
             "8192-site cell's thermal spread (plus the values' rounding, 0.005); below 2000 K the small runs "
             "are still ordering at the end of the horizon, so no comparison with equilibrium is claimed there",
-            expect={"quick": False, "paper": True}, paper="2000 K: −0.64 / 0.46 / −0.34; 3000 K: −0.42 / 0.30 / −0.23",
-            reason="quick: the SDE follows the 2·10⁴-hop small runs it learns from, which have not reached "
-                   "equilibrium at 2000 K (claim kmc_equilibrium): its stationary order there is weaker than "
-                   "the paper's by more than the tolerance")
+            # stated for the paper scale only: at the quick scale the SDE follows the 2·10⁴-hop small runs,
+            # which have not reached equilibrium at 2000 K (claim kmc_equilibrium), so its order there is
+            # weaker than the paper's by about the tolerance, on a side that moved with the training's
+            # rounding between two CPUs (variation the interval over SDE paths does not contain)
+            expect=PAPER, paper="2000 K: −0.64 / 0.46 / −0.34; 3000 K: −0.42 / 0.30 / −0.23")
 def _stat_paper(r):
     m = r.metrics
     tol = thermal_std(m) + ROUNDING
