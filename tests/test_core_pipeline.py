@@ -1,6 +1,5 @@
 """Budget accounting, validation, training loop, rollout, metrics, closure and the pipeline."""
 
-import json
 import math
 
 import pytest

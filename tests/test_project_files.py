@@ -103,16 +103,23 @@ def test_unknown_scale_is_rejected(monkeypatch):
 
 def test_every_registered_system_builds_and_unknown_names_raise():
     import pytest
+    from support.stochastic.protocol import is_patch_dynamics
     from support.systems import SYSTEMS, DeterministicSystem, StochasticSystem, capabilities, get_system
+    needs = {"ising": {"T": 2.5}, "curie_weiss": {"T": 1.2}}     # no default temperature
     for name in SYSTEMS:
-        system, caps = get_system(name), capabilities(name)
+        system, caps = get_system(name, **needs.get(name, {})), capabilities(name)
         if "forces" in caps:                                   # paper 1's protocol
             assert isinstance(system, DeterministicSystem) and system.state_dim > 0
-        if "patch_evolution" in caps:                          # paper 2's protocol
-            assert isinstance(system, StochasticSystem) and system.n_observables > 0
+        if "patch_evolution" in caps:                          # paper 2's protocol, torch or hooks
+            assert isinstance(system, StochasticSystem) or is_patch_dynamics(system)
         assert caps
     assert capabilities("predator_prey") == {"forces"}
-    assert capabilities("spde_predator_prey") == {"patch_evolution"}
+    for name in ("spde_predator_prey", "ising", "curie_weiss"):
+        assert capabilities(name) == {"patch_evolution"}
+    with pytest.raises(ValueError, match="choose one of"):
+        get_system("ising", T=2.5, boundary="open")
+    with pytest.raises(ValueError):
+        get_system("curie_weiss", T=-1.0)
     with pytest.raises(ValueError, match="choose one of"):
         get_system("lenard_jones")
 

@@ -10,6 +10,7 @@ from support.experiments import ising_criticality as crit
 from support.experiments import upsampling as ups
 from support.experiments.config import apply_overrides
 from support.systems.spins import ising
+from support.systems.spins.patch_dynamics import IsingDynamics, upsample_lattices
 
 TINY_UPS = {"L_small": "8", "L": "16", "relax_window": "8", "n_snapshots": "8", "small_runs": "4",
             "small_burn_in": "20", "small_interval": "5", "relax_times": "[0, 1]", "reference_chains": "4",
@@ -84,12 +85,20 @@ def test_upsampling_rejects_bad_configs():
 def test_hierarchical_upsample_without_relaxation_is_replication():
     rng = np.random.default_rng(0)
     small = np.where(rng.random((3, 8, 8)) < 0.5, 1, -1).astype(np.int8)
-    big, events = ising.hierarchical_upsample(small, 32, 8, 0.0, 2.3, return_events=True)
+    big, events = upsample_lattices(IsingDynamics(2.3, relax_window=8), small, 32, rng)
     assert np.array_equal(big, ising.replicate(small, 4)) and not events.any()
-    relaxed, events = ising.hierarchical_upsample(small, 32, 8, 1.0, 2.3, seed=1, return_events=True)
+    hooks = IsingDynamics(2.3, relax_window=8, relax_time=1.0)
+    relaxed, events = upsample_lattices(hooks, small, 32, np.random.default_rng(1))
     assert relaxed.shape == (3, 32, 32) and (events > 0).all()
-    with pytest.raises(ValueError, match="power of two"):
-        ising.hierarchical_upsample(small, 24, 8, 1.0, 2.3)
+    again, _ = upsample_lattices(hooks, small, 32, np.random.default_rng(1))
+    assert np.array_equal(relaxed, again)                                   # seeded
+    # level by level it is replicate + local_relax (windows min(8, L/2)) with the same stream
+    r = np.random.default_rng(1)
+    x = ising.local_relax(ising.replicate(small, 2), 8, 1.0, 2.3, seed=r, return_events=True)[0]
+    x = ising.local_relax(ising.replicate(x, 2), 8, 1.0, 2.3, seed=r, return_events=True)[0]
+    assert np.array_equal(relaxed, x)
+    with pytest.raises(ValueError, match="power of 2"):
+        upsample_lattices(hooks, small, 24, rng)
 
 
 def test_criticality_tiny_run_reads_every_claim():

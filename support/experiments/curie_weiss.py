@@ -62,8 +62,11 @@ from ..plotting import figure, method_colour, patch_side_axes
 from ..results import ExperimentResult
 from ..stochastic.study import (SDESettings, fit_sde, mean_trajectory_error, pairs_from_patches,
                                 rollouts, std_ratio)
+from ..stochastic.partial_evolution import evolve_random_patches
+from ..stochastic.upsampling import upsample_hierarchically
 from ..systems.spins import curie_weiss as cw
-from ..systems.spins import magnetisation, patch_origins
+from ..systems.spins.patch_dynamics import CurieWeissDynamics
+from ..systems.spins import magnetisation
 from ..uncertainty import Estimate, above, all_of, within
 from .config import LatticeStudyConfig, resolve
 
@@ -115,7 +118,8 @@ def training_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> np.nd
     """D: upsampled small snapshots plus random-magnetisation lattices ``[n, L, L]``."""
     small = small_system_snapshots(cfg, ell, rng)
     pick = rng.integers(0, len(small), cfg.n_upsampled)
-    ups = cw.upsample(small[pick], cfg.L // ell, rng)
+    hooks = CurieWeissDynamics(cfg.T, cfg.h, ell, cfg.dt, factor=cfg.L // ell)
+    ups, _ = upsample_hierarchically(hooks, small[pick], 1, rng)
     rand = cw.lattices_with_magnetisation(rng.uniform(-1, 1, cfg.n_random), cfg.L, rng)
     return np.concatenate([ups, rand])
 
@@ -123,9 +127,9 @@ def training_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> np.nd
 def partial_pairs(cfg: Config, ell: int, snapshots: np.ndarray, rng: np.random.Generator) -> dict:
     """One random patch per snapshot evolved for δt in the frozen global field: both pair sets."""
     K = cfg.n_patches(ell)
-    origins = patch_origins((cfg.L, cfg.L), ell, rng.integers(0, K, len(snapshots)))
-    after, _ = cw.evolve_patches_for_time(snapshots, origins, ell, cfg.dt, cfg.T, cfg.h, seed=rng,
-                                          field="global")
+    hooks = CurieWeissDynamics(cfg.T, cfg.h, ell, cfg.dt, field="global")
+    evolved = evolve_random_patches(hooks, snapshots, rng)
+    after, origins = evolved.patches, hooks.origins(snapshots, evolved.index)
     rows = origins[:, 0, None] + np.arange(ell)
     cols = origins[:, 1, None] + np.arange(ell)
     before = snapshots[np.arange(len(snapshots))[:, None, None], rows[:, :, None], cols[:, None, :]]

@@ -79,6 +79,7 @@ from ..stochastic.study import (SDESettings, fit_sde, mean_trajectory_error, pai
                                 rollouts, std_ratio)
 from ..systems.spins import curie_weiss as cw
 from ..systems.spins import domain_wall_density, ising, magnetisation
+from ..systems.spins.patch_dynamics import IsingDynamics, upsample_lattices
 from ..systems.spins.ising_patches import owned_walls, patch_observables, touching_walls, windows  # noqa: F401
 from ..train import TrainConfig, fit, torch_threads
 from .config import LatticeStudyConfig, resolve
@@ -173,8 +174,8 @@ def small_system_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> n
 
 def upsample_to(cfg: Config, small: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Hierarchical upsampling: 2×2 replication + frozen-halo LocalRelax until the side is L."""
-    return ising.hierarchical_upsample(small, cfg.L, cfg.relax_window, cfg.relax_time, cfg.T, cfg.h,
-                                       seed=rng)
+    hooks = IsingDynamics(cfg.T, cfg.h, relax_window=cfg.relax_window, relax_time=cfg.relax_time)
+    return upsample_lattices(hooks, small, cfg.L, rng)[0]
 
 
 def training_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> np.ndarray:

@@ -57,6 +57,7 @@ from ..systems.spins import domain_wall_density, ising, magnetisation, wolff
 from ..systems.spins.finite_size import (EXACT, crossing_temperature, moments, moments_from_units,
                                          power_law_fit, resampled_units, slope_in_T, slopes, unit_moments)
 from ..uncertainty import Estimate, all_of, within
+from ..systems.spins.patch_dynamics import IsingDynamics, upsample_lattices
 from ..systems.spins.ising_patches import (adjacent_increment_correlation, lambda_from_correlation,
                                            patch_observables)
 from ..train import torch_threads
@@ -123,7 +124,8 @@ def training_snapshots(cfg: Config, L: int, small: np.ndarray, T: float,
     if L == cfg.L_small:
         return small
     pick = small[rng.integers(0, len(small), cfg.n_snapshots)]
-    return ising.hierarchical_upsample(pick, L, cfg.relax_window, cfg.relax_time, T, 0.0, seed=rng)
+    hooks = IsingDynamics(T, 0.0, relax_window=cfg.relax_window, relax_time=cfg.relax_time)
+    return upsample_lattices(hooks, pick, L, rng)[0]
 
 
 def symmetrised(pairs: LatentPairs) -> LatentPairs:

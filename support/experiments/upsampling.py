@@ -3,7 +3,7 @@ r"""Paper 2 §1.7: when does hierarchical upsampling give large-system snapshots
 The 2-D Ising model at two conditions — above T_c in a field (T = 2.5, h = 0.1, the Ising chapter's)
 and at the critical point (T_c, h = 0, the phase-transition chapter's). Equilibrium snapshots of the
 small ``L_small × L_small`` system (Glauber dynamics, :mod:`support.systems.spins.ising`) are
-upsampled to ``L × L`` by :func:`~support.systems.spins.ising.hierarchical_upsample` (2×2
+upsampled to ``L × L`` by :func:`~support.stochastic.upsampling.upsample_hierarchically` (2×2
 replication, then LocalRelax: overlapping windows of ``relax_window``², stride half a window,
 each evolved for a physical time ``t_relax``) and compared with **direct equilibrium** of the
 L × L system, sampled independently by Wolff cluster moves (:mod:`support.systems.spins.wolff`,
@@ -37,6 +37,7 @@ from ..claims import ClaimSet, UNDECIDED
 from ..plotting import figure, method_colour
 from ..results import ExperimentResult
 from ..systems.spins import domain_wall_density, ising, ising_energy_per_site, magnetisation, wolff
+from ..systems.spins.patch_dynamics import IsingDynamics, upsample_lattices
 from ..systems.spins.diagnostics import correlation_function, standardised_w1, w1_over_sd, wall_density_by_offset
 from ..uncertainty import Estimate, above, all_of, below, within
 from .config import ExperimentConfig, resolve
@@ -211,8 +212,9 @@ def one_condition(cfg: Config, name: str, seed: int, progress: bool) -> dict:
     jobs = [(t, b) for t in cfg.relax_times for b in (BOUNDARIES if t > 0 else BOUNDARIES[:1])]
     for t_relax, boundary in tqdm(jobs, desc=f"upsampling ({name})", disable=not progress, leave=False):
         start = time.perf_counter()
-        x, ev = ising.hierarchical_upsample(small, cfg.L, cfg.relax_window, t_relax, T, h, seed=rng,
-                                            boundary=boundary, return_events=True)
+        hooks = IsingDynamics(T, h, relax_window=cfg.relax_window, relax_time=t_relax,
+                              relax_boundary=boundary)
+        x, ev = upsample_lattices(hooks, small, cfg.L, rng)
         row = summary(x, h, ref, stride)
         row.update(t_relax=t_relax, boundary=boundary, relax_events_per_snapshot=float(ev.mean()),
                    seconds=time.perf_counter() - start)
@@ -231,8 +233,9 @@ def one_condition(cfg: Config, name: str, seed: int, progress: bool) -> dict:
                                   for k, v in observables(ising.replicate(small, cfg.L // cfg.L_small), h).items()}
     out["direct"] = direct_equilibration(cfg, T, h, out["reference"], rng)
     pictures = {"small": small[0], "replicated": ising.replicate(small[0], cfg.L // cfg.L_small),
-                "relaxed": ising.hierarchical_upsample(small[:1], cfg.L, cfg.relax_window,
-                                                       max(cfg.relax_times), T, h, seed=rng)[0],
+                "relaxed": upsample_lattices(IsingDynamics(T, h, relax_window=cfg.relax_window,
+                                                           relax_time=max(cfg.relax_times)),
+                                             small[:1], cfg.L, rng)[0][0],
                 "direct": ref_x[0]}
     out["pictures"] = {k: v[:PICTURE_SIDE, :PICTURE_SIDE] for k, v in pictures.items()}
     out["seconds"] = time.perf_counter() - t0

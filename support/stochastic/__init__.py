@@ -1,9 +1,10 @@
 """Paper 2's generic mechanisms: scalable learning of macroscopic stochastic dynamics.
 
-Pipeline (every stochastic chapter plugs a :class:`StochasticSystem` into it)::
+Pipeline (a simulator plugs in through the hooks of :class:`~.protocol.PatchDynamics`; a torch
+:class:`StochasticSystem` has them through ``GridPatchDynamics`` / ``GridUpsampling``)::
 
-    small snapshots ──hierarchical_upsample──► large snapshots x_t
-        ──partial_evolution──► (x_t, I, x_{t+δt,I}, δt)            one patch per snapshot, frozen halo
+    small snapshots ──upsample_hierarchically──► large snapshots x_t      (Algorithm 1, one loop)
+        ──evolve_random_patches──► (x_t, I, x_{t+δt,I}, δt)          one patch per snapshot, frozen surroundings
         ──PatchAdditiveEncoder / encode_pairs──► (z₀, ẑ₁, δt)       partial (λ = K) or naive (λ = 1)
         ──LatentSDE / train_sde──► dz = μ dt + σ dW                  L_p with Cholesky solves
         ──LatentSDE.simulate──► ensembles, compared by support.metrics.mmd2 / mean trajectories
@@ -14,11 +15,14 @@ from .autoencoder import (RECONSTRUCTION_LOSSES, PatchClosureAutoencoder, recons
 from ..systems.stochastic_base import BOUNDARIES, StepResult, StochasticPaths, StochasticSystem, as_generator
 from .encoder import TARGETS, LatentPairs, PatchAdditiveEncoder, default_lambda, encode_pairs
 from .nets import MLPDecoder, PatchMLP, PerChannelMLP
-from .partial_evolution import PartialSample, evolve_chosen_patches, partial_evolution, sample_patch_indices
+from .partial_evolution import (GridPatchDynamics, PartialSample, RandomPatches, evolve_chosen_patches,
+                                evolve_random_patches, partial_evolution, sample_patch_indices)
+from .protocol import PatchDynamics, is_patch_dynamics
 from .patches import PatchGrid, extract_window, window_coords, write_window
 from .sde import (DEFAULT_EPS, DIFFUSION_MODES, Diffusion, LatentSDE, ZScaler, gaussian_increment_nll,
                   train_sde)
-from .upsampling import UPSAMPLE_MODES, hierarchical_upsample, local_relax, relax_origins, upsample
+from .upsampling import (UPSAMPLE_MODES, GridUpsampling, hierarchical_upsample, local_relax, relax_origins,
+                         upsample, upsample_hierarchically)
 
 __all__ = [
     "BOUNDARIES", "DEFAULT_EPS", "DIFFUSION_MODES", "RECONSTRUCTION_LOSSES", "TARGETS", "UPSAMPLE_MODES",
@@ -28,4 +32,6 @@ __all__ = [
     "evolve_chosen_patches", "extract_window", "gaussian_increment_nll", "hierarchical_upsample",
     "local_relax", "partial_evolution", "reconstruction_loss", "relax_origins",
     "sample_patch_indices", "train_closure", "train_sde", "upsample", "window_coords", "write_window",
+    "GridPatchDynamics", "GridUpsampling", "PatchDynamics", "RandomPatches", "evolve_random_patches",
+    "is_patch_dynamics", "upsample_hierarchically",
 ]

@@ -1,4 +1,5 @@
-"""Partial evolution (paper 2, Algorithm 2, first line).
+"""Partial evolution (paper 2, Algorithm 2, first line): one loop, :func:`evolve_random_patches`,
+for every system that implements :class:`~support.stochastic.protocol.PatchDynamics`.
 
 For every large snapshot ``x_t`` pick one patch ``I ~ U{0, …, K−1}`` (independently of ``x_t``),
 extract it with its frozen halo (and the system's frozen global context, for mean-field systems),
@@ -11,13 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ..budget import ForceBudget
 from ..systems.stochastic_base import StochasticSystem, as_generator
 from .patches import PatchGrid
+from .protocol import PATCH_HOOKS, PatchDynamics, is_patch_dynamics
 
 
 @dataclass
@@ -69,11 +73,89 @@ def evolve_chosen_patches(system: StochasticSystem, grid: PatchGrid, x_t: torch.
     return out.x, out.dt
 
 
+@dataclass(frozen=True)
+class RandomPatches:
+    """The output of :func:`evolve_random_patches`, in the system's own array types.
+
+    Attributes:
+        which: the configuration of each pair ``[n]`` (numpy ints; ``per_snapshot`` pairs each).
+        index: the evolved patch of each pair ``[n]`` (as the system's ``draw_patches`` gave it).
+        patches: the evolved patch interiors ``x_{t+δt, I}`` ``[n, …]``.
+        info: what the simulator reported per patch (events done, or elapsed time) ``[n]``.
+    """
+
+    which: np.ndarray
+    index: Any
+    patches: Any
+    info: Any
+
+
+def evolve_random_patches(dynamics: PatchDynamics, x: Any, rng: Any, *, per_snapshot: int = 1,
+                          batch_size: int | None = None, progress: bool = False) -> RandomPatches:
+    r"""Partial evolution (paper 2, Algorithm 2): for every configuration ``x[b]`` draw
+    ``I ~ U\{0, …, K−1\}`` (``per_snapshot`` times) and evolve only patch ``I`` for δt.
+
+    The one loop for every system; ``dynamics`` (a :class:`~support.stochastic.protocol.PatchDynamics`)
+    draws the patches and evolves them in its own array type and random stream, all at once
+    (``batch_size=None``) or in chunks of ``batch_size`` pairs (bounded memory). Nothing outside
+    the patch changes, so a pair costs what the small system costs.
+    """
+    if not is_patch_dynamics(dynamics):
+        raise TypeError(f"{type(dynamics).__name__} lacks a hook of PatchDynamics "
+                        f"({', '.join(PATCH_HOOKS)})")
+    if not isinstance(per_snapshot, int) or isinstance(per_snapshot, bool) or per_snapshot < 1:
+        raise ValueError(f"per_snapshot must be an int >= 1, got {per_snapshot!r}")
+    if len(x) == 0:
+        raise ValueError("no configurations to evolve")
+    which = np.repeat(np.arange(len(x)), per_snapshot)
+    n = len(which)
+    index = dynamics.draw_patches(x, n, rng)
+    size = batch_size or n
+    parts = []
+    for lo in tqdm(range(0, n, size), total=math.ceil(n / size), desc="partial evolution",
+                   disable=not progress, leave=False):
+        parts.append(dynamics.evolve_patches(x, index[lo:lo + size], which[lo:lo + size], rng))
+    if len(parts) == 1:
+        patches, info = parts[0]
+    else:
+        cat = torch.cat if isinstance(parts[0][0], torch.Tensor) else np.concatenate
+        patches, info = cat([p for p, _ in parts]), cat([i for _, i in parts])
+    return RandomPatches(which=which, index=index, patches=patches, info=info)
+
+
+@dataclass(frozen=True)
+class GridPatchDynamics:
+    """:class:`~support.stochastic.protocol.PatchDynamics` of a torch
+    :class:`~support.systems.stochastic_base.StochasticSystem` on a :class:`PatchGrid`: uniform
+    patch numbers from a torch generator, ``n_steps`` microscopic steps of each patch with its
+    frozen halo (and the system's frozen global context), cost charged to ``budget``."""
+
+    system: StochasticSystem
+    grid: PatchGrid
+    n_steps: int
+    budget: ForceBudget | None = None
+
+    def draw_patches(self, x: torch.Tensor, n: int, rng: torch.Generator) -> torch.Tensor:
+        return sample_patch_indices(n, self.grid.n_patches, rng)
+
+    def evolve_patches(self, x: torch.Tensor, index: torch.Tensor, which: np.ndarray,
+                       rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = torch.as_tensor(which, device=x.device)
+        return evolve_chosen_patches(self.system, self.grid, x[rows], index, self.n_steps, rng,
+                                     self.budget)
+
+    def upsample(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError("GridPatchDynamics evolves patches; see upsampling.GridUpsampling")
+
+    def relax(self, x: torch.Tensor, rng: torch.Generator) -> tuple[torch.Tensor, None]:
+        raise NotImplementedError("GridPatchDynamics evolves patches; see upsampling.GridUpsampling")
+
+
 def partial_evolution(system: StochasticSystem, grid: PatchGrid, x_t: torch.Tensor,
                       n_steps: int, generator: int | torch.Generator, *,
                       budget: ForceBudget | None = None, batch_size: int | None = None,
                       progress: bool = False) -> PartialSample:
-    """Run partial evolution on every snapshot of ``x_t [N, C, *S]`` (one patch per snapshot).
+    """:func:`evolve_random_patches` for a torch system on ``x_t [N, C, *S]`` (one patch each).
 
     Args:
         system: the microscopic system (its ``halo``, ``boundary`` and ``evolve_patch`` are used).
@@ -91,17 +173,7 @@ def partial_evolution(system: StochasticSystem, grid: PatchGrid, x_t: torch.Tens
     if grid.boundary != system.boundary:
         raise ValueError(f"grid boundary {grid.boundary!r} differs from the system's "
                          f"{system.boundary!r}: the halo at the domain edge would be wrong")
-    gen = as_generator(generator)
-    n = x_t.shape[0]
-    index = sample_patch_indices(n, grid.n_patches, gen)
-    size = batch_size or n
-    chunks = range(0, n, size)
-    patches, dts = [], []
-    for lo in tqdm(chunks, total=math.ceil(n / size), desc="partial evolution",
-                   disable=not progress, leave=False):
-        p, dt = evolve_chosen_patches(system, grid, x_t[lo:lo + size], index[lo:lo + size],
-                                      n_steps, gen, budget)
-        patches.append(p)
-        dts.append(dt)
-    return PartialSample(x_t=x_t, index=index.to(x_t.device), patch_next=torch.cat(patches),
-                         dt=torch.cat(dts), grid=grid)
+    out = evolve_random_patches(GridPatchDynamics(system, grid, n_steps, budget), x_t,
+                                as_generator(generator), batch_size=batch_size, progress=progress)
+    return PartialSample(x_t=x_t, index=out.index.to(x_t.device), patch_next=out.patches,
+                         dt=out.info, grid=grid)

@@ -1,4 +1,6 @@
-"""Hierarchical upsampling (paper 2, Algorithm 1): Upsample, then LocalRelax, repeated.
+"""Hierarchical upsampling (paper 2, Algorithm 1): Upsample, then LocalRelax, repeated — one loop,
+:func:`upsample_hierarchically`, for every system that implements
+:class:`~support.stochastic.protocol.PatchDynamics`; below, the hooks of the torch systems.
 
 ``D⁽⁰⁾`` = small-system snapshots; for each level, every configuration is enlarged by a factor
 ``m`` per spatial dimension (:func:`upsample`) and the artefacts of the enlargement are relaxed
@@ -20,6 +22,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +35,7 @@ from ..budget import ForceBudget
 from ..validation import check_choice
 from ..systems.stochastic_base import BOUNDARIES, StochasticSystem, as_generator
 from .patches import PatchGrid, as_shape, extract_window, write_window
+from .protocol import PATCH_HOOKS, PatchDynamics, is_patch_dynamics
 
 UPSAMPLE_MODES = ("replicate", "linear", "tile")
 _LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
@@ -145,29 +152,81 @@ def local_relax(system: StochasticSystem, x: torch.Tensor, patch_shape: Sequence
     return x
 
 
+def upsample_hierarchically(dynamics: PatchDynamics, x_small: Any, n_levels: int, rng: Any, *,
+                            progress: bool = False) -> tuple[Any, np.ndarray | None]:
+    r"""Algorithm 1 of paper 2: ``D^{(k+1)} = LocalRelax(Upsample(D^{(k)}))``, ``n_levels`` times.
+
+    The one loop for every system: ``dynamics`` (a :class:`~support.stochastic.protocol.PatchDynamics`)
+    enlarges and relaxes in its own array type and random stream. Returns the large configurations
+    and the relaxation cost per configuration summed over the levels (``None`` where the system
+    reports none).
+    """
+    if not is_patch_dynamics(dynamics):
+        raise TypeError(f"{type(dynamics).__name__} lacks a hook of PatchDynamics "
+                        f"({', '.join(PATCH_HOOKS)})")
+    if not isinstance(n_levels, int) or isinstance(n_levels, bool) or n_levels < 1:
+        raise ValueError(f"n_levels must be an int >= 1, got {n_levels!r}")
+    x, cost = x_small, None
+    for _ in tqdm(range(n_levels), desc="upsampling", disable=not progress, leave=False):
+        x = dynamics.upsample(x, rng)
+        x, c = dynamics.relax(x, rng)
+        if c is not None:
+            cost = np.asarray(c) if cost is None else cost + np.asarray(c)
+    return x, cost
+
+
+@dataclass(frozen=True)
+class GridUpsampling:
+    """The Upsample and LocalRelax hooks of :class:`~support.stochastic.protocol.PatchDynamics`
+    for a torch :class:`~support.systems.stochastic_base.StochasticSystem`: :func:`upsample` by
+    ``factor`` (``mode``, ``n_out`` draws), then :func:`local_relax` (skipped when
+    ``relax_steps = 0``: the official predator–prey pipeline interpolated without relaxing)."""
+
+    system: StochasticSystem
+    relax_patch_shape: Sequence[int]
+    relax_steps: int
+    factor: int = 2
+    mode: str = "replicate"
+    n_sweeps: int = 1
+    stride: Sequence[int] | int | None = None
+    n_out: int | None = None
+    budget: ForceBudget | None = None
+    progress: bool = False
+
+    def draw_patches(self, x: torch.Tensor, n: int, rng: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError("GridUpsampling upsamples; see partial_evolution.GridPatchDynamics")
+
+    def evolve_patches(self, x, index, which, rng):
+        raise NotImplementedError("GridUpsampling upsamples; see partial_evolution.GridPatchDynamics")
+
+    def upsample(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        return upsample(x, self.factor, mode=self.mode, boundary=self.system.boundary, generator=rng,
+                        n_out=self.n_out)
+
+    def relax(self, x: torch.Tensor, rng: torch.Generator) -> tuple[torch.Tensor, None]:
+        if not self.relax_steps:
+            return x, None
+        return local_relax(self.system, x, self.relax_patch_shape, self.relax_steps, rng,
+                           n_sweeps=self.n_sweeps, stride=self.stride, budget=self.budget,
+                           progress=self.progress), None
+
+
 def hierarchical_upsample(system: StochasticSystem, x_small: torch.Tensor,
                           generator: int | torch.Generator, *, relax_patch_shape: Sequence[int],
                           relax_steps: int, factor: int = 2, n_levels: int = 1,
                           mode: str = "replicate", n_sweeps: int = 1,
                           stride: Sequence[int] | int | None = None, n_out: int | None = None,
                           budget: ForceBudget | None = None, progress: bool = False) -> torch.Tensor:
-    """``n_levels`` rounds of :func:`upsample` (by ``factor``) + :func:`local_relax`.
+    """:func:`upsample_hierarchically` for a torch system: ``n_levels`` rounds of :func:`upsample`
+    (by ``factor``) + :func:`local_relax`.
 
     Returns ``[N', C, *(factor^n_levels · S_small)]``; ``N'`` = ``n_out`` if given (drawn at
     every level), else ``len(x_small)``. ``relax_steps = 0`` skips the relaxation (the official
     predator–prey pipeline interpolated without relaxing).
     """
     system.check_state("x_small", x_small)
-    if not isinstance(n_levels, int) or n_levels < 1:
-        raise ValueError(f"n_levels must be an int >= 1, got {n_levels!r}")
     if not isinstance(relax_steps, int) or relax_steps < 0:
         raise ValueError(f"relax_steps must be an int >= 0, got {relax_steps!r}")
-    gen = as_generator(generator)
-    x = x_small
-    for level in range(n_levels):
-        x = upsample(x, factor, mode=mode, boundary=system.boundary, generator=gen, n_out=n_out)
-        if relax_steps:
-            x = local_relax(system, x, relax_patch_shape, relax_steps, gen, n_sweeps=n_sweeps,
-                            stride=stride, budget=budget, progress=progress)
-    return x
-
+    hooks = GridUpsampling(system, relax_patch_shape, relax_steps, factor, mode, n_sweeps, stride,
+                           n_out, budget, progress)
+    return upsample_hierarchically(hooks, x_small, n_levels, as_generator(generator))[0]

@@ -9,7 +9,9 @@ Two capabilities, one per half of the book, each a base class:
   window with a frozen halo (paper 2).
 
 :func:`capabilities` says which a registered system has. The lattice spin simulators
-(:mod:`support.systems.spins`) are exact numba samplers with their own batched patch evolution.
+(:mod:`support.systems.spins`) are exact numba samplers on numpy arrays; ``"ising"`` and
+``"curie_weiss"`` are registered through their :mod:`~support.systems.spins.patch_dynamics`
+classes, whose hooks serve the same partial evolution and Algorithm 1 as the torch systems.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ SYSTEMS: dict[str, tuple[str, str]] = {
     "lennard_jones": ("support.systems.lennard_jones", "LennardJonesSystem"),
     "spde_predator_prey": ("support.systems.spde_predator_prey", "PredatorPreySPDE"),
     "ou_lattice": ("support.systems.ou_lattice", "OULattice"),
+    "ising": ("support.systems.spins.patch_dynamics", "IsingDynamics"),
+    "curie_weiss": ("support.systems.spins.patch_dynamics", "CurieWeissDynamics"),
 }
 
 CAPABILITIES = ("forces", "patch_evolution")
@@ -47,11 +51,13 @@ def system_class(name: str) -> type:
 
 
 def capabilities(name: str) -> set[str]:
-    """``{"forces"}`` for a deterministic system, ``{"patch_evolution"}`` for a stochastic one."""
-    from .stochastic_base import StochasticSystem
+    """``{"forces"}`` for a deterministic system; ``{"patch_evolution"}`` for a stochastic one (a
+    torch :class:`StochasticSystem`, or a simulator with the hooks of
+    :class:`~support.stochastic.protocol.PatchDynamics`, like the spin lattices)."""
+    from ..stochastic.protocol import is_patch_dynamics
     cls = system_class(name)
     caps = {"forces"} if issubclass(cls, DeterministicSystem) else set()
-    if issubclass(cls, StochasticSystem):
+    if issubclass(cls, StochasticSystem) or is_patch_dynamics(cls):
         caps.add("patch_evolution")
     return caps
 

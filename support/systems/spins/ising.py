@@ -21,8 +21,9 @@ Entry points (numpy in, numpy out; torch tensors are accepted as input):
   pre-extracted windows ``[B, ℓx+2, ℓy+2]`` (the ``evolve_patch`` protocol of
   ``support.systems.stochastic_base``);
 * :func:`replicate` and :func:`local_relax` — the two steps of hierarchical upsampling (each spin
-  becomes a block; then short dynamics in overlapping frozen-halo windows, raster order), and
-  :func:`hierarchical_upsample`, both repeated up to the target size;
+  becomes a block; then short dynamics in overlapping frozen-halo windows, raster order), the
+  hooks of :class:`.patch_dynamics.IsingDynamics` that the one Algorithm 1
+  (:func:`support.stochastic.upsampling.upsample_hierarchically`) repeats up to the target size;
 * :func:`heat_bath_rates` (numpy), :func:`lattice_rates`, :func:`window_rates` (the sampler's
   own class table), :func:`flip_energy` — the rates themselves;
 * :func:`onsager_energy`, :func:`onsager_domain_wall_density` — exact infinite-lattice values.
@@ -356,32 +357,6 @@ def local_relax(lattices: Any, window: int, duration: float, T: float, h: float 
     if return_events:
         return x, (int(events[0]) if squeezed else events)
     return x
-
-
-def hierarchical_upsample(small: Any, L: int, window: int, duration: float, T: float, h: float = 0.0,
-                          seed: int | np.random.Generator = 0, *, boundary: str = "frozen",
-                          return_events: bool = False) -> np.ndarray | tuple:
-    """Algorithm 1 of paper 2 for lattices: :func:`replicate` by 2 and :func:`local_relax` (windows
-    ``min(window, side / 2)``, stride half a window, each evolved for ``duration``) until the
-    side is ``L`` (``L / side`` a power of two). ``duration = 0`` only replicates.
-
-    Returns ``[n, L, L]`` int8, and with ``return_events`` also the relaxation events per lattice.
-    """
-    x, _ = as_spins("small", small)
-    L = check_count("L", L, 2)
-    side = x.shape[-1]
-    if x.shape[-2] != side or L % side or (L // side) & (L // side - 1):
-        raise ValueError(f"need square small lattices whose side divides L = {L} by a power of two, "
-                         f"got {list(x.shape[1:])}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(int(seed_key(seed)))
-    events = np.zeros(len(x), np.int64)
-    while x.shape[-1] < L:
-        x = replicate(x, 2)
-        if duration > 0:
-            x, done = local_relax(x, min(window, x.shape[-1] // 2), duration, T, h, seed=rng,
-                                  boundary=boundary, return_events=True)
-            events += done
-    return (x, events) if return_events else x
 
 
 # ---------------------------------------------------------------------------- exact values

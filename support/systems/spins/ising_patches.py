@@ -24,8 +24,10 @@ import math
 
 import numpy as np
 
+from ...stochastic.partial_evolution import evolve_random_patches
 from . import ising
-from .lattice import check_count, check_patch, patch_origins
+from .lattice import check_count, check_patch
+from .patch_dynamics import IsingDynamics
 from .observables import magnetisation
 
 
@@ -57,7 +59,9 @@ def owned_walls(w: np.ndarray) -> np.ndarray:
 
 def patch_observables(snapshots: np.ndarray, ell: int, dt: float, T: float, h: float,
                       rng: np.random.Generator, per_snapshot: int = 1) -> dict[str, np.ndarray]:
-    """Evolve ``per_snapshot`` random patches of every snapshot ``[n, L, L]`` alone for ``dt``.
+    """Evolve ``per_snapshot`` random patches of every snapshot ``[n, L, L]`` alone for ``dt`` (the
+    one partial evolution, :func:`~support.stochastic.partial_evolution.evolve_random_patches`, with
+    :class:`~.patch_dynamics.IsingDynamics`) and measure them.
 
     With ℓ = L the "patch" is the whole periodic lattice (evolved as such: the full dynamics).
     Returns ``which [B]`` (snapshot of each pair), ``origins [B, 2]`` (patch corners), ``before``/``after`` ``[B, 2]`` (m_I and the
@@ -66,12 +70,11 @@ def patch_observables(snapshots: np.ndarray, ell: int, dt: float, T: float, h: f
     """
     L = snapshots.shape[-1]
     ell = check_patch((L, L), ell)
-    K = (L // ell) ** 2
-    which = np.repeat(np.arange(len(snapshots)), check_count("per_snapshot", per_snapshot, 1))
-    origins = patch_origins((L, L), ell, rng.integers(0, K, len(which)))
-    boundary = "periodic" if ell == L else "frozen"
-    new, _ = ising.evolve_patches_for_time(snapshots, origins, ell, dt, T, h, seed=rng,
-                                           boundary=boundary, lattice_index=which)
+    dynamics = IsingDynamics(T, h, ell, dt)
+    evolved = evolve_random_patches(dynamics, snapshots, rng,
+                                    per_snapshot=check_count("per_snapshot", per_snapshot, 1))
+    which, new = evolved.which, evolved.patches
+    origins = dynamics.origins(snapshots, evolved.index)
     before = windows(snapshots[which], origins, ell)
     n_bonds = 2 * ell * ell
     if ell == L:      # the halo is the lattice itself (it moved with it): its 2N bonds, once each
