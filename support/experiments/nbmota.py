@@ -50,7 +50,9 @@ from ..plotting import figure, method_colour
 from ..results import ExperimentResult
 from ..stochastic.conditioned import conditioned_sde
 from ..stochastic.sde import train_sde
+from ..stochastic.partial_evolution import evolve_random_patches
 from ..stochastic.study import mean_trajectory_error, pairs_from_patches, rollouts
+from ..stochastic.upsampling import upsample_hierarchically
 from ..systems.alloy import evolution as E
 from ..systems.alloy import lattice as L
 from ..systems.alloy.barriers import (REFERENCE_CROPS, REFERENCE_PURE, REFERENCE_RANDOM, default_network,
@@ -186,11 +188,12 @@ def training_pairs(cfg: Config, T: float, small: dict, rng: np.random.Generator,
         for fi in f:
             frames = np.arange(max(fi - cfg.frame_window, 0), min(fi + cfg.frame_window, n_rec - 1) + 1)
             pools.append((np.arange(n_seeds)[:, None] * n_rec + frames[None]).ravel())
-        if cfg.upsampling == "replicate":
-            big = E.replicate_snapshots(flat, m, f + n_rec * rng.integers(0, n_seeds, size=n))
-        else:
-            big = E.relax(E.tile_snapshots(flat, m, n, rng, pool=pools), T, cfg.relax_hops, rng)
-        p = E.partial_evolution(big, T, cfg.partial_hops, cfg.patch_side, rng, checkpoints=marks)
+        hooks = E.AlloyDynamics(T, cfg.partial_hops, cfg.patch_side, m, cfg.upsampling, cfg.relax_hops,
+                                n_out=n, pool=pools, checkpoints=marks)
+        small_set = flat[f + n_rec * rng.integers(0, n_seeds, size=n)] if cfg.upsampling == "replicate" else flat
+        big, _ = upsample_hierarchically(hooks, small_set, 1, rng)          # Algorithm 1, one level
+        ev = evolve_random_patches(hooks, big, rng)                          # partial evolution
+        p = {"before": ev.info.before, "after": ev.patches, "dt": ev.info.dt, "checkpoints": ev.info.checkpoints}
         for key, val in (("z0", p["before"]), ("before", p["before"]), ("after", p["after"]), ("dt", p["dt"])):
             out[key].append(val)
         # Σ over pairs of (KΔδ)² and of the elapsed time after n hops, n = marks + (partial_hops,)

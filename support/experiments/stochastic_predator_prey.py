@@ -40,8 +40,8 @@ from ..claims import UNDECIDED, ClaimSet
 from ..results import ExperimentResult, fmt
 from ..uncertainty import Estimate, above, all_of, below, paired_log_ratio, within
 from ..stochastic import (LatentPairs, LatentSDE, MLPDecoder, PatchAdditiveEncoder, PatchClosureAutoencoder,
-                          PatchGrid, PerChannelMLP, ZScaler, encode_pairs, local_relax, partial_evolution,
-                          train_closure)
+                          PatchGrid, PerChannelMLP, ZScaler, encode_pairs, partial_evolution, train_closure)
+from ..stochastic.upsampling import GridUpsampling, upsample_hierarchically
 from ..stochastic.study import SDESettings, fit_sde, mmd_curves, rollouts, std_ratio
 from ..systems.spde_predator_prey import (TEST_PARAMETERS, PredatorPreySPDE, initial_state,
                                              sample_parameters)
@@ -147,13 +147,22 @@ def aligned_tiles(paths: torch.Tensor, n_out: int, gen: torch.Generator) -> torc
     return grid.merge(tiles)
 
 
+@dataclass(frozen=True)
+class AlignedTileUpsampling(GridUpsampling):
+    """The Upsample hook is :func:`aligned_tiles` of the small paths (``n_out`` large snapshots);
+    LocalRelax is the torch systems' (:func:`~support.stochastic.upsampling.local_relax`)."""
+
+    def upsample(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        return aligned_tiles(x, self.n_out, rng)
+
+
 def large_snapshots(system: PredatorPreySPDE, cfg: Config, paths: torch.Tensor, gen: torch.Generator,
                     budget: ForceBudget, progress: bool) -> torch.Tensor:
-    """Hierarchical upsampling (one level): aligned tiles, then LocalRelax with a frozen halo."""
-    x = aligned_tiles(paths, cfg.n_pairs, gen)
-    if cfg.relax_steps:
-        x = local_relax(system, x, (cfg.patch,), cfg.relax_steps, gen, budget=budget, progress=progress)
-    return x
+    """Hierarchical upsampling (Algorithm 1, one level): aligned tiles, then LocalRelax with a
+    frozen halo (skipped when ``relax_steps = 0``)."""
+    hooks = AlignedTileUpsampling(system, (cfg.patch,), cfg.relax_steps, n_out=cfg.n_pairs, budget=budget,
+                                  progress=progress)
+    return upsample_hierarchically(hooks, paths, 1, gen)[0]
 
 
 # ---------------------------------------------------------------------- closure and SDEs

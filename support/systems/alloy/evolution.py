@@ -12,6 +12,9 @@ r"""Trajectories, upsampling and partial evolution of the alloy (paper 2 §1.7, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -109,10 +112,89 @@ def relax(grids: np.ndarray, T, hops: int, rng: np.random.Generator, *,
     return state.grids
 
 
+@dataclass(frozen=True)
+class HopRecord:
+    """What the KMC reports of a batch of partial evolutions: δ of the whole cells before ``[B, 6]``,
+    the elapsed time Σ 1/R ``[B]`` (s), ``checkpoints`` ``{n: (δ [B, 6], elapsed [B])}`` after ``n``
+    hops, and the final KMC state (positions of the mobile vacancy and its box)."""
+
+    before: np.ndarray
+    dt: np.ndarray
+    checkpoints: dict
+    final: Any
+
+
+@dataclass(frozen=True)
+class AlloyDynamics:
+    """The NbMoTa vacancy KMC with the hooks of paper 2's pipeline
+    (:class:`~support.stochastic.protocol.PatchDynamics`), on ``[B, G, G, G]`` int8 cells.
+
+    A patch is the box of ``side`` voxels centred on one of the cell's vacancies (the official
+    16³ patch around its vacancy): that vacancy hops ``n_hops`` times with its targets confined to
+    the box, while the other vacancies and everything outside the box stay frozen (frozen halo).
+    Upsample: ``"tile"`` — ``m³`` small snapshots side by side (each drawn from ``pool``, rolled by a
+    random even shift) then :func:`equimolar`, and LocalRelax = ``relax_hops`` exact KMC hops of
+    the whole cell (:func:`relax`); ``"replicate"`` — the periodic replication of each input (no
+    seams: nothing to relax).
+    """
+
+    T: float
+    n_hops: int = 124
+    side: int = 16
+    m: int = 2
+    upsampling: str = "tile"
+    relax_hops: int = 0
+    n_out: int | None = None
+    pool: Any = None
+    checkpoints: tuple[int, ...] = ()
+    net: BarrierNetwork | None = None
+    progress: bool = False
+
+    def draw_patches(self, x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` uniform vacancy numbers (the patch is the box around that vacancy)."""
+        return rng.integers(0, vacancies(x).shape[1], size=n)
+
+    def evolve_patches(self, x: np.ndarray, index: np.ndarray, which: np.ndarray,
+                       rng: np.random.Generator) -> tuple[np.ndarray, HopRecord]:
+        """Vacancy ``index[b]`` of cell ``x[which[b]]`` hops ``n_hops`` times in its box; returns
+        ``(δ of the whole cells after [n, 6], HopRecord)``."""
+        cells, _ = check_grids("grids", x[which])
+        vac = vacancies(cells)
+        B = len(cells)
+        mobile = np.zeros(vac.shape[:2], bool)
+        mobile[np.arange(B), index] = True
+        lo = vac[np.arange(B), index] - self.side // 2
+        state = init_state(cells, self.T, self.net, mobile=mobile, box_lo=lo, box_side=self.side)
+        before = sro(cells)
+        dt = np.zeros(B)
+        marks = {}
+        for h in tqdm(range(1, int(self.n_hops) + 1), desc="partial evolution", disable=not self.progress,
+                      leave=False):
+            choice, w = draw(state, rng, waiting="mean")
+            apply(state, choice, w, self.net)
+            dt += w
+            if h in self.checkpoints:
+                marks[h] = (sro(state.grids, checked=True), dt.copy())
+        return sro(state.grids, checked=True), HopRecord(before, dt, marks, state)
+
+    def upsample(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``[n_out or len(x), m·G, …]`` cells: tiles of ``x`` (``"tile"``) or replicas of each."""
+        if self.upsampling == "replicate":
+            return replicate_snapshots(x, self.m, np.arange(len(x)))
+        return tile_snapshots(x, self.m, self.n_out or len(x), rng, pool=self.pool)
+
+    def relax(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        """``relax_hops`` KMC hops of each whole cell (heals the tile seams); hops per cell."""
+        if self.upsampling == "replicate" or not self.relax_hops:
+            return x, None
+        return relax(x, self.T, self.relax_hops, rng, net=self.net), np.full(len(x), self.relax_hops)
+
+
 def partial_evolution(grids: np.ndarray, T, n_hops: int, side: int, rng: np.random.Generator, *,
                       net: BarrierNetwork | None = None, progress: bool = False,
                       checkpoints: tuple[int, ...] = ()) -> dict:
-    """Partial evolution with a frozen halo of every cell of ``grids [B, G, G, G]``.
+    """Partial evolution with a frozen halo of every cell of ``grids [B, G, G, G]``: the one loop
+    (:func:`~support.stochastic.partial_evolution.evolve_random_patches`) with :class:`AlloyDynamics`.
 
     One vacancy per cell, chosen at random, hops ``n_hops`` times with its targets confined to the
     box of ``side`` voxels centred on its start (start at local (side/2,)*3, like the official
@@ -120,25 +202,13 @@ def partial_evolution(grids: np.ndarray, T, n_hops: int, side: int, rng: np.rand
 
     Returns ``{"before": δ [B, 6], "after": δ [B, 6] (whole cells), "dt": Σ 1/R [B] (s),
     "checkpoints": {n: (δ [B, 6], elapsed [B]) after n hops, for n in checkpoints}}``."""
+    from ...stochastic.partial_evolution import evolve_random_patches
     x, _ = check_grids("grids", grids)
-    vac = vacancies(x)
-    B, V = vac.shape[:2]
-    chosen = rng.integers(0, V, size=B)
-    mobile = np.zeros((B, V), bool)
-    mobile[np.arange(B), chosen] = True
-    lo = vac[np.arange(B), chosen] - side // 2
-    state = init_state(x, T, net, mobile=mobile, box_lo=lo, box_side=side)
-    before = sro(x)
-    dt = np.zeros(B)
-    marks = {}
-    for h in tqdm(range(1, int(n_hops) + 1), desc="partial evolution", disable=not progress, leave=False):
-        choice, w = draw(state, rng, waiting="mean")
-        apply(state, choice, w, net)
-        dt += w
-        if h in checkpoints:
-            marks[h] = (sro(state.grids, checked=True), dt.copy())
-    return {"before": before, "after": sro(state.grids, checked=True), "dt": dt, "final": state,
-            "checkpoints": marks}
+    hooks = AlloyDynamics(T, n_hops, side, checkpoints=tuple(checkpoints), net=net, progress=progress)
+    ev = evolve_random_patches(hooks, x, rng)
+    rec = ev.info
+    return {"before": rec.before, "after": ev.patches, "dt": rec.dt, "final": rec.final,
+            "checkpoints": rec.checkpoints}
 
 
 def replicate_snapshots(small: np.ndarray, m: int, index: np.ndarray) -> np.ndarray:
