@@ -5,9 +5,11 @@ r"""Trajectories, upsampling and partial evolution of the alloy (paper 2 §1.7, 
   snapshots and the mean waiting time per hop.
 * :func:`tile_snapshots` — a large cell from ``m³`` small snapshots (tiling, each tile rolled by a
   random even shift, which keeps the bcc sites), then :func:`equimolar` recolouring.
-* :func:`partial_evolution` — one randomly chosen vacancy hops ``n_hops`` times inside a box of
-  ``side`` voxels centred on it, the rest of the cell frozen (frozen halo); elapsed time Σ 1/R
-  (the mean waiting times, as the official partial evolution).
+* :class:`AlloyDynamics` — the hooks of paper 2's pipeline
+  (:class:`~support.stochastic.protocol.PatchDynamics`): partial evolution (one randomly chosen
+  vacancy hops ``n_hops`` times inside a box of ``side`` voxels centred on it, the rest of the cell
+  frozen; elapsed time Σ 1/R, the mean waiting times, as the official partial evolution), and
+  Upsample/LocalRelax (tiles + whole-cell hops, or replication) for the one Algorithm 1.
 """
 
 from __future__ import annotations
@@ -188,27 +190,6 @@ class AlloyDynamics:
         if self.upsampling == "replicate" or not self.relax_hops:
             return x, None
         return relax(x, self.T, self.relax_hops, rng, net=self.net), np.full(len(x), self.relax_hops)
-
-
-def partial_evolution(grids: np.ndarray, T, n_hops: int, side: int, rng: np.random.Generator, *,
-                      net: BarrierNetwork | None = None, progress: bool = False,
-                      checkpoints: tuple[int, ...] = ()) -> dict:
-    """Partial evolution with a frozen halo of every cell of ``grids [B, G, G, G]``: the one loop
-    (:func:`~support.stochastic.partial_evolution.evolve_random_patches`) with :class:`AlloyDynamics`.
-
-    One vacancy per cell, chosen at random, hops ``n_hops`` times with its targets confined to the
-    box of ``side`` voxels centred on its start (start at local (side/2,)*3, like the official
-    16³ patch); the other vacancies and everything outside the box stay frozen.
-
-    Returns ``{"before": δ [B, 6], "after": δ [B, 6] (whole cells), "dt": Σ 1/R [B] (s),
-    "checkpoints": {n: (δ [B, 6], elapsed [B]) after n hops, for n in checkpoints}}``."""
-    from ...stochastic.partial_evolution import evolve_random_patches
-    x, _ = check_grids("grids", grids)
-    hooks = AlloyDynamics(T, n_hops, side, checkpoints=tuple(checkpoints), net=net, progress=progress)
-    ev = evolve_random_patches(hooks, x, rng)
-    rec = ev.info
-    return {"before": rec.before, "after": ev.patches, "dt": rec.dt, "final": rec.final,
-            "checkpoints": rec.checkpoints}
 
 
 def replicate_snapshots(small: np.ndarray, m: int, index: np.ndarray) -> np.ndarray:
