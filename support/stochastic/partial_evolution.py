@@ -93,7 +93,7 @@ class RandomPatches:
 def evolve_random_patches(dynamics: PatchDynamics, x: Any, rng: Any, *, per_snapshot: int = 1,
                           batch_size: int | None = None, progress: bool = False) -> RandomPatches:
     r"""Partial evolution (paper 2, Algorithm 2): for every configuration ``x[b]`` draw
-    ``I ~ U\{0, …, K−1\}`` (``per_snapshot`` times) and evolve only patch ``I`` for δt.
+    ``I ~ U{0, …, K−1}`` (``per_snapshot`` times) and evolve only patch ``I`` for δt.
 
     The one loop for every system; ``dynamics`` (a :class:`~support.stochastic.protocol.PatchDynamics`)
     draws the patches and evolves them in its own array type and random stream, all at once
