@@ -2,7 +2,8 @@
 
 Generated, never typed: :func:`scorecard_rows` evaluates each experiment's ``CLAIMS`` on the run saved
 in ``results/paper/NAME/`` (or records that none is saved), and :func:`scorecard_counts` tallies the
-verdicts — what the index and the closing notes quote. ``python -m support scorecard`` prints both.
+verdicts — what the index and the closing notes quote (:func:`scorecard_summary`, per paper).
+``python -m support scorecard`` prints both; the book's scorecard page shows them.
 """
 
 from __future__ import annotations
@@ -63,3 +64,43 @@ def scorecard_table(rows: list[ScoreRow]) -> Table:
     return Table(["chapter", "claim", "paper", "measured (paper scale)", "verdict"],
                  [[r.experiment, r.text, r.paper or "—", r.measured, r.status] for r in rows],
                  caption=f"Every declared claim on the saved paper-scale runs: {summary}.")
+
+
+#: the chapter (``book/NAME.md``) that shows each experiment, where the names differ
+CHAPTER = {"predator_prey_ordered": "predator_prey"}
+#: the experiments of paper 1 (NeurIPS 2024); every other registered experiment belongs to paper 2
+PAPER_1 = frozenset({"theory", "predator_prey", "predator_prey_ordered", "lj_structures", "lj_encoders",
+                     "lj_scaling", "allen_cahn"})
+
+
+def chapter_of(experiment: str) -> str:
+    """The chapter file stem that shows ``experiment``."""
+    return CHAPTER.get(experiment, experiment)
+
+
+def paper_of(experiment: str) -> int:
+    """1 for paper 1's experiments, 2 for paper 2's."""
+    return 1 if experiment in PAPER_1 else 2
+
+
+def scorecard_summary(rows: list[ScoreRow]) -> dict[str, object]:
+    """The numbers the index's first sentences quote, per paper and in all: counts by outcome and,
+    for the claims that do not hold, the chapters they come from (``{chapter: n}``, largest first)."""
+    out: dict[str, object] = {"all": scorecard_counts(rows)}
+    for paper in (1, 2):
+        mine = [r for r in rows if paper_of(r.experiment) == paper]
+        fails = Counter(chapter_of(r.experiment) for r in mine if r.outcome == "does not hold")
+        out[f"paper{paper}"] = scorecard_counts(mine)
+        out[f"paper{paper}_fails"] = dict(fails.most_common())
+    return out
+
+
+def scorecard_by_chapter(rows: list[ScoreRow]) -> Table:
+    """chapter · paper · holds · does not hold · undecided (one row per chapter, book order)."""
+    order: dict[str, Counter] = {}
+    for r in sorted(rows, key=lambda r: paper_of(r.experiment)):       # paper 1 first, registry order within
+        order.setdefault(chapter_of(r.experiment), Counter())[r.outcome] += 1
+    body = [[name, paper_of(name), c["holds"], c["does not hold"], c["undecided"], c["no saved run"]]
+            for name, c in order.items()]
+    return Table(["chapter", "paper", "holds", "does not hold", "undecided", "no saved run"], body,
+                 caption="Claims on the saved paper-scale runs, by chapter.")
