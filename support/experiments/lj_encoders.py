@@ -98,6 +98,10 @@ class Config(ExperimentConfig):
                       invariant_ae=AEConfig(encoder="invariant", latent_dim=32, steps=17_600, lr=1e-4,
                       lambda_cond=1e-5, cond_samples=32))}
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("loss", self.loss, ("lz", "lxp"))     # any other word would silently mean L_x,p
+
     @property
     def method(self) -> Method:
         return Method("lz") if self.loss == "lz" else Method("lx", self.p)
