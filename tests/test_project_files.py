@@ -105,7 +105,7 @@ def test_every_registered_system_builds_and_unknown_names_raise():
     import pytest
     from support.stochastic.protocol import is_patch_dynamics
     from support.systems import SYSTEMS, DeterministicSystem, StochasticSystem, capabilities, get_system
-    needs = {"ising": {"T": 2.5}, "curie_weiss": {"T": 1.2}}     # no default temperature
+    needs = {"ising": {"T": 2.5}, "curie_weiss": {"T": 1.2}, "nbmota": {"T": 2000.0}}   # no default T
     for name in SYSTEMS:
         system, caps = get_system(name, **needs.get(name, {})), capabilities(name)
         if "forces" in caps:                                   # paper 1's protocol
@@ -114,12 +114,14 @@ def test_every_registered_system_builds_and_unknown_names_raise():
             assert isinstance(system, StochasticSystem) or is_patch_dynamics(system)
         assert caps
     assert capabilities("predator_prey") == {"forces"}
-    for name in ("spde_predator_prey", "ising", "curie_weiss"):
+    for name in ("spde_predator_prey", "ising", "curie_weiss", "nbmota"):
         assert capabilities(name) == {"patch_evolution"}
     with pytest.raises(ValueError, match="choose one of"):
         get_system("ising", T=2.5, boundary="open")
     with pytest.raises(ValueError):
         get_system("curie_weiss", T=-1.0)
+    with pytest.raises(ValueError, match="choose one of"):
+        get_system("nbmota", T=2000.0, upsampling="interpolate")
     with pytest.raises(ValueError, match="choose one of"):
         get_system("lenard_jones")
 

@@ -32,6 +32,7 @@ SYSTEMS: dict[str, tuple[str, str]] = {
     "ou_lattice": ("support.systems.ou_lattice", "OULattice"),
     "ising": ("support.systems.spins.patch_dynamics", "IsingDynamics"),
     "curie_weiss": ("support.systems.spins.patch_dynamics", "CurieWeissDynamics"),
+    "nbmota": ("support.systems.alloy.evolution", "AlloyDynamics"),
 }
 
 CAPABILITIES = ("forces", "patch_evolution")

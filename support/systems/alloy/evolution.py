@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ...validation import check_choice
 from .barriers import BarrierNetwork, default_network
 from .kmc import apply, draw, init_state
 from .lattice import check_grids, vacancies
@@ -151,6 +152,15 @@ class AlloyDynamics:
     checkpoints: tuple[int, ...] = ()
     net: BarrierNetwork | None = None
     progress: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.T, (int, float)) and 0 < self.T < float("inf")):
+            raise ValueError(f"T must be a temperature > 0 (K), got {self.T!r}")
+        for name, value, least in (("n_hops", self.n_hops, 1), ("side", self.side, 3), ("m", self.m, 1),
+                                   ("relax_hops", self.relax_hops, 0)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+                raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+        check_choice("upsampling", self.upsampling, ("tile", "replicate"))
 
     def draw_patches(self, x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` uniform vacancy numbers (the patch is the box around that vacancy)."""
