@@ -59,3 +59,20 @@ class ForceBudget:
 
 class BudgetExceeded(RuntimeError):
     """Raised when a budget with a ``limit`` is overspent."""
+
+
+#: the stages of paper 2's training data, in the order the pipeline runs them
+DATA_STAGES = ("small_system", "relax", "partial_evolution")
+
+
+def stage_budgets(stages: tuple[str, ...] = DATA_STAGES) -> dict[str, ForceBudget]:
+    """One fresh :class:`ForceBudget` per stage of a data pipeline."""
+    return {name: ForceBudget() for name in stages}
+
+
+def stage_costs(budgets: dict[str, ForceBudget]) -> dict[str, int]:
+    """Units charged per stage (all kinds summed) and ``"total"``: the simulation cost of a chapter's
+    training data, reported the way paper 1's chapters report force computations."""
+    out = {name: int(sum(b.counts.values())) for name, b in budgets.items()}
+    out["total"] = sum(out.values())
+    return out

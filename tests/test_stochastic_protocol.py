@@ -73,3 +73,37 @@ def test_the_loops_refuse_bad_input():
         CurieWeissDynamics(1.2, dt=0.0)
     with pytest.raises(ValueError, match="choose one of"):
         CurieWeissDynamics(1.2, field="local")
+
+
+def test_every_flip_and_hop_is_charged_to_the_budget():
+    from support.budget import ForceBudget, stage_costs
+    from support.systems.spins import curie_weiss as cw
+    x = _lattices(3, 16)
+    b = ForceBudget()
+    ising.simulate(x, 4, 2.3, events_per_record=10, budget=b)       # n-fold way: every event flips
+    assert b.counts["spin_flips"] == 3 * 4 * 10
+    b = ForceBudget()
+    cw.simulate(x, 2, 1.2, events_per_record=7, budget=b)
+    assert b.counts["spin_flips"] == 3 * 2 * 7
+    b = ForceBudget()
+    ev = evolve_random_patches(IsingDynamics(2.3, ell=4, dt=1.0, budget=b), x, np.random.default_rng(0))
+    assert b.counts["spin_flips"] == int(ev.info.sum()) > 0
+    b = ForceBudget()
+    _, cost = upsample_hierarchically(IsingDynamics(2.3, relax_window=8, relax_time=0.5, budget=b),
+                                      _lattices(2, 8), 1, np.random.default_rng(1))
+    assert b.counts["spin_flips"] == int(cost.sum()) > 0
+    assert stage_costs({"a": b, "b": ForceBudget()}) == {"a": int(cost.sum()), "b": 0, "total": int(cost.sum())}
+
+
+def test_the_alloy_charges_its_hops():
+    from support.budget import ForceBudget
+    from support.systems.alloy import evolution as E, lattice as L
+    rng = np.random.default_rng(3)
+    cells = L.random_alloys(8, 4, rng)
+    b = ForceBudget()
+    evolve_random_patches(E.AlloyDynamics(2500.0, n_hops=5, side=8, budget=b), cells, rng)
+    assert b.counts["kmc_hops"] == 4 * 5
+    b = ForceBudget()
+    hooks = E.AlloyDynamics(2500.0, m=2, upsampling="tile", relax_hops=3, n_out=2, budget=b)
+    big, _ = upsample_hierarchically(hooks, cells, 1, rng)
+    assert big.shape[0] == 2 and b.counts["kmc_hops"] == 2 * 3

@@ -56,6 +56,7 @@ from scipy.sparse.linalg import expm_multiply
 from scipy.stats import hypergeom
 from tqdm.auto import tqdm
 
+from ..budget import ForceBudget, stage_budgets, stage_costs
 from ..claims import UNDECIDED, ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour, patch_side_axes
@@ -106,17 +107,20 @@ class Config(LatticeStudyConfig):
 
 
 # ------------------------------------------------------------------------------------ data
-def small_system_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> np.ndarray:
+def small_system_snapshots(cfg: Config, ell: int, rng: np.random.Generator,
+                           budget: ForceBudget | None = None) -> np.ndarray:
     """All records of ``small_runs`` ℓ×ℓ runs from uniformly random magnetisations ``[n, ℓ, ℓ]``."""
     start = cw.lattices_with_magnetisation(rng.uniform(-1, 1, cfg.small_runs), ell, rng)
     x, _ = cw.simulate(start, cfg.small_records, cfg.T, cfg.h, seed=rng,
-                       record_time=cfg.record_interval)
+                       record_time=cfg.record_interval, budget=budget)
     return x.reshape(-1, ell, ell)
 
 
-def training_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> np.ndarray:
-    """D: upsampled small snapshots plus random-magnetisation lattices ``[n, L, L]``."""
-    small = small_system_snapshots(cfg, ell, rng)
+def training_snapshots(cfg: Config, ell: int, rng: np.random.Generator,
+                       budget: ForceBudget | None = None) -> np.ndarray:
+    """D: upsampled small snapshots plus random-magnetisation lattices ``[n, L, L]`` (the small
+    runs' flips charged to ``budget``; the exact relaxation of the upsample costs none)."""
+    small = small_system_snapshots(cfg, ell, rng, budget)
     pick = rng.integers(0, len(small), cfg.n_upsampled)
     hooks = CurieWeissDynamics(cfg.T, cfg.h, ell, cfg.dt, factor=cfg.L // ell)
     ups, _ = upsample_hierarchically(hooks, small[pick], 1, rng)
@@ -124,10 +128,11 @@ def training_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> np.nd
     return np.concatenate([ups, rand])
 
 
-def partial_pairs(cfg: Config, ell: int, snapshots: np.ndarray, rng: np.random.Generator) -> dict:
+def partial_pairs(cfg: Config, ell: int, snapshots: np.ndarray, rng: np.random.Generator,
+                  budget: ForceBudget | None = None) -> dict:
     """One random patch per snapshot evolved for δt in the frozen global field: both pair sets."""
     K = cfg.n_patches(ell)
-    hooks = CurieWeissDynamics(cfg.T, cfg.h, ell, cfg.dt, field="global")
+    hooks = CurieWeissDynamics(cfg.T, cfg.h, ell, cfg.dt, field="global", budget=budget)
     evolved = evolve_random_patches(hooks, snapshots, rng)
     after, origins = evolved.patches, hooks.origins(snapshots, evolved.index)
     rows = origins[:, 0, None] + np.arange(ell)
@@ -137,13 +142,13 @@ def partial_pairs(cfg: Config, ell: int, snapshots: np.ndarray, rng: np.random.G
                               cfg.dt, K)
 
 
-def ground_truth(cfg: Config, rng: np.random.Generator) -> np.ndarray:
+def ground_truth(cfg: Config, rng: np.random.Generator, budget: ForceBudget | None = None) -> np.ndarray:
     """Direct simulations of the L×L system: m(t) ``[n_m0, paths, records + 1]``."""
     out = []
     for m0 in cfg.test_m0:
         start = cw.lattices_with_magnetisation(np.full(cfg.test_paths, m0), cfg.L, rng)
         x, _ = cw.simulate(start, cfg.test_records, cfg.T, cfg.h, seed=rng,
-                           record_time=cfg.record_interval)
+                           record_time=cfg.record_interval, budget=budget)
         out.append(magnetisation(x))
     return np.stack(out)
 
@@ -298,15 +303,17 @@ def one_patch_side(cfg: Config, ell: int, truth: np.ndarray, seed: int, smallest
     spread predicted for both targets (at this δt and at the official one)."""
     rng = np.random.default_rng([seed, ell])
     t0 = time.perf_counter()
-    snaps = training_snapshots(cfg, ell, rng)
-    pairs = partial_pairs(cfg, ell, snaps, rng)
+    budgets = stage_budgets(("small_system", "partial_evolution"))
+    snaps = training_snapshots(cfg, ell, rng, budgets["small_system"])
+    pairs = partial_pairs(cfg, ell, snaps, rng, budgets["partial_evolution"])
     t_data = time.perf_counter() - t0
     K = cfg.n_patches(ell)
     bins = pair_moments(cfg, pairs)
     mu_x, var_x = cw.generator_coefficients(bins["m"], cfg.N, cfg.T, cfg.h)
     bins["exact"] = {"mu": mu_x, "N_sigma2": cfg.N * var_x}
     bins["predicted"] = predicted_coefficients(cfg, ell, bins["m"], cfg.dt)
-    out = {"ell": ell, "K": K, "n_pairs": len(snaps), "seconds_data": t_data, "bins": bins, "models": {}}
+    out = {"ell": ell, "K": K, "n_pairs": len(snaps), "seconds_data": t_data, "bins": bins,
+           "simulation_cost": stage_costs(budgets), "models": {}}
     for target, key, lam in (("ours", "partial", float(K)), ("naive", "naive", 1.0)):
         model = fit_sde(pairs[key], lam, cfg.sde, seed=seed)
         starts = torch.tensor(cfg.test_m0, dtype=torch.float64).repeat_interleave(cfg.test_paths)
@@ -358,14 +365,17 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     for ell in cfg.patch_sides:
         cfg.n_patches(ell)
     t0 = time.perf_counter()
-    truth = ground_truth(cfg, np.random.default_rng([seed, 0]))
+    truth_budget = ForceBudget()
+    truth = ground_truth(cfg, np.random.default_rng([seed, 0]), truth_budget)
+    truth_flips = stage_costs({"truth": truth_budget})["truth"]
     smallest = min(cfg.patch_sides)
     per_ell = [one_patch_side(cfg, ell, truth, seed, smallest=ell == smallest)
                for ell in tqdm(cfg.patch_sides, desc="patch sides", disable=not progress)]
-    return assemble(cfg, truth, per_ell, seed, t0)
+    return assemble(cfg, truth, per_ell, seed, t0, truth_flips=truth_flips)
 
 
-def assemble(cfg: Config, truth: np.ndarray, per_ell: list[dict], seed: int, started: float) -> ExperimentResult:
+def assemble(cfg: Config, truth: np.ndarray, per_ell: list[dict], seed: int, started: float,
+             truth_flips: int | None = None) -> ExperimentResult:
     """The result of :func:`run` from its parts: the direct simulation ``truth`` and the outcome of
     :func:`one_patch_side` for every patch side, in the order of ``cfg.patch_sides`` (each patch side
     has its own seeded generator, so the sides can also be computed apart and assembled here)."""
@@ -380,6 +390,10 @@ def assemble(cfg: Config, truth: np.ndarray, per_ell: list[dict], seed: int, sta
                "stationary": {"mean": float(late.mean()), "std": float(late.std()),
                               "se_mean": float(late.mean(axis=2).std(ddof=1) / np.sqrt(late.shape[0] * late.shape[1])),
                               "exact_mean": exact_mean, "exact_std": exact_std}}
+    if truth_flips is not None:       # flips of the direct runs and their rate per lattice and unit time
+        metrics["truth_flips"] = truth_flips
+        metrics["full_flips_per_time"] = truth_flips / (truth.shape[0] * truth.shape[1] * cfg.test_records
+                                                        * cfg.record_interval)
     return ExperimentResult.of(cfg, name="curie_weiss", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(metrics), figures=_figures(cfg, metrics),
                                started=started, threads=1)

@@ -65,6 +65,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..budget import ForceBudget, stage_budgets, stage_costs
 from ..claims import UNDECIDED, ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour, patch_side_axes
@@ -164,35 +165,41 @@ def random_lattices(m: np.ndarray, L: int, rng: np.random.Generator) -> np.ndarr
     return cw.lattices_with_magnetisation(m, L, rng)
 
 
-def small_system_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> np.ndarray:
+def small_system_snapshots(cfg: Config, ell: int, rng: np.random.Generator,
+                           budget: ForceBudget | None = None) -> np.ndarray:
     """All records of ``small_runs`` periodic ℓ×ℓ runs from uniformly random magnetisations."""
     start = random_lattices(rng.uniform(-1, 1, cfg.small_runs), ell, rng)
     x, _ = ising.simulate(start, cfg.small_records, cfg.T, cfg.h, seed=rng,
-                          record_time=cfg.record_interval)
+                          record_time=cfg.record_interval, budget=budget)
     return x.reshape(-1, ell, ell)
 
 
-def upsample_to(cfg: Config, small: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def upsample_to(cfg: Config, small: np.ndarray, rng: np.random.Generator,
+                budget: ForceBudget | None = None) -> np.ndarray:
     """Hierarchical upsampling: 2×2 replication + frozen-halo LocalRelax until the side is L."""
-    hooks = IsingDynamics(cfg.T, cfg.h, relax_window=cfg.relax_window, relax_time=cfg.relax_time)
+    hooks = IsingDynamics(cfg.T, cfg.h, relax_window=cfg.relax_window, relax_time=cfg.relax_time,
+                          budget=budget)
     return upsample_lattices(hooks, small, cfg.L, rng)[0]
 
 
-def training_snapshots(cfg: Config, ell: int, rng: np.random.Generator) -> np.ndarray:
-    """D: upsampled small snapshots plus random-magnetisation lattices ``[n, L, L]`` int8."""
-    small = small_system_snapshots(cfg, ell, rng)
-    ups = upsample_to(cfg, small[rng.integers(0, len(small), cfg.n_upsampled)], rng)
+def training_snapshots(cfg: Config, ell: int, rng: np.random.Generator,
+                       budgets: dict[str, ForceBudget] | None = None) -> np.ndarray:
+    """D: upsampled small snapshots plus random-magnetisation lattices ``[n, L, L]`` int8 (the
+    flips spent charged to ``budgets["small_system"]`` and ``budgets["relax"]`` when given)."""
+    budgets = budgets or {}
+    small = small_system_snapshots(cfg, ell, rng, budgets.get("small_system"))
+    ups = upsample_to(cfg, small[rng.integers(0, len(small), cfg.n_upsampled)], rng, budgets.get("relax"))
     rand = random_lattices(rng.uniform(-1, 1, cfg.n_random), cfg.L, rng)
     return np.concatenate([ups, rand])
 
 
-def ground_truth(cfg: Config, rng: np.random.Generator) -> np.ndarray:
+def ground_truth(cfg: Config, rng: np.random.Generator, budget: ForceBudget | None = None) -> np.ndarray:
     """Direct simulations of the L×L system at fixed record times ``[n_m0, paths, records+1, L, L]``."""
     out = []
     for m0 in cfg.test_m0:
         start = random_lattices(np.full(cfg.test_paths, m0), cfg.L, rng)
         x, _ = ising.simulate(start, cfg.test_records, cfg.T, cfg.h, seed=rng,
-                              record_time=cfg.record_interval)
+                              record_time=cfg.record_interval, budget=budget)
         out.append(x)
     return np.stack(out)
 
@@ -359,11 +366,12 @@ def closure_local(enc: PatchAdditiveEncoder, patches: np.ndarray, batch: int = 4
 
 # ------------------------------------------------------------------------------------ pairs
 def partial_pairs(cfg: Config, ell: int, snapshots: np.ndarray, z0: np.ndarray,
-                  enc: PatchAdditiveEncoder, rng: np.random.Generator) -> dict:
+                  enc: PatchAdditiveEncoder, rng: np.random.Generator,
+                  budget: ForceBudget | None = None) -> dict:
     """``pairs_per_snapshot`` patches per snapshot, each evolved alone for δt (frozen halo):
     ``{"partial": pairs (λ = K), "naive": pairs (λ = 1)}``."""
     K = cfg.n_patches(ell)
-    obs = patch_observables(snapshots, ell, cfg.dt, cfg.T, cfg.h, rng, cfg.pairs_per_snapshot)
+    obs = patch_observables(snapshots, ell, cfg.dt, cfg.T, cfg.h, rng, cfg.pairs_per_snapshot, budget)
     which = obs["which"]
     g_before = closure_local(enc, obs["windows_before"][:, 1:-1, 1:-1])
     g_after = closure_local(enc, obs["patches_after"])
@@ -432,11 +440,12 @@ def one_patch_side(cfg: Config, ell: int, truth_x: np.ndarray, seed: int) -> dic
     """Data, closure, the SDEs of :data:`MODELS` and their scores for patch side ℓ."""
     rng = np.random.default_rng([seed, ell])
     t0 = time.perf_counter()
-    snaps = training_snapshots(cfg, ell, rng)
+    budgets = stage_budgets()
+    snaps = training_snapshots(cfg, ell, rng, budgets)
     t_data = time.perf_counter() - t0
     enc, closure_fit = train_closure(cfg, ell, snaps, seed)
     z0 = encode(enc, snaps)
-    pairs = partial_pairs(cfg, ell, snaps, z0, enc, rng)
+    pairs = partial_pairs(cfg, ell, snaps, z0, enc, rng, budgets["partial_evolution"])
     t_pairs = time.perf_counter() - t0
     truth = encode(enc, truth_x)                                   # [n_m0, paths, R + 1, d]
     K = cfg.n_patches(ell)
@@ -444,7 +453,8 @@ def one_patch_side(cfg: Config, ell: int, truth_x: np.ndarray, seed: int) -> dic
            "seconds_data": t_data, "seconds_closure_pairs": t_pairs - t_data,
            "closure_loss": closure_fit["loss"], "m_only_loss": m_only_bce(snaps),
            "closure_explained": closure_fit["explained"],
-           "closure_explained_groups": closure_fit["explained_groups"], "models": {}}
+           "closure_explained_groups": closure_fit["explained_groups"],
+           "simulation_cost": stage_costs(budgets), "models": {}}
     n_m0, paths = truth.shape[:2]
     for name, key, partial, with_closure in MODELS:
         if with_closure and cfg.closure.dim == 0:
@@ -472,7 +482,9 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
 
 def _run(cfg: Config, seed: int, progress: bool) -> ExperimentResult:
     t0 = time.perf_counter()
-    truth_x = ground_truth(cfg, np.random.default_rng([seed, 0]))
+    truth_budget = ForceBudget()
+    truth_x = ground_truth(cfg, np.random.default_rng([seed, 0]), truth_budget)
+    truth_flips = stage_costs({"truth": truth_budget})["truth"]
     equilibrium = equilibrium_estimate(cfg, np.random.default_rng([seed, 1]))
     t_truth = time.perf_counter() - t0
     per_ell = [one_patch_side(cfg, ell, truth_x, seed)
@@ -488,7 +500,12 @@ def _run(cfg: Config, seed: int, progress: bool) -> ExperimentResult:
     metrics = {"per_ell": per_ell, "truth_mean": obs.mean(axis=1), "truth_std": obs.std(axis=1, ddof=1),
                "time": np.arange(cfg.test_records + 1) * cfg.record_interval, "dt": cfg.dt,
                "seconds_truth": t_truth, "stationary": stationary, "equilibrium": equilibrium,
-               "truth_late_m": obs[:, :, late_records(cfg), 0]}
+               "truth_late_m": obs[:, :, late_records(cfg), 0],
+               # flips of the direct L×L runs (never seen by training) and their rate per lattice and
+               # unit time: what one δt of the whole lattice costs, to compare with a pair's
+               "truth_flips": truth_flips,
+               "full_flips_per_time": truth_flips / (truth_x.shape[0] * truth_x.shape[1]
+                                                     * cfg.test_records * cfg.record_interval)}
     thin_curves(metrics)
     return ExperimentResult.of(cfg, name="ising", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(metrics), figures=_figures(cfg, metrics),

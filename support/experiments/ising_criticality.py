@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..budget import ForceBudget, stage_budgets, stage_costs
 from ..claims import UNDECIDED, ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour
@@ -119,12 +120,13 @@ def _check(cfg: Config) -> None:
 
 # ------------------------------------------------------------------------------------ pieces
 def training_snapshots(cfg: Config, L: int, small: np.ndarray, T: float,
-                       rng: np.random.Generator) -> np.ndarray:
-    """D for size L: the small snapshots (L = L_small) or upsampled draws of them."""
+                       rng: np.random.Generator, budget: ForceBudget | None = None) -> np.ndarray:
+    """D for size L: the small snapshots (L = L_small) or upsampled draws of them (the relaxation's
+    flips charged to ``budget``)."""
     if L == cfg.L_small:
         return small
     pick = small[rng.integers(0, len(small), cfg.n_snapshots)]
-    hooks = IsingDynamics(T, 0.0, relax_window=cfg.relax_window, relax_time=cfg.relax_time)
+    hooks = IsingDynamics(T, 0.0, relax_window=cfg.relax_window, relax_time=cfg.relax_time, budget=budget)
     return upsample_lattices(hooks, pick, L, rng)[0]
 
 
@@ -142,11 +144,12 @@ def latent(cfg: Config, x: np.ndarray) -> np.ndarray:
     return np.column_stack(z)
 
 
-def training_pairs(cfg: Config, snapshots: np.ndarray, T: float, rng: np.random.Generator) -> LatentPairs:
-    """Partial-evolution pairs of z (m, or (m, ρ_dw)), symmetrised."""
+def training_pairs(cfg: Config, snapshots: np.ndarray, T: float, rng: np.random.Generator,
+                   budget: ForceBudget | None = None) -> LatentPairs:
+    """Partial-evolution pairs of z (m, or (m, ρ_dw)), symmetrised (the flips charged to ``budget``)."""
     L = snapshots.shape[-1]
     K = (L // cfg.L_small) ** 2
-    obs = patch_observables(snapshots, cfg.L_small, cfg.dt, T, 0.0, rng, cfg.pairs_per_snapshot * K)
+    obs = patch_observables(snapshots, cfg.L_small, cfg.dt, T, 0.0, rng, cfg.pairs_per_snapshot * K, budget)
     d = 2 if cfg.with_rho else 1
     z0 = latent(cfg, snapshots)[obs["which"]]
     return symmetrised(pairs_from_patches(z0, obs["before"][:, :d], obs["after"][:, :d], cfg.dt, K)["partial"])
@@ -199,13 +202,15 @@ def one_point(cfg: Config, L: int, T: float, small: np.ndarray, seed: int) -> di
     t0 = time.perf_counter()
     rng = np.random.default_rng([seed, L, int(round(T * 1e4)), 1])
     K = (L // cfg.L_small) ** 2
-    snaps = training_snapshots(cfg, L, small, T, rng)
-    pairs = training_pairs(cfg, snaps, T, rng)
+    budgets = stage_budgets(("relax", "partial_evolution"))
+    snaps = training_snapshots(cfg, L, small, T, rng, budgets["relax"])
+    pairs = training_pairs(cfg, snaps, T, rng, budgets["partial_evolution"])
     corr = (adjacent_increment_correlation(snaps, cfg.L_small, cfg.dt, T, 0.0, rng,
                                            cfg.correlation_per_snapshot) if K > 1 else None)
     lam = lambda_from_correlation(K, corr["rho"]) if corr else 1.0
     z_start = latent(cfg, snaps)[rng.integers(0, len(snaps), cfg.rollout_paths)]
-    out = {"L": L, "T": T, "K": K, "rho_p": corr, "lambda": lam, "n_pairs": len(pairs), "models": {}}
+    out = {"L": L, "T": T, "K": K, "rho_p": corr, "lambda": lam, "n_pairs": len(pairs),
+           "simulation_cost": stage_costs(budgets), "models": {}}
     fits = {"measured": (lam, cfg.drift_degree)}          # name -> (λ, drift degree)
     if T == nearest_to_critical(cfg):
         if K > 1:
@@ -400,10 +405,10 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     cfg = resolve(Config, cfg, scale)
     _check(cfg)
     t0 = time.perf_counter()
-    points = []
+    points, small_flips = [], {}
     with torch_threads(cfg.threads):
         for T in tqdm(cfg.temperatures, desc="temperatures", disable=not progress):
-            small, _ = ising.snapshots_from_runs(
+            small, small_flips[str(T)] = ising.snapshots_from_runs(
                 cfg.L_small, cfg.n_snapshots, T, 0.0, runs=cfg.small_runs, burn_in=cfg.small_burn_in,
                 interval=cfg.small_interval, seed=np.random.default_rng([seed, int(round(T * 1e4))]))
             for L in tqdm(cfg.sizes, desc=f"sizes (T = {T:g})", disable=not progress, leave=False):
@@ -416,7 +421,8 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
                                          lambda p: p["models"].get("K", p["models"]["measured"] if p["K"] == 1 else None)),
             **{f"sde_degree_{d}": scaling_fits(points, cfg.sizes, T_near, lambda p, d=d: p["models"].get(f"degree_{d}"))
                for d in cfg.compare_degrees if d != cfg.drift_degree}}
-    metrics = {"points": points, "fits": fits, "binder": binder, "T_near": T_near}
+    metrics = {"points": points, "fits": fits, "binder": binder, "T_near": T_near,
+               "small_system_flips": small_flips}       # per T: the 16×16 runs every size's data came from
     return ExperimentResult.of(cfg, name="ising_criticality", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, metrics), figures=_figures(cfg, metrics),
                                started=t0, threads=cfg.threads)

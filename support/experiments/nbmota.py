@@ -37,13 +37,14 @@ S-OnsagerNet; the time unit is the measured mean hop time of the small cells.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import replace, dataclass
 from typing import ClassVar
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..budget import ForceBudget, stage_budgets, stage_costs
 from ..claims import UNDECIDED, ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour
@@ -171,9 +172,12 @@ def small_runs(cfg: Config, T: float, horizon: float, rng: np.random.Generator, 
             "hops": hops, "times": times}
 
 
-def training_pairs(cfg: Config, T: float, small: dict, rng: np.random.Generator, progress: bool) -> dict:
+def training_pairs(cfg: Config, T: float, small: dict, rng: np.random.Generator, progress: bool,
+                   budgets: dict[str, ForceBudget] | None = None) -> dict:
     """8192-site snapshots from the small runs (replicated, or tiled and relaxed) and their
-    partial evolution at T."""
+    partial evolution at T (the hops charged to ``budgets["relax"]`` and
+    ``budgets["partial_evolution"]`` when given)."""
+    budgets = budgets or {}
     snaps = small["snapshots"]                         # [seeds, n_rec+1, G, G, G]
     n_seeds, n_rec = snaps.shape[:2]
     flat = snaps.reshape(-1, *snaps.shape[2:])
@@ -191,8 +195,8 @@ def training_pairs(cfg: Config, T: float, small: dict, rng: np.random.Generator,
         hooks = E.AlloyDynamics(T, cfg.partial_hops, cfg.patch_side, m, cfg.upsampling, cfg.relax_hops,
                                 n_out=n, pool=pools, checkpoints=marks)
         small_set = flat[f + n_rec * rng.integers(0, n_seeds, size=n)] if cfg.upsampling == "replicate" else flat
-        big, _ = upsample_hierarchically(hooks, small_set, 1, rng)          # Algorithm 1, one level
-        ev = evolve_random_patches(hooks, big, rng)                          # partial evolution
+        big, _ = upsample_hierarchically(replace(hooks, budget=budgets.get("relax")), small_set, 1, rng)
+        ev = evolve_random_patches(replace(hooks, budget=budgets.get("partial_evolution")), big, rng)
         p = {"before": ev.info.before, "after": ev.patches, "dt": ev.info.dt, "checkpoints": ev.info.checkpoints}
         for key, val in (("z0", p["before"]), ("before", p["before"]), ("after", p["after"]), ("dt", p["dt"])):
             out[key].append(val)
@@ -258,14 +262,17 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     timings = {}
-    horizons, small, pairs = {}, {}, []
+    horizons, small, pairs, costs = {}, {}, [], {}
     for T in tqdm(cfg.temperatures, desc="temperatures", disable=not progress):
         t1 = time.perf_counter()
         tau0 = pilot_hop_time(cfg, T, rng)
         horizons[T] = cfg.horizon_hops * tau0
         small[T] = small_runs(cfg, T, horizons[T], rng, progress)
         t2 = time.perf_counter()
-        p = training_pairs(cfg, T, small[T], rng, progress)
+        budgets = stage_budgets(("relax", "partial_evolution"))
+        p = training_pairs(cfg, T, small[T], rng, progress, budgets)
+        costs[T] = {"small_system": int(small[T]["hops"].sum()), **stage_costs(budgets)}
+        costs[T]["total"] += costs[T]["small_system"]
         unit = cfg.time_unit_hops * small[T]["tau"]
         pairs.append((p, unit, T))
         timings[T] = {"small_s": t2 - t1, "pairs_s": time.perf_counter() - t2}
@@ -316,6 +323,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         "barriers": barrier_statistics(),
         "tau": {T_: small[T_]["tau"] for T_ in cfg.temperatures},
         "horizon_s": horizons, "timings": timings, "fit_s": t_fit, "truth_s": t_truth,
+        "simulation_cost": costs,                  # KMC hops per T and stage (the training data's cost)
         "small_mean": {T_: small[T_]["delta"].mean(0) for T_ in cfg.temperatures},
         "small_std": {T_: small[T_]["delta"].std(0, ddof=1) for T_ in cfg.temperatures},
         "small_late": small_late, "small_hops_mean": {T_: float(small[T_]["hops"].mean()) for T_ in cfg.temperatures},

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..tables import Table
 from ..metrics import mmd2
 from ..train import TrainConfig
 from ..validation import check_finite
@@ -153,3 +154,25 @@ def mean_trajectory_error(pred: np.ndarray, true: np.ndarray) -> float:
     if denom == 0.0:
         raise ValueError("the true mean trajectory is identically zero: relative error undefined")
     return float(((mp - mt) ** 2).sum() / denom)
+
+
+def data_cost_table(rows: list[tuple[str, dict[str, int], int]], full_rate: float | None, dt: float,
+                    unit: str) -> Table:
+    """What the training data cost, stage by stage, next to what the same number of pairs would
+    cost by evolving the whole large system for δt each (``n_pairs · full_rate · δt``, with
+    ``full_rate`` the measured cost per large system and unit time of the direct runs).
+
+    ``rows``: ``(label, stage costs from support.budget.stage_costs, number of pairs)``."""
+    stages = [s for s in ("small_system", "relax", "partial_evolution") if any(s in c for _, c, _ in rows)]
+    names = {"small_system": "small-system runs", "relax": "LocalRelax", "partial_evolution": "partial evolution"}
+    head = ["", *(names[s] for s in stages), "total", "pairs"]
+    if full_rate is not None:
+        head += ["same pairs from the full system", "full / partial evolution"]
+    body = []
+    for label, cost, n_pairs in rows:
+        row = [label, *(f"{cost.get(s, 0):,}" for s in stages), f"{cost['total']:,}", f"{n_pairs:,}"]
+        if full_rate is not None:
+            full = n_pairs * full_rate * dt
+            row += [f"{full:,.0f}", f"{full / max(cost.get('partial_evolution', 0), 1):.1f}×"]
+        body.append(row)
+    return Table(head, body, caption=f"Simulation cost of the training data ({unit}, counted by the simulator).")

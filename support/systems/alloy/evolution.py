@@ -14,17 +14,21 @@ r"""Trajectories, upsampling and partial evolution of the alloy (paper 2 §1.7, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from ...budget import ForceBudget
 from ...validation import check_choice
 from .barriers import BarrierNetwork, default_network
 from .kmc import apply, draw, init_state
 from .lattice import check_grids, vacancies
 from .sro import sro
+
+#: the budget label of one KMC hop (one vacancy exchange, whichever cell it happens in)
+COST_KIND = "kmc_hops"
 
 
 def simulate(grids, T: float, record_times, rng: np.random.Generator, *, net: BarrierNetwork | None = None,
@@ -152,6 +156,8 @@ class AlloyDynamics:
     checkpoints: tuple[int, ...] = ()
     net: BarrierNetwork | None = None
     progress: bool = False
+    #: charged with every hop the hooks do (kind ``"kmc_hops"``): the cost of the training data
+    budget: ForceBudget | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.T, (int, float)) and 0 < self.T < float("inf")):
@@ -187,6 +193,8 @@ class AlloyDynamics:
             dt += w
             if h in self.checkpoints:
                 marks[h] = (sro(state.grids, checked=True), dt.copy())
+        if self.budget is not None:
+            self.budget.charge(B * int(self.n_hops), COST_KIND)
         return sro(state.grids, checked=True), HopRecord(before, dt, marks, state)
 
     def upsample(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -199,6 +207,8 @@ class AlloyDynamics:
         """``relax_hops`` KMC hops of each whole cell (heals the tile seams); hops per cell."""
         if self.upsampling == "replicate" or not self.relax_hops:
             return x, None
+        if self.budget is not None:
+            self.budget.charge(len(x) * self.relax_hops, COST_KIND)
         return relax(x, self.T, self.relax_hops, rng, net=self.net), np.full(len(x), self.relax_hops)
 
 

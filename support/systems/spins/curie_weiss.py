@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from . import glauber_kernels as K
-from .lattice import (as_numpy, as_spins, check_count, check_duration, check_field,
+from ...budget import ForceBudget
+from .lattice import (as_numpy, as_spins, charge, check_count, check_duration, check_field,
                       check_lattice_index, check_origins, check_patch, check_temperature,
                       record_trajectory, seed_key)
 
@@ -186,10 +187,12 @@ def run_for_time(spins: Any, duration: float, T: float, h: float = 0.0,
 
 def simulate(spins: Any, n_records: int, T: float, h: float = 0.0,
              seed: int | np.random.Generator = 0, events_per_record: int | None = None,
-             record_time: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+             record_time: float | None = None,
+             budget: ForceBudget | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Recorded trajectory: ``(x [B, n_records + 1, Lx, Ly], t [B, n_records + 1])``, initial
     state first; one record per ``events_per_record`` flips (default N, one sweep) or, with
-    ``record_time``, at the fixed physical times ``k · record_time``."""
+    ``record_time``, at the fixed physical times ``k · record_time``. The flips done are charged
+    to ``budget``."""
     s, squeezed = as_spins("spins", spins)
     beta, h = check_temperature(T), check_field(h)
     if record_time is None:
@@ -203,10 +206,15 @@ def simulate(spins: Any, n_records: int, T: float, h: float = 0.0,
     flat = s.reshape(s.shape[0], -1).copy()
     zeros = np.zeros(s.shape[0], np.int64)
 
+    done = np.zeros(s.shape[0], np.int64)
+
     def advance(key: np.uint64) -> np.ndarray:
-        return K.cw_states_batch(flat, zeros, flat.shape[1], n_ev, t_max, beta, h, key)[0]
+        dt, n = K.cw_states_batch(flat, zeros, flat.shape[1], n_ev, t_max, beta, h, key)
+        done[:] += n
+        return dt
 
     xs, ts = record_trajectory(flat, s.shape, n_records, seed, advance)
+    charge(budget, done)
     return (xs[0], ts[0]) if squeezed else (xs, ts)
 
 

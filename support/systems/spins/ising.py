@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from ...budget import ForceBudget
 from . import glauber_kernels as K
-from .lattice import (as_numpy, as_spins, check_count, check_duration, check_field,
+from .lattice import (as_numpy, as_spins, charge, check_count, check_duration, check_field,
                       check_lattice_index, check_origins, check_patch, check_temperature,
                       halo_geometry, periodic_geometry, record_trajectory, seed_key)
 
@@ -151,7 +152,8 @@ def run_for_time(spins: Any, duration: float, T: float, h: float = 0.0,
 
 def simulate(spins: Any, n_records: int, T: float, h: float = 0.0,
              seed: int | np.random.Generator = 0, events_per_record: int | None = None,
-             record_time: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+             record_time: float | None = None,
+             budget: ForceBudget | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A recorded trajectory of periodic lattices.
 
     Records come every ``events_per_record`` events (default one sweep, ``Lx·Ly``; the official
@@ -159,7 +161,8 @@ def simulate(spins: Any, n_records: int, T: float, h: float = 0.0,
     ``k · record_time`` (exact states of the continuous-time process).
 
     Returns ``(x [B, n_records + 1, Lx, Ly] int8, t [B, n_records + 1])`` with the initial state
-    first and the cumulative physical time (without the batch axis for one lattice).
+    first and the cumulative physical time (without the batch axis for one lattice). The flips done
+    are charged to ``budget`` (kind ``"spin_flips"``).
     """
     s, squeezed = as_spins("spins", spins)
     beta, h = check_temperature(T), check_field(h)
@@ -174,10 +177,15 @@ def simulate(spins: Any, n_records: int, T: float, h: float = 0.0,
     geometry = periodic_geometry(s.shape[1], s.shape[2])
     flat = s.reshape(s.shape[0], -1).copy()
 
+    done = np.zeros(s.shape[0], np.int64)
+
     def advance(key: np.uint64) -> np.ndarray:
-        return K.ising_states_batch(flat, *geometry, n_ev, t_max, beta, h, key)[0]
+        dt, n = K.ising_states_batch(flat, *geometry, n_ev, t_max, beta, h, key)
+        done[:] += n
+        return dt
 
     xs, ts = record_trajectory(flat, s.shape, n_records, seed, advance)
+    charge(budget, done)
     return (xs[0], ts[0]) if squeezed else (xs, ts)
 
 

@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from ...budget import ForceBudget
 from ...stochastic.partial_evolution import evolve_random_patches
 from . import ising
 from .lattice import check_count, check_patch
@@ -58,7 +59,8 @@ def owned_walls(w: np.ndarray) -> np.ndarray:
 
 
 def patch_observables(snapshots: np.ndarray, ell: int, dt: float, T: float, h: float,
-                      rng: np.random.Generator, per_snapshot: int = 1) -> dict[str, np.ndarray]:
+                      rng: np.random.Generator, per_snapshot: int = 1,
+                      budget: ForceBudget | None = None) -> dict[str, np.ndarray]:
     """Evolve ``per_snapshot`` random patches of every snapshot ``[n, L, L]`` alone for ``dt`` (the
     one partial evolution, :func:`~support.stochastic.partial_evolution.evolve_random_patches`, with
     :class:`~.patch_dynamics.IsingDynamics`) and measure them.
@@ -70,7 +72,7 @@ def patch_observables(snapshots: np.ndarray, ell: int, dt: float, T: float, h: f
     """
     L = snapshots.shape[-1]
     ell = check_patch((L, L), ell)
-    dynamics = IsingDynamics(T, h, ell, dt)
+    dynamics = IsingDynamics(T, h, ell, dt, budget=budget)
     evolved = evolve_random_patches(dynamics, snapshots, rng,
                                     per_snapshot=check_count("per_snapshot", per_snapshot, 1))
     which, new = evolved.which, evolved.patches

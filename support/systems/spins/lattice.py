@@ -21,6 +21,17 @@ from typing import Any
 
 import numpy as np
 
+from ...budget import ForceBudget
+
+#: the budget label of one Glauber event (one spin flip of the rejection-free sampler)
+COST_KIND = "spin_flips"
+
+
+def charge(budget: ForceBudget | None, events: Any) -> None:
+    """Charge the events done (an int or an array of counts) to ``budget``, if one is given."""
+    if budget is not None:
+        budget.charge(int(np.sum(events)), COST_KIND)
+
 #: largest seed accepted (seeds are 64-bit unsigned keys of the counter-based streams)
 MAX_SEED = 2**64 - 1
 

@@ -17,15 +17,16 @@ Both are registered in :mod:`support.systems` (``get_system("ising", T=…)``) w
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from . import curie_weiss as cw
 from . import ising
+from ...budget import ForceBudget
 from ...validation import check_choice
-from .lattice import (check_count, check_duration, check_field, check_patch, check_temperature,
+from .lattice import (charge, check_count, check_duration, check_field, check_patch, check_temperature,
                       patch_origins)
 from .observables import domain_wall_density, magnetisation
 
@@ -38,6 +39,8 @@ class _SpinPatches:
     h: float = 0.0
     ell: int = 8
     dt: float = 1.0
+    #: charged with every flip the hooks do (kind ``"spin_flips"``): the cost of the training data
+    budget: ForceBudget | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         check_temperature(self.T)
@@ -95,8 +98,11 @@ class IsingDynamics(_SpinPatches):
                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Tiles ``index`` of lattices ``x[which]`` after ``dt``: ``(patches [n, ℓ, ℓ], events [n])``."""
         boundary = "periodic" if self.ell == x.shape[-1] else self.boundary
-        return ising.evolve_patches_for_time(x, self.origins(x, index), self.ell, self.dt, self.T,
-                                             self.h, seed=rng, boundary=boundary, lattice_index=which)
+        patches, events = ising.evolve_patches_for_time(x, self.origins(x, index), self.ell, self.dt,
+                                                        self.T, self.h, seed=rng, boundary=boundary,
+                                                        lattice_index=which)
+        charge(self.budget, events)
+        return patches, events
 
     def upsample(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Every spin becomes a 2×2 block (the official Upsample)."""
@@ -106,8 +112,11 @@ class IsingDynamics(_SpinPatches):
         """:func:`.ising.local_relax` in windows of ``min(relax_window, L/2)``; events per lattice."""
         if self.relax_time <= 0:
             return x, np.zeros(len(x), np.int64)
-        return ising.local_relax(x, min(self.relax_window, x.shape[-1] // 2), self.relax_time, self.T,
-                                 self.h, seed=rng, boundary=self.relax_boundary, return_events=True)
+        x, events = ising.local_relax(x, min(self.relax_window, x.shape[-1] // 2), self.relax_time,
+                                      self.T, self.h, seed=rng, boundary=self.relax_boundary,
+                                      return_events=True)
+        charge(self.budget, events)
+        return x, events
 
 
 @dataclass(frozen=True)
@@ -135,8 +144,10 @@ class CurieWeissDynamics(_SpinPatches):
     def evolve_patches(self, x: np.ndarray, index: np.ndarray, which: np.ndarray,
                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Tiles ``index`` of lattices ``x[which]`` after ``dt``: ``(patches [n, ℓ, ℓ], events [n])``."""
-        return cw.evolve_patches_for_time(x, self.origins(x, index), self.ell, self.dt, self.T, self.h,
-                                          seed=rng, field=self.field, lattice_index=which)
+        patches, events = cw.evolve_patches_for_time(x, self.origins(x, index), self.ell, self.dt, self.T,
+                                                     self.h, seed=rng, field=self.field, lattice_index=which)
+        charge(self.budget, events)
+        return patches, events
 
     def upsample(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Replicate by ``factor`` and permute the sites uniformly (exact relaxation)."""
