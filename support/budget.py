@@ -70,6 +70,14 @@ def stage_budgets(stages: tuple[str, ...] = DATA_STAGES) -> dict[str, ForceBudge
     return {name: ForceBudget() for name in stages}
 
 
+def rate_per_system_time(units: int, n_systems: int, duration: float) -> float:
+    """Units per system and unit of simulated time, e.g. the flips one direct run of the large
+    lattice spends per unit time: what evolving it for δt costs, ``rate · δt``."""
+    if n_systems < 1 or not duration > 0:
+        raise ValueError(f"need n_systems >= 1 and duration > 0, got {n_systems}, {duration}")
+    return units / (n_systems * duration)
+
+
 def stage_costs(budgets: dict[str, ForceBudget]) -> dict[str, int]:
     """Units charged per stage (all kinds summed) and ``"total"``: the simulation cost of a chapter's
     training data, reported the way paper 1's chapters report force computations."""

@@ -8,8 +8,10 @@ verdicts — what the index and the closing notes quote (:func:`scorecard_summar
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from .claims import evaluate
 from .results import saved_result
@@ -95,10 +97,18 @@ def scorecard_summary(rows: list[ScoreRow]) -> dict[str, object]:
     return out
 
 
+def book_order() -> list[str]:
+    """Chapter file stems in the order of the book's table of contents (``_toc.yml``)."""
+    toc = Path(__file__).resolve().parents[1] / "_toc.yml"
+    return re.findall(r"file:\s*book/(\w+)", toc.read_text()) if toc.exists() else []
+
+
 def scorecard_by_chapter(rows: list[ScoreRow]) -> Table:
-    """chapter · paper · holds · does not hold · undecided (one row per chapter, book order)."""
+    """chapter · paper · holds · does not hold · undecided (one row per chapter, in book order)."""
+    position = {name: i for i, name in enumerate(book_order())}
     order: dict[str, Counter] = {}
-    for r in sorted(rows, key=lambda r: paper_of(r.experiment)):       # paper 1 first, registry order within
+    for r in sorted(rows, key=lambda r: (position.get(chapter_of(r.experiment), len(position)),
+                                         paper_of(r.experiment))):
         order.setdefault(chapter_of(r.experiment), Counter())[r.outcome] += 1
     body = [[name, paper_of(name), c["holds"], c["does not hold"], c["undecided"], c["no saved run"]]
             for name, c in order.items()]

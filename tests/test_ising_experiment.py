@@ -125,6 +125,13 @@ def test_no_closure_runs_the_observables_only():
     assert next(v for v in evaluate(res, isx.CLAIMS) if v.claim.key == "closure_redundant").holds is None
 
 
+def test_a_patch_as_large_as_the_lattice_runs():
+    """The paper preset has ℓ = L = 64 (K = 1): its data are the small runs themselves."""
+    res = isx.run(tiny_config(**{"closure.dim": "0", "patch_sides": "[16]"}), progress=False)
+    r = res.metrics["per_ell"][0]
+    assert r["K"] == 1 and r["simulation_cost"]["relax"] == 0 and r["simulation_cost"]["partial_evolution"] > 0
+
+
 @pytest.mark.parametrize("change, message", [
     ({"patch_sides": "[5]"}, "divide"), ({"patch_sides": "[16, 32]"}, "divide"),
     ({"stationary_from": "6"}, "stationary_from"), ({"closure.dim": "-1"}, "closure.dim"),

@@ -112,6 +112,8 @@ def test_every_registered_system_builds_and_unknown_names_raise():
             assert isinstance(system, DeterministicSystem) and system.state_dim > 0
         if "patch_evolution" in caps:                          # paper 2's protocol, torch or hooks
             assert isinstance(system, StochasticSystem) or is_patch_dynamics(system)
+            assert (system.n_observables > 0 if isinstance(system, StochasticSystem)
+                    else callable(getattr(system, "observables", None)))
         assert caps
     assert capabilities("predator_prey") == {"forces"}
     for name in ("spde_predator_prey", "ising", "curie_weiss", "nbmota"):

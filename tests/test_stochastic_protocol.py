@@ -9,7 +9,8 @@ import pytest
 from support.stochastic.partial_evolution import evolve_random_patches
 from support.stochastic.upsampling import upsample_hierarchically
 from support.systems.spins import ising, magnetisation
-from support.systems.spins.patch_dynamics import CurieWeissDynamics, IsingDynamics, levels_to
+from support.systems.spins.patch_dynamics import (CurieWeissDynamics, IsingDynamics, levels_to,
+                                                 upsample_lattices)
 
 
 def _lattices(n: int, L: int, seed: int = 0) -> np.ndarray:
@@ -72,7 +73,18 @@ def test_the_loops_refuse_bad_input():
     with pytest.raises(ValueError, match="dt"):
         CurieWeissDynamics(1.2, dt=0.0)
     with pytest.raises(ValueError, match="choose one of"):
-        CurieWeissDynamics(1.2, field="local")
+        CurieWeissDynamics(1.2, mean_field="local")
+    # the budget is keyword-only: a fifth positional argument is the boundary, as it reads
+    positional = IsingDynamics(2.3, 0.0, 8, 1.0, "periodic")
+    assert positional.boundary == "periodic" and positional.budget is None
+    with pytest.raises(ValueError, match="batch_size"):
+        evolve_random_patches(hooks, x, np.random.default_rng(0), batch_size=-1)
+
+
+def test_a_patch_as_large_as_the_lattice_needs_no_upsampling():
+    small = _lattices(3, 16)
+    big, cost = upsample_lattices(IsingDynamics(2.3, relax_time=1.0), small, 16, np.random.default_rng(0))
+    assert big is small and not cost.any()
 
 
 def test_every_flip_and_hop_is_charged_to_the_budget():

@@ -56,7 +56,7 @@ from scipy.sparse.linalg import expm_multiply
 from scipy.stats import hypergeom
 from tqdm.auto import tqdm
 
-from ..budget import ForceBudget, stage_budgets, stage_costs
+from ..budget import ForceBudget, rate_per_system_time, stage_budgets, stage_costs
 from ..claims import UNDECIDED, ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour, patch_side_axes
@@ -132,7 +132,7 @@ def partial_pairs(cfg: Config, ell: int, snapshots: np.ndarray, rng: np.random.G
                   budget: ForceBudget | None = None) -> dict:
     """One random patch per snapshot evolved for δt in the frozen global field: both pair sets."""
     K = cfg.n_patches(ell)
-    hooks = CurieWeissDynamics(cfg.T, cfg.h, ell, cfg.dt, field="global", budget=budget)
+    hooks = CurieWeissDynamics(cfg.T, cfg.h, ell, cfg.dt, mean_field="global", budget=budget)
     evolved = evolve_random_patches(hooks, snapshots, rng)
     after, origins = evolved.patches, hooks.origins(snapshots, evolved.index)
     rows = origins[:, 0, None] + np.arange(ell)
@@ -392,8 +392,8 @@ def assemble(cfg: Config, truth: np.ndarray, per_ell: list[dict], seed: int, sta
                               "exact_mean": exact_mean, "exact_std": exact_std}}
     if truth_flips is not None:       # flips of the direct runs and their rate per lattice and unit time
         metrics["truth_flips"] = truth_flips
-        metrics["full_flips_per_time"] = truth_flips / (truth.shape[0] * truth.shape[1] * cfg.test_records
-                                                        * cfg.record_interval)
+        metrics["full_flips_per_time"] = rate_per_system_time(truth_flips, truth.shape[0] * truth.shape[1],
+                                                              cfg.test_records * cfg.record_interval)
     return ExperimentResult.of(cfg, name="curie_weiss", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(metrics), figures=_figures(cfg, metrics),
                                started=started, threads=1)

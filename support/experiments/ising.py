@@ -65,7 +65,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..budget import ForceBudget, stage_budgets, stage_costs
+from ..budget import ForceBudget, rate_per_system_time, stage_budgets, stage_costs
 from ..claims import UNDECIDED, ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour, patch_side_axes
@@ -504,8 +504,8 @@ def _run(cfg: Config, seed: int, progress: bool) -> ExperimentResult:
                # flips of the direct L×L runs (never seen by training) and their rate per lattice and
                # unit time: what one δt of the whole lattice costs, to compare with a pair's
                "truth_flips": truth_flips,
-               "full_flips_per_time": truth_flips / (truth_x.shape[0] * truth_x.shape[1]
-                                                     * cfg.test_records * cfg.record_interval)}
+               "full_flips_per_time": rate_per_system_time(truth_flips, truth_x.shape[0] * truth_x.shape[1],
+                                                           cfg.test_records * cfg.record_interval)}
     thin_curves(metrics)
     return ExperimentResult.of(cfg, name="ising", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(metrics), figures=_figures(cfg, metrics),

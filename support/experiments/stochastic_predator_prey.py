@@ -153,6 +153,8 @@ class AlignedTileUpsampling(GridUpsampling):
     LocalRelax is the torch systems' (:func:`~support.stochastic.upsampling.local_relax`)."""
 
     def upsample(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        if self.n_out is None:
+            raise ValueError("aligned tiles are drawn: give n_out, the number of large snapshots")
         return aligned_tiles(x, self.n_out, rng)
 
 

@@ -11,7 +11,7 @@ of the small system (``n_s`` sites), not of the large one (``n = K n_s``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ..budget import ForceBudget
 from ..systems.stochastic_base import StochasticSystem, as_generator
 from .patches import PatchGrid
-from .protocol import PATCH_HOOKS, PatchDynamics, is_patch_dynamics
+from .protocol import PatchDynamics, check_patch_dynamics
 
 
 @dataclass
@@ -100,11 +100,12 @@ def evolve_random_patches(dynamics: PatchDynamics, x: Any, rng: Any, *, per_snap
     (``batch_size=None``) or in chunks of ``batch_size`` pairs (bounded memory). Nothing outside
     the patch changes, so a pair costs what the small system costs.
     """
-    if not is_patch_dynamics(dynamics):
-        raise TypeError(f"{type(dynamics).__name__} lacks a hook of PatchDynamics "
-                        f"({', '.join(PATCH_HOOKS)})")
+    check_patch_dynamics(dynamics)
     if not isinstance(per_snapshot, int) or isinstance(per_snapshot, bool) or per_snapshot < 1:
         raise ValueError(f"per_snapshot must be an int >= 1, got {per_snapshot!r}")
+    if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)
+                                   or batch_size < 1):
+        raise ValueError(f"batch_size must be None or an int >= 1, got {batch_size!r}")
     if len(x) == 0:
         raise ValueError("no configurations to evolve")
     which = np.repeat(np.arange(len(x)), per_snapshot)
@@ -118,6 +119,9 @@ def evolve_random_patches(dynamics: PatchDynamics, x: Any, rng: Any, *, per_snap
     if len(parts) == 1:
         patches, info = parts[0]
     else:
+        if not isinstance(parts[0][1], (np.ndarray, torch.Tensor)):
+            raise TypeError(f"{type(dynamics).__name__} reports {type(parts[0][1]).__name__} per batch, "
+                            "which cannot be joined: use batch_size=None")
         cat = torch.cat if isinstance(parts[0][0], torch.Tensor) else np.concatenate
         patches, info = cat([p for p, _ in parts]), cat([i for _, i in parts])
     return RandomPatches(which=which, index=index, patches=patches, info=info)
@@ -133,16 +137,18 @@ class GridPatchDynamics:
     system: StochasticSystem
     grid: PatchGrid
     n_steps: int
-    budget: ForceBudget | None = None
+    budget: ForceBudget | None = field(default=None, compare=False)
 
     def draw_patches(self, x: torch.Tensor, n: int, rng: torch.Generator) -> torch.Tensor:
         return sample_patch_indices(n, self.grid.n_patches, rng)
 
     def evolve_patches(self, x: torch.Tensor, index: torch.Tensor, which: np.ndarray,
                        rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = torch.as_tensor(which, device=x.device)
-        return evolve_chosen_patches(self.system, self.grid, x[rows], index, self.n_steps, rng,
-                                     self.budget)
+        if len(which) and np.array_equal(which, np.arange(which[0], which[0] + len(which))):
+            chosen = x[int(which[0]):int(which[0]) + len(which)]        # contiguous: a view, no copy
+        else:
+            chosen = x[torch.as_tensor(which, device=x.device)]
+        return evolve_chosen_patches(self.system, self.grid, chosen, index, self.n_steps, rng, self.budget)
 
     def upsample(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         raise NotImplementedError("GridPatchDynamics evolves patches; see upsampling.GridUpsampling")

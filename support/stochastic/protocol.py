@@ -15,7 +15,7 @@ Paper 2 builds its training data in two steps that are the same for every system
 The loops are generic; what differs between systems is *how* a patch is evolved, a configuration
 enlarged or relaxed, and in which array type and random stream (the spin and alloy simulators are
 numba kernels on numpy arrays with numpy generators; the SPDE and OU lattices are torch tensors with
-torch generators). A system therefore supplies five hooks, all in its own types, and the loops never
+torch generators). A system therefore supplies four hooks, all in its own types, and the loops never
 touch an array or draw a random number themselves — so moving a system onto the shared loops keeps
 its random streams, and its numbers, bit for bit.
 
@@ -44,7 +44,9 @@ class PatchDynamics(Protocol):
     def evolve_patches(self, x: Any, index: Any, which: Any, rng: Any) -> tuple[Any, Any]:
         """Evolve patch ``index[b]`` of configuration ``x[which[b]]`` alone for the system's δt (the
         rest frozen); returns ``(evolved patch interiors [b, …], what the simulator reports per
-        patch: its event count or elapsed time)``. ``x`` is not modified."""
+        patch: its event count or elapsed time)``. ``x`` is not modified. (The alloy returns the
+        whole cells' δ and a :class:`~support.systems.alloy.evolution.HopRecord` instead: its
+        observables are read from the whole cell, and its record is not joined across batches.)"""
 
     def upsample(self, x: Any, rng: Any) -> Any:
         """One ``Upsample`` level of Algorithm 1: larger configurations ``[B', …]``."""
@@ -57,3 +59,9 @@ class PatchDynamics(Protocol):
 def is_patch_dynamics(obj: Any) -> bool:
     """Whether ``obj`` (an instance or a class) has every hook of :class:`PatchDynamics`."""
     return all(callable(getattr(obj, name, None)) for name in PATCH_HOOKS)
+
+
+def check_patch_dynamics(obj: Any) -> None:
+    """Raise a clear ``TypeError`` unless ``obj`` has every hook of :class:`PatchDynamics`."""
+    if not is_patch_dynamics(obj):
+        raise TypeError(f"{type(obj).__name__} lacks a hook of PatchDynamics ({', '.join(PATCH_HOOKS)})")

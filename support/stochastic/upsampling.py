@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from ..budget import ForceBudget
 from ..validation import check_choice
 from ..systems.stochastic_base import BOUNDARIES, StochasticSystem, as_generator
 from .patches import PatchGrid, as_shape, extract_window, write_window
-from .protocol import PATCH_HOOKS, PatchDynamics, is_patch_dynamics
+from .protocol import PatchDynamics, check_patch_dynamics
 
 UPSAMPLE_MODES = ("replicate", "linear", "tile")
 _LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
@@ -159,11 +159,11 @@ def upsample_hierarchically(dynamics: PatchDynamics, x_small: Any, n_levels: int
     The one loop for every system: ``dynamics`` (a :class:`~support.stochastic.protocol.PatchDynamics`)
     enlarges and relaxes in its own array type and random stream. Returns the large configurations
     and the relaxation cost per configuration summed over the levels (``None`` where the system
-    reports none).
+    reports none). The per-configuration sum follows a configuration through the levels only when
+    Upsample keeps one output per input in order (replication); where it draws (tiles, ``n_out``)
+    only the total, ``cost.sum()``, means something.
     """
-    if not is_patch_dynamics(dynamics):
-        raise TypeError(f"{type(dynamics).__name__} lacks a hook of PatchDynamics "
-                        f"({', '.join(PATCH_HOOKS)})")
+    check_patch_dynamics(dynamics)
     if not isinstance(n_levels, int) or isinstance(n_levels, bool) or n_levels < 1:
         raise ValueError(f"n_levels must be an int >= 1, got {n_levels!r}")
     x, cost = x_small, None
@@ -190,7 +190,7 @@ class GridUpsampling:
     n_sweeps: int = 1
     stride: Sequence[int] | int | None = None
     n_out: int | None = None
-    budget: ForceBudget | None = None
+    budget: ForceBudget | None = field(default=None, compare=False)
     progress: bool = False
 
     def draw_patches(self, x: torch.Tensor, n: int, rng: torch.Generator) -> torch.Tensor:
@@ -227,6 +227,6 @@ def hierarchical_upsample(system: StochasticSystem, x_small: torch.Tensor,
     system.check_state("x_small", x_small)
     if not isinstance(relax_steps, int) or relax_steps < 0:
         raise ValueError(f"relax_steps must be an int >= 0, got {relax_steps!r}")
-    hooks = GridUpsampling(system, relax_patch_shape, relax_steps, factor, mode, n_sweeps, stride,
-                           n_out, budget, progress)
+    hooks = GridUpsampling(system, relax_patch_shape, relax_steps, factor=factor, mode=mode,
+                           n_sweeps=n_sweeps, stride=stride, n_out=n_out, budget=budget, progress=progress)
     return upsample_hierarchically(hooks, x_small, n_levels, as_generator(generator))[0]

@@ -136,6 +136,8 @@ class AlloyDynamics:
     """The NbMoTa vacancy KMC with the hooks of paper 2's pipeline
     (:class:`~support.stochastic.protocol.PatchDynamics`), on ``[B, G, G, G]`` int8 cells.
 
+    Defaults are the nbmota chapter's (its ``Config``): 124 hops in a box of 32 voxels (the whole
+    16-cell lattice), replication, 56 seam hops if tiles are chosen.
     A patch is the box of ``side`` voxels centred on one of the cell's vacancies (the official
     16³ patch around its vacancy): that vacancy hops ``n_hops`` times with its targets confined to
     the box, while the other vacancies and everything outside the box stay frozen (frozen halo).
@@ -147,26 +149,31 @@ class AlloyDynamics:
 
     T: float
     n_hops: int = 124
-    side: int = 16
+    side: int = 32
     m: int = 2
-    upsampling: str = "tile"
-    relax_hops: int = 0
+    upsampling: str = "replicate"
+    relax_hops: int = 56
     n_out: int | None = None
-    pool: Any = None
+    pool: Any = field(default=None, compare=False, repr=False)
     checkpoints: tuple[int, ...] = ()
-    net: BarrierNetwork | None = None
+    net: BarrierNetwork | None = field(default=None, compare=False, repr=False)
     progress: bool = False
     #: charged with every hop the hooks do (kind ``"kmc_hops"``): the cost of the training data
     budget: ForceBudget | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.T, (int, float)) and 0 < self.T < float("inf")):
+        if isinstance(self.T, (bool, np.bool_)) or not isinstance(self.T, (int, float, np.integer, np.floating)) \
+                or not 0 < float(self.T) < float("inf"):
             raise ValueError(f"T must be a temperature > 0 (K), got {self.T!r}")
         for name, value, least in (("n_hops", self.n_hops, 1), ("side", self.side, 3), ("m", self.m, 1),
                                    ("relax_hops", self.relax_hops, 0)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
                 raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
         check_choice("upsampling", self.upsampling, ("tile", "replicate"))
+
+    def observables(self, x: np.ndarray) -> np.ndarray:
+        """φ*(x): the six Warren–Cowley short-range-order parameters δ ``[B, 6]``."""
+        return sro(check_grids("x", x)[0], checked=True)
 
     def draw_patches(self, x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` uniform vacancy numbers (the patch is the box around that vacancy)."""

@@ -40,7 +40,7 @@ class _SpinPatches:
     ell: int = 8
     dt: float = 1.0
     #: charged with every flip the hooks do (kind ``"spin_flips"``): the cost of the training data
-    budget: ForceBudget | None = field(default=None, compare=False, repr=False)
+    budget: ForceBudget | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __post_init__(self) -> None:
         check_temperature(self.T)
@@ -123,18 +123,18 @@ class IsingDynamics(_SpinPatches):
 class CurieWeissDynamics(_SpinPatches):
     """Curie–Weiss spins under Glauber dynamics (:mod:`.curie_weiss`), with the hooks of paper 2.
 
-    A tile evolves in the frozen field of the spins outside it (``field="global"``, the exact rates;
+    A tile evolves in the frozen field of the spins outside it (``mean_field="global"``, the exact rates;
     ``"patch"``: the tile's own mean field, the official code). Upsample enlarges by ``factor`` per
     side at once and places the spins uniformly at random, which is already the exact relaxed state
     (the spins are exchangeable: see :func:`.curie_weiss.upsample`), so LocalRelax is the identity.
     """
 
-    field: str = "global"
+    mean_field: str = "global"
     factor: int = 2
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_choice("field", self.field, ("global", "patch"))
+        check_choice("mean_field", self.mean_field, ("global", "patch"))
         check_count("factor", self.factor, 1)
 
     def observables(self, x: np.ndarray) -> np.ndarray:
@@ -145,7 +145,8 @@ class CurieWeissDynamics(_SpinPatches):
                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Tiles ``index`` of lattices ``x[which]`` after ``dt``: ``(patches [n, ℓ, ℓ], events [n])``."""
         patches, events = cw.evolve_patches_for_time(x, self.origins(x, index), self.ell, self.dt, self.T,
-                                                     self.h, seed=rng, field=self.field, lattice_index=which)
+                                                     self.h, seed=rng, field=self.mean_field,
+                                                     lattice_index=which)
         charge(self.budget, events)
         return patches, events
 
@@ -170,9 +171,12 @@ def levels_to(side: int, L: int, factor: int = 2) -> int:
 
 def upsample_lattices(dynamics: Any, small: np.ndarray, L: int, rng: np.random.Generator) -> tuple:
     """Algorithm 1 for square lattices: ``small [n, s, s]`` to ``[n, L, L]`` and the relaxation
-    events per lattice (:func:`support.stochastic.upsampling.upsample_hierarchically`)."""
+    events per lattice (:func:`support.stochastic.upsampling.upsample_hierarchically`); lattices
+    already of side L are returned as they are (no events)."""
     from ...stochastic.upsampling import upsample_hierarchically
     if small.ndim != 3 or small.shape[1] != small.shape[2]:
         raise ValueError(f"need square small lattices [n, s, s], got {list(small.shape)}")
+    if small.shape[-1] == L:                       # already the large size (a patch as large as L)
+        return small, np.zeros(len(small), np.int64)
     factor = getattr(dynamics, "factor", 2)
     return upsample_hierarchically(dynamics, small, levels_to(small.shape[-1], L, factor), rng)
