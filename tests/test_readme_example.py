@@ -27,11 +27,13 @@ def test_the_readme_plug_in_example_learns_the_exact_drift(capsys):
     exec(compile(code, str(README), "exec"), scope)
     learned, rho, model = scope["learned"], scope["rho"], scope["model"]
     exact = model.a - (model.a + model.b) * rho
-    # the drift's scale is a + b = 3 per unit time; 4,000 pairs of 16-site patches over δt = 0.05
-    assert np.max(np.abs(learned - exact)) < 0.15 * (model.a + model.b), np.c_[rho, learned, exact]
+    # one pair's partial increment has std √(K σ² δt) ≈ 0.064 (K = 16, σ² ≈ 1.3/256, δt = 0.05), so a
+    # drift read from the ≈ 800 pairs near one ρ has a standard error ≈ 0.064 / (√800 · δt) ≈ 0.045:
+    # 0.25 is about five of them (measured: 0.11 at worst)
+    assert np.max(np.abs(learned - exact)) < 0.25, np.c_[rho, learned, exact]
     # σ²(ρ) = (a(1 − ρ) + bρ)/N for N = 256 sites: right only with λ = K (λ = 1 is K = 16 times too wide)
     exact_var = (model.a * (1 - rho) + model.b * rho) / 256
-    assert np.all(np.abs(scope["noise"] / exact_var - 1) < 0.25), scope["noise"] / exact_var
+    assert np.all(np.abs(scope["noise"] / exact_var - 1) < 0.2), scope["noise"] / exact_var   # measured ≤ 0.10
     import torch
     from support.stochastic.study import SDESettings, fit_sde
     wrong = fit_sde(scope["pairs"]["partial"], 1, SDESettings(steps=800))
