@@ -52,6 +52,11 @@ class ForceBudget:
         """Force units charged so far (kind ``"force"``)."""
         return int(self.counts.get("force", 0))
 
+    @property
+    def units(self) -> int:
+        """Units charged so far, every kind summed (a simulation's flips, hops or site updates)."""
+        return int(sum(self.counts.values()))
+
     def as_dict(self) -> dict:
         return {"counts": dict(self.counts), "calls": dict(self.calls),
                 "seconds": {k: round(v, 6) for k, v in self.seconds.items()}}
@@ -81,6 +86,6 @@ def rate_per_system_time(units: int, n_systems: int, duration: float) -> float:
 def stage_costs(budgets: dict[str, ForceBudget]) -> dict[str, int]:
     """Units charged per stage (all kinds summed) and ``"total"``: the simulation cost of a chapter's
     training data, reported the way paper 1's chapters report force computations."""
-    out = {name: int(sum(b.counts.values())) for name, b in budgets.items()}
+    out = {name: b.units for name, b in budgets.items()}
     out["total"] = sum(out.values())
     return out

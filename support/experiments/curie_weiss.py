@@ -367,7 +367,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     t0 = time.perf_counter()
     truth_budget = ForceBudget()
     truth = ground_truth(cfg, np.random.default_rng([seed, 0]), truth_budget)
-    truth_flips = stage_costs({"truth": truth_budget})["truth"]
+    truth_flips = truth_budget.units
     smallest = min(cfg.patch_sides)
     per_ell = [one_patch_side(cfg, ell, truth, seed, smallest=ell == smallest)
                for ell in tqdm(cfg.patch_sides, desc="patch sides", disable=not progress)]

@@ -484,7 +484,7 @@ def _run(cfg: Config, seed: int, progress: bool) -> ExperimentResult:
     t0 = time.perf_counter()
     truth_budget = ForceBudget()
     truth_x = ground_truth(cfg, np.random.default_rng([seed, 0]), truth_budget)
-    truth_flips = stage_costs({"truth": truth_budget})["truth"]
+    truth_flips = truth_budget.units
     equilibrium = equilibrium_estimate(cfg, np.random.default_rng([seed, 1]))
     t_truth = time.perf_counter() - t0
     per_ell = [one_patch_side(cfg, ell, truth_x, seed)

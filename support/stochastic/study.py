@@ -156,6 +156,17 @@ def mean_trajectory_error(pred: np.ndarray, true: np.ndarray) -> float:
     return float(((mp - mt) ** 2).sum() / denom)
 
 
+def full_system_cost(n_pairs: int, full_rate: float, dt: float) -> float:
+    """What ``n_pairs`` pairs cost by evolving the whole large system for δt each: ``n · rate · δt``."""
+    return n_pairs * full_rate * dt
+
+
+def patch_side_cost_rows(per_ell: list[dict]) -> list[tuple[str, dict[str, int], int]]:
+    """The rows of :func:`data_cost_table` for a study over patch sides (``ell``, ``K``,
+    ``simulation_cost``, ``n_pairs`` per entry)."""
+    return [(f"ℓ = {r['ell']} (K = {r['K']})", r["simulation_cost"], r["n_pairs"]) for r in per_ell]
+
+
 def data_cost_table(rows: list[tuple[str, dict[str, int], int]], full_rate: float | None, dt: float,
                     unit: str) -> Table:
     """What the training data cost, stage by stage, next to what the same number of pairs would
@@ -172,7 +183,7 @@ def data_cost_table(rows: list[tuple[str, dict[str, int], int]], full_rate: floa
     for label, cost, n_pairs in rows:
         row = [label, *(f"{cost.get(s, 0):,}" for s in stages), f"{cost['total']:,}", f"{n_pairs:,}"]
         if full_rate is not None:
-            full = n_pairs * full_rate * dt
+            full = full_system_cost(n_pairs, full_rate, dt)
             row += [f"{full:,.0f}", f"{full / max(cost.get('partial_evolution', 0), 1):.1f}×"]
         body.append(row)
     return Table(head, body, caption=f"Simulation cost of the training data ({unit}, counted by the simulator).")
