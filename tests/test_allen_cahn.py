@@ -193,13 +193,13 @@ def test_streamed_partial_statistics_equal_the_stored_rows():
     """PartialStatistics (what the streamed study keeps) gives the same L_x,p as the stored f_I and
     J^†[I] rows, with the same subsets and the same forces charged."""
     from support.closure import ClosureAutoencoder
-    from support.experiments.allen_cahn import FieldClosure
+    from support.experiments.allen_cahn import field_closure
     from support.losses import loss_x_partial
     from support.nets import mlp
     from support.pipeline import PartialStatistics, latent_loss, observe_partial, observe_partial_statistics
     s = AllenCahnSystem(16)
     torch.manual_seed(0)
-    ae = ClosureAutoencoder(s.observables, 1, s.state_dim, 4, closure_net=FieldClosure([256, 16, 3]),
+    ae = ClosureAutoencoder(s.observables, 1, s.state_dim, 4, closure_net=field_closure([256, 16, 3]),
                             decoder=mlp([3, 16, 256]), decode_from="closure")
     x = s.annulus(torch.tensor([0.35, 0.32, 0.3]), torch.tensor([0.12, 0.11, 0.1])).float()
     b1, b2 = ForceBudget(), ForceBudget()

@@ -112,11 +112,11 @@ class Config(ExperimentConfig):
             raise ValueError("need 0 < p <= 1, lz_configs >= 1 and latent_dim >= 2")
 
 
-class FieldClosure(MLPClosure):
-    """Paper 1's AC closure MLP on the raw field u ∈ [−1, 1]: no per-value standardisation (far from
-    the annulus u ≡ −1 in every snapshot, so a per-value std would be 0)."""
-
-    fit_scaling = None
+def field_closure(sizes: list[int]) -> MLPClosure:
+    """Paper 1's AC closure MLP on the raw field u ∈ [−1, 1] (``input_scaling="raw"``): no per-value
+    standardisation, because far from the annulus u ≡ −1 in every snapshot, so a per-value std would
+    be 0."""
+    return MLPClosure(sizes, "softplus", input_scaling="raw")
 
 
 def make_system(cfg: Config) -> AllenCahnSystem:
@@ -161,7 +161,7 @@ def build_autoencoder(system: AllenCahnSystem, cfg: Config, snapshots: torch.Ten
     torch.manual_seed(seed)
     N, d = system.state_dim, cfg.latent_dim
     ae = ClosureAutoencoder(system.observables, 1, N, d,
-                            closure_net=FieldClosure([N, *cfg.ae_hidden, d - 1], "softplus"),
+                            closure_net=field_closure([N, *cfg.ae_hidden, d - 1]),
                             decoder=mlp([d - 1, *reversed(cfg.ae_hidden), N], "softplus"),
                             decode_from="closure", rows_in_cond="all").to(snapshots.device)
     tcfg = TrainConfig(lr=cfg.ae_lr, steps=cfg.ae_steps, batch_size=cfg.ae_batch, weight_decay=1e-4,

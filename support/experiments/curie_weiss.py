@@ -61,8 +61,9 @@ from ..claims import UNDECIDED, ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour, patch_side_axes
 from ..results import ExperimentResult
-from ..stochastic.study import (SDESettings, fit_sde, mean_trajectory_error, pairs_from_patches,
-                                rollouts, std_ratio)
+from ..stochastic.pipeline import (Ensemble, EnsembleScore, PatchSideResult, fit_and_roll_out,
+                                   partial_and_naive, patch_sides)
+from ..stochastic.study import SDESettings, mean_trajectory_error, pairs_from_patches, std_ratio
 from ..stochastic.partial_evolution import evolve_random_patches
 from ..stochastic.upsampling import upsample_hierarchically
 from ..systems.spins import curie_weiss as cw
@@ -298,7 +299,21 @@ def _coefficients(model, cfg: Config) -> dict:
             "sigma2_median_ratio": float(np.median((var / var_exact)[inside]))}
 
 
-def one_patch_side(cfg: Config, ell: int, truth: np.ndarray, seed: int, smallest: bool = False) -> dict:
+def score_ensemble(cfg: Config, ens: Ensemble, truth: np.ndarray, bins: dict) -> EnsembleScore:
+    """One model's ensembles ``[n_m0, paths, R + 1]`` against the direct runs ``truth`` (same
+    shape): the official error and the stationary std ratio per start (their means over starts), the
+    learned coefficients at the pair bins and on a grid of m next to the exact generator's."""
+    pred = ens.paths[..., 0]
+    errors = [mean_trajectory_error(p[..., None], t[..., None]) for p, t in zip(pred, truth)]
+    stds = [std_ratio(p[..., None], t[..., None], cfg.stationary_from)[0] for p, t in zip(pred, truth)]
+    mu_b, var_b = _model_coefficients(ens.model, bins["m"])
+    return EnsembleScore(ens.spec.lam, float(np.mean(errors)), errors, pred.mean(axis=1), pred.std(axis=1, ddof=1),
+                         {"std_ratio": float(np.mean(stds)), "paths": pred[:, :, ::cfg.path_thin],
+                          "at_bins": {"mu": mu_b, "N_sigma2": cfg.N * var_b},
+                          "coefficients": _coefficients(ens.model, cfg)})
+
+
+def one_patch_side(cfg: Config, ell: int, truth: np.ndarray, seed: int, smallest: bool = False) -> PatchSideResult:
     """Data, both SDEs and their scores for patch side ℓ; with ``smallest``, also the stationary
     spread predicted for both targets (at this δt and at the official one)."""
     rng = np.random.default_rng([seed, ell])
@@ -312,26 +327,15 @@ def one_patch_side(cfg: Config, ell: int, truth: np.ndarray, seed: int, smallest
     mu_x, var_x = cw.generator_coefficients(bins["m"], cfg.N, cfg.T, cfg.h)
     bins["exact"] = {"mu": mu_x, "N_sigma2": cfg.N * var_x}
     bins["predicted"] = predicted_coefficients(cfg, ell, bins["m"], cfg.dt)
-    out = {"ell": ell, "K": K, "n_pairs": len(snaps), "seconds_data": t_data, "bins": bins,
-           "simulation_cost": stage_costs(budgets), "models": {}}
-    for target, key, lam in (("ours", "partial", float(K)), ("naive", "naive", 1.0)):
-        model = fit_sde(pairs[key], lam, cfg.sde, seed=seed)
-        starts = torch.tensor(cfg.test_m0, dtype=torch.float64).repeat_interleave(cfg.test_paths)
-        pred = rollouts(model, starts, cfg.dt, cfg.test_records * cfg.substeps, seed=seed,
-                        record_every=cfg.substeps)[..., 0].reshape(len(cfg.test_m0), cfg.test_paths, -1).numpy()
-        errors = [mean_trajectory_error(p[..., None], t[..., None]) for p, t in zip(pred, truth)]
-        stds = [std_ratio(p[..., None], t[..., None], cfg.stationary_from)[0] for p, t in zip(pred, truth)]
-        mu_b, var_b = _model_coefficients(model, bins["m"])
-        out["models"][target] = {"lambda": lam, "error": float(np.mean(errors)), "error_per_m0": errors,
-                                 "std_ratio": float(np.mean(stds)),
-                                 "pred_mean": pred.mean(axis=1), "pred_std": pred.std(axis=1, ddof=1),
-                                 "paths": pred[:, :, ::cfg.path_thin],
-                                 "at_bins": {"mu": mu_b, "N_sigma2": cfg.N * var_b},
-                                 "coefficients": _coefficients(model, cfg)}
+    starts = np.repeat(np.asarray(cfg.test_m0, dtype=np.float64), cfg.test_paths).reshape(len(cfg.test_m0), -1, 1)
+    ensembles = fit_and_roll_out(pairs, partial_and_naive(K), cfg.sde, starts, dt=cfg.dt,
+                                 n_records=cfg.test_records, substeps=cfg.substeps, seed=seed)
+    models = {name: score_ensemble(cfg, ens, truth, bins) for name, ens in ensembles.items()}
+    extra = {"seconds_data": t_data, "bins": bins}
     if K > 1:
-        out["predicted_std_ratio"] = _predicted_spreads(cfg, ell, seed, official=smallest)
-    out["seconds"] = time.perf_counter() - t0
-    return out
+        extra["predicted_std_ratio"] = _predicted_spreads(cfg, ell, seed, official=smallest)
+    extra["seconds"] = time.perf_counter() - t0
+    return PatchSideResult(ell, K, len(snaps), stage_costs(budgets), models, extra)
 
 
 def _predicted_spreads(cfg: Config, ell: int, seed: int, official: bool) -> dict:
@@ -374,16 +378,16 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     return assemble(cfg, truth, per_ell, seed, t0, truth_flips=truth_flips)
 
 
-def assemble(cfg: Config, truth: np.ndarray, per_ell: list[dict], seed: int, started: float,
+def assemble(cfg: Config, truth: np.ndarray, per_ell: list[PatchSideResult], seed: int, started: float,
              truth_flips: int | None = None) -> ExperimentResult:
     """The result of :func:`run` from its parts: the direct simulation ``truth`` and the outcome of
     :func:`one_patch_side` for every patch side, in the order of ``cfg.patch_sides`` (each patch side
     has its own seeded generator, so the sides can also be computed apart and assembled here)."""
-    if [r["ell"] for r in per_ell] != list(cfg.patch_sides):
+    if [r.ell for r in per_ell] != list(cfg.patch_sides):
         raise ValueError(f"per_ell must follow patch_sides {list(cfg.patch_sides)}")
     exact_mean, exact_std = cw.stationary_moments(cfg.N, cfg.T, cfg.h)
     late = truth[:, :, cfg.stationary_from:]
-    metrics = {"per_ell": per_ell, "truth_mean": truth.mean(axis=1), "truth_std": truth.std(axis=1, ddof=1),
+    metrics = {"per_ell": [r.to_json() for r in per_ell], "truth_mean": truth.mean(axis=1), "truth_std": truth.std(axis=1, ddof=1),
                "truth_paths": truth[:, :, ::cfg.path_thin],
                "time": np.arange(cfg.test_records + 1) * cfg.record_interval, "dt": cfg.dt,
                "path_thin": cfg.path_thin, "stationary_from": cfg.stationary_from,
@@ -404,21 +408,21 @@ def _comparison(m: dict) -> list[dict]:
     official = paper_numbers.CURIE_WEISS["errors"]
     std_paper = paper_numbers.CURIE_WEISS["std"]
     rows = []
-    for r in m["per_ell"]:
-        ref = official.get(r["ell"], {})
+    for r in patch_sides(m):
+        ref = official.get(r.ell, {})
         for target in TARGETS:
-            rows.append({"quantity": f"ℓ = {r['ell']} (K = {r['K']}): {target} error of the mean trajectory",
-                         "measured": r["models"][target]["error"], "paper": ref.get(target),
-                         "note": f"std ratio pred/true {r['models'][target]['std_ratio']:.2f}"})
-        pred = r.get("predicted_std_ratio") or {}
+            rows.append({"quantity": f"ℓ = {r.ell} (K = {r.K}): {target} error of the mean trajectory",
+                         "measured": r.models[target].error, "paper": ref.get(target),
+                         "note": f"std ratio pred/true {r.models[target].extra['std_ratio']:.2f}"})
+        pred = r.extra.get("predicted_std_ratio") or {}
         if "naive" in pred:                      # the stationary std is predicted at the smallest patch only
-            q = r["models"]["naive"]["std_ratio"]
-            rows.append({"quantity": f"ℓ = {r['ell']}: naive std ratio pred/true (δt = {m['dt']:.3g})",
+            q = r.models["naive"].extra["std_ratio"]
+            rows.append({"quantity": f"ℓ = {r.ell}: naive std ratio pred/true (δt = {m['dt']:.3g})",
                          "measured": q, "predicted": pred["naive"],
                          "note": "predicted: SDE with the exact finite-δt coefficients of the naive pairs"})
-            paper_ratio = std_paper["naive"].get(r["ell"])
+            paper_ratio = std_paper["naive"].get(r.ell)
             if "official_naive" in pred:
-                rows.append({"quantity": f"ℓ = {r['ell']}: naive std ratio at the official δt = "
+                rows.append({"quantity": f"ℓ = {r.ell}: naive std ratio at the official δt = "
                                          f"{pred['official_dt']:.3g}",
                              "measured": None, "predicted": pred["official_naive"],
                              "paper": None if paper_ratio is None else paper_ratio / std_paper["true"],
@@ -434,16 +438,17 @@ def _comparison(m: dict) -> list[dict]:
 def _figures(cfg: Config, m: dict) -> dict:
     figs = {}
     fig, axes = figure(2, 1, width=4.2, height=3.3)
-    for i, r in enumerate(m["per_ell"]):
-        c = r["models"]["ours"]["coefficients"]
-        axes[0, 0].plot(c["m"], c["mu"], color=method_colour("", i), label=f"ours, ℓ = {r['ell']}")
-        axes[0, 1].plot(c["m"], c["N_sigma2"], color=method_colour("", i), label=f"ours, ℓ = {r['ell']}")
-        n = r["models"]["naive"]["coefficients"]
+    sides = patch_sides(m)
+    for i, r in enumerate(sides):
+        c = r.models["ours"].extra["coefficients"]
+        axes[0, 0].plot(c["m"], c["mu"], color=method_colour("", i), label=f"ours, ℓ = {r.ell}")
+        axes[0, 1].plot(c["m"], c["N_sigma2"], color=method_colour("", i), label=f"ours, ℓ = {r.ell}")
+        n = r.models["naive"].extra["coefficients"]
         axes[0, 1].plot(n["m"], n["N_sigma2"], color=method_colour("", i), ls=":", lw=1)
-        if r["K"] > 1:
-            b = r["bins"]
+        if r.K > 1:
+            b = r.extra["bins"]
             axes[0, 1].plot(b["m"], b["predicted"]["N_sigma2_naive"], "x", color=method_colour("", i), ms=4)
-    c = m["per_ell"][0]["models"]["ours"]["coefficients"]
+    c = sides[0].models["ours"].extra["coefficients"]
     axes[0, 0].plot(c["m"], c["mu_exact"], "k--", lw=1.5, label="exact")
     axes[0, 1].plot(c["m"], c["N_sigma2_exact"], "k--", lw=1.5, label="exact")
     axes[0, 0].set(xlabel="m", ylabel="drift μ(m)", title="Learned drift")
@@ -453,25 +458,25 @@ def _figures(cfg: Config, m: dict) -> dict:
     figs["coefficients"] = fig
 
     fig, axes = figure(len(TARGETS), 1, width=4.2, height=3.3, sharey=True)
-    small = m["per_ell"][0]
+    small = sides[0]
     t = np.asarray(m["time"])
     for ax, target in zip(axes[0], TARGETS):
-        p = small["models"][target]
+        p = small.models[target]
         for j, m0 in enumerate(cfg.test_m0):
             mt, st = np.asarray(m["truth_mean"][j]), np.asarray(m["truth_std"][j])
-            mp, sp = np.asarray(p["pred_mean"][j]), np.asarray(p["pred_std"][j])
+            mp, sp = p.pred_mean[j], p.pred_std[j]
             ax.fill_between(t, mt - st, mt + st, color="0.6", alpha=0.35, lw=0)
             ax.plot(t, mp, color=method_colour("", j), lw=1.2)
             ax.fill_between(t, mp - sp, mp + sp, color=method_colour("", j), alpha=0.2, lw=0)
-        ax.set(xlabel="t", ylabel="m", xscale="symlog", title=f"{target}, ℓ = {small['ell']} (K = {small['K']})")
+        ax.set(xlabel="t", ylabel="m", xscale="symlog", title=f"{target}, ℓ = {small.ell} (K = {small.K})")
     figs["bands"] = fig
 
     fig, axes = figure(1, 1, width=4.6, height=3.3)
     ax = axes[0, 0]
-    ells = [r["ell"] for r in m["per_ell"]]
+    ells = [r.ell for r in sides]
     official = paper_numbers.CURIE_WEISS["errors"]
     for target, colour in zip(TARGETS, ("C0", "C3")):
-        ax.plot(ells, [r["models"][target]["error"] for r in m["per_ell"]], "o-", color=colour,
+        ax.plot(ells, [r.models[target].error for r in sides], "o-", color=colour,
                 label=f"{target} (this book)")
     patch_side_axes(ax, ells, "error of the mean trajectory", "Error against patch size", official)
     ax.legend(fontsize=7)
@@ -486,12 +491,12 @@ PAPER = {"paper": True}     # stated for the paper scale; the quick run is shown
 STD_TOL = 0.10          # a stationary std "reproduced": within 10 % (of the std it is compared with)
 
 
-def _smallest(r) -> dict:
-    return min(r.metrics["per_ell"], key=lambda x: x["ell"])
+def _smallest(r) -> PatchSideResult:
+    return min(patch_sides(r.metrics), key=lambda x: x.ell)
 
 
-def partial_sides(r) -> list[dict]:
-    return [x for x in r.metrics["per_ell"] if x["K"] > 1]
+def partial_sides(r) -> list[PatchSideResult]:
+    return [x for x in patch_sides(r.metrics) if x.K > 1]
 
 
 def paths_first(a) -> np.ndarray:
@@ -504,7 +509,7 @@ def first_stationary_record(r) -> int:
     return -(-int(r.metrics["stationary_from"]) // int(r.metrics["path_thin"]))
 
 
-def std_ratio_estimate(r, model: dict) -> Estimate:
+def std_ratio_estimate(r, model: EnsembleScore) -> Estimate:
     """Stationary std ratio pred/true (mean over initial m and the stored records after
     ``stationary_from``), bootstrap over paths (predicted and true resampled)."""
     k = first_stationary_record(r)
@@ -513,7 +518,7 @@ def std_ratio_estimate(r, model: dict) -> Estimate:
         with np.errstate(divide="ignore", invalid="ignore"):     # a resample of one repeated path
             return float((pred[:, :, k:].std(axis=0, ddof=1) / true[:, :, k:].std(axis=0, ddof=1)).mean())
 
-    return Estimate.bootstrap((paths_first(model["paths"]), paths_first(r.metrics["truth_paths"])), stat,
+    return Estimate.bootstrap((paths_first(model.extra["paths"]), paths_first(r.metrics["truth_paths"])), stat,
                               what="paths")
 
 
@@ -522,11 +527,11 @@ def _error(pred, true) -> float:
     return float((((mp - mt) ** 2).sum(axis=1) / (mt ** 2).sum(axis=1)).mean())
 
 
-def _bin_estimates(x: dict, coeff: str, target: str, against: str) -> list[Estimate]:
+def _bin_estimates(x: PatchSideResult, coeff: str, target: str, against: str) -> list[Estimate]:
     """Per m-bin: the learned coefficient minus (``mu``) or over (``N_sigma2``) the reference
     (``exact`` or ``predicted``), ± 1.96 × the sampling s.e. of that coefficient in the bin's pairs."""
-    b = x["bins"]
-    learned = np.asarray(x["models"][target]["at_bins"][coeff])
+    b = x.extra["bins"]
+    learned = np.asarray(x.models[target].extra["at_bins"][coeff])
     ref = np.asarray(b["exact"][coeff] if against == "exact" else
                      b["predicted"]["mu" if coeff == "mu" else f"N_sigma2_{target}"])
     se = np.asarray(b[target][f"{coeff}_se"], dtype=float)
@@ -543,10 +548,10 @@ def _worst(ests: list[Estimate]) -> Estimate:
     return max(ests, key=lambda e: max(abs(e.lo), abs(e.hi)))
 
 
-def error_noise_floor(r, model: dict) -> float:
+def error_noise_floor(r, model: EnsembleScore) -> float:
     """What the error of the mean trajectory is from sampling alone: Σ_t (s_pred² + s_true²)/paths
     over Σ_t m̄_true², mean over initial m (full-resolution stds)."""
-    sp, st = np.asarray(model["pred_std"]), np.asarray(r.metrics["truth_std"])
+    sp, st = model.pred_std, np.asarray(r.metrics["truth_std"])
     mt = np.asarray(r.metrics["truth_mean"])
     paths = np.asarray(r.metrics["truth_paths"]).shape[1]
     return float((((sp ** 2 + st ** 2) / paths).sum(axis=1) / (mt ** 2).sum(axis=1)).mean())
@@ -557,14 +562,14 @@ def error_noise_floor(r, model: dict) -> float:
             "made at a ten times longer δt)", expect=BOTH, paper="ℓ = 8: 4.38e-3 vs 1.26e-2")
 def _beats(r):
     s = _smallest(r)
-    ours, naive = (paths_first(s["models"][k]["paths"]) for k in ("ours", "naive"))
+    ours, naive = (paths_first(s.models[k].extra["paths"]) for k in ("ours", "naive"))
     true = paths_first(r.metrics["truth_paths"])
     est = Estimate.bootstrap((ours, naive, true), lambda o, n, t: math.log10(_error(n, t) / _error(o, t)),
                              what="paths")
-    mo, mn = (s["models"][k] for k in ("ours", "naive"))
-    return above(est, 0.0), (f"ℓ = {s['ell']}: ours {mo['error']:.2e} "
+    mo, mn = (s.models[k] for k in ("ours", "naive"))
+    return above(est, 0.0), (f"ℓ = {s.ell}: ours {mo.error:.2e} "
                              f"(sampling floor {error_noise_floor(r, mo):.1e}), "
-                             f"naive {mn['error']:.2e} (floor {error_noise_floor(r, mn):.1e}); log₁₀(naive/ours) "
+                             f"naive {mn.error:.2e} (floor {error_noise_floor(r, mn):.1e}); log₁₀(naive/ours) "
                              f"on every {r.metrics['path_thin']}th record {est.describe()}")
 
 
@@ -575,9 +580,10 @@ def _beats(r):
                    "ℓ = 8, 16, 32, 64), but with 20 test paths the bootstrap interval at ℓ = 16, [1.05, 1.11], "
                    "reaches past the 10 % tolerance")
 def _std_ours(r):
-    ests = [std_ratio_estimate(r, x["models"]["ours"]) for x in r.metrics["per_ell"]]
+    sides = patch_sides(r.metrics)
+    ests = [std_ratio_estimate(r, x.models["ours"]) for x in sides]
     return all_of(within(e, 1.0, STD_TOL) for e in ests), "std ratio pred/true " + "; ".join(
-        f"ℓ = {x['ell']}: {e}" for x, e in zip(r.metrics["per_ell"], ests)) + f" ({ests[0].how})"
+        f"ℓ = {x.ell}: {e}" for x, e in zip(sides, ests)) + f" ({ests[0].how})"
 
 
 @CLAIMS.add("std_naive", "the naive baseline's stationary spread at the smallest patch is as wide as its "
@@ -588,16 +594,16 @@ def _std_ours(r):
             expect=PAPER, paper="naive 0.163 vs true 0.024 at ℓ = 8 (≈ √K/1.2, at δt ≈ 2.6)")
 def _std_naive(r):
     s = _smallest(r)
-    pred = s.get("predicted_std_ratio")
+    pred = s.extra.get("predicted_std_ratio")
     if not pred:
         return None
-    est = std_ratio_estimate(r, s["models"]["naive"])
-    verdict = all_of([within(est, pred["naive"], STD_TOL * pred["naive"]), above(est, s["K"] ** 0.5)])
-    late = np.asarray(s["models"]["naive"]["pred_mean"])[:, r.metrics["stationary_from"]:].mean()
-    others = "; ".join(f"ℓ = {x['ell']}: {std_ratio_estimate(r, x['models']['naive'])}" for x in partial_sides(r)
-                       if x is not s)
-    return verdict, (f"ℓ = {s['ell']}: std ratio {est.describe()}; predicted {pred['naive']:.1f} "
-                     f"(√K = {s['K'] ** 0.5:.0f}); stationary mean {late:.3f}, predicted "
+    est = std_ratio_estimate(r, s.models["naive"])
+    verdict = all_of([within(est, pred["naive"], STD_TOL * pred["naive"]), above(est, s.K ** 0.5)])
+    late = s.models["naive"].pred_mean[:, r.metrics["stationary_from"]:].mean()
+    others = "; ".join(f"ℓ = {x.ell}: {std_ratio_estimate(r, x.models['naive'])}" for x in partial_sides(r)
+                       if x.ell != s.ell)
+    return verdict, (f"ℓ = {s.ell}: std ratio {est.describe()}; predicted {pred['naive']:.1f} "
+                     f"(√K = {s.K ** 0.5:.0f}); stationary mean {late:.3f}, predicted "
                      f"{pred['naive_mean']:.3f}; at the official δt the prediction is {pred['official_naive']:.1f}"
                      + (f" (other patches: {others})" if others else ""))
 
@@ -608,10 +614,11 @@ def _std_naive(r):
             expect=PAPER,
             paper="— (the official σ is a constant)")
 def _sigma2(r):
-    per = [_bin_estimates(x, "N_sigma2", "ours", "exact") for x in r.metrics["per_ell"]]
+    sides = patch_sides(r.metrics)
+    per = [_bin_estimates(x, "N_sigma2", "ours", "exact") for x in sides]
     verdict = all_of(within(e, 0.0, 0.20) for ests in per for e in ests)
     return verdict, "worst bin, learned/exact − 1: " + "; ".join(
-        f"ℓ = {x['ell']}: {_worst(ests)}" for x, ests in zip(r.metrics["per_ell"], per)) + \
+        f"ℓ = {x.ell}: {_worst(ests)}" for x, ests in zip(sides, per)) + \
         f" (± 1.96 s.e. of the bin's pairs, {len(per[0])} bins)"
 
 
@@ -623,20 +630,21 @@ def _sigma2_naive(r):
     rows = partial_sides(r)
     per = [_bin_estimates(x, "N_sigma2", "naive", "predicted") for x in rows]
     verdict = all_of(within(e, 0.0, 0.10) for ests in per for e in ests)
-    ratio = [float(np.median(np.asarray(x["models"]["naive"]["at_bins"]["N_sigma2"]) /
-                             np.asarray(x["bins"]["exact"]["N_sigma2"]))) / x["K"] for x in rows]
+    ratio = [float(np.median(np.asarray(x.models["naive"].extra["at_bins"]["N_sigma2"]) /
+                             np.asarray(x.extra["bins"]["exact"]["N_sigma2"]))) / x.K for x in rows]
     return verdict, "worst bin, learned/predicted − 1: " + "; ".join(
-        f"ℓ = {x['ell']}: {_worst(ests)} (learned/exact ≈ {q:.2f} K)" for x, ests, q in zip(rows, per, ratio)) + \
+        f"ℓ = {x.ell}: {_worst(ests)} (learned/exact ≈ {q:.2f} K)" for x, ests, q in zip(rows, per, ratio)) + \
         " (± 1.96 s.e. of the bin's pairs)"
 
 
 @CLAIMS.add("drift", "λ = K learns the exact drift μ(m) within 0.05 at every patch size, in every m-bin at "
             "the pairs' sampling noise", expect=PAPER, paper="—")
 def _drift(r):
-    per = [_bin_estimates(x, "mu", "ours", "exact") for x in r.metrics["per_ell"]]
+    sides = patch_sides(r.metrics)
+    per = [_bin_estimates(x, "mu", "ours", "exact") for x in sides]
     verdict = all_of(within(e, 0.0, 0.05) for ests in per for e in ests)
     return verdict, "worst bin, learned − exact: " + "; ".join(
-        f"ℓ = {x['ell']}: {_worst(ests)}" for x, ests in zip(r.metrics["per_ell"], per)) + \
+        f"ℓ = {x.ell}: {_worst(ests)}" for x, ests in zip(sides, per)) + \
         " (± 1.96 s.e. of the bin's pairs)"
 
 

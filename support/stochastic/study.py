@@ -161,10 +161,10 @@ def full_system_cost(n_pairs: int, full_rate: float, dt: float) -> float:
     return n_pairs * full_rate * dt
 
 
-def patch_side_cost_rows(per_ell: list[dict]) -> list[tuple[str, dict[str, int], int]]:
-    """The rows of :func:`data_cost_table` for a study over patch sides (``ell``, ``K``,
-    ``simulation_cost``, ``n_pairs`` per entry)."""
-    return [(f"ℓ = {r['ell']} (K = {r['K']})", r["simulation_cost"], r["n_pairs"]) for r in per_ell]
+def patch_side_cost_rows(sides: list) -> list[tuple[str, dict[str, int], int]]:
+    """The rows of :func:`data_cost_table` for a study over patch sides
+    (:class:`~support.stochastic.pipeline.PatchSideResult` per side)."""
+    return [(f"ℓ = {r.ell} (K = {r.K})", dict(r.simulation_cost), r.n_pairs) for r in sides]
 
 
 def data_cost_table(rows: list[tuple[str, dict[str, int], int]], full_rate: float | None, dt: float,

@@ -1,0 +1,219 @@
+r"""Paper 2's method as one call per patch side, with typed results (paper 2, Sec. 3 and Algorithm 1).
+
+The lattice chapters (Curie–Weiss, Ising, the criticality study) run the same four steps for every
+patch side ℓ of an L×L system with K = (L/ℓ)² patches:
+
+1. **pairs** ``(z₀, ẑ₁, δt)`` from partial evolution of one patch per large snapshot
+   (:func:`~support.stochastic.partial_evolution.evolve_random_patches`, then
+   :func:`~support.stochastic.study.pairs_from_patches`): the partial target
+   ``ẑ₁ = z₀ + φ_loc(x_{t+δt,I}) − φ_loc(x_{t,I})`` or the naive one ``ẑ₁ = φ_loc(x_{t+δt,I})``;
+2. **one SDE per** :class:`ModelSpec` (which pair set, which covariance factor λ, which latent
+   dimensions), fitted by the increment likelihood
+
+   .. math::  L_p = \tfrac12\,\mathbb E\big[(Δz − μ δt)^\top (λ Σ δt)^{-1} (Δz − μ δt)
+              + \log\det(λ Σ δt)\big],\qquad Σ = σσ^\top,
+
+   with λ = K for the partial target (its increment carries 1/K of the system's noise) and λ = 1
+   for the naive one (:func:`~support.stochastic.study.fit_sde`);
+3. **ensembles**: Euler–Maruyama paths from the test starts, common random numbers across models
+   (:func:`fit_and_roll_out`);
+4. **scores** against direct simulation of the large system, which each chapter computes in its own
+   units and returns as an :class:`EnsembleScore`.
+
+:func:`fit_and_roll_out` is steps 2–3 for every model of a study. The results are frozen
+dataclasses with a JSON round trip (:meth:`PatchSideResult.to_json` writes the layout that the
+saved runs already have, :meth:`PatchSideResult.from_json` reads those runs), so chapters, claims and
+tests read ``side.models["ours"].error_per_start`` instead of chains of dictionary keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import torch
+
+from .encoder import LatentPairs
+from .sde import LatentSDE
+from .study import SDESettings, fit_sde, rollouts
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One SDE of a study: trained on the pair set ``pairs`` (``"partial"`` or ``"naive"``) with
+    covariance factor ``lam`` (K for the partial target, 1 for the naive one), on the latent
+    dimensions ``dims`` (``None``: all of them)."""
+
+    name: str
+    pairs: str
+    lam: float
+    dims: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.pairs not in ("partial", "naive"):
+            raise ValueError(f"ModelSpec {self.name!r}: pairs must be 'partial' or 'naive', got {self.pairs!r}")
+        if not (np.isfinite(self.lam) and self.lam > 0):
+            raise ValueError(f"ModelSpec {self.name!r}: λ must be positive and finite, got {self.lam}")
+        if self.dims is not None and (not self.dims or len(set(self.dims)) != len(self.dims)
+                                      or min(self.dims) < 0):
+            raise ValueError(f"ModelSpec {self.name!r}: dims must be distinct non-negative indices, got {self.dims}")
+
+
+def partial_and_naive(K: int, dims: tuple[int, ...] | None = None) -> tuple[ModelSpec, ModelSpec]:
+    """Paper 2's two models at K patches: ``ours`` (partial target, λ = K) and ``naive`` (λ = 1)."""
+    if int(K) < 1:
+        raise ValueError(f"K must be >= 1, got {K}")
+    return ModelSpec("ours", "partial", float(K), dims), ModelSpec("naive", "naive", 1.0, dims)
+
+
+def select_dims(pairs: LatentPairs, dims: Sequence[int] | None) -> LatentPairs:
+    """The pairs restricted to latent dimensions ``dims`` (all of them for ``None``)."""
+    if dims is None:
+        return pairs
+    d = list(dims)
+    if max(d) >= pairs.z0.shape[1]:
+        raise ValueError(f"dims {d} out of range for {pairs.z0.shape[1]}-d pairs")
+    return LatentPairs(pairs.z0[:, d], pairs.z1[:, d], pairs.dt, pairs.n_patches, pairs.target)
+
+
+@dataclass(frozen=True, eq=False)
+class Ensemble:
+    """A fitted SDE and its Euler–Maruyama ensembles ``paths [n_starts, n_paths, R + 1, d]``."""
+
+    spec: ModelSpec
+    model: LatentSDE
+    paths: np.ndarray
+
+
+def fit_and_roll_out(pairs: Mapping[str, LatentPairs], specs: Sequence[ModelSpec], settings: SDESettings,
+                     starts: np.ndarray, *, dt: float, n_records: int, substeps: int,
+                     seed: int) -> dict[str, Ensemble]:
+    """Steps 2–3 of the study for every model: fit one SDE per spec on its pair set and roll it
+    out from ``starts [n_starts, n_paths, d]`` (the full latent; each model takes its ``dims``) for
+    ``n_records`` records of ``substeps`` Euler–Maruyama steps of ``dt``, seeded by ``seed`` for
+    every model (common random numbers). Returns ``{spec.name: Ensemble}`` in the order of
+    ``specs``."""
+    starts = np.asarray(starts, dtype=np.float64)
+    if starts.ndim != 3:
+        raise ValueError(f"starts must be [n_starts, n_paths, d], got shape {list(starts.shape)}")
+    if not specs:
+        raise ValueError("no models to fit: specs is empty")
+    if len({s.name for s in specs}) != len(specs):
+        raise ValueError(f"model names must be distinct, got {[s.name for s in specs]}")
+    if n_records < 1 or substeps < 1:
+        raise ValueError(f"n_records and substeps must be >= 1, got {n_records}, {substeps}")
+    n_starts, n_paths, d = starts.shape
+    out = {}
+    for spec in specs:
+        if spec.pairs not in pairs:
+            raise ValueError(f"model {spec.name!r} needs the {spec.pairs!r} pairs; have {sorted(pairs)}")
+        dims = list(range(d)) if spec.dims is None else list(spec.dims)
+        model = fit_sde(select_dims(pairs[spec.pairs], spec.dims), spec.lam, settings, seed=seed)
+        z0 = torch.from_numpy(np.ascontiguousarray(starts[..., dims].reshape(n_starts * n_paths, len(dims))))
+        paths = rollouts(model, z0, dt, n_records * substeps, seed=seed, record_every=substeps)
+        out[spec.name] = Ensemble(spec, model, paths.numpy().reshape(n_starts, n_paths, -1, len(dims)))
+    return out
+
+
+# ------------------------------------------------------------------------------ typed results
+def _frozen(d: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(d or {}))
+
+
+def _array(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=float)
+
+
+@dataclass(frozen=True, eq=False)
+class EnsembleScore:
+    """One model's ensembles scored against direct simulation of the large system.
+
+    ``error`` is paper 2's metric e = Σ_t ‖z̄_pred(t) − z̄_true(t)‖² / Σ_t ‖z̄_true(t)‖² of the ensemble
+    means, averaged over the test starts (``error_per_start``); ``pred_mean``/``pred_std`` are the
+    ensembles' mean and std ``[n_starts, R + 1, ...]``; ``extra`` holds what a chapter adds in its
+    own units (spreads, boundedness, coefficients), read-only."""
+
+    lam: float
+    error: float
+    error_per_start: tuple[float, ...]
+    pred_mean: np.ndarray
+    pred_std: np.ndarray
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "error_per_start", tuple(float(e) for e in self.error_per_start))
+        object.__setattr__(self, "pred_mean", _array(self.pred_mean))
+        object.__setattr__(self, "pred_std", _array(self.pred_std))
+        object.__setattr__(self, "extra", _frozen(self.extra))
+        if not self.error_per_start:
+            raise ValueError("an EnsembleScore needs the error of at least one start")
+
+    def __getitem__(self, key: str) -> Any:
+        """``score[key]``: a typed field by its JSON name, else an ``extra`` entry."""
+        return self.to_json()[key]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON layout of the saved runs: ``lambda``, ``error``, ``error_per_m0``, ``pred_mean``,
+        ``pred_std`` and the extras."""
+        return {"lambda": self.lam, "error": self.error, "error_per_m0": list(self.error_per_start),
+                "pred_mean": self.pred_mean, "pred_std": self.pred_std, **self.extra}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "EnsembleScore":
+        known = {"lambda", "error", "error_per_m0", "pred_mean", "pred_std"}
+        missing = known - set(d)
+        if missing:
+            raise ValueError(f"not an ensemble score: missing {sorted(missing)}")
+        return cls(float(d["lambda"]), float(d["error"]), d["error_per_m0"], d["pred_mean"], d["pred_std"],
+                   {k: v for k, v in d.items() if k not in known})
+
+
+@dataclass(frozen=True, eq=False)
+class PatchSideResult:
+    """Everything a lattice study measured at one patch side ℓ: ``K`` patches, ``n_pairs`` training
+    pairs, the simulation cost of the data per stage (:func:`support.budget.stage_costs`), the
+    scores of every model, and ``extra`` entries of the chapter (timings, closure diagnostics…)."""
+
+    ell: int
+    K: int
+    n_pairs: int
+    simulation_cost: Mapping[str, int]
+    models: Mapping[str, EnsembleScore]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "simulation_cost", _frozen(self.simulation_cost))
+        object.__setattr__(self, "models", _frozen(self.models))
+        object.__setattr__(self, "extra", _frozen(self.extra))
+        if self.K < 1 or self.ell < 1 or self.n_pairs < 0:
+            raise ValueError(f"bad patch side: ℓ = {self.ell}, K = {self.K}, n_pairs = {self.n_pairs}")
+
+    def __getitem__(self, key: str) -> Any:
+        """``side[key]``: a field by its JSON name, else an ``extra`` entry (the saved layout)."""
+        return self.to_json()[key]
+
+    def to_json(self) -> dict[str, Any]:
+        """The layout of ``metrics["per_ell"][i]`` in the saved runs."""
+        return {"ell": self.ell, "K": self.K, "n_pairs": self.n_pairs, **self.extra,
+                "simulation_cost": dict(self.simulation_cost),
+                "models": {k: m.to_json() for k, m in self.models.items()}}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "PatchSideResult":
+        known = {"ell", "K", "n_pairs", "simulation_cost", "models"}
+        missing = known - {"simulation_cost"} - set(d)
+        if missing:
+            raise ValueError(f"not a patch-side result: missing {sorted(missing)}")
+        return cls(int(d["ell"]), int(d["K"]), int(d["n_pairs"]), d.get("simulation_cost", {}),
+                   {k: EnsembleScore.from_json(m) for k, m in d["models"].items()},
+                   {k: v for k, v in d.items() if k not in known})
+
+
+def patch_sides(metrics: Mapping[str, Any]) -> list[PatchSideResult]:
+    """The typed per-ℓ results of a lattice study's ``metrics`` (a live run's or a saved run's)."""
+    if "per_ell" not in metrics:
+        raise ValueError("these metrics hold no per-patch-side results ('per_ell')")
+    return [PatchSideResult.from_json(r) for r in metrics["per_ell"]]
