@@ -42,6 +42,7 @@ from ..budget import ForceBudget
 from ..claims import UNDECIDED, ClaimSet
 from ..closure import ClosureAutoencoder, train_autoencoder
 from ..encoders import MLPClosure
+from ..figures import missing_figure, roundtrip, thin_index, thinned
 from ..jacobian import condition_number
 from ..latent import build_latent_model
 from ..metrics import mean_std
@@ -347,7 +348,8 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
 
     memory = _memory(cfg, system, pool, kept_bytes, n_ae, dev)
     metrics = _metrics(cfg, system, records, test, pool, kappa, memory, timings, n_ae)
-    figs = _figures(cfg, system, test, preds, metrics)
+    metrics["figure_curves"] = figure_curves(system, test, preds)
+    figs = figures(roundtrip(metrics), cfg)
     devices = {"all": str(dev)}
     return ExperimentResult.of(cfg, name="allen_cahn", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, metrics), figures=figs, started=t0, devices=devices,
@@ -447,50 +449,110 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
     return rows
 
 
-def _figures(cfg: Config, system: AllenCahnSystem, test: TestSet, preds: dict[str, torch.Tensor],
-             metrics: dict) -> dict:
-    figs = {}
-    keys = sorted(test.snapshots)
-    fig, axes = figure(len(keys) + 1, 1, width=2.6, height=2.6)
-    for ax, k in zip(axes[0], keys):
-        ax.imshow(test.snapshots[k], origin="lower", extent=(0, 1, 0, 1), cmap="RdBu_r", vmin=-1, vmax=1)
-        ax.set(title=f"u at t = {float(test.times[k]):.3f}", xticks=[], yticks=[])
-    ax = axes[0, -1]
-    law = system.sharp_interface_energy(test.r1[:, None], test.r2[:, None], test.times[None])
-    for j in range(min(3, len(test.energy))):
-        ax.plot(test.times, test.energy[j], color=f"C{j}", lw=2)
-        ax.plot(test.times, law[j], "k:", lw=1)
-    ax.set(xlabel="t", ylabel="free energy E", title="E(t) (dotted: sharp-interface law)")
-    fig.tight_layout()
-    figs["system"] = fig
+#: the largest side of a stored snapshot (a finer field is subsampled to it) and its decimals
+SNAPSHOT_SIDE, SNAPSHOT_DECIMALS = 64, 3
 
-    fig, axes = figure(3, 1, width=3.2, height=2.8)
-    for ax, j in zip(axes[0], range(min(3, len(test.energy)))):
-        ax.plot(test.times, test.energy[j], "k", lw=2, label="truth")
-        for i, (label, pred) in enumerate(preds.items()):
-            ax.plot(test.times, pred[j], "--", color=method_colour(label, 4 * i), label=label)
-        ax.set(xlabel="t", ylabel="E", title=f"test trajectory {j}")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    figs["energy_rollout"] = fig
+
+def figure_curves(system: AllenCahnSystem, test: TestSet, preds: dict[str, torch.Tensor], n_show: int = 3) -> dict:
+    """What the system and rollout figures draw, stored in the metrics: test run 0's snapshots
+    (subsampled to at most :data:`SNAPSHOT_SIDE` cells a side, :data:`SNAPSHOT_DECIMALS` decimals),
+    and for the first ``n_show`` test runs E(t), the sharp-interface law and each method's predicted
+    E(t) (its first seed's model), at most :data:`support.figures.MAX_POINTS` frames."""
+    n = min(n_show, len(test.energy))
+    keep = thin_index(len(test.times))
+    law = system.sharp_interface_energy(test.r1[:n, None], test.r2[:n, None], test.times[None])
+    frames = sorted(test.snapshots)
+    step = max(1, math.ceil(system.n / SNAPSHOT_SIDE))
+    return {"snapshot_times": [float(test.times[k]) for k in frames],
+            "snapshots": [np.round(test.snapshots[k][::step, ::step], SNAPSHOT_DECIMALS).tolist() for k in frames],
+            "t": thinned(test.times, keep), "energy": [thinned(e, keep) for e in test.energy[:n]],
+            "law": [thinned(e, keep) for e in law],
+            "pred": {label: [thinned(e, keep) for e in pred[:n]] for label, pred in preds.items()}}
+
+
+def figures(m: dict, cfg: Config | None = None) -> dict:
+    """Every figure of a run from its metrics (as ``results.json`` holds them) alone: the run draws
+    its own figures with it, and a chapter the saved run's. A saved run that did not store the
+    snapshots and energy curves gets placeholders for the system and rollout figures; the error
+    figure and the sharp-interface figure need only the stored errors and deviations."""
+    figs = {}
+    c = m.get("figure_curves")
+    if c is None:
+        figs["system"] = missing_figure("allen_cahn", "snapshots and energy curves", "the system: u(x, t) and E(t)")
+        figs["energy_rollout"] = missing_figure("allen_cahn", "energy curves", "predicted E(t) on test runs")
+    else:
+        t = c["t"]
+        fig, axes = figure(len(c["snapshots"]) + 1, 1, width=2.6, height=2.6)
+        for ax, tk, u in zip(axes[0], c["snapshot_times"], c["snapshots"]):
+            ax.imshow(np.asarray(u, float), origin="lower", extent=(0, 1, 0, 1), cmap="RdBu_r", vmin=-1, vmax=1)
+            ax.set(title=f"u at t = {tk:.3f}", xticks=[], yticks=[])
+        ax = axes[0, -1]
+        for j, (e, law) in enumerate(zip(c["energy"], c["law"])):
+            ax.plot(t, _floats(e), color=f"C{j}", lw=2)
+            ax.plot(t, _floats(law), "k:", lw=1)
+        ax.set(xlabel="t", ylabel="free energy E", title="E(t) (dotted: sharp-interface law)")
+        fig.tight_layout()
+        figs["system"] = fig
+
+        fig, axes = figure(len(c["energy"]), 1, width=3.2, height=2.8)
+        for ax, j in zip(axes[0], range(len(c["energy"]))):
+            ax.plot(t, _floats(c["energy"][j]), "k", lw=2, label="truth")
+            for i, (label, pred) in enumerate(c["pred"].items()):
+                ax.plot(t, _floats(pred[j]), "--", color=method_colour(label, 4 * i), label=label)
+            ax.set(xlabel="t", ylabel="E", title=f"test trajectory {j}")
+        axes[0, 0].legend(fontsize=7)
+        fig.tight_layout()
+        figs["energy_rollout"] = fig
 
     fig, ax = figure(1, 1, width=4.4, height=3.2)
     ax = ax[0, 0]
     paper = paper_numbers.ALLEN_CAHN["errors"]
-    for i, (label, key) in enumerate((("L_z", "lz"), (metrics["lxp_label"], "lxp"))):
-        s = metrics["methods"][label]
-        ax.plot([i - 0.1] * len(s["per_seed"]), s["per_seed"], "o", color=method_colour(label, 4 * i),
+    for i, (label, key) in enumerate((("L_z", "lz"), (m["lxp_label"], "lxp"))):
+        s = m["methods"][label]
+        ax.plot([i - 0.1] * len(s["per_seed"]), _floats(s["per_seed"]), "o", color=method_colour(label, 4 * i),
                 label="this run (per seed)" if i == 0 else None)
         ax.plot([i + 0.1] * 3, paper[key + "_per_seed"], "s", mfc="none", color="k",
                 label="paper (per seed)" if i == 0 else None)
-    ax.set_xticks([0, 1], ["L_z", metrics["lxp_label"]])
+    ax.set_xticks([0, 1], ["L_z", m["lxp_label"]])
     ax.set(yscale="log", ylabel="relative error on E", title="equal force budget")
     ax.legend(fontsize=7)
     fig.tight_layout()
     figs["errors"] = fig
+
+    figs["sharp_interface"] = (sharp_interface_figure(m) if "sharp_interface" in m else
+                               missing_figure("allen_cahn", "deviations from the sharp-interface law",
+                                              "E against the sharp-interface law"))
     for f in figs.values():
         plt.close(f)
     return figs
+
+
+def sharp_interface_figure(m: dict):
+    """|E − E_law| / (σ·2π·ε) of every test annulus against the fraction t / (r₂²/2) of its hole's
+    life, while both interfaces exist, with the tolerance of the ``sharp_interface`` claim; drawn from
+    ``metrics["sharp_interface"]`` (the signed E/E_law − 1 per frame, the radii) and the frame spacing."""
+    si, eps, dt = m["sharp_interface"], m["eps"], m["pool"]["frame_dt"]
+    fig, ax = figure(1, 1, width=4.6, height=3.2)
+    ax = ax[0, 0]
+    top = SHARP_INTERFACE_TOL
+    for j, (rel, r1, r2) in enumerate(zip(si["rel_dev_while_both"], si["r1"], si["r2"])):
+        t = np.arange(len(rel)) * dt
+        roots = np.sqrt(np.clip(r1 ** 2 - 2 * t, 0, None)) + np.sqrt(np.clip(r2 ** 2 - 2 * t, 0, None))
+        dev = np.abs(np.asarray(_floats(rel))) * roots / eps
+        top = max(top, np.nanmax(dev, initial=0.0))
+        ax.plot(t / (r2 ** 2 / 2), dev, color="C0", lw=0.8, alpha=0.7,
+                label=f"{len(si['r1'])} test annuli" if j == 0 else None)
+    ax.axhline(SHARP_INTERFACE_TOL, color="k", ls="--", lw=1, label="tolerance σ·2π·ε")
+    ax.set_ylim(top=2 * top)
+    ax.set(yscale="log", xlim=(0, 1), xlabel="fraction of the hole's life, t / (r₂²/2)",
+           ylabel="|E − E_law| / (σ·2π·ε)", title=f"E against the sharp-interface law, ε = {eps:.4f}")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _floats(values) -> list[float]:
+    """A stored curve with JSON nulls (non-finite values) as NaN."""
+    return [math.nan if v is None else v for v in values]
 
 
 def recompute_test_metrics(path: str, progress: bool = False) -> dict:

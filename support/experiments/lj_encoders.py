@@ -23,6 +23,7 @@ from typing import ClassVar
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
+from ..figures import missing_figure, roundtrip, thin_index, thinned
 from ..pipeline import rollout_observables
 from ..plotting import figure
 from ..claims import UNDECIDED, ClaimSet
@@ -183,8 +184,9 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
                "results": results, "seconds": {k: round(v, 2) for k, v in seconds.items()},
                "transfer_ratio": _transfer(results),
                "execution": execution_record(workers, store, (o for ens in ensembles for o in ens.origins))}
+    metrics["rollouts"] = rollout_data(cfg, setups, results, models, aes)
     return ExperimentResult.of(cfg, name="lj_encoders", version=VERSION, seed=seed, metrics=metrics,
-                               comparison=_comparison(metrics), figures=_figures(cfg, setups, results, models, aes), started=t0,
+                               comparison=_comparison(metrics), figures=figures(roundtrip(metrics), cfg), started=t0,
                                devices=lj_devices())
 
 
@@ -247,34 +249,65 @@ def transfer_figure(results: dict):
     return fig
 
 
-def _figures(cfg: Config, setups: dict, results: dict, models: dict, aes: dict) -> dict:
-    figs = {"transfer": transfer_figure(results)}
+def rollout_data(cfg: Config, setups: dict, results: dict, models: dict, aes: dict, n_runs: int = 3) -> dict:
+    """What the rollout figure draws, stored in the metrics: on the first ``n_runs`` new-start test
+    runs, T(t) true and rolled out by the first model of each encoder trained on the first design
+    (``None`` for an encoder whose every model diverged), at most
+    :data:`support.figures.MAX_POINTS` frames."""
     design = next(iter(results))
     setup = setups[design]
     test = setup.tests["new starts"]
-    one = replace(test, x=test.x[:3], forces=None)
+    one = replace(test, x=test.x[:n_runs], forces=None)
     scale = setup.system.temperature_scale
     t = one.times.numpy()
-    fig, axes = figure(len(cfg.encoders), 1, width=4.0, height=3.2)
-    for ax, enc in zip(axes[0], cfg.encoders):
+    keep = thin_index(len(t))
+    out = {"design": design, "test": "new starts", "t": thinned(t, keep), "encoders": {}}
+    for enc in cfg.encoders:
         if models[(design, enc)] is None:
-            ax.set_title(f"{enc}: every model diverged", fontsize=9)
+            out["encoders"][enc] = None
             continue
         pred, true = rollout_observables(models[(design, enc)], aes[(design, enc)], one)
-        for j in range(true.shape[0]):
-            ax.plot(t, true[j, :, 0].cpu().numpy() / scale, "k", lw=2, label="truth" if j == 0 else None)
-            ax.plot(t, pred[j, :, 0].cpu().numpy() / scale, "--", color=f"C{j}", label="model" if j == 0 else None)
+        out["encoders"][enc] = {"truth": [thinned(row, keep) for row in true[..., 0] / scale],
+                                "pred": [thinned(row, keep) for row in pred[..., 0] / scale]}
+    return out
+
+
+def figures(m: dict, cfg: Config | None = None) -> dict:
+    """Every figure of a run from its metrics (as ``results.json`` holds them) alone: the run draws
+    its own figures with it, and a chapter the saved run's; a saved run that did not store the
+    rollouts gets a placeholder that says so."""
+    figs = {"transfer": transfer_figure(m["results"])}
+    ro = m.get("rollouts")
+    if ro is None:
+        figs["new_start_rollouts"] = missing_figure("lj_encoders", "rollouts", "rollouts on new-start test runs")
+        return figs
+    t = ro["t"]
+    fig, axes = figure(len(ro["encoders"]), 1, width=4.0, height=3.2)
+    for ax, (enc, data) in zip(axes[0], ro["encoders"].items()):
+        if data is None:
+            ax.set_title(f"{enc}: every model diverged", fontsize=9)
+            continue
+        for j, (true, pred) in enumerate(zip(data["truth"], data["pred"])):      # one test run each
+            ax.plot(t, _floats(true), "k", lw=2, label="truth" if j == 0 else None)
+            ax.plot(t, _floats(pred), "--", color=f"C{j}", label="model" if j == 0 else None)
         lo, hi = ax.get_ylim()
         if lo < 0:                                   # a rollout that leaves the physical range
             ax.axhspan(lo, 0, color="0.9", zorder=0)
             ax.axhline(0, color="0.4", lw=0.8)
             ax.text(t[-1], 0, "T < 0: unphysical ", ha="right", va="top", fontsize=7, color="0.3")
             ax.set_ylim(lo, hi)
-        ax.set(xlabel="t", ylabel="T", title=f"{SHORT_LABELS[enc].replace(chr(10), ' ')}\n(trained on {design})")
+        ax.set(xlabel="t", ylabel="T",
+               title=f"{SHORT_LABELS[enc].replace(chr(10), ' ')}\n(trained on {ro['design']})")
         ax.legend(fontsize=7)
     fig.tight_layout()
+    plt.close(fig)
     figs["new_start_rollouts"] = fig
     return figs
+
+
+def _floats(values) -> list[float]:
+    """A stored curve with JSON nulls (a blown-up rollout's non-finite values) as NaN."""
+    return [math.nan if v is None else v for v in values]
 
 
 def summary_table(result: ExperimentResult) -> Table:

@@ -22,9 +22,10 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-
+import matplotlib.pyplot as plt
 
 from ..paper_numbers import lj as paper_numbers
+from ..figures import missing_figure, roundtrip, thin_index, thinned
 from ..pipeline import rollout_observables
 from ..plotting import figure, method_colour
 from ..claims import UNDECIDED, ClaimSet
@@ -148,7 +149,8 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     metrics["partial_force_check"] = check
     metrics["execution"] = execution_record(workers, store, (o for ens in ensembles for o in ens.origins))
     metrics["closure_diagnostics"] = diagnostics
-    figs = _figures(cfg, setup, ae, results, models)
+    metrics["figure_curves"] = figure_curves(cfg, setup, ae, results, models)
+    figs = figures(roundtrip(metrics), cfg)
     return ExperimentResult.of(cfg, name="lj_structures", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, metrics), figures=figs, started=t0,
                                devices=lj_devices())
@@ -192,15 +194,47 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
     return rows
 
 
-def _figures(cfg: Config, setup, ae, results: dict, models: dict) -> dict:
+def figure_curves(cfg: Config, setup, ae, results: dict, models: dict, n_runs: int = 3) -> dict:
+    """What the rollout figure draws, stored in the metrics: T(t) of every training run (at most 100
+    frames each) and, on the first ``n_runs`` same-start test runs, T(t) true and rolled out by the
+    first model of each loss (OnsagerNet, paper protocol, where trained; ``None`` for a loss whose
+    every model diverged), at most :data:`support.figures.MAX_POINTS` frames."""
+    temps = setup.system.observables(setup.train.x.reshape(-1, setup.system.state_dim))
+    temps = (temps / setup.system.temperature_scale).reshape(setup.train.n_traj, -1)
+    t = setup.train.times.numpy()
+    train_keep = thin_index(len(t), 100)
+    protocol = "paper" if "paper" in results else next(iter(results))
+    structure = "onsagernet" if "onsagernet" in results[protocol] else next(iter(results[protocol]))
+    one = replace(setup.tests["same start"], x=setup.tests["same start"].x[:n_runs], forces=None)
+    scale = setup.system.temperature_scale
+    t_test = one.times.numpy()
+    keep = thin_index(len(t_test))
+    out = {"train_t": thinned(t, train_keep), "train_T": [thinned(row, train_keep) for row in temps],
+           "lz_runs": cfg.lz_trajectories, "protocol": protocol, "structure": structure,
+           "test_t": thinned(t_test, keep), "truth": None, "pred": {}}
+    for key, label in (("lz", "L_z"), ("lx", "L_x,p")):
+        if models[(protocol, structure, key)] is None:          # every model of that ensemble diverged
+            out["pred"][label] = None
+            continue
+        pred, true = rollout_observables(models[(protocol, structure, key)], ae, one)
+        out["truth"] = [thinned(row, keep) for row in true[..., 0] / scale]
+        out["pred"][label] = [thinned(row, keep) for row in pred[..., 0] / scale]
+    return out
+
+
+def figures(m: dict, cfg: Config | None = None) -> dict:
+    """Every figure of a run from its metrics (as ``results.json`` holds them) alone: the run draws
+    its own figures with it, and a chapter the saved run's. A saved run that did not store the
+    training and rollout curves gets a placeholder rollout figure that says so."""
     figs = {}
+    results = m["results"]
     n = len(results)
     fig, axes = figure(n, 1, width=4.6, height=3.6, sharey=True)
     for ax, (protocol, per) in zip(axes[0], results.items()):
         data, pos, colours, lost = [], [], [], []
         for i, structure in enumerate(per):
             for j, (key, label) in enumerate((("lz", "L_z"), ("lx", "L_x,p"))):
-                errs = per[structure][key]["same start"]["per_model"]
+                errs = [math.inf if e is None else e for e in per[structure][key]["same start"]["per_model"]]
                 finite = [e for e in errs if math.isfinite(e)]
                 if len(finite) < len(errs):                    # diverged models: counted, not drawn
                     lost.append((3 * i + j, len(errs) - len(finite)))
@@ -221,36 +255,40 @@ def _figures(cfg: Config, setup, ae, results: dict, models: dict) -> dict:
     for ax in axes[0]:                       # shared y: set the ticks once the limits are final
         compact_log_ticks(ax, "y")
     axes[0, 0].plot([], [], "s", color=method_colour("L_z"), label="L_z")
-    axes[0, 0].plot([], [], "s", color=method_colour("L_x,p", 3), label=f"L_x,p (p = 1/{round(1 / cfg.p)})")
+    axes[0, 0].plot([], [], "s", color=method_colour("L_x,p", 3), label=f"L_x,p (p = 1/{round(1 / m['p'])})")
     axes[0, 0].legend(fontsize=8)
+    plt.close(fig)
     figs["structures"] = fig
 
+    c = m.get("figure_curves")
+    if c is None:
+        figs["rollouts"] = missing_figure("lj_structures", "training and rollout curves",
+                                          "training runs and test rollouts")
+        return figs
     fig, axes = figure(2, 1, width=4.4, height=3.2)
-    temps = setup.system.observables(setup.train.x.reshape(-1, setup.system.state_dim))
-    temps = (temps / setup.system.temperature_scale).reshape(setup.train.n_traj, -1).cpu().numpy()
-    t = setup.train.times.numpy()
-    for k, row in enumerate(temps):
-        axes[0, 0].plot(t, row, color="C0" if k < cfg.lz_trajectories else "0.7",
-                        lw=1.5 if k < cfg.lz_trajectories else 0.6)
+    for k, row in enumerate(c["train_T"]):
+        lz_run = k < c["lz_runs"]
+        axes[0, 0].plot(c["train_t"], _floats(row), color="C0" if lz_run else "0.7", lw=1.5 if lz_run else 0.6)
     axes[0, 0].set(xlabel="t (LJ time)", ylabel="T", title="training runs (blue: the L_z runs, paper protocol)")
-    protocol = "paper" if "paper" in results else next(iter(results))
-    structure = "onsagernet" if "onsagernet" in results[protocol] else next(iter(results[protocol]))
-    one = replace(setup.tests["same start"], x=setup.tests["same start"].x[:3], forces=None)
-    scale = setup.system.temperature_scale
-    for k, (key, label) in enumerate((("lz", "L_z"), ("lx", "L_x,p"))):
-        if models[(protocol, structure, key)] is None:          # every model of that ensemble diverged
+    t = c["test_t"]
+    for k, (label, pred) in enumerate(c["pred"].items()):
+        if pred is None:
             continue
-        pred, true = rollout_observables(models[(protocol, structure, key)], ae, one)
-        for j in range(true.shape[0]):
-            if k == 0:
-                axes[0, 1].plot(t, true[j, :, 0].cpu().numpy() / scale, "k", lw=2, label="truth" if j == 0 else None)
-            axes[0, 1].plot(t, pred[j, :, 0].cpu().numpy() / scale, "--", color=method_colour(label, 3 * k),
-                            label=label if j == 0 else None)
+        for j, row in enumerate(pred):
+            if k == 0 and c["truth"] is not None:
+                axes[0, 1].plot(t, _floats(c["truth"][j]), "k", lw=2, label="truth" if j == 0 else None)
+            axes[0, 1].plot(t, _floats(row), "--", color=method_colour(label, 3 * k), label=label if j == 0 else None)
     axes[0, 1].set(xlabel="t", ylabel="T",
-                   title=f"test rollouts, {STRUCTURE_LABELS[structure]} ({protocol} protocol)")
+                   title=f"test rollouts, {STRUCTURE_LABELS[c['structure']]} ({c['protocol']} protocol)")
     axes[0, 1].legend(fontsize=8)
+    plt.close(fig)
     figs["rollouts"] = fig
     return figs
+
+
+def _floats(values) -> list[float]:
+    """A stored curve with JSON nulls (non-finite values) as NaN."""
+    return [math.nan if v is None else v for v in values]
 
 
 def summary_table(result: ExperimentResult) -> Table:

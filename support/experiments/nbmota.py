@@ -398,7 +398,14 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
     return rows
 
 
+def _at(by_T: dict, T: float):
+    """The entry of a dict keyed by temperature: float keys in a live run, their strings in a run
+    read back from ``results.json``."""
+    return by_T[T] if T in by_T else by_T[str(T)]
+
+
 def _figures(cfg: Config, m: dict) -> dict:
+    """The figures of a run from its config and metrics alone (a saved run's too: keys may be strings)."""
     figs = {}
     # microscopic picture: the 7.5 Å sphere around a vacancy and one hop; barrier histogram
     fig = figure(1, 1, width=4.2, height=3.6)[0]
@@ -431,7 +438,7 @@ def _figures(cfg: Config, m: dict) -> dict:
     for j, name in enumerate(SRO_NAMES):
         ax = axes.flat[j]
         for i, T in enumerate(cfg.temperatures):
-            mu, sd = np.asarray(m["small_mean"][T])[:, j], np.asarray(m["small_std"][T])[:, j]
+            mu, sd = np.asarray(_at(m["small_mean"], T))[:, j], np.asarray(_at(m["small_std"], T))[:, j]
             ax.plot(hops, mu, color=method_colour("", i), label=f"{T:.0f} K")
             ax.fill_between(hops, mu - sd, mu + sd, color=method_colour("", i), alpha=0.15, lw=0)
             ref = paper_numbers.NBMOTA["sro_predicted"].get(int(T))
@@ -465,12 +472,12 @@ def _figures(cfg: Config, m: dict) -> dict:
     axes[0, 0].set(xlabel="hops per vacancy", ylabel="std of δ (mean of 6)", yscale="log",
                    title=f"Fluctuations, {cfg.truth_T:.0f} K")
     axes[0, 0].legend(fontsize=7)
-    Ts = sorted(m["stationary"])
+    Ts = sorted(m["stationary"], key=float)          # float keys, or their strings in a saved run
     for j in MOTA:
-        axes[0, 1].plot(Ts, [m["stationary"][t][j] for t in Ts], "o-", color=method_colour("", j - 3),
-                        label=f"SDE {SRO_NAMES[j]}")
+        axes[0, 1].plot([float(t) for t in Ts], [m["stationary"][t][j] for t in Ts], "o-",
+                        color=method_colour("", j - 3), label=f"SDE {SRO_NAMES[j]}")
         ref = paper_numbers.NBMOTA["sro_predicted"]
-        rt = [t for t in sorted(ref) if min(Ts) - 1 <= t <= max(Ts) + 1]
+        rt = [t for t in sorted(ref) if float(Ts[0]) - 1 <= t <= float(Ts[-1]) + 1]
         axes[0, 1].plot(rt, [ref[t][j] for t in rt], "s--", color=method_colour("", j - 3), mfc="none",
                         label=f"paper {SRO_NAMES[j]}")
     axes[0, 1].set(xlabel="T (K)", ylabel="stationary δ", title="Equilibrium SRO vs T")

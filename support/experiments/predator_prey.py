@@ -33,6 +33,7 @@ from ..latent import build_latent_model
 from ..normalise import LatentNormaliser
 from ..plotting import figure, method_colour
 from ..claims import UNDECIDED, ClaimSet
+from ..figures import missing_figure, roundtrip, thin_index, thinned
 from ..results import ExperimentResult, saved_result
 from ..uncertainty import Estimate, above, all_of, below, paired_log_ratio, within
 from ..tables import Table
@@ -157,7 +158,8 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
 
     metrics = _metrics(cfg, summary, curves, ablation, records, small)
     metrics["label_noise"] = label_noise_metrics(system, ae, pool, cfg, seed)
-    figs = _figures(cfg, summary, curves, ablation, models, ae, test)
+    metrics["trajectory"] = trajectory_data(models, ae, test)
+    figs = figures(roundtrip(metrics), cfg)
     name = "predator_prey" if cfg.selection == "uniform" else f"predator_prey_{cfg.selection}"
     return ExperimentResult.of(cfg, name=name, version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, summary, metrics), figures=figs, started=t0,
@@ -287,29 +289,57 @@ def fmt_budget(curve: dict, tol: float) -> str:
     return format_bounds(curve_budget_bounds(curve, tol), fmt=lambda x: f"{x:.2e}")
 
 
-def _figures(cfg, summary, curves, ablation, models, ae, test) -> dict:
+def trajectory_data(models: dict, ae, test, index: int = 0) -> dict:
+    """What the trajectory figure draws, stored in the metrics: test trajectory ``index``'s
+    observables (ū, v̄) over time, true and rolled out by each model (at most
+    :data:`support.figures.MAX_POINTS` frames)."""
+    from ..pipeline import rollout_observables
+    one = replace(test, x=test.x[index:index + 1])
+    t = one.times.numpy()
+    keep = thin_index(len(t))
+    out = {"index": index, "t": thinned(t, keep), "pred": {}}
+    for label, G in models.items():
+        pred, true = rollout_observables(G, ae, one)
+        out["truth"] = thinned(true[0], keep)
+        out["pred"][label] = thinned(pred[0], keep)
+    return out
+
+
+def _name(cfg) -> str:
+    return "predator_prey" if cfg.selection == "uniform" else f"predator_prey_{cfg.selection}"
+
+
+def figures(m: dict, cfg: Config) -> dict:
+    """Every figure of a run from its metrics (as ``results.json`` holds them) and its config alone:
+    the run draws its own figures with it, and a chapter the saved run's. A figure whose data a
+    saved run did not store is a placeholder that says so (:func:`support.figures.missing_figure`)."""
     figs = {}
     fig, ax = figure(1, 1, width=5.2, height=3.8)
-    plot_error_vs_budget(ax[0, 0], summary, cfg.tol, "Predator–prey: error vs force budget")
+    plot_error_vs_budget(ax[0, 0], m["methods"], m["tolerance"], "Predator–prey: error vs force budget")
     figs["error_vs_budget"] = fig
 
-    fig, axes = figure(3, 1, width=3.4)
-    pred_true = {label: _rollout_one(G, ae, test) for label, G in models.items()}
-    (true_t, true_z) = next(iter(pred_true.values()))[0]
-    axes[0, 0].plot(true_t, true_z[:, 0], "k", lw=2, label="truth")
-    axes[0, 1].plot(true_t, true_z[:, 1], "k", lw=2)
-    axes[0, 2].plot(true_z[:, 0], true_z[:, 1], "k", lw=2, label="truth")
-    for i, (label, (_, pred)) in enumerate(pred_true.items()):
-        c = method_colour(label, 4 * i)
-        axes[0, 0].plot(true_t, pred[:, 0], "--", color=c, label=label)
-        axes[0, 1].plot(true_t, pred[:, 1], "--", color=c)
-        axes[0, 2].plot(pred[:, 0], pred[:, 1], "--", color=c, label=label)
-    axes[0, 0].set(xlabel="t", ylabel="ū", title="prey mean")
-    axes[0, 1].set(xlabel="t", ylabel="v̄", title="predator mean")
-    axes[0, 2].set(xlabel="ū", ylabel="v̄", title="phase portrait")
-    axes[0, 0].legend(fontsize=7)
-    figs["trajectory"] = fig
+    traj = m.get("trajectory")
+    if traj is None:
+        figs["trajectory"] = missing_figure(_name(cfg), "rollouts", "a test trajectory and its rollouts")
+    else:
+        fig, axes = figure(3, 1, width=3.4)
+        true_t, true_z = np.asarray(traj["t"]), np.asarray(traj["truth"], float)
+        axes[0, 0].plot(true_t, true_z[:, 0], "k", lw=2, label="truth")
+        axes[0, 1].plot(true_t, true_z[:, 1], "k", lw=2)
+        axes[0, 2].plot(true_z[:, 0], true_z[:, 1], "k", lw=2, label="truth")
+        for i, (label, pred) in enumerate(traj["pred"].items()):
+            pred = np.asarray(pred, float)
+            c = method_colour(label, 4 * i)
+            axes[0, 0].plot(true_t, pred[:, 0], "--", color=c, label=label)
+            axes[0, 1].plot(true_t, pred[:, 1], "--", color=c)
+            axes[0, 2].plot(pred[:, 0], pred[:, 1], "--", color=c, label=label)
+        axes[0, 0].set(xlabel="t", ylabel="ū", title="prey mean")
+        axes[0, 1].set(xlabel="t", ylabel="v̄", title="predator mean")
+        axes[0, 2].set(xlabel="ū", ylabel="v̄", title="phase portrait")
+        axes[0, 0].legend(fontsize=7)
+        figs["trajectory"] = fig
 
+    curves = m["training_curves"]
     fig, axes = figure(2, 1, width=4.0)
     for i, (label, c) in enumerate(curves.items()):
         col = method_colour(label, 4 * i)
@@ -318,11 +348,12 @@ def _figures(cfg, summary, curves, ablation, models, ae, test) -> dict:
         axes[0, 1].plot(steps, [e["test_error"] for _, e in c["evals"]], "o-", ms=3, color=col, label=label)
     axes[0, 0].set(yscale="log", xlabel="fraction of training", ylabel="training loss (own units)",
                    title=f"training loss at {cfg.curve_budget:.1e} forces")
-    axes[0, 1].axhline(cfg.tol, color="k", ls="--", lw=1)
+    axes[0, 1].axhline(m["tolerance"], color="k", ls="--", lw=1)
     axes[0, 1].set(yscale="log", xlabel="gradient step", ylabel="test error", title="test error during training")
     axes[0, 1].legend(fontsize=7)
     figs["training_curves"] = fig
 
+    ablation = m["lambda_cond_ablation"]
     fig, ax = figure(1, 1)
     ax = ax[0, 0]
     lams = [max(r["lambda_cond"], 1e-8) for r in ablation]
@@ -330,15 +361,9 @@ def _figures(cfg, summary, curves, ablation, models, ae, test) -> dict:
     ax.set(xscale="log", yscale="log", xlabel="λ_cond (0 drawn at 1e-8)", ylabel="test error",
            title=f"λ_cond ablation ({Method('lx', cfg.ablation_p).label}, {cfg.ablation_budget:.1e} forces)")
     figs["lambda_cond"] = fig
+    for f in figs.values():
+        plt.close(f)
     return figs
-
-
-def _rollout_one(G, ae, test, index: int = 0):
-    from ..pipeline import rollout_observables
-    one = replace(test, x=test.x[index:index + 1])
-    pred, true = rollout_observables(G, ae, one)
-    t = one.times.numpy()
-    return (t, true[0].numpy()), pred[0].numpy()
 
 
 # ----------------------------------------------------------------------------- claims

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..results import ExperimentResult
 from . import predator_prey
+from .predator_prey import figures  # noqa: F401  (the figures of a run, drawn from its metrics)
 from .config import resolve
 
 VERSION = predator_prey.VERSION

@@ -21,12 +21,15 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
+import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.ticker import NullLocator
 import torch
 from torch import nn
 
 from ..budget import ForceBudget
 from ..paper_numbers import paper2 as paper_numbers
+from ..figures import missing_figure, roundtrip
 from ..plotting import figure
 from ..claims import ClaimSet
 from ..results import ExperimentResult
@@ -250,21 +253,49 @@ def _gauss(ax, mean: float, var: float, lo: float, hi: float, **kw) -> None:
     ax.plot(t, torch.exp(-(t - mean) ** 2 / (2 * var)) / math.sqrt(2 * math.pi * var), **kw)
 
 
+#: bins of the stored histograms of the increments
+HIST_BINS = 60
+
+
+def _histogram(values) -> dict:
+    """A density histogram of ``values`` (:data:`HIST_BINS` bins over their range), as stored."""
+    density, edges = np.histogram(np.asarray(values, float), bins=HIST_BINS, density=True)
+    return {"edges": edges.tolist(), "density": density.tolist()}
+
+
+def _stairs(ax, h: dict, **kw) -> None:
+    ax.stairs(h["density"], h["edges"], fill=True, **kw)
+
+
+def figures(m: dict, cfg: Config) -> dict:
+    """Every figure of a run from its metrics (as ``results.json`` holds them) and its config alone:
+    the run draws its own figures with it, and a chapter the saved run's. A saved run written before
+    the increments' histograms were stored gets a placeholder for that figure."""
+    figs = {"increments": (_increment_figure(m["increments"], cfg) if "histograms" in m["increments"] else
+                           missing_figure("sde_closure", "histograms of the increments",
+                                          "partial, naive and full increments")),
+            "lambda_sweep": _lambda_figure(m["lambda_sweep"], cfg),
+            "correlated": _correlation_figure(m["correlated"], cfg)}
+    for f in figs.values():
+        plt.close(f)
+    return figs
+
+
 def _increment_figure(inc: dict, cfg: Config):
     fig, axes = figure(2, 1, width=4.2)
-    s = inc["samples"]
+    s = inc["histograms"]
     a = axes[0, 0]
     for name, colour in (("full", "#444444"), ("partial", "#1f77b4")):
-        a.hist(s[name], bins=60, density=True, alpha=0.5, color=colour, label=f"{name} increment")
-    lo, hi = min(s["partial"]), max(s["partial"])
+        _stairs(a, s[name], alpha=0.5, color=colour, label=f"{name} increment")
+    lo, hi = s["partial"]["edges"][0], s["partial"]["edges"][-1]
     _gauss(a, inc["exact_mean"], inc["exact_full_var"], lo, hi, color="k", lw=1, label="exact (full)")
     _gauss(a, inc["exact_mean"], cfg.n_patches * inc["exact_full_var"], lo, hi, color="C0", lw=1,
            ls="--", label=f"exact, variance × K = {cfg.n_patches}")
     a.set(xlabel="Δz over δt", ylabel="density", title="Partial vs full increment")
     a.legend(fontsize=7)
     a = axes[0, 1]
-    a.hist(s["naive"], bins=60, density=True, alpha=0.6, color="#d62728", label="naive increment")
-    a.hist(s["partial"], bins=60, density=True, alpha=0.5, color="#1f77b4", label="partial increment")
+    _stairs(a, s["naive"], alpha=0.6, color="#d62728", label="naive increment")
+    _stairs(a, s["partial"], alpha=0.5, color="#1f77b4", label="partial increment")
     a.set(xlabel="Δz over δt", title="Naive target: spatial spread of the patches")
     a.legend(fontsize=7)
     return fig
@@ -388,10 +419,8 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         res = {"increments": increment_study(cfg, gen),
                "lambda_sweep": lambda_study(cfg, gen, seed),
                "correlated": correlation_study(cfg, gen, seed)}
-    figs = {"increments": _increment_figure(res["increments"], cfg),
-            "lambda_sweep": _lambda_figure(res["lambda_sweep"], cfg),
-            "correlated": _correlation_figure(res["correlated"], cfg)}
-    res["increments"].pop("samples")
+    # the figure's histograms are stored, not the increments
+    res["increments"]["histograms"] = {t: _histogram(v) for t, v in res["increments"].pop("samples").items()}
     res["simulation_cost"] = {
         "kind": "site_updates",
         "increments_partial": res["increments"]["cost"]["partial"],
@@ -399,7 +428,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         "lambda_sweep": res["lambda_sweep"]["cost"], "correlated": res["correlated"]["cost"]}
     res["simulation_cost"]["total"] = sum(v for k, v in res["simulation_cost"].items() if k != "kind")
     return ExperimentResult.of(cfg, name="sde_closure", version=VERSION, seed=seed, metrics=res,
-                               comparison=_comparison(res, cfg), figures=figs, started=t0,
+                               comparison=_comparison(res, cfg), figures=figures(roundtrip(res), cfg), started=t0,
                                threads=cfg.threads)
 
 

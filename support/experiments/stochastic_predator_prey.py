@@ -35,6 +35,7 @@ import torch
 from ..budget import ForceBudget
 from ..metrics import mean_std
 from ..paper_numbers import paper2 as paper_numbers
+from ..figures import roundtrip
 from ..plotting import figure
 from ..claims import UNDECIDED, ClaimSet
 from ..results import ExperimentResult, fmt
@@ -325,6 +326,17 @@ def _times(n: int, cfg: Config, dt: float) -> np.ndarray:
     return np.arange(n) * cfg.test_record_every * dt
 
 
+def figures(m: dict, cfg: Config) -> dict:
+    """Every figure of a run from its metrics (as ``results.json`` holds them: the first seed's
+    curves and bands) and its config alone: the run draws its own figures with it, and a chapter the
+    saved run's."""
+    first = m["per_seed"][0]
+    figs = {"mmd": _mmd_figure(first, m["summary"], cfg, m["dt"]), "bands": _band_figure(first, cfg, m["dt"])}
+    for f in figs.values():
+        plt.close(f)
+    return figs
+
+
 def _mmd_figure(first: dict, summary: dict, cfg: Config, dt: float):
     fig, axes = figure(2, 1, width=4.4)
     a = axes[0, 0]
@@ -486,12 +498,11 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         per_seed = [one_seed(system, cfg, seed + i, budgets, progress) for i in range(cfg.n_seeds)]
     summary = summarise(per_seed, cfg)
     cost = _costs(budgets)
-    figs = {"mmd": _mmd_figure(per_seed[0], summary, cfg, system.dt),
-            "bands": _band_figure(per_seed[0], cfg, system.dt)}
     metrics = {"summary": summary, "simulation_cost": cost, "K": cfg.n_patches, "lambdas": cfg.lambdas,
                "dt": system.dt, "per_seed": per_seed}
     return ExperimentResult.of(cfg, name="stochastic_predator_prey", version=VERSION, seed=seed,
-                               metrics=metrics, comparison=_comparison(summary, cost, cfg), figures=figs,
+                               metrics=metrics, comparison=_comparison(summary, cost, cfg),
+                               figures=figures(roundtrip(metrics), cfg),
                                started=t0, threads=cfg.threads)
 
 
