@@ -29,30 +29,30 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     "theory": ("support.experiments.theory",
                "L_x vs L_z, unbiasedness and variance of L_x,p on an exactly closed linear system"),
     "predator_prey": ("support.experiments.predator_prey",
-                      "paper 1 §3.1: test error vs force budget, L_z vs L_x vs L_x,p (predator–prey PDE)"),
+                      "paper 1, Fig. 2: test error vs force budget, L_z vs L_x vs L_x,p (predator–prey PDE)"),
     "predator_prey_ordered": ("support.experiments.predator_prey_ordered",
                               "the same, with paper 1's protocol: a budget buys whole training runs in order"),
     "lj_structures": ("support.experiments.lj_structures",
-                      "paper 1 §3.3: Lennard-Jones temperature, MLP / OnsagerNet / GFINNs, L_z vs L_x,p"),
+                      "paper 1, Fig. 3: Lennard-Jones temperature, MLP / OnsagerNet / GFINNs, L_z vs L_x,p"),
     "lj_encoders": ("support.experiments.lj_encoders",
-                    "paper 1 §3.3: ordered-vector MLP encoder vs a permutation/periodic-invariant one"),
+                    "paper 1's LJ set-up: ordered-vector MLP encoder vs a permutation/periodic-invariant one"),
     "lj_scaling": ("support.experiments.lj_scaling",
-                   "paper 1 §3.4: force computations to reach e_tol vs number of atoms (real partial forces)"),
+                   "paper 1, Fig. 4: force computations to reach e_tol vs number of atoms (real partial forces)"),
     "sde_closure": ("support.experiments.sde_closure",
-                    "paper 2 §1: the SDE loss and why λ = K, on K exactly known Ornstein–Uhlenbeck patches"),
+                    "paper 2: the SDE loss and why λ = K, on K exactly known Ornstein–Uhlenbeck patches"),
     "stochastic_predator_prey": ("support.experiments.stochastic_predator_prey",
-                                 "paper 2 §2.1: stochastic predator–prey from partial evolution, MMD vs λ"),
+                                 "paper 2: stochastic predator–prey from partial evolution, MMD vs λ"),
     "curie_weiss": ("support.experiments.curie_weiss",
-                    "paper 2 §2.2: Curie–Weiss SDE from patch evolution, λ = K vs naive, exact μ and σ²"),
+                    "paper 2: Curie–Weiss SDE from patch evolution, λ = K vs naive, exact μ and σ²"),
     "allen_cahn": ("support.experiments.allen_cahn",
-                   "paper 1 §3.2: Allen–Cahn free energy, L_z vs L_x,p at an equal force budget (streamed)"),
-    "ising": ("support.experiments.ising", "paper 2 §2.3: 64×64 Ising SDE (m, ρ_dw, closure), λ = K vs naive"),
+                   "paper 1: Allen–Cahn free energy, L_z vs L_x,p at an equal force budget (streamed)"),
+    "ising": ("support.experiments.ising", "paper 2: 64×64 Ising SDE (m, ρ_dw, closure), λ = K vs naive"),
     "upsampling": ("support.experiments.upsampling",
-                   "paper 2 §1.7: hierarchical upsampling of Ising snapshots against direct equilibrium"),
+                   "paper 2: hierarchical upsampling of Ising snapshots against direct equilibrium"),
     "ising_criticality": ("support.experiments.ising_criticality",
-                          "paper 2 §2.4: Ising finite-size scaling at T_c from an SDE learned on L = 16 data"),
+                          "paper 2: Ising finite-size scaling at T_c from an SDE learned on L = 16 data"),
     "nbmota": ("support.experiments.nbmota",
-               "paper 2 §2.5: NbMoTa vacancy KMC (NNK barriers), SRO SDE of 8192 sites from 124-hop patches"),
+               "paper 2: NbMoTa vacancy KMC (NNK barriers), SRO SDE of 8192 sites from 124-hop patches"),
 }
 
 
@@ -73,7 +73,11 @@ def prepare(name: str, *, scale: str | None = None,
     with the input fails here, before anything runs."""
     module = load(name)
     scale = check_scale(scale or current_scale())
-    return module, apply_overrides(module.Config.for_scale(scale), overrides or {})
+    cfg = apply_overrides(module.Config.for_scale(scale), overrides or {})   # types, Config.LIMITS
+    check = getattr(module, "_check", None)          # the checks a module's run() makes first
+    if check is not None:
+        check(cfg)
+    return module, cfg
 
 
 def run_experiment(name: str, *, scale: str | None = None, seed: int = 0,

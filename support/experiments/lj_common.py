@@ -1,4 +1,4 @@
-r"""Pieces shared by the three Lennard-Jones chapters (paper 1, §3.3–3.5).
+r"""Pieces shared by the three Lennard-Jones chapters (paper 1, Figs. 3 and 4).
 
 * :class:`LJSetup` — the fluid, its NVE training/test trajectories and the configuration pools;
 * :func:`build_autoencoder` — paper 1's MLP closure on the ordered state, or the permutation- and
@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from dataclasses import asdict, dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from tqdm.auto import tqdm
 from torch import nn
 
 from ..closure import ClosureAutoencoder, evenly_spaced, train_autoencoder
+from .config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE
 from ..encoders import PooledAtomEncoder, invariant_autoencoder, mlp_autoencoder
 from ..jacobian import condition_number
 from ..label_noise import column_block_share, label_noise, unit_columns
@@ -53,7 +55,7 @@ STRUCTURES = ("mlp", "onsagernet", "gfinn")
 STRUCTURE_LABELS = {"mlp": "MLP", "onsagernet": "OnsagerNet", "gfinn": "GFINNs"}
 #: closure encoders of the encoder study
 ENCODERS = ("mlp", "invariant")
-#: paper 1's latent widths (§2.2–2.4): MLP 256-256, OnsagerNet 256³ ReQUr residual, GFINN 256-256, K = d
+#: paper 1's latent widths (its official LJ code): MLP 256-256, OnsagerNet 256³ ReQUr residual, GFINN 256-256, K = d
 PAPER_WIDTHS = {"mlp": {"hidden": (256, 256)}, "onsagernet": {"hidden": (256, 256, 256)},
                 "gfinn": {"hidden": (256, 256)}}
 
@@ -148,6 +150,12 @@ class AEConfig:
     pooled_width: int = 32
     rates: bool = True
     input_scaling: str = "raw"
+
+    #: checked by the experiment config that holds this one (support.experiments.config.check_limits)
+    LIMITS: ClassVar = {"latent_dim": AT_LEAST_ONE, "hidden": AT_LEAST_ONE, "lambda_cond": NON_NEGATIVE,
+                        "cond_samples": AT_LEAST_ONE, "max_snapshots": AT_LEAST_ONE, "steps": AT_LEAST_ONE,
+                        "lr": POSITIVE, "batch_size": AT_LEAST_ONE, "cutoff": POSITIVE, "n_basis": AT_LEAST_ONE,
+                        "max_neighbours": AT_LEAST_ONE, "pooled_width": AT_LEAST_ONE}
 
 
 def build_autoencoder(setup: LJSetup, cfg: AEConfig, seed: int, progress: bool = False,

@@ -1,4 +1,4 @@
-r"""Paper 2 §1.7: when does hierarchical upsampling give large-system snapshots that are right?
+r"""Paper 2's hierarchical upsampling: when does it give large-system snapshots that are right?
 
 The 2-D Ising model at two conditions — above T_c in a field (T = 2.5, h = 0.1, the Ising chapter's)
 and at the critical point (T_c, h = 0, the phase-transition chapter's). Equilibrium snapshots of the
@@ -40,7 +40,7 @@ from ..systems.spins import domain_wall_density, ising, ising_energy_per_site, m
 from ..systems.spins.patch_dynamics import IsingDynamics, upsample_lattices
 from ..systems.spins.diagnostics import correlation_function, standardised_w1, w1_over_sd, wall_density_by_offset
 from ..uncertainty import Estimate, above, all_of, below, within
-from .config import ExperimentConfig, resolve
+from .config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, ExperimentConfig, Limit, each, resolve
 
 VERSION = 2     # 2: per-snapshot samples, per-unit wall densities and per-lattice direct runs stored (intervals)
 
@@ -74,6 +74,11 @@ class Config(ExperimentConfig):
                          "paper": dict(L=128, n_snapshots=2000, small_runs=400, small_burn_in=2000.0,
                                        relax_times=(0.0, 0.5, 2.0, 8.0, 32.0, 128.0), reference_chains=500,
                                        direct_lattices=32, direct_time=20_000.0, direct_records=100)}
+    LIMITS: ClassVar = {"L_small": Limit(lo=2), "L": Limit(lo=4), "n_snapshots": Limit(lo=2), "small_runs": Limit(lo=2),
+                        "small_burn_in": NON_NEGATIVE, "small_interval": POSITIVE, "relax_window": Limit(lo=2),
+                        "relax_times": each(NON_NEGATIVE), "reference_chains": Limit(lo=2),
+                        "reference_sweeps": AT_LEAST_ONE, "direct_lattices": Limit(lo=2), "direct_time": POSITIVE,
+                        "direct_records": Limit(lo=2), "equilibrated_within": POSITIVE}
 
 
 def _check(cfg: Config) -> None:

@@ -1,6 +1,6 @@
 """Latent models g_θ: normalised latent state z ``[B, d]`` ↦ normalised velocity dz/dt ``[B, d]``.
 
-Three structures from paper 1, §2, behind one interface (``model(z)``):
+Three structures from paper 1 behind one interface (``model(z)``):
 
 * ``"mlp"`` — :class:`MLP`, unstructured;
 * ``"onsagernet"`` — :class:`OnsagerNet`, dz/dt = −(M + W + αI)∇V + F (dissipative + forcing);

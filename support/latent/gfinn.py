@@ -7,7 +7,8 @@
 with learnable skew d×d matrices ξ_k, ζ_k (k = 1..K) and K×K matrices A_S(z), A_E(z) from nets.
 Since ξ_k is skew, B ∇S = (∇Sᵀ ξ_k ∇S)_k = 0, so L ∇S = 0 exactly; likewise M ∇E = 0. Hence along
 the flow dE/dt = ∇Eᵀ L ∇E + ∇Eᵀ M ∇S = 0 (energy conserved) and dS/dt = ∇Sᵀ M ∇S ≥ 0 (entropy
-production). Paper 1, §2.4 (the official code wraps zzhang222/gfinn_gc).
+production). Zhang, Shin & Karniadakis (2022), as paper 1 uses it (its official code wraps
+zzhang222/gfinn_gc).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class DegenerateOperator(nn.Module):
 
 
 class GFINN(nn.Module):
-    """dz/dt = L(z)∇E(z) + M(z)∇S(z) with L∇S = 0 and M∇E = 0 by construction (paper 1, §2.4).
+    """dz/dt = L(z)∇E(z) + M(z)∇S(z) with L∇S = 0 and M∇E = 0 by construction (paper 1's GFINNs).
 
     E and S are scalar MLPs (d → hidden → 1, without the official code's output bias, which
     has no effect on the dynamics), L and M are :class:`DegenerateOperator` s with K

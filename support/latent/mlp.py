@@ -1,7 +1,7 @@
 """Feed-forward building blocks shared by every latent model, and the plain MLP latent model.
 
 All latent models g_θ act on *normalised* latent states z ∈ R^d (a batch ``[B, d]``) and return the
-normalised velocity dz/dt ∈ R^d (paper 1, §1.3). This module holds what they share:
+normalised velocity dz/dt ∈ R^d (as in paper 1's official code). This module holds what they share:
 
 * the activations (including ReQUr) and the Linear–act–…–Linear builder, re-exported from
   :mod:`support.nets`;
@@ -10,7 +10,7 @@ normalised velocity dz/dt ∈ R^d (paper 1, §1.3). This module holds what they 
 * :func:`input_gradient`, the autograd gradient of a per-sample scalar (∇V, ∇E, ∇S) that works in
   training, under ``torch.no_grad`` (rollouts) and for gradients with respect to z.
 
-:class:`MLP` is the unstructured baseline of paper 1, §2.3:
+:class:`MLP` is the unstructured baseline of paper 1 (its Lennard-Jones experiments):
 Linear(d, 256)–ReLU–Linear(256, 256)–ReLU–Linear(256, d), Xavier-uniform weights.
 """
 
@@ -111,7 +111,7 @@ def input_gradient(fn: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) 
 
 
 class MLP(nn.Module):
-    """Unstructured latent vector field g_θ(z) = W_n σ(… σ(W_1 z + b_1) …) + b_n (paper 1, §2.3).
+    """Unstructured latent vector field g_θ(z) = W_n σ(… σ(W_1 z + b_1) …) + b_n (paper 1's MLP).
 
     ``MLP(32, (256, 256))`` is the official Lennard-Jones baseline (82,464 parameters). Weights are
     Xavier-uniform, biases PyTorch's default U(±1/√fan_in), drawn from a generator seeded by ``seed``.

@@ -6,7 +6,7 @@
 
 M is symmetric positive semi-definite and W skew, so without forcing
 dV/dt = ∇V·ż = −∇Vᵀ M ∇V − α ‖∇V‖² ≤ 0: V is a Lyapunov function. V ≥ 0 (bounded below) and,
-for β > 0, V ≥ β‖z‖² (coercive). Paper 1, §2.1–2.2.
+for β > 0, V ≥ β‖z‖² (coercive). Paper 1 and its official code (Yu et al. 2021 for OnsagerNet).
 """
 
 from __future__ import annotations
@@ -65,10 +65,10 @@ class OnsagerNet(nn.Module):
 
     One class covers both official variants of paper 1 through its arguments:
 
-    * AC / LJ OnsagerNet (§2.2, the defaults): ReQUr residual trunk, ``hidden=(64, 64)`` (AC) or
+    * AC / LJ OnsagerNet (the official Allen–Cahn and Lennard-Jones code; the defaults): ReQUr residual trunk, ``hidden=(64, 64)`` (AC) or
       ``(256, 256, 256)`` (LJ), ``alpha=0.1``, ``forcing=True``. ``OnsagerNet(16, (64, 64))`` has
       the official 24,240 parameters.
-    * PP "OnsagerNet" (§2.1): ``forcing=False, activation="tanh", alpha=0.01, residual=False`` —
+    * PP "OnsagerNet" (the official predator–prey code): ``forcing=False, activation="tanh", alpha=0.01, residual=False`` —
       purely dissipative. The official PP code uses two separate tanh nets for P and for the
       matrices; here both read one shared trunk h(z) (same structure, fewer parameters).
 
@@ -175,7 +175,7 @@ class OnsagerNet(nn.Module):
 
     @torch.no_grad()
     def _init_weights(self, gen: torch.Generator) -> None:
-        """Official AC/LJ initialisation (paper 1, §2.2), reproducible from ``gen``."""
+        """Official AC/LJ initialisation (paper 1's code), reproducible from ``gen``."""
         for layer in self.trunk.layers:
             nn.init.xavier_uniform_(layer.weight, gain=0.1, generator=gen)
             nn.init.uniform_(layer.bias, 0.0, 0.05, generator=gen)

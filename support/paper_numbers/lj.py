@@ -1,4 +1,4 @@
-"""Paper 1's Lennard-Jones numbers (§3.3–3.5 of the digest in ``shared/papers/paper1.md``).
+"""Paper 1's Lennard-Jones numbers (its Figs. 3 and 4, read in the result files of its official code).
 
 Quoted for the closing tables of the LJ chapters; nothing in ``support`` computes a result from them.
 """

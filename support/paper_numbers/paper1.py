@@ -1,10 +1,12 @@
 """Paper 1 (NeurIPS 2024): reported numbers, for the closing tables of its chapters.
 
-These are the *paper's* values, quoted for comparison (source: ``shared/papers`` digests of the
-papers and of the official result files). Nothing in ``support`` computes a result from them.
+These are the *paper's* values, quoted for comparison: Chen & Li, "Learning Macroscopic Dynamics
+from Partial Microscopic Observations", NeurIPS 2024 (arXiv:2410.23938), as read in the result files
+of its official code (github.com/MLDS-NUS/Learn-Partial; the file is given per constant). Nothing in
+``support`` computes a result from them.
 """
 
-# Paper 1, §3.1, results_process/result.csv: (mean, std) over 3 seeds; keys = force computations.
+# Paper 1, Fig. 2 (predator–prey; official Predator_Prey/results_process/result.csv): (mean, std) over 3 seeds; keys = force computations.
 _PP_BUDGETS = (60_000, 150_000, 300_000, 600_000, 1_200_000, 2_400_000)
 _PP_TABLE = {
     "L_z": [(1.86e-2, 2.7e-3), (9.58e-3, 4.9e-3), (3.19e-3, 4.9e-4), (1.24e-3, 1.7e-4), (1.03e-3, 4.6e-5), (7.93e-4, 9.4e-5)],
@@ -22,7 +24,7 @@ PREDATOR_PREY = {
     "ratio": 4.0,
 }
 
-# Paper 1, §3.2, Allen_Cahn/loss.txt: relative error on the free energy, 3 seeds (mean, std with ddof = 0).
+# Paper 1, Allen–Cahn (official Allen_Cahn/loss.txt): relative error on the free energy, 3 seeds (mean, std with ddof = 0).
 ALLEN_CAHN = {
     "N": 40_000, "d": 16, "eps": 10 / 200 / (2 * 2 ** 0.5 * 1.4722194895832204),   # ε₁₀ = 10h/(2√2 artanh 0.9)
     "budget": 100_000_000,          # L_z: 2,500 configurations × 40,000 forces; L_x,p: 40,000 × 2,500 (p = 1/16)

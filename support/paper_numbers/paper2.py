@@ -1,11 +1,12 @@
 """Paper 2 (Chen, Huang, Novoselov, Li, arXiv 2511.12842): reported settings and numbers.
 
 Quoted for comparison in the closing tables of the stochastic chapters; nothing in ``support``
-computes a result from them. Source of every value: ``shared/papers/paper2.md`` (the digest of the
-paper and of its official code and result files); the section of the digest is given per constant.
+computes a result from them. Every value was read in the configuration and result files of the
+official code (github.com/mengyi-chen/Scalable-learning-of-macroscopic-stochastic-dynamics, commit
+02e9047); the file is given per constant.
 """
 
-# §2.1 (config/config.yaml, run.sh): the stochastic predator–prey SPDE experiment.
+# The stochastic predator–prey SPDE experiment (Stochastic_Predator_Prey/config/config.yaml, run.sh).
 SPDE = {
     "dt": 0.01,                       # Euler–Maruyama step
     "noise": 0.02,                    # additive noise 0.02·√dt per grid value
@@ -24,15 +25,15 @@ SPDE = {
     "sde_lr": 1e-3, "sde_epochs": 100, "sde_batch": 1024, "eps": 1e-5,
     "ae_lr": 1e-4, "ae_epochs": 10, "ae_batch": 256, "ae_weight_decay": 1e-4,
     "ae_betas": (0.9, 0.95),
-    # §2.1 "Results": test/mmd_dict.pkl is missing from the official mirror (§5 item 15), so the
-    # paper's MMD values are unavailable; the figure's claim is that λ = K is (near-)optimal.
+    # test/mmd_dict.pkl is missing from the official mirror (its blob is absent), so the paper's
+    # MMD values are unavailable; the figure's claim is that λ = K is (near-)optimal.
     "mmd": None,
 }
 
-# §2.4 (Ising_phase_transition/train/hyperparams.py): hand-tuned λ at T = 2.27 ≈ T_c, per K = (L/16)².
+# Ising phase transition (Ising_phase_transition/train/hyperparams.py): hand-tuned λ at T = 2.27 ≈ T_c, per K = (L/16)².
 ISING_CRITICAL_LAMBDA = {4: 2.2, 9: 5.4, 16: 10.0, 64: 32.0}
 
-#: §2.4 results (Ising_phase_transition/test/plot.ipynb): power-law fits of the learned SDE's
+#: Ising phase transition, results (Ising_phase_transition/test/plot.ipynb): power-law fits of the learned SDE's
 #: statistics at T = 2.27 over L = 16, 32, 64, 128 (⟨|M|⟩, χ; with R²) and of |dU/dT| at T_c over
 #: L = 16, 32, 48, 64; the official code printed no true-vs-predicted numbers.
 ISING_CRITICAL = {
@@ -43,7 +44,7 @@ ISING_CRITICAL = {
     "sizes": (16, 32, 48, 64, 128),
 }
 
-#: Curie–Weiss (paper 2 §2.2; official ``Curie_Weiss/test/curie_weiss_results.csv``): relative squared
+#: Curie–Weiss (paper 2; official ``Curie_Weiss/test/curie_weiss_results.csv``): relative squared
 #: error of the ensemble-mean trajectory, mean over the 5 initial magnetisations, per patch side ℓ
 #: (L = 64, T = 1.1, h = 0.1); and the stationary std over trajectories measured from the official
 #: prediction pickles (steps ≥ 100).
@@ -54,10 +55,10 @@ CURIE_WEISS = {
             "naive": {64: 0.021, 32: 0.039, 16: 0.078, 8: 0.163}},
 }
 
-#: 2-D Ising, h = 0.1, T = 2.5 (paper 2 §2.3; official ``Ising/test/ising_results.csv``): relative
+#: 2-D Ising, h = 0.1, T = 2.5 (paper 2; official ``Ising/test/ising_results.csv``): relative
 #: squared error of the ensemble-mean latent trajectory (all 4 min–max normalised dims, m unscaled),
 #: mean over the 7 initial magnetisations, per patch side ℓ (L = 64). The prediction pickles are
-#: missing from the official mirror (§5 item 15), so no stds are available.
+#: missing from the official mirror (their blobs are absent), so no stds are available.
 ISING = {
     "errors": {64: {"ours": 1.95e-3, "naive": 2.09e-3}, 32: {"ours": 4.50e-4, "naive": 1.29e-3},
                16: {"ours": 7.98e-4, "naive": 3.20e-2}, 8: {"ours": 2.84e-2, "naive": 1.31e-1}},
@@ -65,10 +66,11 @@ ISING = {
     "mean_sweep_time": 6.2021,       # mean physical time of one large-system sweep (test/plot.ipynb)
 }
 
-#: NbMoTa alloy (paper 2 §2.5; official ``NbMoTa_Alloy/test/sro_predicted.npy``, rows quoted in the
-#: digest): stationary SRO δ (NbNb, NbMo, NbTa, MoMo, MoTa, TaTa) predicted by the published
+#: NbMoTa alloy (paper 2; official ``NbMoTa_Alloy/test/sro_predicted.npy``, rows T = 400 … 3000 K):
+#: stationary SRO δ (NbNb, NbMo, NbTa, MoMo, MoTa, TaTa) predicted by the published
 #: S-OnsagerNet per temperature (K); ``kmc_2000`` is the time average of the official KMC algorithm
-#: over hops 21k–100k of the 1024-site cell at 2000 K (±0.03, weights README §6); ``macro_std`` the
+#: over hops 21k–100k of the 1024-site cell at 2000 K (±0.03; run with the official KMC functions for
+#: this book); ``macro_std`` the
 #: predicted std range of the 6 components at t = 1e-5 s, 2000 K (``test/macro_stats.npz``).
 NBMOTA = {
     "sro_predicted": {
@@ -81,7 +83,7 @@ NBMOTA = {
         3000: (-0.04, 0.11, -0.08, -0.42, 0.30, -0.23),
     },
     "kmc_2000": (-0.055, 0.189, -0.144, -0.656, 0.469, -0.360),
-    "mean_wait_2000": 1.67e-10,       # s per hop, 1024 sites, one vacancy (README §6)
+    "mean_wait_2000": 1.67e-10,       # s per hop, 1024 sites, one vacancy (official KMC functions)
     "macro_std": {1024: (0.064, 0.093), 8192: (0.025, 0.039)},
     "partial_hops": 124, "n_patches": 8, "lambda": 8,
 }

@@ -1,4 +1,5 @@
-r"""The 2-D Allen–Cahn phase-field model of paper 1 (§3.2), with a partial force oracle.
+r"""The 2-D Allen–Cahn phase-field model of paper 1's Allen–Cahn experiment, with a partial force
+oracle.
 
 On an n×n grid of cell centres (i + ½)h, h = 1/n, the state is the phase field u ∈ R^{n²}
 (N = n², row-major) and

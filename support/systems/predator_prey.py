@@ -1,4 +1,4 @@
-r"""Spatial predator–prey PDE of paper 1 (§3.1), with a partial force oracle.
+r"""Spatial predator–prey PDE of paper 1 (its Fig. 2), with a partial force oracle.
 
 On 50 cells of [0, 1] (cell centres x_i = (i + ½)/50) the state is x = [u; v] ∈ R^100 and
 

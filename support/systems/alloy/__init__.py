@@ -1,4 +1,4 @@
-"""NbMoTa vacancy kinetic Monte Carlo with the NNK barrier network (paper 2 §2.5, §3).
+"""NbMoTa vacancy kinetic Monte Carlo with the NNK barrier network (paper 2's alloy experiment).
 
 * :mod:`.lattice` — the bcc voxel grid, species codes, random equimolar cells.
 * :mod:`.barriers` — the shipped barrier network and the rotated 9×9×9 crops (8 hops at once).

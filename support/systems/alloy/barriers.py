@@ -1,5 +1,5 @@
 r"""The NNK vacancy-migration barrier network (Xing et al., Nat. Commun. 15, 3879 (2024); MIT licence,
-``support/data/LICENSE-NNK``), as paper 2's code evaluates it (spec: README §2–3 of the weights).
+``support/data/LICENSE-NNK``), as paper 2's official code (``NbMoTa_Alloy/``) evaluates it.
 
 Network: 729 → 4 × [dense 128 → batch norm (inference) → ReLU] → dense 1, output E_b in eV::
 
@@ -30,7 +30,7 @@ CROP_RADIUS = 4               # voxels: round(7.5 / 1.62 − 0.5)
 SPHERE_R2 = 21                # voxels²: (7.5 Å / 1.62 Å)² = 21.4
 WEIGHTS_FILE = "nnk_barriers.npz"
 
-# Reference barriers (eV) of the weights' README §5–6, computed with the official code; the tests and
+# Reference barriers (eV) computed with paper 2's official code for this book; the tests and
 # the nbmota experiment check the shipped network against these, from this one place.
 #: E_b of the pure crops, by species code (1 Nb, 2 Mo, 3 Ta)
 REFERENCE_PURE = {1: 1.02010, 2: 1.72255, 3: 1.13068}
@@ -41,7 +41,7 @@ REFERENCE_CROPS = {"seed": 0, "n": 2000, "mean": 1.77461, "std": 0.252887, "min"
 
 
 def _map(k: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Crop offset read by canonical voxel (u, v, w) for hop k (README §3 table)."""
+    """Crop offset read by canonical voxel (u, v, w) for hop k (the official code's rotations)."""
     table = [(-u, -v, -w), (-u, -v, w), (-v, u, -w), (-v, u, w),
              (v, -u, -w), (v, -u, w), (u, v, -w), (u, v, w)]
     return np.stack(table[k], axis=-1)

@@ -1,4 +1,4 @@
-r"""Trajectories, upsampling and partial evolution of the alloy (paper 2 §1.7, §2.5; README §4).
+r"""Trajectories, upsampling and partial evolution of the alloy (paper 2's alloy experiment).
 
 * :func:`simulate` — BKL KMC of a batch of cells from their start, δ recorded at fixed physical
   times (exact: the state at time t is the state before the first hop after t), plus optional

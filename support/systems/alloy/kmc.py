@@ -1,5 +1,5 @@
 r"""Vacancy kinetic Monte Carlo (BKL / n-fold way) of NbMoTa, batched over independent systems
-(paper 2 §3.2; spec README §4).
+(as paper 2's official code, ``NbMoTa_Alloy/``, runs it).
 
 Every vacancy v has 8 hops k with barriers E_vk from :class:`~.barriers.BarrierNetwork` and rates::
 

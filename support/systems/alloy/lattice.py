@@ -1,4 +1,4 @@
-r"""The bcc NbMoTa lattice as a voxel grid (paper 2 §3.1; spec: shared/data/nnk_barriers/README §3).
+r"""The bcc NbMoTa lattice as a voxel grid (as paper 2's official code, ``NbMoTa_Alloy/``, encodes it).
 
 ``n³`` bcc cells of side a = 3.24 Å map to a periodic ``(2n)³`` grid of voxels of side a/2 = 1.62 Å.
 Voxel (i, j, k) is a lattice site iff i, j, k are all even or all odd (two sites per cell). Codes::

@@ -1,4 +1,4 @@
-r"""Warren–Cowley-type short-range order of the first bcc shell (paper 2 §3.4).
+r"""Warren–Cowley-type short-range order of the first bcc shell (paper 2's NbMoTa observables).
 
 With N_ij the number of ordered first-neighbour pairs (an i atom with a j neighbour; vacancies and
 non-sites excluded, periodic grid) and c_i the number of i atoms::

@@ -1,5 +1,5 @@
-r"""NVE trajectories of the LJ fluid, as in paper 1 (§4): loose relaxation, T0 ~ U(0.5, 1.5),
-velocity Verlet with Δt = 0.001, 250 frames per run.
+r"""NVE trajectories of the LJ fluid, as in paper 1's official LAMMPS input: loose relaxation,
+T0 ~ U(0.5, 1.5), velocity Verlet with Δt = 0.001, 250 frames per run.
 
 Two initial-condition designs:
 

@@ -1,4 +1,4 @@
-"""Exact, rejection-free continuous-time Glauber simulators of spin lattices (paper 2, §2.2–2.4).
+"""Exact, rejection-free continuous-time Glauber simulators of spin lattices (paper 2's spin experiments).
 
 * :mod:`.ising` — 2-D Ising (J = 1, field h, periodic), n-fold way over 10 local-field classes;
   whole lattices, recorded trajectories, and partial evolution of ``ℓ × ℓ`` windows with a frozen
