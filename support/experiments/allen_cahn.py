@@ -1,4 +1,4 @@
-r"""Paper 1 §3.2: the free energy of the 2-D Allen–Cahn model, L_z vs L_x,p at an equal force budget.
+r"""Paper 1: the free energy of the 2-D Allen–Cahn model, L_z vs L_x,p at an equal force budget.
 
 Pipeline, streamed so that memory stays bounded at the paper's 200² grid (the official code stores
 every snapshot, its derivative and the J^† rows: ~20 GB):
@@ -98,7 +98,7 @@ class Config(ExperimentConfig):
 
     PRESETS: ClassVar = {
         "quick": {},
-        # paper 1 §3.2: 200² (ε₁₀), 400 frames to T = 0.1, 400 train / 50 test annuli, d = 16,
+        # paper 1 (official Allen_Cahn code): 200² (ε₁₀), 400 frames to T = 0.1, 400 train / 50 test annuli, d = 16,
         # OnsagerNet [64, 64], L_z 2,500 configurations × 40,000 = 1e8 forces, p = 1/16, 3 seeds
         "paper": dict(grid=200, n_frames=400, n_train_traj=400, n_test_traj=50, traj_batch=4, ae_traj=40,
                       ae_frame_stride=4, latent_dim=16, cond_samples=32, ae_steps=4000, ae_batch=256,

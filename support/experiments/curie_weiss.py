@@ -1,4 +1,4 @@
-r"""Paper 2 §2.2: the macroscopic SDE of a 64×64 Curie–Weiss system from patch-sized evolution.
+r"""Paper 2: the macroscopic SDE of a 64×64 Curie–Weiss system from patch-sized evolution.
 
 N = L² mean-field spins, continuous-time heat-bath Glauber dynamics (exact, rejection-free:
 :mod:`support.systems.spins.curie_weiss`), T = 1.1, h = 0.1, observable m (d = 1, no closure). For

@@ -1,4 +1,4 @@
-r"""Paper 2 §2.3: the macroscopic SDE of a periodic 64×64 Ising model from patch-sized evolution.
+r"""Paper 2: the macroscopic SDE of a periodic 64×64 Ising model from patch-sized evolution.
 
 J = 1, T = 2.5 (above T_c ≈ 2.269), h = 0.1, continuous-time heat-bath Glauber dynamics sampled
 exactly (:mod:`support.systems.spins.ising`). Latent z = (m, ρ_dw, φ̂₁, φ̂₂): the magnetisation,

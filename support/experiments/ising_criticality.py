@@ -1,4 +1,4 @@
-r"""Paper 2 §2.4: the 2-D Ising phase transition (h = 0) from small-system simulation alone.
+r"""Paper 2: the 2-D Ising phase transition (h = 0) from small-system simulation alone.
 
 For every target size L and temperature T near T_c = 2/ln(1 + √2):
 

@@ -1,7 +1,7 @@
 r"""Encoders for the Lennard-Jones closure: paper 1's MLP on the ordered atom vector (on raw inputs,
-as in the paper, and on standardised inputs, the book's earlier default) against a permutation- and
+as in the paper, and on standardised inputs, an option of the book) against a permutation- and
 periodic-image-invariant pooled encoder, and whether each transfers to runs that start from new
-random configurations (a reviewer's objection to paper 1, §6 item 16).
+random configurations (a reviewer's objection to paper 1).
 
 Two training designs: ``same start`` (paper 1: every run starts from the same relaxed positions and
 velocity pattern, only T0 changes) and ``new starts`` (every run from its own random insertion and
@@ -86,7 +86,7 @@ class Config(ExperimentConfig):
 
     PRESETS: ClassVar = {
         "quick": {},
-        # paper 1 §3.3 set-up (800 atoms, 90/10 runs, d = 32, AE 64-64, λ_cond 1e-5), L_z at the
+        # paper 1's Fig. 3 set-up (800 atoms, 90/10 runs, d = 32, AE 64-64, λ_cond 1e-5), L_z at the
         # paper's 1e6 atom-forces (1,250 configurations), OnsagerNet 256³, 10 models. The invariant
         # AE at these settings is GPU work: on one CPU core its descriptors for the 22,500 training
         # snapshots take ≈ 20 min and each step with 32 conditioning samples ≈ 5 s (≈ a day for
@@ -447,7 +447,7 @@ def _no_transfer(r):
             "against < 60 % on raw inputs", expect={"quick": True, "paper": UNDECIDED},
             paper="— (the paper feeds raw inputs; at 800 atoms the label-noise diagnostic of "
                   "lj_structures measured 0.991 vs 0.488)",
-            reason="the saved version-2 run stores each closure's position share as one number over its 500 "
+            reason="the saved run stores each closure's position share as one number over its 500 "
                    "configurations (0.990 standardised, 0.472 raw), from before the share was also measured on "
                    "blocks of configurations: it has no interval to decide the claim with")
 @_needs("mlp_standardised", "mlp")

@@ -76,7 +76,7 @@ class Config(ExperimentConfig):
 
     PRESETS: ClassVar = {
         "quick": {},
-        # paper 1 §3.3: 800 atoms, 90/10 runs, d = 32, budget 1e6 (L_z: 5 runs, L_x,p: 80 runs),
+        # paper 1, Fig. 3: 800 atoms, 90/10 runs, d = 32, budget 1e6 (L_z: 5 runs, L_x,p: 80 runs),
         # 10 models; AE 64-64, λ_cond 1e-5, lr 1e-4, 200 epochs of 22,500 snapshots at batch 256
         "paper": dict(n_atoms=800, n_train_traj=90, n_test_traj=10, latent_dim=32, lz_trajectories=5,
                       frame_stride=1, widths=None, ensemble=10, steps=20_000, batch_size=256,
@@ -436,9 +436,9 @@ def _conditioned(r):
 @CLAIMS.add("mlp_paper_protocol", "MLP under the paper's protocol and closure (raw inputs): L_x,p beats L_z "
             "at equal force budget (error ratio L_z / L_x,p > 1, paired by seed)",
             expect={"paper": UNDECIDED}, paper="ratio 19.4 (2.60e-2 / 1.34e-3)",
-            reason="the version-2 run's five MLP pairs give L_z / L_x,p = 0.41 with a 95 % interval [0.14, 1.23]: "
+            reason="the saved run's five MLP pairs give L_z / L_x,p = 0.41 with a 95 % interval [0.14, 1.23]: "
                    "L_z is ahead in the mean and the interval excludes the paper's 19.4, but it reaches past 1, "
-                   "so five models do not decide the order (the version-1 run, standardised closure inputs, "
+                   "so five models do not decide the order (an archived run on standardised closure inputs, "
                    "not the paper's method, had L_z ahead over ten pairs)")
 def _mlp_paper(r):
     if r.config.get("ae.input_scaling", "standardise") != "raw":
@@ -520,11 +520,11 @@ def _structure_claim(structure: str, paper_ratio: str, expect: dict, reason: str
 
 
 _structure_claim("onsagernet", "ratio 3.8 (4.45e-3 / 1.17e-3)", {"paper": False},
-                 reason="the version-2 run (raw inputs, CG, 5 models per loss) gives OnsagerNet an L_z error "
+                 reason="the saved run (raw inputs, CG, 5 models per loss) gives OnsagerNet an L_z error "
                         "below the paper's and an L_x,p error near the MLP's, and the paired interval of the ratio "
                         "lies wholly below 1: L_x,p's floor does not depend on the latent structure, as expected "
                         "if the noise of its implied labels sets it")
 _structure_claim("gfinn", "ratio 4.5 (1.28e-2 / 2.84e-3)", {"paper": False},
-                 reason="the version-2 run (raw inputs, CG, 5 models per loss) gives GFINNs, like OnsagerNet, an "
+                 reason="the saved run (raw inputs, CG, 5 models per loss) gives GFINNs, like OnsagerNet, an "
                         "L_z error well below the paper's and an L_x,p error near the other structures', with the "
                         "paired interval of the ratio wholly below 1: the same structure-independent floor of L_x,p")

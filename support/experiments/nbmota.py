@@ -1,4 +1,4 @@
-r"""Paper 2 §2.5: the SRO dynamics of an 8192-site NbMoTa cell, learned from small patches.
+r"""Paper 2: the SRO dynamics of an 8192-site NbMoTa cell, learned from small patches.
 
 Microscopic model (:mod:`support.systems.alloy`): vacancy-hop kinetic Monte Carlo on a bcc lattice,
 barriers from the NNK network shipped with the package, rates ν exp(−E_b/k_BT), exact BKL waiting
@@ -372,9 +372,9 @@ def _vec(v) -> str:
 def _comparison(cfg: Config, m: dict) -> list[dict]:
     ref = paper_numbers.NBMOTA
     rows = [{"quantity": "barriers of 2000 random crops: mean (eV)", "measured": m["barriers"]["mean"],
-             "paper": REFERENCE_CROPS["mean"], "note": "weights README §6 (official code)"},
+             "paper": REFERENCE_CROPS["mean"], "note": "computed with the official code"},
             {"quantity": "barriers of 2000 random crops: std (eV)", "measured": m["barriers"]["std"],
-             "paper": REFERENCE_CROPS["std"], "note": "weights README §6"}]
+             "paper": REFERENCE_CROPS["std"], "note": "computed with the official code"}]
     if 2000.0 in m["tau"]:
         rows.append({"quantity": "mean waiting time per hop at 2000 K, 1024 sites (s)",
                      "measured": m["tau"][2000.0], "paper": ref["mean_wait_2000"],
@@ -490,7 +490,7 @@ def _figures(cfg: Config, m: dict) -> dict:
 CLAIMS = ClaimSet()
 BOTH = {"quick": True, "paper": True}
 PAPER = {"paper": True}     # stated for the paper scale; the quick run shows the claim without asserting it
-#: the stated uncertainty of the official KMC's equilibrium SRO at 2000 K (weights README §6)
+#: the stated uncertainty of the official KMC's equilibrium SRO at 2000 K (a run of the official KMC code)
 KMC_REF_TOL = 0.03
 #: the tolerance on a ratio of spreads (stds) stated in the claims that compare spreads
 SPREAD_TOL = 0.25
@@ -607,7 +607,7 @@ def _barriers(r):
             f"95 % interval over runs of the late δ_MoMo, δ_MoTa, δ_TaTa (second half of the horizon) lies "
             f"within the reference's stated ±{KMC_REF_TOL} of it",
             expect={"quick": False, "paper": UNDECIDED},
-            paper="official KMC, hops 21k–100k at 2000 K: −0.656 / 0.469 / −0.360 (±0.03, weights README §6); "
+            paper="official KMC, hops 21k–100k at 2000 K: −0.656 / 0.469 / −0.360 (±0.03, a run of the official code); "
                   "published S-OnsagerNet −0.64 / 0.46 / −0.34",
             reason="quick: 2·10⁴ hops are too short — the second half of the horizon (10⁴–2·10⁴ hops) still "
                    "includes the ordering transient, so the late |δ| is below equilibrium by more than the "

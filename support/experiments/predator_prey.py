@@ -1,4 +1,4 @@
-r"""Paper 1 §3.1: test error vs force budget for L_z, L_x and L_x,p on the predator–prey PDE.
+r"""Paper 1, Fig. 2: test error vs force budget for L_z, L_x and L_x,p on the predator–prey PDE.
 
 Pipeline: Euler training trajectories (the configuration pool) → closure autoencoder (d = 4,
 λ_cond = 1e-6) → for each method, budget and seed: buy forces through the counted oracle, train the

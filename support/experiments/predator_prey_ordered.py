@@ -1,4 +1,4 @@
-"""Paper 1 §3.1 under the paper's own protocol for choosing configurations.
+"""Paper 1, Fig. 2, under the paper's own protocol for choosing configurations.
 
 The same experiment as :mod:`support.experiments.predator_prey`, except that a force budget buys the
 *first* snapshots of the trajectory-major training set — whole runs in order, as the official code

@@ -456,7 +456,7 @@ def _ratio_estimate(row: dict, exact: float, n: int, scale: float = 1.0) -> Esti
 
 @CLAIMS.add("moments", "partial, naive and full increments have the exact mean, and the partial one K times "
             "the full variance (each within 3 standard errors; 5 or more fails it); the naive one has > 10× "
-            "the partial variance", expect=BOTH, paper="paper 2 §1 (the reason for λ = K)")
+            "the partial variance", expect=BOTH, paper="paper 2 (the reason for λ = K)")
 def _moments(r):
     inc, K = r.metrics["increments"], r.config["n_patches"]
     rows = inc["rows"]

@@ -1,4 +1,4 @@
-r"""Paper 2 §2.1: a latent SDE for the stochastic predator–prey SPDE, learned from small systems only.
+r"""Paper 2: a latent SDE for the stochastic predator–prey SPDE, learned from small systems only.
 
 Pipeline (one call of :func:`run`):
 
@@ -552,7 +552,7 @@ def _std_noise(r) -> float:
 
 @CLAIMS.add("K_beats", "in every seed, λ = K has a lower MMD² than λ = 1 and a > 3× lower one than the naive "
             "baseline (paired over the test conditions)", expect=BOTH,
-            paper="λ = K (paper 2 §1.5); its MMD values are not in the official mirror")
+            paper="λ = K (paper 2); its MMD values are not in the official mirror")
 def _k_beats(r):
     K, one = lambda_label(float(r.metrics["K"])), lambda_label(1.0)
     vs_1 = [_paired(m, K, one) for m in _seeds(r)]
@@ -691,7 +691,7 @@ def _trace_estimates(r) -> tuple[dict, str] | None:
 
 
 @CLAIMS.add("diffusion_scales", "λ only rescales the learned σσᵀ by K/λ (within 5 %); the naive one is > 100× "
-            "too large", expect=BOTH, paper="paper 2 §1.5")
+            "too large", expect=BOTH, paper="paper 2 (the reason for λ = K)")
 def _diffusion(r):
     traces = _trace_estimates(r)
     if traces is None:

@@ -1,4 +1,4 @@
-"""Patch-additive closure encoder and the partial / naive training targets (paper 2, §1.3–1.5).
+"""Patch-additive closure encoder and the partial / naive training targets (paper 2).
 
 The latent of a large state ``x`` with ``K`` patches ``x_J`` is
 

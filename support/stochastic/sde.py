@@ -1,4 +1,4 @@
-"""Latent SDE dz = μ(z) dt + σ(z) dW and the partial-evolution loss L_p (paper 2, §1.4–1.5).
+"""Latent SDE dz = μ(z) dt + σ(z) dW and the partial-evolution loss L_p (paper 2).
 
 Loss, for pairs (z₀, ẑ₁, δt) with per-sample δt::
 

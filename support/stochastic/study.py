@@ -1,5 +1,6 @@
 r"""The stochastic study, shared by the lattice chapters: partial-evolution pairs → SDE with λ →
-ensemble rollouts → errors against direct simulation of the large system (paper 2, §1.5, §1.9).
+ensemble rollouts → errors against direct simulation of the large system (paper 2; the metrics of
+its official code).
 
 A study needs, per training snapshot ``x_t`` of the large system (``K`` patches):
 

@@ -1,4 +1,4 @@
-"""Hierarchical upsampling (paper 2, Algorithm 1): Upsample, then LocalRelax, repeated — one loop,
+"""Hierarchical upsampling (paper 2; Algorithm 1 here): Upsample, then LocalRelax, repeated — one loop,
 :func:`upsample_hierarchically`, for every system that implements
 :class:`~support.stochastic.protocol.PatchDynamics`; below, the hooks of the torch systems.
 
@@ -154,7 +154,7 @@ def local_relax(system: StochasticSystem, x: torch.Tensor, patch_shape: Sequence
 
 def upsample_hierarchically(dynamics: PatchDynamics, x_small: Any, n_levels: int, rng: Any, *,
                             progress: bool = False) -> tuple[Any, np.ndarray | None]:
-    r"""Algorithm 1 of paper 2: ``D^{(k+1)} = LocalRelax(Upsample(D^{(k)}))``, ``n_levels`` times.
+    r"""Paper 2's hierarchical upsampling: ``D^{(k+1)} = LocalRelax(Upsample(D^{(k)}))``, ``n_levels`` times.
 
     The one loop for every system: ``dynamics`` (a :class:`~support.stochastic.protocol.PatchDynamics`)
     enlarges and relaxes in its own array type and random stream. Returns the large configurations
