@@ -1,4 +1,4 @@
-"""Stochastic predator–prey SPDE of paper 2 (its first experiment), on a 1-D grid of cells.
+"""Stochastic predator–prey SPDE of paper 2's predator–prey experiment, on a 1-D grid of cells.
 
 State ``x [B, 2, n]`` (channel 0: prey u, channel 1: predator v). Per grid value::
 
