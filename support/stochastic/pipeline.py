@@ -1,4 +1,5 @@
-r"""Paper 2's method as one call per patch side, with typed results (paper 2, Sec. 3 and Algorithm 1).
+r"""Paper 2's method as one call per patch side, with typed results (paper 2: upsampling, partial
+evolution, SDE).
 
 The lattice chapters (Curie–Weiss, Ising, the criticality study) run the same four steps for every
 patch side ℓ of an L×L system with K = (L/ℓ)² patches:
