@@ -430,7 +430,7 @@ def _factor_claim(r, worse: str, better: str, factor: float, relation: str):
 
 @CLAIMS.add("no_transfer", "trained on runs from one start, the paper's ordered MLP closure (raw inputs) "
             "fails on new starts: its error there is > 10× its same-start error (per model)", expect=BOTH,
-            paper="Fig. 5: same-start training only")
+            paper="— (the paper trains and tests on one start only)")
 @_needs("mlp")
 def _no_transfer(r):
     new, same = log_errors(r, "mlp", "new starts"), log_errors(r, "mlp", "same start")

@@ -554,7 +554,7 @@ def _reach(r):
 
 @CLAIMS.add("lz_grows", "L_z's budget to e_tol grows with the number of atoms (> 1.5× over the sizes, "
             "allowing for the spread between seeds)", expect={"quick": UNDECIDED, "paper": UNDECIDED},
-            paper="∝ N (Fig. 6)",
+            paper="∝ N (Fig. 4)",
             reason="at the quick scale the lower end of L_z's seed band is below e_tol already at its smallest "
                    "budget at every size, so its budgets are only upper bounds; at paper scale, with two seeds per budget the budgets lie in 39,500 … 93,400 (800 atoms) and 129,000 … 328,000 "
                    "(2,700 atoms): L_z's budget grows at least 1.38× (the mean curves: 3.6×), short of deciding 1.5×")
@@ -566,7 +566,7 @@ def _lz_grows(r):
 
 
 @CLAIMS.add("lxp_flat", "L_x,p's budget to e_tol stays roughly flat (within 3×) and the ratio grows with N",
-            expect={"quick": UNDECIDED, "paper": UNDECIDED}, paper="flat (Fig. 6)",
+            expect={"quick": UNDECIDED, "paper": UNDECIDED}, paper="flat (Fig. 4)",
             reason="at the quick scale the seed band leaves L_x,p's budgets spread over a factor of up to 18 and "
                    "L_z's only bounded from above, so neither the flatness nor the growth of the ratio is decided; "
                    "the saved paper-scale run never brings L_x,p to e_tol within its budgets at either size "

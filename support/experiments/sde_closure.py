@@ -346,7 +346,7 @@ def _comparison(res: dict, cfg: Config) -> list[dict]:
         {"quantity": "partial / full increment variance (fixed state)",
          "measured": inc["var_ratio_partial_full"], "predicted": float(K), "note": "theory: K"},
         {"quantity": "σ²_fit / σ²_large, λ = K", "measured": lam[float(K)]["ratio"], "predicted": 1.0,
-         "note": "Theorem 1 (reconstructed): λ = K is exact"},
+         "note": "paper 2's theorem (as reconstructed here): λ = K is exact"},
         {"quantity": "σ²_fit / σ²_large, λ = 1", "measured": lam[1.0]["ratio"], "predicted": float(K),
          "note": "theory: K times too large"},
         {"quantity": "σ²_fit / σ²_large, naive target", "measured": naive["ratio"],

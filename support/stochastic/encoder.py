@@ -142,7 +142,7 @@ class LatentPairs:
 
     @property
     def default_lambda(self) -> float:
-        """λ = K for the partial target (Theorem 1), λ = 1 for the naive baseline."""
+        """λ = K for the partial target (paper 2's theorem), λ = 1 for the naive baseline."""
         return default_lambda(self.target, self.n_patches)
 
 

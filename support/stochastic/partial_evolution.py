@@ -1,4 +1,4 @@
-"""Partial evolution (paper 2, Algorithm 2, first line): one loop, :func:`evolve_random_patches`,
+"""Partial evolution (paper 2; Algorithm 2 here, first line): one loop, :func:`evolve_random_patches`,
 for every system that implements :class:`~support.stochastic.protocol.PatchDynamics`.
 
 For every large snapshot ``x_t`` pick one patch ``I ~ U{0, …, K−1}`` (independently of ``x_t``),
@@ -92,7 +92,7 @@ class RandomPatches:
 
 def evolve_random_patches(dynamics: PatchDynamics, x: Any, rng: Any, *, per_snapshot: int = 1,
                           batch_size: int | None = None, progress: bool = False) -> RandomPatches:
-    r"""Partial evolution (paper 2, Algorithm 2): for every configuration ``x[b]`` draw
+    r"""Partial evolution (paper 2): for every configuration ``x[b]`` draw
     ``I ~ U{0, …, K−1}`` (``per_snapshot`` times) and evolve only patch ``I`` for δt.
 
     The one loop for every system; ``dynamics`` (a :class:`~support.stochastic.protocol.PatchDynamics`)
