@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from support.claims import evaluate
 from support.results import ExperimentResult
 from support.experiments import ising as isx
+from support.stochastic.nets import PatchCNN
+from support.stochastic.pipeline import EnsembleScore, PatchSideResult
 from support.experiments.config import apply_overrides
 from support.systems.spins import domain_wall_density, ising, magnetisation, patch_origins
 
@@ -51,7 +53,7 @@ def test_patch_moves_change_the_lattice_observables_by_exactly_one_Kth_of_the_pa
 
 def test_patch_cnn_table_is_the_circular_convolution():
     torch.manual_seed(0)
-    net = isx.PatchCNN(out_dim=3, channels=5)
+    net = PatchCNN(out_dim=3, channels=5)
     x = torch.randint(0, 2, (7, 1, 6, 6)).double() * 2 - 1
     h = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="circular"), net.conv.weight.double(), net.conv.bias.double())
     ref = net.head.double()(h.permute(0, 2, 3, 1)).mean(dim=(1, 2))
@@ -155,7 +157,7 @@ def test_std_ratio_interval_is_a_bootstrap_over_paired_paths():
 
 def test_closure_explained_groups_are_disjoint_repeats():
     torch.manual_seed(0)
-    net = isx.PatchCNN(out_dim=2, channels=4)
+    net = PatchCNN(out_dim=2, channels=4)
     rng = np.random.default_rng(6)
     x = torch.from_numpy(isx.random_lattices(rng.uniform(-1, 1, 30), 8, rng)).float()
     per_lattice = x.reshape(30, 2, 4, 2, 4).permute(0, 1, 3, 2, 4).reshape(30, 4, 1, 4, 4)
@@ -173,14 +175,23 @@ def _fake(per_ell, stationary=None, equilibrium=None, L=64, truth_late=None):
     return ExperimentResult("ising", "paper", 0, {"L": L}, metrics)
 
 
+def _score(errs=(1.0,), **extra):
+    """One model's typed score with what a claim reads (errors per start, extras)."""
+    return EnsembleScore(1.0, float(np.mean(errs)), errs, [[0.0]], [[0.0]], extra)
+
+
+def _side(ell, **models):
+    """A patch side of the 64×64 lattice as the saved runs store it (PatchSideResult.to_json)."""
+    return PatchSideResult(ell, (64 // ell) ** 2, 1, {}, models).to_json()
+
+
 def _verdict(res, key):
     return evaluate(res, [c for c in isx.CLAIMS if c.key == key])[0]
 
 
 def test_the_paper_4d_closure_sde_is_checked_against_the_official_errors_within_a_factor_10():
     def row(ell, errs, bounded=True):
-        return {"ell": ell, "K": (64 // ell) ** 2,
-                "models": {"ours_closure": {"error_per_m0": errs, "bounded": bounded}}}
+        return _side(ell, ours_closure=_score(errs, bounded=bounded))
     diverged = _fake([row(16, [1e3, 8e2, 1.2e3, 9e2], bounded=False), row(32, [3e2, 2e2, 4e2, 3e2])])
     v = _verdict(diverged, "closure_sde")
     assert v.holds is False and "diverged" in v.measured
@@ -210,8 +221,7 @@ def test_std_claims_decide_from_the_bootstrap_interval():
     truth = rng.normal(0.7, 0.02, (7, 40, 12))
     def row(ell, factor_ours, factor_naive):
         f = lambda k: (0.7 + k * (rng.normal(0.7, 0.02, truth.shape) - 0.7)).tolist()
-        return {"ell": ell, "K": (64 // ell) ** 2,
-                "models": {"ours": {"late_m": f(factor_ours)}, "naive": {"late_m": f(factor_naive)}}}
+        return _side(ell, ours=_score(late_m=f(factor_ours)), naive=_score(late_m=f(factor_naive)))
     good = _fake([row(8, 1.0, 6.0), row(16, 1.0, 3.0)], truth_late=truth.tolist())
     assert _verdict(good, "std_naive").holds is True          # 6 > √64 / 2 = 4
     assert _verdict(good, "std_ours").holds in (True, None)   # 1 ± noise: within 10 % or straddling

@@ -25,7 +25,7 @@ the domain-wall density and two learned closure variables. For each patch side �
    partial target counts every bond the patch touches (its change is exactly K times the change of
    the whole lattice's ρ_dw); the official code used ρ_dw of the patch with wrap-around bonds,
    which is additive only up to its seams.
-5. **SDEs** (:data:`MODELS`, full lower-triangular σ, trained by L_p, :mod:`support.stochastic.study`):
+5. **SDEs** (:func:`models`, full lower-triangular σ, trained by L_p, :mod:`support.stochastic.study`):
    ours (λ = K) and naive (λ = 1) on (m, ρ_dw), and ours on the 4-d latent with the closure (the
    official latent). The closure variables turn out to be near-exact functions of (m_J, ρ_J), which
    makes the 4-d increment covariance nearly singular and that SDE fragile (the chapter shows it).
@@ -61,8 +61,6 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 from tqdm.auto import tqdm
 
 from ..budget import ForceBudget, rate_per_system_time, stage_budgets, stage_costs
@@ -72,17 +70,20 @@ from ..plotting import figure, method_colour, patch_side_axes
 from ..results import ExperimentResult
 from ..uncertainty import (Estimate, above, all_of, below, paired_log_ratio,
                            within)
-from ..stochastic.autoencoder import PatchClosureAutoencoder
-from ..stochastic.encoder import LatentPairs, PatchAdditiveEncoder
-from ..stochastic.nets import MLPDecoder
+from ..stochastic.autoencoder import PatchClosureAutoencoder, spin_lattices
+from ..stochastic.autoencoder import train_closure as fit_closure
+from ..stochastic.encoder import PatchAdditiveEncoder
+from ..stochastic.nets import MLPDecoder, PatchCNN
 from ..stochastic.patches import PatchGrid
-from ..stochastic.study import (SDESettings, fit_sde, mean_trajectory_error, pairs_from_patches,
-                                rollouts, std_ratio)
+from ..stochastic.pipeline import (Ensemble, EnsembleScore, ModelSpec, PatchSideResult, fit_and_roll_out,
+                                   partial_and_naive, patch_sides)
+from ..stochastic.study import (SDESettings, mean_trajectory_error, pairs_from_patches, std_ratio,
+                                std_ratio_estimate)
 from ..systems.spins import curie_weiss as cw
 from ..systems.spins import domain_wall_density, ising, magnetisation
 from ..systems.spins.patch_dynamics import IsingDynamics, upsample_lattices
 from ..systems.spins.ising_patches import owned_walls, patch_observables, touching_walls, windows  # noqa: F401
-from ..train import TrainConfig, fit, torch_threads
+from ..train import TrainConfig, torch_threads
 from .config import LatticeStudyConfig, resolve
 
 VERSION = 1
@@ -229,50 +230,6 @@ def observables(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([s.mean(dim=(-2, -1)), (1 - bonds / 2) / 2], dim=-1)
 
 
-#: the 9 sites of a 3×3 neighbourhood, (row, column) offsets in reading order (bit k of a pattern)
-OFFSETS = tuple((di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1))
-
-
-def pattern_index(patch: torch.Tensor) -> torch.Tensor:
-    """The 3×3 neighbourhood of every site of ±1 patches ``[B, 1, ℓ, ℓ]`` (wrapping around the patch)
-    as an integer in [0, 512): bit k is set when the spin at ``OFFSETS[k]`` is +1. ``[B, ℓ, ℓ]``."""
-    up = (patch[:, 0] > 0).to(torch.int16)
-    idx = torch.zeros(up.shape, dtype=torch.int16, device=patch.device)
-    for k, (di, dj) in enumerate(OFFSETS):
-        idx |= torch.roll(up, shifts=(-di, -dj), dims=(-2, -1)) << k
-    return idx.long()
-
-
-class PatchCNN(nn.Module):
-    """g(x_J) ``[B, 1, ℓ, ℓ] -> [B, d̂]``: conv3×3 → LeakyReLU → conv1×1 → LeakyReLU → conv1×1, with
-    circular padding inside the patch, then the mean over the patch's sites.
-
-    A mean of local features, like m and ρ_dw themselves: the same weights serve every ℓ (the
-    official CNN ends in a Linear over positions, whose size grows with ℓ²) and the closure keeps
-    one meaning across patch sizes. The output at a site depends only on its 3×3 neighbourhood of
-    ±1 spins, one of 512 patterns, so the network is evaluated on the 512 patterns (a table, with
-    gradients) and gathered per site: the same function as the convolutions, at the cost of an
-    index per site."""
-
-    def __init__(self, out_dim: int = 2, channels: int = 16) -> None:
-        super().__init__()
-        self.out_dim = int(out_dim)
-        self.conv = nn.Conv2d(1, channels, 3)
-        self.head = nn.Sequential(nn.LeakyReLU(0.2), nn.Linear(channels, channels), nn.LeakyReLU(0.2),
-                                  nn.Linear(channels, self.out_dim))
-        bits = (torch.arange(512)[:, None] >> torch.arange(9)) & 1
-        self.register_buffer("patterns", (2.0 * bits - 1).view(512, 1, 3, 3), persistent=False)
-
-    def table(self) -> torch.Tensor:
-        """The per-site feature of each of the 512 neighbourhoods ``[512, d̂]``."""
-        return self.head(self.conv(self.patterns).flatten(1))
-
-    def forward(self, patch: torch.Tensor) -> torch.Tensor:
-        if patch.dim() != 4 or patch.shape[1] != 1:
-            raise ValueError(f"PatchCNN expects [B, 1, ℓ, ℓ], got {list(patch.shape)}")
-        return F.embedding(pattern_index(patch), self.table().to(patch.dtype)).mean(dim=(1, 2))
-
-
 def patch_basis(patch: torch.Tensor) -> torch.Tensor:
     """``[1, m, ρ, m², mρ, ρ²]`` of each patch ``[B, 1, ℓ, ℓ]`` (ρ_dw with wrap-around bonds)."""
     m, rho = observables(patch).unbind(-1)
@@ -322,15 +279,11 @@ def train_closure(cfg: Config, ell: int, snapshots: np.ndarray,
         return enc.eval(), {"loss": None, "explained": [], "explained_groups": []}
     ae = PatchClosureAutoencoder(enc, MLPDecoder(enc.latent_dim, (1, cfg.L, cfg.L),
                                             hidden=(cfg.closure.decoder_hidden,)))
-
-    def loss(model, batch):
-        x = batch[0].float()[:, None]
-        return F.binary_cross_entropy_with_logits(model(x), (x + 1) / 2)
-
     c = cfg.closure
-    hist = fit(ae, loss, (torch.from_numpy(snapshots),),
-               TrainConfig(lr=c.lr, steps=c.steps, batch_size=c.batch_size, schedule="cosine",
-                           min_lr=c.lr / 20, seed=seed, progress=False))
+    hist = fit_closure(ae, torch.from_numpy(snapshots),
+                       TrainConfig(lr=c.lr, steps=c.steps, batch_size=c.batch_size, schedule="cosine",
+                                   min_lr=c.lr / 20, seed=seed, progress=False),
+                       loss="bce_pm1", as_input=spin_lattices)
     enc.eval()
     rng = np.random.default_rng([seed, ell, 7])
     pick = rng.integers(0, len(snapshots), min(len(snapshots), cfg.closure.fit_lattices))
@@ -393,14 +346,13 @@ def minmax(z_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo, np.where(hi > lo, hi - lo, 1.0)
 
 
-#: the models fitted per patch side: (name, pair set, λ = K?, with the closure variables?)
-MODELS = (("ours", "partial", True, False), ("naive", "naive", False, False),
-          ("ours_closure", "partial", True, True))
-
-
-def _select(pairs: LatentPairs, dims: tuple[int, ...]) -> LatentPairs:
-    d = list(dims)
-    return LatentPairs(pairs.z0[:, d], pairs.z1[:, d], pairs.dt, pairs.n_patches, pairs.target)
+def models(cfg: Config, K: int) -> tuple[ModelSpec, ...]:
+    """The SDEs fitted per patch side: ours (m, ρ_dw; λ = K), naive (m, ρ_dw; λ = 1) and, with a
+    learned closure, ours_closure (the whole latent; λ = K)."""
+    ours, naive = partial_and_naive(K, dims=(0, 1))
+    if cfg.closure.dim == 0:
+        return ours, naive
+    return ours, naive, ModelSpec("ours_closure", "partial", float(K))
 
 
 #: late-time records kept per path (evenly spaced from ``stationary_from``) for the intervals of the
@@ -413,11 +365,18 @@ def late_records(cfg: Config) -> np.ndarray:
     return np.unique(np.linspace(cfg.stationary_from, cfg.test_records, LATE_SAMPLES).round().astype(int))
 
 
-def score(cfg: Config, pred: np.ndarray, truth: np.ndarray, lo: np.ndarray, scale: np.ndarray) -> dict:
-    """Scores of predicted ensembles ``[n_m0, paths, R + 1, d]`` against the true latents.
-    ``bounded``: every path stayed finite and within ten training ranges of the training latents
-    (diverged paths are clipped to ±1000 before scoring). ``late_m``: m of every path at the
-    :func:`late_records` ``[n_m0, paths, n_late]``, the units of the std ratio's bootstrap."""
+def score(cfg: Config, ens: Ensemble, truth: np.ndarray, z_train: np.ndarray) -> EnsembleScore:
+    """One model's ensembles ``ens.paths [n_m0, paths, R + 1, d]`` against the true latents ``truth``
+    (all dimensions; the model's are taken), errors in the official min–max scaling of the training
+    latents ``z_train``. Extras: ``bounded`` (every path stayed finite and within ten training ranges
+    of the training latents; diverged paths are clipped to ±1000 before scoring), the error of the
+    observables alone, the std ratio and stationary moments of m and ρ_dw, and ``late_m`` (m of
+    every path at the :func:`late_records` ``[n_m0, paths, n_late]``, the units of the std ratio's
+    bootstrap)."""
+    dims = list(range(truth.shape[-1])) if ens.spec.dims is None else list(ens.spec.dims)
+    truth = truth[..., dims]
+    lo, scale = minmax(z_train[:, dims])
+    pred = ens.paths
     scaled = (pred - lo) / scale
     bounded = bool(np.isfinite(pred).all() and np.abs(scaled).max() < 10)
     pred = np.nan_to_num(pred, nan=1e3, posinf=1e3, neginf=-1e3).clip(-1e3, 1e3)
@@ -425,19 +384,18 @@ def score(cfg: Config, pred: np.ndarray, truth: np.ndarray, lo: np.ndarray, scal
     err_obs = [mean_trajectory_error(p[..., :2], t[..., :2]) for p, t in zip(pred, truth)]
     ratio = std_ratio(pred[..., :2], truth[..., :2], cfg.stationary_from)
     late = pred[:, :, cfg.stationary_from:, :2]
-    out = {"bounded": bounded, "error": float(np.mean(err)), "error_per_m0": err,
-           "error_observables": float(np.mean(err_obs)),
-           "pred_mean": pred[..., :2].mean(axis=1), "pred_std": pred[..., :2].std(axis=1, ddof=1),
-           "late_m": pred[:, :, late_records(cfg), 0]}
+    extra = {"dims": len(dims), "bounded": bounded, "error_observables": float(np.mean(err_obs)),
+             "late_m": pred[:, :, late_records(cfg), 0]}
     for i, name in enumerate(OBSERVABLES):
-        out[f"std_ratio_{name}"] = float(ratio[i])
-        out[f"stationary_mean_{name}"] = float(late[..., i].mean())
-        out[f"stationary_std_{name}"] = float(late[..., i].std(axis=1, ddof=1).mean())
-    return out
+        extra[f"std_ratio_{name}"] = float(ratio[i])
+        extra[f"stationary_mean_{name}"] = float(late[..., i].mean())
+        extra[f"stationary_std_{name}"] = float(late[..., i].std(axis=1, ddof=1).mean())
+    return EnsembleScore(ens.spec.lam, float(np.mean(err)), err, pred[..., :2].mean(axis=1),
+                         pred[..., :2].std(axis=1, ddof=1), extra)
 
 
-def one_patch_side(cfg: Config, ell: int, truth_x: np.ndarray, seed: int) -> dict:
-    """Data, closure, the SDEs of :data:`MODELS` and their scores for patch side ℓ."""
+def one_patch_side(cfg: Config, ell: int, truth_x: np.ndarray, seed: int) -> PatchSideResult:
+    """Data, closure, the SDEs of :func:`models` and their scores for patch side ℓ."""
     rng = np.random.default_rng([seed, ell])
     t0 = time.perf_counter()
     budgets = stage_budgets()
@@ -449,27 +407,15 @@ def one_patch_side(cfg: Config, ell: int, truth_x: np.ndarray, seed: int) -> dic
     t_pairs = time.perf_counter() - t0
     truth = encode(enc, truth_x)                                   # [n_m0, paths, R + 1, d]
     K = cfg.n_patches(ell)
-    out = {"ell": ell, "K": K, "n_snapshots": len(snaps), "n_pairs": len(pairs["partial"]),
-           "seconds_data": t_data, "seconds_closure_pairs": t_pairs - t_data,
-           "closure_loss": closure_fit["loss"], "m_only_loss": m_only_bce(snaps),
-           "closure_explained": closure_fit["explained"],
-           "closure_explained_groups": closure_fit["explained_groups"],
-           "simulation_cost": stage_costs(budgets), "models": {}}
-    n_m0, paths = truth.shape[:2]
-    for name, key, partial, with_closure in MODELS:
-        if with_closure and cfg.closure.dim == 0:
-            continue
-        dims = tuple(range(truth.shape[-1])) if with_closure else (0, 1)
-        lam = float(K) if partial else 1.0
-        model = fit_sde(_select(pairs[key], dims), lam, cfg.sde, seed=seed)
-        sub = truth[..., list(dims)]
-        starts = sub[:, :, 0].reshape(n_m0 * paths, len(dims))
-        pred = rollouts(model, starts, cfg.dt, cfg.test_records * cfg.substeps, seed=seed,
-                        record_every=cfg.substeps).numpy().reshape(sub.shape)
-        lo, scale = minmax(z0[:, list(dims)])
-        out["models"][name] = {"lambda": lam, "dims": len(dims), **score(cfg, pred, sub, lo, scale)}
-    out["seconds"] = time.perf_counter() - t0
-    return out
+    ensembles = fit_and_roll_out(pairs, models(cfg, K), cfg.sde, truth[:, :, 0], dt=cfg.dt,
+                                 n_records=cfg.test_records, substeps=cfg.substeps, seed=seed)
+    scores = {name: score(cfg, ens, truth, z0) for name, ens in ensembles.items()}
+    extra = {"n_snapshots": len(snaps), "seconds_data": t_data, "seconds_closure_pairs": t_pairs - t_data,
+             "closure_loss": closure_fit["loss"], "m_only_loss": m_only_bce(snaps),
+             "closure_explained": closure_fit["explained"],
+             "closure_explained_groups": closure_fit["explained_groups"],
+             "seconds": time.perf_counter() - t0}
+    return PatchSideResult(ell, K, len(pairs["partial"]), stage_costs(budgets), scores, extra)
 
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
@@ -497,7 +443,7 @@ def _run(cfg: Config, seed: int, progress: bool) -> ExperimentResult:
         stationary[name] = {"mean": float(per_path.mean()),
                             "se": float(per_path.std(ddof=1) / math.sqrt(len(per_path))),
                             "std": float(late[..., i].std(axis=1, ddof=1).mean())}
-    metrics = {"per_ell": per_ell, "truth_mean": obs.mean(axis=1), "truth_std": obs.std(axis=1, ddof=1),
+    metrics = {"per_ell": [r.to_json() for r in per_ell], "truth_mean": obs.mean(axis=1), "truth_std": obs.std(axis=1, ddof=1),
                "time": np.arange(cfg.test_records + 1) * cfg.record_interval, "dt": cfg.dt,
                "seconds_truth": t_truth, "stationary": stationary, "equilibrium": equilibrium,
                "truth_late_m": obs[:, :, late_records(cfg), 0],
@@ -520,15 +466,16 @@ LABELS = {"ours": "ours (m, ρ_dw), λ = K", "naive": "naive (m, ρ_dw), λ = 1"
 def _comparison(m: dict) -> list[dict]:
     official = paper_numbers.ISING["errors"]
     rows = []
-    for r in m["per_ell"]:
-        ref = official.get(r["ell"], {})
-        for name, p in r["models"].items():
+    for r in patch_sides(m):
+        ref = official.get(r.ell, {})
+        for name, p in r.models.items():
             paper = ref.get("naive" if name == "naive" else "ours")
-            rows.append({"quantity": f"ℓ = {r['ell']} (K = {r['K']}): {LABELS[name]}, error of the mean "
-                                     f"latent trajectory", "measured": p["error"], "paper": paper,
-                         "note": f"(m, ρ_dw) only {p['error_observables']:.1e}; late std ratio m "
-                                 f"{p['std_ratio_m']:.2f}, ρ_dw {p['std_ratio_ρ_dw']:.2f}"
-                                 + ("" if p["bounded"] else "; paths left the training range "
+            x = p.extra
+            rows.append({"quantity": f"ℓ = {r.ell} (K = {r.K}): {LABELS[name]}, error of the mean "
+                                     f"latent trajectory", "measured": p.error, "paper": paper,
+                         "note": f"(m, ρ_dw) only {x['error_observables']:.1e}; late std ratio m "
+                                 f"{x['std_ratio_m']:.2f}, ρ_dw {x['std_ratio_ρ_dw']:.2f}"
+                                 + ("" if x["bounded"] else "; paths left the training range "
                                                             "tenfold (diverged)")})
     s, e = m["stationary"], m["equilibrium"]
     for name in OBSERVABLES:
@@ -566,17 +513,18 @@ def thin_curves(m: dict, keep: int = CURVE_RECORDS) -> dict:
 
 def _figures(cfg: Config, m: dict) -> dict:
     figs = {}
-    small = min(m["per_ell"], key=lambda r: r["ell"])
+    sides = patch_sides(m)
+    small = min(sides, key=lambda r: r.ell)
     t = np.asarray(m["time"])
-    names = list(small["models"])
+    names = list(small.models)
     fig, axes = figure(len(names), 2, width=3.6, height=2.9, sharex=True, sharey="row")
     for col, name in enumerate(names):
-        p = small["models"][name]
+        p = small.models[name]
         for row, obs in enumerate(OBSERVABLES):
             ax = axes[row, col]
             for j in range(len(cfg.test_m0)):
                 mt, st = np.asarray(m["truth_mean"])[j, :, row], np.asarray(m["truth_std"])[j, :, row]
-                mp, sp = np.asarray(p["pred_mean"])[j, :, row], np.asarray(p["pred_std"])[j, :, row]
+                mp, sp = p.pred_mean[j, :, row], p.pred_std[j, :, row]
                 ax.fill_between(t, mt - st, mt + st, color="0.55", alpha=0.35, lw=0)
                 ax.plot(t, mp, color=method_colour("", j), lw=1.1)
                 ax.fill_between(t, mp - sp, mp + sp, color=method_colour("", j), alpha=0.2, lw=0)
@@ -584,27 +532,27 @@ def _figures(cfg: Config, m: dict) -> dict:
             if col == 0:
                 ax.set_ylabel(obs)
             if row == 0:
-                ax.set_title(f"{LABELS[name]}\nℓ = {small['ell']} (K = {small['K']})", fontsize=8)
+                ax.set_title(f"{LABELS[name]}\nℓ = {small.ell} (K = {small.K})", fontsize=8)
             else:
                 ax.set_xlabel("t")
     figs["bands"] = fig
 
     fig, axes = figure(2, 1, width=4.2, height=3.3)
-    ells = [r["ell"] for r in m["per_ell"]]
+    ells = [r.ell for r in sides]
     official = paper_numbers.ISING["errors"]
     ax = axes[0, 0]
     for name in names:
-        ax.plot(ells, [r["models"][name]["error"] for r in m["per_ell"]], "o-", color=COLOURS[name],
+        ax.plot(ells, [r.models[name].error for r in sides], "o-", color=COLOURS[name],
                 label=LABELS[name])
     patch_side_axes(ax, ells, "error of the mean trajectory", "Error against patch size", official, ", 4-d")
     ax.legend(fontsize=6)
     ax = axes[0, 1]
     truth_std = m["stationary"]["m"]["std"]
     for name in names:
-        ax.plot(ells, [r["models"][name]["stationary_std_m"] for r in m["per_ell"]], "o-",
+        ax.plot(ells, [r.models[name].extra["stationary_std_m"] for r in sides], "o-",
                 color=COLOURS[name], label=LABELS[name])
     ax.axhline(truth_std, color="k", ls="--", lw=1, label="direct simulation")
-    ax.plot(ells, [truth_std * math.sqrt(r["K"]) for r in m["per_ell"]], ":", color="0.4",
+    ax.plot(ells, [truth_std * math.sqrt(r.K) for r in sides], ":", color="0.4",
             label="√K × direct simulation")
     patch_side_axes(ax, ells, "late-time std of m", "Fluctuations of m")
     ax.legend(fontsize=6)
@@ -622,24 +570,8 @@ EQUILIBRIUM_SE = 4.0
 PAPER_FACTOR = 10.0
 
 
-def _smallest(r) -> dict:
-    return min(r.metrics["per_ell"], key=lambda x: x["ell"])
-
-
-def std_ratio_estimate(pred_late, truth_late, seed: int = 0) -> Estimate:
-    """Predicted / true std of m over paths, √(mean variance predicted / mean variance true) with
-    the variances over paths averaged over initial magnetisations and late records, and its
-    bootstrap interval over paths (``[n_m0, paths, n_late]`` twice; predicted path i starts from the
-    encoded start of true path i, so the pair is resampled together). Pooling the variances before
-    dividing keeps the ratio free of the upward bias of a mean of per-record ratios over 20 paths
-    (a noisy denominator), which would push the percentile interval above the point value."""
-    p = np.moveaxis(np.asarray(pred_late, float), 1, 0)      # [paths, n_m0, n_late]
-    t = np.moveaxis(np.asarray(truth_late, float), 1, 0)
-
-    def ratio(a, b):
-        with np.errstate(divide="ignore", invalid="ignore"):    # a resample of identical paths
-            return float(np.sqrt(a.var(axis=0, ddof=1).mean() / b.var(axis=0, ddof=1).mean()))
-    return Estimate.bootstrap((p, t), ratio, seed=seed, what="paired paths")
+def _smallest(r) -> PatchSideResult:
+    return min(patch_sides(r.metrics), key=lambda x: x.ell)
 
 
 def _interval(e: Estimate) -> str:
@@ -652,12 +584,12 @@ def _interval(e: Estimate) -> str:
             paper="ℓ = 8: 2.84e-2 vs 1.31e-1; ℓ = 16: 7.98e-4 vs 3.20e-2 (4-d latent)")
 def _beats(r):
     s = _smallest(r)
-    ours, naive = s["models"]["ours"], s["models"]["naive"]
-    e = paired_log_ratio(ours["error_per_m0"], naive["error_per_m0"], "initial magnetisations")
+    ours, naive = s.models["ours"], s.models["naive"]
+    e = paired_log_ratio(ours.error_per_start, naive.error_per_start, "initial magnetisations")
     ratio = e.map(math.exp)
-    return below(e, 0.0), (f"ℓ = {s['ell']}: ours {ours['error']:.2e}, naive {naive['error']:.2e}; "
+    return below(e, 0.0), (f"ℓ = {s.ell}: ours {ours.error:.2e}, naive {naive.error:.2e}; "
                            f"ours/naive {ratio} (geometric mean, t-interval over "
-                           f"{len(ours['error_per_m0'])} paired initial m)")
+                           f"{len(ours.error_per_start)} paired initial m)")
 
 
 @CLAIMS.add("std_ours", f"λ = K gives the 64×64 system's late-time std of m to within "
@@ -670,10 +602,10 @@ def _beats(r):
                    "10 % edge, so the run cannot decide 'at every patch size'")
 def _std_ours(r):
     verdicts, words = [], []
-    for x in r.metrics["per_ell"]:
-        e = std_ratio_estimate(x["models"]["ours"]["late_m"], r.metrics["truth_late_m"])
+    for x in patch_sides(r.metrics):
+        e = std_ratio_estimate(x.models["ours"].extra["late_m"], r.metrics["truth_late_m"])
         verdicts.append(within(e, 1.0, STD_TOLERANCE))
-        words.append(f"ℓ = {x['ell']}: {e}")
+        words.append(f"ℓ = {x.ell}: {e}")
     return all_of(verdicts), ("std ratio pred/true " + "; ".join(words)
                               + f" (bootstrap 95 % over {np.shape(r.metrics['truth_late_m'])[1]} "
                                 "paired paths per initial m)")
@@ -684,9 +616,9 @@ def _std_ours(r):
             expect={"quick": True, "paper": True}, paper="— (Curie–Weiss pickles: ≈ √K too wide)")
 def _std_naive(r):
     s = _smallest(r)
-    e = std_ratio_estimate(s["models"]["naive"]["late_m"], r.metrics["truth_late_m"])
-    half = s["K"] ** 0.5 / 2
-    return above(e, half), f"ℓ = {s['ell']}: std ratio {_interval(e)}; √K / 2 = {half:.1f}"
+    e = std_ratio_estimate(s.models["naive"].extra["late_m"], r.metrics["truth_late_m"])
+    half = s.K ** 0.5 / 2
+    return above(e, half), f"ℓ = {s.ell}: std ratio {_interval(e)}; √K / 2 = {half:.1f}"
 
 
 @CLAIMS.add("closure_redundant", "the reconstruction-trained closure variables are functions of the "
@@ -694,8 +626,8 @@ def _std_naive(r):
             expect={"quick": True, "paper": True}, paper="— (closure said to help; not measured)")
 def _closure(r):
     verdicts, worst = [], None
-    for x in r.metrics["per_ell"]:
-        for groups in x.get("closure_explained_groups", []):
+    for x in patch_sides(r.metrics):
+        for groups in x.extra.get("closure_explained_groups", []):
             e = Estimate.of_samples(groups, what="disjoint groups of lattices")
             verdicts.append(above(e, 0.99))
             if worst is None or e.lo < worst.lo:
@@ -719,14 +651,14 @@ def _closure_sde(r):
     if r.config.get("L") != 64:              # the official errors are for the 64×64 lattice
         return None
     verdicts, words = [], []
-    for x in r.metrics["per_ell"]:
-        p, ref = x["models"].get("ours_closure"), official.get(x["ell"], {}).get("ours")
+    for x in patch_sides(r.metrics):
+        p, ref = x.models.get("ours_closure"), official.get(x.ell, {}).get("ours")
         if p is None or ref is None:
             continue
-        e = Estimate.bootstrap(np.asarray(p["error_per_m0"], float), np.mean,
+        e = Estimate.bootstrap(np.asarray(p.error_per_start, float), np.mean,
                                what="initial magnetisations")
         verdicts.append(within(e.map(math.log10), math.log10(ref), math.log10(PAPER_FACTOR)))
-        words.append(f"ℓ = {x['ell']}: {e} vs {ref:.2e}" + ("" if p["bounded"] else " (diverged)"))
+        words.append(f"ℓ = {x.ell}: {e} vs {ref:.2e}" + ("" if p.extra["bounded"] else " (diverged)"))
     if not verdicts:
         return None
     return all_of(verdicts), "; ".join(words) + " (bootstrap 95 % over the initial m)"
@@ -753,20 +685,20 @@ def chapter_numbers(r) -> dict:
     trajectory of each model, and at the smallest patch the geometric-mean ratio ours/naive of the
     errors (paired over the initial m)."""
     out = {}
-    for x in r.metrics["per_ell"]:
-        tag = f"_{x['ell']}"
-        for name, p in x["models"].items():
-            e = std_ratio_estimate(p["late_m"], r.metrics["truth_late_m"])
+    for x in patch_sides(r.metrics):
+        tag = f"_{x.ell}"
+        for name, p in x.models.items():
+            e = std_ratio_estimate(p.extra["late_m"], r.metrics["truth_late_m"])
             out |= {f"{name}_std{tag}": e.value, f"{name}_std_lo{tag}": e.lo, f"{name}_std_hi{tag}": e.hi,
-                    f"{name}_err{tag}": p["error"]}
-        if "ours_closure" in x["models"]:
-            p = x["models"]["ours_closure"]
-            out[f"closure_bounded{tag}"] = bool(p["bounded"])
-            out[f"closure_err_max{tag}"] = float(max(p["error_per_m0"]))
+                    f"{name}_err{tag}": p.error}
+        if "ours_closure" in x.models:
+            p = x.models["ours_closure"]
+            out[f"closure_bounded{tag}"] = bool(p.extra["bounded"])
+            out[f"closure_err_max{tag}"] = float(max(p.error_per_start))
     s = _smallest(r)
-    e = paired_log_ratio(s["models"]["ours"]["error_per_m0"], s["models"]["naive"]["error_per_m0"],
+    e = paired_log_ratio(s.models["ours"].error_per_start, s.models["naive"].error_per_start,
                          "initial magnetisations").map(math.exp)
-    out |= {"beats": e.value, "beats_lo": e.lo, "beats_hi": e.hi, "small_ell": s["ell"], "small_K": s["K"]}
+    out |= {"beats": e.value, "beats_lo": e.lo, "beats_hi": e.hi, "small_ell": s.ell, "small_K": s.K}
     for name in OBSERVABLES:
         st, eq = r.metrics["stationary"][name], r.metrics["equilibrium"][name]
         key = "m" if name == "m" else "rho"

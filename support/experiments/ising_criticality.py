@@ -39,6 +39,7 @@ for the small system (the official raw data used discrete sequential sweeps).
 from __future__ import annotations
 
 import time
+from functools import partial
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -53,7 +54,8 @@ from ..plotting import figure, method_colour
 from ..results import ExperimentResult
 from ..stochastic.encoder import LatentPairs
 from ..stochastic.nets import OddPolynomialDrift
-from ..stochastic.study import SDESettings, fit_sde, pairs_from_patches, rollouts
+from ..stochastic.pipeline import ModelSpec, fit_and_roll_out
+from ..stochastic.study import SDESettings, pairs_from_patches
 from ..systems.spins import domain_wall_density, ising, magnetisation, wolff
 from ..systems.spins.finite_size import (EXACT, crossing_temperature, moments, moments_from_units,
                                          power_law_fit, resampled_units, slope_in_T, slopes, unit_moments)
@@ -166,11 +168,9 @@ def make_drift(cfg: Config, degree: int | None = None) -> torch.nn.Module | None
     return OddPolynomialDrift(degree)
 
 
-def sde_statistics(cfg: Config, model, z_start: np.ndarray, L: int, T: float, seed: int) -> dict:
-    """⟨|M|⟩, χ, U from the second half of ``rollout_paths`` Euler–Maruyama paths started at
+def sde_statistics(paths: np.ndarray, L: int, T: float) -> dict:
+    """⟨|M|⟩, χ, U from the second half of Euler–Maruyama ``paths [n_paths, R + 1, d]`` started at
     training latents, and the fraction of recorded |m| > 1 (outside the physical range)."""
-    paths = rollouts(model, torch.from_numpy(z_start), cfg.dt, cfg.rollout_steps, seed=seed,
-                     record_every=cfg.record_every).numpy()
     m = paths[:, paths.shape[1] // 2:, 0]
     if not np.isfinite(paths).all() or np.abs(m).max() > 10:     # diverged (m lives in [-1, 1])
         return {"finite": False, "outside": 1.0}
@@ -216,10 +216,14 @@ def one_point(cfg: Config, L: int, T: float, small: np.ndarray, seed: int) -> di
         if K > 1:
             fits["K"] = (float(K), cfg.drift_degree)
         fits.update({f"degree_{d}": (lam, d) for d in cfg.compare_degrees if d != cfg.drift_degree})
+    specs = [ModelSpec(name, "partial", value, drift=partial(make_drift, cfg, degree))
+             for name, (value, degree) in fits.items()]
+    ensembles = fit_and_roll_out({"partial": pairs}, specs, cfg.sde, z_start[None], dt=cfg.dt,
+                                 n_records=cfg.rollout_steps // cfg.record_every,
+                                 substeps=cfg.record_every, seed=seed)
     for name, (value, degree) in fits.items():
-        model = fit_sde(pairs, value, cfg.sde, seed=seed, drift=make_drift(cfg, degree))
         out["models"][name] = {"lambda": value, "drift_degree": degree,
-                               **sde_statistics(cfg, model, z_start, L, T, seed)}
+                               **sde_statistics(ensembles[name].paths[0], L, T)}
     out["direct"] = direct_statistics(cfg, L, T, seed)
     out["seconds"] = time.perf_counter() - t0
     return out

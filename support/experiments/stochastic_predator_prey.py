@@ -40,10 +40,11 @@ from ..plotting import figure
 from ..claims import UNDECIDED, ClaimSet
 from ..results import ExperimentResult, fmt
 from ..uncertainty import Estimate, above, all_of, below, paired_log_ratio, within
-from ..stochastic import (LatentPairs, LatentSDE, MLPDecoder, PatchAdditiveEncoder, PatchClosureAutoencoder,
+from ..stochastic import (LatentSDE, MLPDecoder, PatchAdditiveEncoder, PatchClosureAutoencoder,
                           PatchGrid, PerChannelMLP, ZScaler, encode_pairs, partial_evolution, train_closure)
 from ..stochastic.upsampling import GridUpsampling, upsample_hierarchically
-from ..stochastic.study import SDESettings, fit_sde, mmd_curves, rollouts, std_ratio
+from ..stochastic.pipeline import Ensemble, ModelSpec, fit_and_roll_out
+from ..stochastic.study import SDESettings, mmd_curves, std_ratio
 from ..systems.spde_predator_prey import (TEST_PARAMETERS, PredatorPreySPDE, initial_state,
                                              sample_parameters)
 from ..tables import Table
@@ -198,18 +199,9 @@ def sde_settings(cfg: Config) -> SDESettings:
                        match_dtype=False)
 
 
-def fit_one(pairs: LatentPairs, lam: float, cfg: Config, seed: int, label: str, progress: bool) -> LatentSDE:
-    """A full-σ latent SDE trained by L_p with factor ``lam`` (same recipe and seed for every model)."""
-    return fit_sde(pairs, lam, sde_settings(cfg), seed, train=sde_train_config(cfg, seed, label, progress))
-
-
-def train_models(pairs: dict[str, LatentPairs], cfg: Config, seed: int,
-                 progress: bool) -> dict[str, LatentSDE]:
+def model_specs(cfg: Config) -> list[ModelSpec]:
     """One SDE per λ of the sweep (partial target) and the naive baseline (naive target, λ = 1)."""
-    models = {lambda_label(lam): fit_one(pairs["partial"], lam, cfg, seed, lambda_label(lam), progress)
-              for lam in cfg.lambdas}
-    models[NAIVE] = fit_one(pairs["naive"], 1.0, cfg, seed, NAIVE, progress)
-    return models
+    return [ModelSpec(lambda_label(lam), "partial", lam) for lam in cfg.lambdas] + [ModelSpec(NAIVE, "naive", 1.0)]
 
 
 # ---------------------------------------------------------------------- ground truth and rollouts
@@ -232,15 +224,6 @@ def ground_truth(system: PredatorPreySPDE, encoder: PatchAdditiveEncoder, cfg: C
     return torch.stack(z, dim=1).view(len(cfg.test_parameters), cfg.n_test_traj, n_rec + 1, -1)
 
 
-def predict(model: LatentSDE, z_true: torch.Tensor, cfg: Config, dt: float, seed: int) -> torch.Tensor:
-    """Euler–Maruyama (step ``dt``) from the true initial latents, recorded like the truth (same
-    shape as ``z_true``); every model gets the same noise (``seed``)."""
-    n_cond, n_traj, n_rec1, d = z_true.shape
-    paths = rollouts(model, z_true[:, :, 0].reshape(-1, d), dt, (n_rec1 - 1) * cfg.test_record_every,
-                     seed=seed, record_every=cfg.test_record_every)
-    return paths.reshape(n_cond, n_traj, n_rec1, d)
-
-
 # ---------------------------------------------------------------------- study
 def diffusion_trace(model: LatentSDE, z: torch.Tensor, scaler: ZScaler) -> float:
     """Mean over ``z`` of tr(σσᵀ) in standardised units (the diffusion's overall size)."""
@@ -249,14 +232,13 @@ def diffusion_trace(model: LatentSDE, z: torch.Tensor, scaler: ZScaler) -> float
     return diag.sum(-1).mean().item()
 
 
-def evaluate_models(models: dict[str, LatentSDE], z_true: torch.Tensor, scaler: ZScaler, cfg: Config,
-                    dt: float, seed: int) -> dict:
+def evaluate_models(ensembles: dict[str, Ensemble], z_true: torch.Tensor, scaler: ZScaler, cfg: Config) -> dict:
     """MMD² curves and their time average, the diffusion's size, and mean ± std of (ū, v̄) for the
-    test condition ``cfg.band_condition``, for every model."""
+    test condition ``cfg.band_condition``, for every model's ensembles (recorded like ``z_true``)."""
     out = {}
     c = cfg.band_condition
-    for label, model in models.items():
-        pred = predict(model, z_true, cfg, dt, seed)
+    for label, ens in ensembles.items():
+        pred, model = torch.from_numpy(ens.paths), ens.model
         curves = mmd_curves(pred, z_true, scaler)
         start = max(1, pred.shape[2] // 10)      # the ensembles start from one state: skip the first tenth
         n = curves.shape[1]
@@ -287,11 +269,13 @@ def one_seed(system: PredatorPreySPDE, cfg: Config, seed: int, budgets: dict[str
     encoder = train_encoder(system, grid, x, cfg, seed, progress)
     pairs = {t: encode_pairs(encoder, sample, t) for t in ("partial", "naive")}
     scaler = ZScaler(pairs["partial"].z0.shape[1]).fit(pairs["partial"].z0)
-    models = train_models(pairs, cfg, seed, progress)
     z_true = ground_truth(system, encoder, cfg, gen, budgets["ground_truth"], progress)
+    ensembles = fit_and_roll_out(pairs, model_specs(cfg), sde_settings(cfg), z_true[:, :, 0], dt=system.dt,
+                                 n_records=z_true.shape[2] - 1, substeps=cfg.test_record_every, seed=seed,
+                                 train=lambda spec: sde_train_config(cfg, seed, spec.name, progress))
     c = cfg.band_condition
     truth = {"obs_mean": z_true[c, ..., :2].mean(0).tolist(), "obs_std": z_true[c, ..., :2].std(0).tolist()}
-    return {"models": evaluate_models(models, z_true, scaler, cfg, system.dt, seed), "truth": truth,
+    return {"models": evaluate_models(ensembles, z_true, scaler, cfg), "truth": truth,
             "additivity_gap": encoder.additivity_gap(x[:256]).max().item()}
 
 

@@ -8,15 +8,22 @@ Pipeline (a simulator plugs in through the hooks of :class:`~.protocol.PatchDyna
         ──PatchAdditiveEncoder / encode_pairs──► (z₀, ẑ₁, δt)       partial (λ = K) or naive (λ = 1)
         ──LatentSDE / train_sde──► dz = μ dt + σ dW                  L_p with Cholesky solves
         ──LatentSDE.simulate──► ensembles, compared by support.metrics.mmd2 / mean trajectories
+
+The last two steps for every model of a study (which pair set, which λ, which latent dimensions)
+are one call, :func:`~.pipeline.fit_and_roll_out`; a lattice study's per-patch-side results are the
+typed, frozen :class:`~.pipeline.PatchSideResult` / :class:`~.pipeline.EnsembleScore` (JSON round
+trip in the saved runs' layout).
 """
 
 from .autoencoder import (RECONSTRUCTION_LOSSES, PatchClosureAutoencoder, reconstruction_loss,
-                          train_closure)
+                          spin_lattices, train_closure)
 from ..systems.stochastic_base import BOUNDARIES, StepResult, StochasticPaths, StochasticSystem, as_generator
 from .encoder import TARGETS, LatentPairs, PatchAdditiveEncoder, default_lambda, encode_pairs
-from .nets import MLPDecoder, PatchMLP, PerChannelMLP
+from .nets import MLPDecoder, PatchCNN, PatchMLP, PerChannelMLP
 from .partial_evolution import (GridPatchDynamics, PartialSample, RandomPatches, evolve_chosen_patches,
                                 evolve_random_patches, partial_evolution, sample_patch_indices)
+from .pipeline import (Ensemble, EnsembleScore, ModelSpec, PatchSideResult, fit_and_roll_out,
+                       partial_and_naive, patch_sides)
 from .protocol import PatchDynamics, is_patch_dynamics
 from .patches import PatchGrid, extract_window, window_coords, write_window
 from .sde import (DEFAULT_EPS, DIFFUSION_MODES, Diffusion, LatentSDE, ZScaler, gaussian_increment_nll,
@@ -33,5 +40,7 @@ __all__ = [
     "local_relax", "partial_evolution", "reconstruction_loss", "relax_origins",
     "sample_patch_indices", "train_closure", "train_sde", "upsample", "window_coords", "write_window",
     "GridPatchDynamics", "GridUpsampling", "PatchDynamics", "RandomPatches", "evolve_random_patches",
-    "is_patch_dynamics", "upsample_hierarchically",
+    "is_patch_dynamics", "upsample_hierarchically", "PatchCNN", "spin_lattices",
+    "Ensemble", "EnsembleScore", "ModelSpec", "PatchSideResult", "fit_and_roll_out", "partial_and_naive",
+    "patch_sides",
 ]

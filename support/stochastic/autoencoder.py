@@ -41,26 +41,37 @@ class PatchClosureAutoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-def reconstruction_loss(kind: str = "mse") -> Callable[[nn.Module, Sequence[torch.Tensor]],
-                                                       torch.Tensor]:
-    """A ``loss_fn(model, (x,))`` for :func:`support.train.fit` (``kind`` in ``RECONSTRUCTION_LOSSES``)."""
+def reconstruction_loss(kind: str = "mse", as_input: Callable[[torch.Tensor], torch.Tensor] | None = None
+                        ) -> Callable[[nn.Module, Sequence[torch.Tensor]], torch.Tensor]:
+    """A ``loss_fn(model, (x,))`` for :func:`support.train.fit` (``kind`` in ``RECONSTRUCTION_LOSSES``).
+    ``as_input`` turns each stored batch into the model's input first (e.g. int8 spins ``[B, L, L]``
+    into float ``[B, 1, L, L]``), so a large training set can stay in its compact form."""
     check_choice("reconstruction loss", kind, RECONSTRUCTION_LOSSES)
+    prepare = as_input or (lambda x: x)
 
     def mse(model: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
-        (x,) = batch
+        x = prepare(batch[0])
         return F.mse_loss(model(x), x)
 
     def bce_pm1(model: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
-        (x,) = batch
+        x = prepare(batch[0])
         return F.binary_cross_entropy_with_logits(model(x), (x + 1) / 2)
 
     return mse if kind == "mse" else bce_pm1
 
 
 def train_closure(ae: PatchClosureAutoencoder, x: torch.Tensor, cfg: TrainConfig, *,
-                  loss: str = "mse") -> TrainHistory:
-    """Fit φ̂_loc and the decoder on large snapshots ``x [N, C, *S]`` by reconstruction."""
-    check_finite("x", x)
+                  loss: str = "mse", as_input: Callable[[torch.Tensor], torch.Tensor] | None = None
+                  ) -> TrainHistory:
+    """Fit φ̂_loc and the decoder on large snapshots by reconstruction: ``x [N, C, *S]``, or any
+    stored form that ``as_input`` maps batch by batch to ``[B, C, *S]``."""
+    if x.is_floating_point():
+        check_finite("x", x)
     if not any(p.requires_grad for p in ae.parameters()):
         raise ValueError("the autoencoder has no trainable parameters")
-    return fit(ae, reconstruction_loss(loss), (x,), cfg)
+    return fit(ae, reconstruction_loss(loss, as_input), (x,), cfg)
+
+
+def spin_lattices(x: torch.Tensor) -> torch.Tensor:
+    """Stored ±1 spins ``[B, L, L]`` (any dtype) → the float input ``[B, 1, L, L]`` of a lattice closure."""
+    return x.float()[:, None]

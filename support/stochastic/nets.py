@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..nets import mlp
@@ -85,3 +86,47 @@ class OddPolynomialDrift(nn.Module):
             raise ValueError(f"OddPolynomialDrift expects [B, 1], got {list(z.shape)}")
         basis = torch.cat([z ** k for k in self.powers], dim=1)
         return basis @ self.coef.to(z.dtype)[:, None]
+
+
+#: the 9 sites of a 3×3 neighbourhood, (row, column) offsets in reading order (bit k of a pattern)
+OFFSETS = tuple((di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1))
+
+
+def pattern_index(patch: torch.Tensor) -> torch.Tensor:
+    """The 3×3 neighbourhood of every site of ±1 patches ``[B, 1, ℓ, ℓ]`` (wrapping around the patch)
+    as an integer in [0, 512): bit k is set when the spin at ``OFFSETS[k]`` is +1. ``[B, ℓ, ℓ]``."""
+    up = (patch[:, 0] > 0).to(torch.int16)
+    idx = torch.zeros(up.shape, dtype=torch.int16, device=patch.device)
+    for k, (di, dj) in enumerate(OFFSETS):
+        idx |= torch.roll(up, shifts=(-di, -dj), dims=(-2, -1)) << k
+    return idx.long()
+
+
+class PatchCNN(nn.Module):
+    """g(x_J) ``[B, 1, ℓ, ℓ] -> [B, d̂]``: conv3×3 → LeakyReLU → conv1×1 → LeakyReLU → conv1×1, with
+    circular padding inside the patch, then the mean over the patch's sites.
+
+    A mean of local features, like m and ρ_dw themselves: the same weights serve every ℓ (the
+    official CNN ends in a Linear over positions, whose size grows with ℓ²) and the closure keeps
+    one meaning across patch sizes. The output at a site depends only on its 3×3 neighbourhood of
+    ±1 spins, one of 512 patterns, so the network is evaluated on the 512 patterns (a table, with
+    gradients) and gathered per site: the same function as the convolutions, at the cost of an
+    index per site."""
+
+    def __init__(self, out_dim: int = 2, channels: int = 16) -> None:
+        super().__init__()
+        self.out_dim = int(out_dim)
+        self.conv = nn.Conv2d(1, channels, 3)
+        self.head = nn.Sequential(nn.LeakyReLU(0.2), nn.Linear(channels, channels), nn.LeakyReLU(0.2),
+                                  nn.Linear(channels, self.out_dim))
+        bits = (torch.arange(512)[:, None] >> torch.arange(9)) & 1
+        self.register_buffer("patterns", (2.0 * bits - 1).view(512, 1, 3, 3), persistent=False)
+
+    def table(self) -> torch.Tensor:
+        """The per-site feature of each of the 512 neighbourhoods ``[512, d̂]``."""
+        return self.head(self.conv(self.patterns).flatten(1))
+
+    def forward(self, patch: torch.Tensor) -> torch.Tensor:
+        if patch.dim() != 4 or patch.shape[1] != 1:
+            raise ValueError(f"PatchCNN expects [B, 1, ℓ, ℓ], got {list(patch.shape)}")
+        return F.embedding(pattern_index(patch), self.table().to(patch.dtype)).mean(dim=(1, 2))

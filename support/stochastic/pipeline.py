@@ -11,11 +11,11 @@ patch side ℓ of an L×L system with K = (L/ℓ)² patches:
 2. **one SDE per** :class:`ModelSpec` (which pair set, which covariance factor λ, which latent
    dimensions), fitted by the increment likelihood
 
-   .. math::  L_p = \tfrac12\,\mathbb E\big[(Δz − μ δt)^\top (λ Σ δt)^{-1} (Δz − μ δt)
+   .. math::  L_p = \mathbb E\big[(Δz − μ δt)^\top (λ Σ δt)^{-1} (Δz − μ δt)
               + \log\det(λ Σ δt)\big],\qquad Σ = σσ^\top,
 
-   with λ = K for the partial target (its increment carries 1/K of the system's noise) and λ = 1
-   for the naive one (:func:`~support.stochastic.study.fit_sde`);
+   with λ = K for the partial target (the evolved patch is a system K times smaller, so its
+   increment carries K times the large system's variance) and λ = 1 for the naive one (:func:`~support.stochastic.study.fit_sde`);
 3. **ensembles**: Euler–Maruyama paths from the test starts, common random numbers across models
    (:func:`fit_and_roll_out`);
 4. **scores** against direct simulation of the large system, which each chapter computes in its own
@@ -29,16 +29,18 @@ tests read ``side.models["ours"].error_per_start`` instead of chains of dictiona
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from .encoder import LatentPairs
 from .sde import LatentSDE
+from ..train import TrainConfig
 from .study import SDESettings, fit_sde, rollouts
 
 
@@ -46,12 +48,14 @@ from .study import SDESettings, fit_sde, rollouts
 class ModelSpec:
     """One SDE of a study: trained on the pair set ``pairs`` (``"partial"`` or ``"naive"``) with
     covariance factor ``lam`` (K for the partial target, 1 for the naive one), on the latent
-    dimensions ``dims`` (``None``: all of them)."""
+    dimensions ``dims`` (``None``: all of them), with the drift network made by ``drift()``
+    (``None``: the default MLP)."""
 
     name: str
     pairs: str
     lam: float
     dims: tuple[int, ...] | None = None
+    drift: Callable[[], nn.Module] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.pairs not in ("partial", "naive"):
@@ -90,14 +94,15 @@ class Ensemble:
 
 
 def fit_and_roll_out(pairs: Mapping[str, LatentPairs], specs: Sequence[ModelSpec], settings: SDESettings,
-                     starts: np.ndarray, *, dt: float, n_records: int, substeps: int,
-                     seed: int) -> dict[str, Ensemble]:
+                     starts: np.ndarray | torch.Tensor, *, dt: float, n_records: int, substeps: int,
+                     seed: int, train: Callable[[ModelSpec], TrainConfig] | None = None) -> dict[str, Ensemble]:
     """Steps 2–3 of the study for every model: fit one SDE per spec on its pair set and roll it
-    out from ``starts [n_starts, n_paths, d]`` (the full latent; each model takes its ``dims``) for
-    ``n_records`` records of ``substeps`` Euler–Maruyama steps of ``dt``, seeded by ``seed`` for
-    every model (common random numbers). Returns ``{spec.name: Ensemble}`` in the order of
-    ``specs``."""
-    starts = np.asarray(starts, dtype=np.float64)
+    out from ``starts [n_starts, n_paths, d]`` (the full latent, in the dtype the paths should
+    have; each model takes its ``dims``) for ``n_records`` records of ``substeps`` Euler–Maruyama
+    steps of ``dt``, seeded by ``seed`` for every model (common random numbers). ``train(spec)``
+    gives a model's optimisation when it is not the settings' default. Returns
+    ``{spec.name: Ensemble}`` in the order of ``specs``."""
+    starts = torch.as_tensor(starts)
     if starts.ndim != 3:
         raise ValueError(f"starts must be [n_starts, n_paths, d], got shape {list(starts.shape)}")
     if not specs:
@@ -112,8 +117,10 @@ def fit_and_roll_out(pairs: Mapping[str, LatentPairs], specs: Sequence[ModelSpec
         if spec.pairs not in pairs:
             raise ValueError(f"model {spec.name!r} needs the {spec.pairs!r} pairs; have {sorted(pairs)}")
         dims = list(range(d)) if spec.dims is None else list(spec.dims)
-        model = fit_sde(select_dims(pairs[spec.pairs], spec.dims), spec.lam, settings, seed=seed)
-        z0 = torch.from_numpy(np.ascontiguousarray(starts[..., dims].reshape(n_starts * n_paths, len(dims))))
+        model = fit_sde(select_dims(pairs[spec.pairs], spec.dims), spec.lam, settings, seed=seed,
+                        train=None if train is None else train(spec),
+                        drift=None if spec.drift is None else spec.drift())
+        z0 = starts[..., dims].reshape(n_starts * n_paths, len(dims))
         paths = rollouts(model, z0, dt, n_records * substeps, seed=seed, record_every=substeps)
         out[spec.name] = Ensemble(spec, model, paths.numpy().reshape(n_starts, n_paths, -1, len(dims)))
     return out
@@ -152,10 +159,6 @@ class EnsembleScore:
         if not self.error_per_start:
             raise ValueError("an EnsembleScore needs the error of at least one start")
 
-    def __getitem__(self, key: str) -> Any:
-        """``score[key]``: a typed field by its JSON name, else an ``extra`` entry."""
-        return self.to_json()[key]
-
     def to_json(self) -> dict[str, Any]:
         """The JSON layout of the saved runs: ``lambda``, ``error``, ``error_per_m0``, ``pred_mean``,
         ``pred_std`` and the extras."""
@@ -192,14 +195,11 @@ class PatchSideResult:
         if self.K < 1 or self.ell < 1 or self.n_pairs < 0:
             raise ValueError(f"bad patch side: ℓ = {self.ell}, K = {self.K}, n_pairs = {self.n_pairs}")
 
-    def __getitem__(self, key: str) -> Any:
-        """``side[key]``: a field by its JSON name, else an ``extra`` entry (the saved layout)."""
-        return self.to_json()[key]
-
     def to_json(self) -> dict[str, Any]:
-        """The layout of ``metrics["per_ell"][i]`` in the saved runs."""
-        return {"ell": self.ell, "K": self.K, "n_pairs": self.n_pairs, **self.extra,
-                "simulation_cost": dict(self.simulation_cost),
+        """The layout of ``metrics["per_ell"][i]`` in the saved runs (runs saved before the cost was
+        counted have no ``simulation_cost``; an empty one is left out)."""
+        cost = {"simulation_cost": dict(self.simulation_cost)} if self.simulation_cost else {}
+        return {"ell": self.ell, "K": self.K, "n_pairs": self.n_pairs, **self.extra, **cost,
                 "models": {k: m.to_json() for k, m in self.models.items()}}
 
     @classmethod
