@@ -32,7 +32,7 @@ from ..studies import Method
 from ..tables import Table
 from ..label_noise import unit_columns
 from ..validation import check_choice
-from .config import ExperimentConfig, resolve
+from .config import AT_LEAST_ONE, FRACTION, POSITIVE, ExperimentConfig, resolve
 from .lj_common import compact_log_ticks, lj_devices
 from .lj_common import (AEConfig, LJSetup, build_autoencoder, closure_diagnostics, execution_record,
                         jacobian_conditioning, latent_config, latent_factory, make_system, model_store,
@@ -98,6 +98,12 @@ class Config(ExperimentConfig):
                       ae=AEConfig(latent_dim=32, steps=17_600, lr=1e-4, lambda_cond=1e-5),
                       invariant_ae=AEConfig(encoder="invariant", latent_dim=32, steps=17_600, lr=1e-4,
                       lambda_cond=1e-5, cond_samples=32))}
+
+    LIMITS: ClassVar = {"n_atoms": AT_LEAST_ONE, "n_train_traj": AT_LEAST_ONE, "n_test_traj": AT_LEAST_ONE,
+                        "latent_dim": AT_LEAST_ONE, "p": FRACTION, "budget_configs": AT_LEAST_ONE,
+                        "frame_stride": AT_LEAST_ONE, "ensemble": AT_LEAST_ONE, "steps": AT_LEAST_ONE,
+                        "lr": POSITIVE, "batch_size": AT_LEAST_ONE, "normaliser_runs": AT_LEAST_ONE,
+                        "test_stride": AT_LEAST_ONE, "diagnostic_configs": AT_LEAST_ONE}
 
     def __post_init__(self) -> None:
         super().__post_init__()

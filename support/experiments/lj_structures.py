@@ -32,7 +32,7 @@ from ..claims import UNDECIDED, ClaimSet
 from ..results import ExperimentResult
 from ..studies import Method
 from ..tables import Table
-from .config import ExperimentConfig, resolve
+from .config import AT_LEAST_ONE, FRACTION, POSITIVE, ExperimentConfig, resolve
 from .lj_common import compact_log_ticks, lj_devices, partial_force_check
 from .lj_common import (STRUCTURE_LABELS, AEConfig, build_autoencoder, closure_diagnostics,
                         EnsembleSpec, execution_record, jacobian_conditioning, latent_config,
@@ -83,6 +83,11 @@ class Config(ExperimentConfig):
                       relaxation="lammps_cg", diagnostic_configs=1000,
                       control_structures=("mlp", "onsagernet", "gfinn"),
                       ae=AEConfig(latent_dim=32, steps=17_600, lr=1e-4, lambda_cond=1e-5))}
+
+    LIMITS: ClassVar = {"n_atoms": AT_LEAST_ONE, "n_train_traj": AT_LEAST_ONE, "n_test_traj": AT_LEAST_ONE,
+                        "latent_dim": AT_LEAST_ONE, "p": FRACTION, "lz_trajectories": AT_LEAST_ONE,
+                        "frame_stride": AT_LEAST_ONE, "ensemble": AT_LEAST_ONE, "steps": AT_LEAST_ONE,
+                        "lr": POSITIVE, "batch_size": AT_LEAST_ONE, "diagnostic_configs": AT_LEAST_ONE}
 
     @property
     def lxp_trajectories(self) -> int:

@@ -42,7 +42,7 @@ from ..studies import (Method, budget_sweep, encoded_trajectories, records_as_di
                        standard_methods, summarise, train_one)
 from ..systems.predator_prey import PredatorPreySystem
 from ..train import TrainConfig
-from .config import ExperimentConfig, resolve
+from .config import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, ExperimentConfig, each, resolve
 
 VERSION = 1
 
@@ -80,6 +80,13 @@ class Config(ExperimentConfig):
                       seeds=(1, 2, 3), steps=10_000, eval_every=500, tol=3e-3,
                       curve_budget=150_000, ablation_budget=150_000,
                       lambda_sweep=(0.0, 1e-6, 1e-4, 1e-2))}
+    LIMITS: ClassVar = {"n_train_traj": AT_LEAST_ONE, "n_test_traj": AT_LEAST_ONE, "closure_dim": NON_NEGATIVE,
+                        "lambda_cond": NON_NEGATIVE, "ae_epochs": AT_LEAST_ONE, "budgets": each(AT_LEAST_ONE),
+                        "ps": each(FRACTION), "seeds": each(NON_NEGATIVE), "steps": AT_LEAST_ONE,
+                        "lr": POSITIVE, "batch_size": AT_LEAST_ONE, "tol": POSITIVE, "curve_budget": AT_LEAST_ONE,
+                        "eval_every": AT_LEAST_ONE, "lambda_sweep": each(NON_NEGATIVE),
+                        "ablation_budget": AT_LEAST_ONE, "ablation_p": FRACTION, "workers": NON_NEGATIVE,
+                        "label_noise_configs": AT_LEAST_ONE}
 
 
 def _ae_config(cfg: Config, seed: int, progress: bool) -> TrainConfig:

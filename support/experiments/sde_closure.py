@@ -41,7 +41,7 @@ from ..systems.ou_lattice import (OULattice, exact_lambda, increment_moments, la
                                  patch_correlation, patch_diffusion)
 from ..tables import Table
 from ..train import TrainConfig, torch_threads
-from .config import ExperimentConfig, resolve
+from .config import AT_LEAST_ONE, POSITIVE, ExperimentConfig, Limit, each, resolve
 
 VERSION = 1
 
@@ -64,6 +64,11 @@ class Config(ExperimentConfig):
 
     PRESETS: ClassVar = {"quick": {}, "paper": dict(n_increments=200_000, n_pairs=200_000, fit_steps=1000,
                                                      fit_batch=16384, threads=None)}
+    LIMITS: ClassVar = {"n_patches": AT_LEAST_ONE, "patch_sites": AT_LEAST_ONE, "theta": POSITIVE,
+                        "patch_noise": POSITIVE, "dt": POSITIVE, "n_increments": Limit(lo=2), "n_pairs": Limit(lo=2),
+                        "lambda_factors": each(POSITIVE), "patch_correlations": each(Limit(lo=0, hi=1, hi_open=True)),
+                        "fit_steps": AT_LEAST_ONE, "fit_lr": POSITIVE, "fit_batch": AT_LEAST_ONE,
+                        "threads": AT_LEAST_ONE}
 
     @property
     def n_sites(self) -> int:

@@ -33,7 +33,7 @@ from ..uncertainty import Estimate, above, z_rule, z_verdict
 from ..subsets import importance_subsets, uniform_subsets
 from ..systems.linear import LinearBlockSystem
 from ..train import TrainConfig, torch_threads
-from .config import ExperimentConfig, resolve
+from .config import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, ExperimentConfig, Limit, each, resolve
 
 VERSION = 1
 
@@ -52,6 +52,10 @@ class Config(ExperimentConfig):
 
     PRESETS: ClassVar = {"quick": {},
                          "paper": {"n_draws": 20000, "ae_snapshots": 60000, "ae_epochs": 30}}
+    LIMITS: ClassVar = {"block_size": AT_LEAST_ONE, "n_configs": AT_LEAST_ONE, "kappas": each(Limit(lo=1)),
+                        "n_directions": AT_LEAST_ONE, "ps": each(FRACTION), "n_draws": AT_LEAST_ONE,
+                        "ae_snapshots": AT_LEAST_ONE, "ae_epochs": AT_LEAST_ONE,
+                        "lambda_conds": each(NON_NEGATIVE)}
 
 
 def _orthonormal_rows(system: LinearBlockSystem) -> torch.Tensor:
