@@ -70,6 +70,8 @@ def test_bad_models_and_starts_are_refused():
         fit_and_roll_out(pairs, partial_and_naive(4), SETTINGS, np.zeros((2, 2)), **kw)
     with pytest.raises(ValueError, match="out of range"):
         select_dims(pairs["partial"], (0, 2))
+    with pytest.raises(ValueError, match="out of range for 2-d starts"):
+        fit_and_roll_out(pairs, (ModelSpec("a", "partial", 1.0, (2,)),), SETTINGS, starts, **kw)
 
 
 def _side() -> PatchSideResult:

@@ -38,9 +38,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..train import TrainConfig
 from .encoder import LatentPairs
 from .sde import LatentSDE
-from ..train import TrainConfig
 from .study import SDESettings, fit_sde, rollouts
 
 
@@ -117,6 +117,8 @@ def fit_and_roll_out(pairs: Mapping[str, LatentPairs], specs: Sequence[ModelSpec
         if spec.pairs not in pairs:
             raise ValueError(f"model {spec.name!r} needs the {spec.pairs!r} pairs; have {sorted(pairs)}")
         dims = list(range(d)) if spec.dims is None else list(spec.dims)
+        if max(dims) >= d:
+            raise ValueError(f"model {spec.name!r}: dims {dims} out of range for {d}-d starts")
         model = fit_sde(select_dims(pairs[spec.pairs], spec.dims), spec.lam, settings, seed=seed,
                         train=None if train is None else train(spec),
                         drift=None if spec.drift is None else spec.drift())
