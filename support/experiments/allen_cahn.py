@@ -534,17 +534,20 @@ def sharp_interface_figure(m: dict):
     si, eps, dt = m["sharp_interface"], m["eps"], m["pool"]["frame_dt"]
     fig, ax = figure(1, 1, width=4.6, height=3.2)
     ax = ax[0, 0]
-    top = SHARP_INTERFACE_TOL
+    lo, hi = SHARP_INTERFACE_TOL, SHARP_INTERFACE_TOL
     for j, (rel, r1, r2) in enumerate(zip(si["rel_dev_while_both"], si["r1"], si["r2"])):
         t = np.arange(len(rel)) * dt
         roots = np.sqrt(np.clip(r1 ** 2 - 2 * t, 0, None)) + np.sqrt(np.clip(r2 ** 2 - 2 * t, 0, None))
         dev = np.abs(np.asarray(_floats(rel))) * roots / eps
-        top = max(top, np.nanmax(dev, initial=0.0))
+        shown = dev[np.isfinite(dev) & (dev > 0)]
+        if len(shown):
+            lo, hi = min(lo, shown.min()), max(hi, shown.max())
         ax.plot(t / (r2 ** 2 / 2), dev, color="C0", lw=0.8, alpha=0.7,
                 label=f"{len(si['r1'])} test annuli" if j == 0 else None)
     ax.axhline(SHARP_INTERFACE_TOL, color="k", ls="--", lw=1, label="tolerance σ·2π·ε")
-    ax.set_ylim(top=2 * top)
-    ax.set(yscale="log", xlim=(0, 1), xlabel="fraction of the hole's life, t / (r₂²/2)",
+    ax.set_yscale("log")
+    ax.set_ylim(lo / 2, 2 * hi)
+    ax.set(xlim=(0, 1), xlabel="fraction of the hole's life, t / (r₂²/2)",
            ylabel="|E − E_law| / (σ·2π·ε)", title=f"E against the sharp-interface law, ε = {eps:.4f}")
     ax.legend(fontsize=7)
     return fig
