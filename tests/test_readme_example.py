@@ -22,7 +22,7 @@ def _example() -> str:
 
 def test_the_readme_plug_in_example_learns_the_exact_drift(capsys):
     code = _example()
-    assert len(code.strip().splitlines()) <= 60
+    assert len([line for line in code.splitlines() if line.strip()]) <= 40     # a 40-line model and script
     scope: dict = {}
     exec(compile(code, str(README), "exec"), scope)
     learned, rho, model = scope["learned"], scope["rho"], scope["model"]
