@@ -96,6 +96,27 @@ def test_sde_fit_recovers_an_ornstein_uhlenbeck_process():
     assert torch.equal(paths, again)                                      # seeded: common random numbers
 
 
+def test_fit_sde_builds_a_given_model_after_seeding():
+    """A whole model (here the temperature-conditioned SDE of the alloy chapter) goes through the same
+    fit: built after the seed is set, cast to the pairs' dtype, trained by L_p; drift and model
+    together are refused."""
+    from support.stochastic.conditioned import conditioned_sde
+    rng = np.random.default_rng(1)
+    z0 = np.column_stack([rng.uniform(-1, 1, 4000), rng.choice([0.4, 0.6], 4000)])   # two temperatures
+    z1 = z0.copy()
+    z1[:, 0] += -z0[:, 0] * 0.05 + 0.3 * np.sqrt(0.05) * rng.normal(size=4000)
+    pairs = pairs_from_patches(z0, z0, z1, 0.05, n_patches=1)["partial"]
+    settings = SDESettings(steps=300, hidden=(16,))
+    make = lambda: conditioned_sde(1, 1, (16,))
+    a, b = (fit_sde(pairs, 1.0, settings, seed=3, model=make) for _ in range(2))
+    assert a.drift(pairs.z0[:5]).dtype == torch.float64
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))   # seeded before building
+    with torch.no_grad():
+        assert torch.all(a.drift(pairs.z0[:5])[:, 1] == 0)                            # T never moves
+    with pytest.raises(ValueError, match="not both"):
+        fit_sde(pairs, 1.0, settings, model=make, drift=torch.nn.Linear(2, 2))
+
+
 def test_curie_weiss_tiny_run_reads_every_claim():
     cfg = apply_overrides(cwx.Config.for_scale("quick"), {
         "L": "16", "patch_sides": "[4, 16]", "small_runs": "10", "small_records": "10", "n_upsampled": "300",

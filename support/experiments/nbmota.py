@@ -50,9 +50,8 @@ from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour
 from ..results import ExperimentResult
 from ..stochastic.conditioned import conditioned_sde
-from ..stochastic.sde import train_sde
 from ..stochastic.partial_evolution import evolve_random_patches
-from ..stochastic.study import mean_trajectory_error, pairs_from_patches, rollouts
+from ..stochastic.study import SDESettings, fit_sde, mean_trajectory_error, pairs_from_patches, rollouts
 from ..stochastic.upsampling import upsample_hierarchically
 from ..systems.alloy import evolution as E
 from ..systems.alloy import lattice as L
@@ -60,7 +59,6 @@ from ..systems.alloy.barriers import (REFERENCE_CROPS, REFERENCE_PURE, REFERENCE
                                       sphere_sites)
 from ..systems.alloy.kmc import init_state, step
 from ..systems.alloy.sro import SRO_NAMES
-from ..train import TrainConfig
 from ..uncertainty import Estimate, above, all_of, below, within
 from .config import ExperimentConfig, resolve
 
@@ -226,12 +224,9 @@ def truth_runs(cfg: Config, T: float, horizon: float, rng: np.random.Generator, 
 
 # ------------------------------------------------------------------------------------ model
 def fit_model(cfg: Config, pairs, seed: int):
-    torch.manual_seed(seed)
-    model = conditioned_sde(6, 1, cfg.sde_hidden).double()
-    train = TrainConfig(lr=cfg.sde_lr, steps=cfg.sde_steps, batch_size=cfg.sde_batch, schedule="cosine",
-                        min_lr=cfg.sde_lr / 100, seed=seed, progress=False, threads=1)
-    train_sde(model, pairs, train, lam=float(cfg.K))
-    return model.eval()
+    """The temperature-conditioned SDE on (δ, T/1000), fitted by L_p with λ = K (cosine schedule)."""
+    settings = SDESettings(hidden=cfg.sde_hidden, steps=cfg.sde_steps, batch_size=cfg.sde_batch, lr=cfg.sde_lr)
+    return fit_sde(pairs, float(cfg.K), settings, seed, model=lambda: conditioned_sde(6, 1, cfg.sde_hidden))
 
 
 def _with_T(z: np.ndarray, T) -> np.ndarray:

@@ -21,6 +21,7 @@ time). The stochastic predator–prey, Curie–Weiss and Ising chapters all call
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,21 +95,29 @@ def initial_sigma(pairs: LatentPairs, lam: float) -> float:
 
 
 def fit_sde(pairs: LatentPairs, lam: float, settings: SDESettings, seed: int = 0,
-            train: TrainConfig | None = None, drift: torch.nn.Module | None = None) -> LatentSDE:
+            train: TrainConfig | None = None, drift: torch.nn.Module | None = None,
+            model: Callable[[], LatentSDE] | None = None) -> LatentSDE:
     """One SDE trained by ``L_p`` on ``pairs`` with covariance factor ``lam`` (seeded). ``train``
     replaces the default optimisation (cosine over ``settings.steps``) when given; ``drift``
-    replaces the default MLP drift (normalised coordinates)."""
+    replaces the default MLP drift (normalised coordinates); ``model()`` builds the whole SDE
+    instead of the settings' architecture (e.g. :func:`~support.stochastic.conditioned.conditioned_sde`),
+    after the seed is set."""
+    if model is not None and drift is not None:
+        raise ValueError("give either a drift for the default SDE or a whole model, not both")
     torch.manual_seed(seed)
-    scale = initial_sigma(pairs, lam) if settings.init_scale is None else settings.init_scale
-    model = LatentSDE(pairs.z0.shape[1], drift=drift, diffusion=settings.diffusion, hidden=settings.hidden,
-                      init_scale=scale)
+    if model is not None:
+        sde = model()
+    else:
+        scale = initial_sigma(pairs, lam) if settings.init_scale is None else settings.init_scale
+        sde = LatentSDE(pairs.z0.shape[1], drift=drift, diffusion=settings.diffusion, hidden=settings.hidden,
+                        init_scale=scale)
     if settings.match_dtype:
-        model = model.to(pairs.z0.dtype)
+        sde = sde.to(pairs.z0.dtype)
     train = train or TrainConfig(lr=settings.lr, steps=settings.steps, batch_size=settings.batch_size,
                                  schedule="cosine", min_lr=settings.lr / 100, seed=seed, progress=False,
                                  threads=1)
-    train_sde(model, pairs, train, lam=lam, eps=settings.eps)
-    return model.eval()
+    train_sde(sde, pairs, train, lam=lam, eps=settings.eps)
+    return sde.eval()
 
 
 @torch.no_grad()
