@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,6 +107,16 @@ class ExperimentResult:
     config_hash: str = ""
     version: int = 1
     schema: int = SCHEMA_VERSION
+    #: values derived from ``metrics`` by :meth:`cached` (never saved, never compared)
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per result and ``key``: a derived value that claims and chapter cells
+        read many times (e.g. a bootstrap over stored paths). Keyed on this result object, so it
+        cannot outlive it or serve another run; not part of the saved JSON."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
 
     def __post_init__(self) -> None:
         self.machine = self.machine or describe_machine(self.devices)

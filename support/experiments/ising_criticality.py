@@ -568,10 +568,7 @@ def _tol(key: str) -> float:
 
 def _estimates(r, src: str) -> dict[str, Estimate]:
     """Exponent estimates of a source, computed once per result (the chapter evaluates claims often)."""
-    cache = r.__dict__.setdefault("_crit_cache", {})
-    if src not in cache:
-        cache[src] = exponent_estimates(r.metrics, src)
-    return cache[src]
+    return r.cached(("exponents", src), lambda: exponent_estimates(r.metrics, src))
 
 
 @CLAIMS.add("direct_exponents", f"direct simulation of the same sizes gives the exact exponents within "
@@ -667,11 +664,7 @@ def _lambda(r):
 
 
 def _ratios(r, degree: int) -> dict[int, dict[str, Estimate]]:
-    cache = r.__dict__.setdefault("_crit_cache", {})
-    key = f"ratios_{degree}"
-    if key not in cache:
-        cache[key] = ratio_estimates(r.metrics, f"sde_degree_{degree}")
-    return cache[key]
+    return r.cached(("ratios", degree), lambda: ratio_estimates(r.metrics, f"sde_degree_{degree}"))
 
 
 @CLAIMS.add("flexible_drift_small", "a more flexible drift (odd degree 5) reproduces direct ⟨|M|⟩ within 5 % and χ "

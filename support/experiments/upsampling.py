@@ -412,21 +412,13 @@ def _obs(samples: dict, key: str) -> np.ndarray:
     return np.abs(np.asarray(samples["m"], float)) if key == "|m|" else np.asarray(samples[key], float)
 
 
-#: distance_estimates computed once per (row, seed, n_boot): a chapter evaluates the claims several times
-_CACHE: dict[tuple, tuple[dict, dict]] = {}
+def distances(r, name: str, c: dict, row: dict) -> dict | None:
+    """:func:`distance_estimates` of one condition's run, computed once per result (the claims and the
+    chapter read it several times)."""
+    return r.cached(("distances", name, row["t_relax"], row["boundary"]), lambda: distance_estimates(c, row))
 
 
 def distance_estimates(c: dict, row: dict, *, seed: int = 0, n_boot: int = N_BOOT) -> dict | None:
-    key = (id(row), id(c), seed, n_boot)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] is row:
-        return hit[1]
-    out = _distance_estimates(c, row, seed=seed, n_boot=n_boot)
-    _CACHE[key] = (row, out)
-    return out
-
-
-def _distance_estimates(c: dict, row: dict, *, seed: int = 0, n_boot: int = N_BOOT) -> dict | None:
     """For each observable: W₁/σ of ``row``'s snapshots to the reference, the noise floor (W₁/σ of the
     second direct sample to the reference), and the excess ``W₁/σ − FLOOR_MULTIPLE × floor``, each an
     :class:`Estimate` from one joint bootstrap (small runs, and the Wolff chains of both direct samples,
@@ -546,7 +538,7 @@ def _exact(r):
 def _off(r):
     verdicts, text = [], []
     for name, c in r.metrics["conditions"].items():
-        est = distance_estimates(c, _no_relax(c))
+        est = distances(r, name, c, _no_relax(c))
         if est is None:
             return None
         e = est["ρ_dw"]
@@ -562,7 +554,7 @@ def _matches(r, name: str):
     c = _cond(r, name)
     if c is None:
         return None
-    est = distance_estimates(c, _longest(c, "frozen"))
+    est = distances(r, name, c, _longest(c, "frozen"))
     if est is None:
         return None
     verdicts = {k: below(e["excess"], 0.0) for k, e in est.items()}
@@ -610,7 +602,7 @@ def _mean_above(r):
     c = _cond(r, "above")
     if c is None:
         return None
-    est = distance_estimates(c, _longest(c, "frozen"))
+    est = distances(r, "above", c, _longest(c, "frozen"))
     if est is None:
         return None
     e = est["m"]["mean_shift"]
@@ -662,7 +654,7 @@ def _periodic(r):
                     return None
                 verdicts.append(above(est["seam_over_bulk"], 1.2))
                 seams.append(est["seam_over_bulk"])
-        d = distance_estimates(c, _longest(c, "periodic"))
+        d = distances(r, name, c, _longest(c, "periodic"))
         if d is None:
             return None
         verdicts.append(above(d["ρ_dw"]["excess"], 0.0))
