@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from support.claims import evaluate
 from support.results import ExperimentResult
 from support.experiments import ising as isx
+from support.stochastic.closure_check import explained_by_observables, explained_in_groups
 from support.stochastic.nets import PatchCNN
 from support.stochastic.pipeline import EnsembleScore, PatchSideResult
 from support.experiments.config import apply_overrides
@@ -161,9 +162,9 @@ def test_closure_explained_groups_are_disjoint_repeats():
     rng = np.random.default_rng(6)
     x = torch.from_numpy(isx.random_lattices(rng.uniform(-1, 1, 30), 8, rng)).float()
     per_lattice = x.reshape(30, 2, 4, 2, 4).permute(0, 1, 3, 2, 4).reshape(30, 4, 1, 4, 4)
-    groups = isx.closure_explained_groups(net, per_lattice, n_groups=3)
+    groups = explained_in_groups(net, isx.observables, per_lattice, n_groups=3)
     assert np.asarray(groups).shape == (2, 3)
-    first = isx.closure_explained(net, per_lattice[:10].flatten(0, 1))
+    first = explained_by_observables(net, isx.observables, per_lattice[:10].flatten(0, 1))
     assert np.allclose([g[0] for g in groups], first)
 
 

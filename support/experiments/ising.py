@@ -18,7 +18,8 @@ the domain-wall density and two learned closure variables. For each patch side �
    the patch, two 1×1 layers, mean over the patch's sites; evaluated exactly as a table over the
    512 neighbourhoods of ±1 spins), trained with an MLP decoder by binary cross-entropy
    reconstruction of the whole lattice (paper 2: reconstruction only). How much of g a quadratic
-   in the patch's own (m, ρ_dw) explains is measured (:func:`closure_explained`).
+   in the patch's own (m, ρ_dw) explains is measured
+   (:func:`support.stochastic.closure_check.explained_by_observables`).
 4. **Partial evolution**: ``pairs_per_snapshot`` random patches per snapshot, each evolved alone for
    a fixed time δt with a frozen halo. Partial target ẑ₁ = z₀ + K·(change of z caused by the
    patch), λ = K; naive target = the evolved patch's own latent, λ = 1. The domain-wall part of the
@@ -72,6 +73,7 @@ from ..uncertainty import (Estimate, above, all_of, below, paired_log_ratio,
                            within)
 from ..stochastic.autoencoder import PatchClosureAutoencoder, spin_lattices
 from ..stochastic.autoencoder import train_closure as fit_closure
+from ..stochastic.closure_check import explained_by_observables, explained_in_groups
 from ..stochastic.encoder import PatchAdditiveEncoder
 from ..stochastic.nets import MLPDecoder, PatchCNN
 from ..stochastic.patches import PatchGrid
@@ -230,35 +232,8 @@ def observables(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([s.mean(dim=(-2, -1)), (1 - bonds / 2) / 2], dim=-1)
 
 
-def patch_basis(patch: torch.Tensor) -> torch.Tensor:
-    """``[1, m, ρ, m², mρ, ρ²]`` of each patch ``[B, 1, ℓ, ℓ]`` (ρ_dw with wrap-around bonds)."""
-    m, rho = observables(patch).unbind(-1)
-    return torch.stack([torch.ones_like(m), m, rho, m * m, m * rho, rho * rho], dim=-1)
-
-
-@torch.no_grad()
-def closure_explained(net: PatchCNN, patches: torch.Tensor) -> list[float]:
-    """Fraction of the variance of each closure feature g(x_J) over ``patches [n, 1, ℓ, ℓ]`` that a
-    quadratic in the patch's own (m_J, ρ_J) explains (least squares): 1 means the closure holds
-    nothing that the observables do not already say."""
-    g, basis = net(patches).double(), patch_basis(patches).double()
-    resid = g - basis @ torch.linalg.lstsq(basis, g).solution
-    return [float(v) for v in 1 - resid.var(dim=0) / g.var(dim=0)]
-
-
-#: disjoint groups of lattices whose patches give independent repeats of :func:`closure_explained`
+#: disjoint groups of lattices whose patches give independent repeats of the closure check
 EXPLAINED_GROUPS = 10
-
-
-@torch.no_grad()
-def closure_explained_groups(net: PatchCNN, patches: torch.Tensor,
-                             n_groups: int = EXPLAINED_GROUPS) -> list[list[float]]:
-    """:func:`closure_explained` on each of ``n_groups`` disjoint groups of lattices, ``patches
-    [n_lattices, K, 1, ℓ, ℓ]``: ``[d̂][group]``, independent repeats from which a claim builds the
-    interval of the explained fraction (each group fits its own quadratic)."""
-    groups = [g for g in np.array_split(np.arange(len(patches)), n_groups) if len(g)]
-    per = [closure_explained(net, patches[torch.as_tensor(g)].flatten(0, 1)) for g in groups]
-    return [list(v) for v in zip(*per)]
 
 
 def make_encoder(cfg: Config, ell: int) -> PatchAdditiveEncoder:
@@ -289,8 +264,9 @@ def train_closure(cfg: Config, ell: int, snapshots: np.ndarray,
     pick = rng.integers(0, len(snapshots), min(len(snapshots), cfg.closure.fit_lattices))
     per_lattice = enc.grid.split(torch.from_numpy(snapshots[pick]).float()[:, None])
     return enc, {"loss": float(hist.loss[-1]),
-                 "explained": closure_explained(enc.local_net, per_lattice.flatten(0, 1)),
-                 "explained_groups": closure_explained_groups(enc.local_net, per_lattice)}
+                 "explained": explained_by_observables(enc.local_net, observables, per_lattice.flatten(0, 1)),
+                 "explained_groups": explained_in_groups(enc.local_net, observables, per_lattice,
+                                                         EXPLAINED_GROUPS)}
 
 
 def m_only_bce(snapshots: np.ndarray) -> float:
