@@ -264,7 +264,7 @@ def test_partial_increment_moments_match_the_simulator():
     """The experiment's exact moments of one partial evolution (hypergeometric patch law, patch
     chain in the frozen outside sum, propagated by a matrix exponential) against the simulator: a
     16×16 system at m = 0.25, random 4×4 patches of exchangeable snapshots evolved for δt."""
-    from support.experiments.curie_weiss import partial_increment_moments
+    from support.systems.spins.curie_weiss import partial_increment_moments
     from support.systems.spins import patch_origins
 
     rng = np.random.default_rng(11)
@@ -290,7 +290,7 @@ def test_partial_increment_moments_match_the_simulator():
 def test_partial_increment_moments_short_time_limit_is_the_generator():
     """As δt → 0: E[Δm_I]/δt → μ(m), Var(Δm_I)/(K δt) → σ²(m) (λ = K), and the naive increment's
     variance → Var(m_I − m), the spread term, which over δt diverges."""
-    from support.experiments.curie_weiss import partial_increment_moments
+    from support.systems.spins.curie_weiss import partial_increment_moments
 
     N, n, dt = 1024, 64, 1e-4
     ms = np.array([-0.5, 0.0, 0.4])
