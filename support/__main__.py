@@ -3,7 +3,7 @@
     python -m support list
     python -m support scorecard                 # every claim on the saved paper-scale runs
     python -m support run NAME [--scale quick|paper] [--seed S] [--out DIR] [--no-progress]
-                               [--set FIELD=JSON ...] [--workers N] [--models DIR]
+                               [--set FIELD=JSON ...] [--workers N | --scheduler ADDRESS] [--models DIR]
 
 ``--set`` changes one field of the scale's config (``--set ensemble=5 --set 'structures=["mlp"]'
 --set ae.steps=2000``); the result records the changes and its tables name them.
@@ -12,6 +12,11 @@
 saves every finished model in DIR as it completes, so rerunning the same command resumes an
 interrupted study (experiments whose ``run`` accepts them: the Lennard-Jones studies). Neither
 changes a result; keep DIR outside the repository (models are megabytes each).
+
+``--scheduler ADDRESS`` (or ``$MACRODYN_SCHEDULER``) sends the jobs of a parallel study (latent
+models of the LJ studies, the runs of a predator–prey sweep) to the workers of a Dask ``distributed``
+cluster instead of local processes (:mod:`support.executor`); jobs are seeded, so the result does not
+change. An address no scheduler answers is an error before any work.
 
 ``run`` executes one chapter's experiment without Jupyter, writes ``DIR/results.json`` and the
 figures, and prints the measured-vs-paper table.
@@ -46,9 +51,13 @@ def _check_writable(out: str, flag: str = "--out") -> None:
         raise ValueError(f"{flag} {out}: cannot write there ({err.strerror or err})") from None
 
 
-def _execution_options(module, args) -> dict:
-    """``workers`` / ``models`` for experiments whose ``run`` takes them; an error for the others."""
+def _execution_options(module, cfg, args) -> dict:
+    """``workers`` / ``models`` for experiments whose ``run`` takes them; an error for the others.
+    A scheduler (``--scheduler``, or ``$MACRODYN_SCHEDULER`` for a study with parallel jobs) must
+    answer now, before any work."""
     import inspect
+
+    from . import executor
     accepted = inspect.signature(module.run).parameters
     asked = {k: v for k, v in (("workers", args.workers), ("models", args.models)) if v is not None}
     unsupported = [f"--{k}" for k in asked if k not in accepted]
@@ -57,6 +66,16 @@ def _execution_options(module, args) -> dict:
                          "that train ensembles of latent models do)")
     if "workers" in asked and asked["workers"] < 1:
         raise ValueError(f"--workers must be >= 1, got {asked['workers']}")
+    spreads = "workers" in accepted or hasattr(cfg, "workers")       # a study with parallel jobs
+    if args.scheduler is not None and not spreads:
+        raise ValueError(f"{args.name} does not take --scheduler (it runs no parallel jobs)")
+    address = args.scheduler if args.scheduler is not None else executor.scheduler_address()
+    if address is not None and spreads:
+        if args.workers is not None:
+            where = ("--scheduler" if args.scheduler is not None
+                     else f"${executor.ENV_VAR} (unset it to train locally)")
+            raise ValueError(f"--workers (local processes) and {where} (a Dask cluster) exclude each other")
+        executor.connect(address)
     return asked
 
 
@@ -87,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="latent models trained at once (processes); results do not depend on it")
     run.add_argument("--models", default=None, metavar="DIR",
                      help="save each finished model in DIR and resume from it")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="run the parallel jobs on this Dask scheduler's workers (e.g. tcp://host:8786; "
+                          "default: $MACRODYN_SCHEDULER, else local processes)")
     args = parser.parse_args(argv)
 
     from .experiments import EXPERIMENTS, prepare
@@ -110,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--set needs FIELD=VALUE, got {item!r}")
             overrides[key.strip()] = value
         module, cfg = prepare(args.name, scale=args.scale, overrides=overrides)
-        execution = _execution_options(module, args)
+        execution = _execution_options(module, cfg, args)
         if args.out:
             _check_writable(args.out)
         if args.models:
@@ -120,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import matplotlib
     matplotlib.use("Agg")
-    result = module.run(cfg, seed=args.seed, progress=not args.no_progress, **execution)
+    from .executor import using
+    with using(args.scheduler):
+        result = module.run(cfg, seed=args.seed, progress=not args.no_progress, **execution)
     print(result.table_text())
     if args.out:
         print(f"wrote {result.save(args.out)}")

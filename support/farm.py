@@ -9,14 +9,15 @@ experiment needs to make such a study resumable and parallel without changing wh
   "done"). The store remembers the identity of the study that made it (experiment, version,
   configuration, seed) and refuses to mix models of a different study.
 * :func:`run_latent_jobs` — trains :class:`LatentJob` s (observation tensors + a picklable model
-  factory + optimisation settings) in this process or in ``workers`` spawned single-threaded
-  processes, and hands each trained model back to the caller in this process (which evaluates and
-  stores it). Jobs are consumed lazily, at most ``workers`` at a time, so the observations of a
-  long study are bought only when a worker is free for them. A model whose loss stops being finite
+  factory + optimisation settings) in this process, in ``workers`` spawned single-threaded
+  processes, or on a Dask cluster (:mod:`support.executor`: ``--scheduler`` / ``$MACRODYN_SCHEDULER``),
+  and hands each trained model back to the caller in this process (which evaluates and stores it).
+  Jobs are consumed lazily, at most one per worker at a time, so the observations of a long study
+  are bought only when a worker is free for them. A model whose loss stops being finite
   can be handed to ``on_diverged`` instead of aborting the whole study (a diverged model is a
   result: the caller records it, and a resumed study does not train it again).
 
-Every job is seeded, so the models do not depend on ``workers`` (tested).
+Every job is seeded, so the models do not depend on ``workers`` or on the cluster (tested).
 """
 
 from __future__ import annotations
@@ -152,8 +153,9 @@ def _train_or_diverge(job: LatentJob) -> tuple[NormalisedLatentModel, TrainHisto
         return Diverged(str(e), time.perf_counter() - t0)
 
 
-def _train_in_worker(job: LatentJob) -> tuple[dict, TrainHistory] | Diverged:
-    torch.set_num_threads(1)
+def _train_in_worker(_shared, job: LatentJob) -> tuple[dict, TrainHistory] | Diverged:
+    """A job on a worker of :func:`support.executor.open_pool` (one torch thread already): the
+    trained weights (or :class:`Diverged`), not the model, go back."""
     out = _train_or_diverge(replace(job, cfg=replace(job.cfg, progress=False, threads=1)))
     if isinstance(out, Diverged):
         return out
@@ -162,16 +164,22 @@ def _train_in_worker(job: LatentJob) -> tuple[dict, TrainHistory] | Diverged:
 
 
 def run_latent_jobs(jobs: Iterable[LatentJob], on_done: Callable[[LatentJob, nn.Module, TrainHistory], None],
-                    workers: int = 1, on_diverged: Callable[[LatentJob, Diverged], None] | None = None) -> int:
+                    workers: int = 1, on_diverged: Callable[[LatentJob, Diverged], None] | None = None,
+                    scheduler: str | None = None) -> int:
     """Train every job and call ``on_done(job, trained_model, history)`` in this process as each
-    finishes (in completion order when ``workers > 1``). Returns the number of jobs trained.
+    finishes (in completion order when the jobs run elsewhere). Returns the number of jobs trained.
 
-    ``workers > 1`` trains in that many spawned single-threaded processes (the job's factory must
-    then be picklable, e.g. :class:`support.experiments.lj_common.LatentFactory`); ``jobs`` is read
-    lazily, at most ``workers`` jobs ahead. ``on_diverged(job, Diverged)`` is called for a job whose
+    Jobs train in this process when ``workers == 1`` and no Dask scheduler is selected; otherwise on
+    :func:`support.executor.open_pool`: ``workers`` spawned single-threaded processes, or the workers
+    of the Dask scheduler ``scheduler`` (default: ``--scheduler`` / ``$MACRODYN_SCHEDULER``, see
+    :func:`support.executor.scheduler_address`). The job's factory must then be picklable (e.g.
+    :class:`support.experiments.lj_common.LatentFactory`); ``jobs`` is read lazily, at most as many
+    jobs ahead as the pool has workers. ``on_diverged(job, Diverged)`` is called for a job whose
     loss stopped being finite; without it that ``FloatingPointError`` propagates (the default: a
     caller that cannot record a diverged model should not carry on as if it were trained).
     """
+    from . import executor
+
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     done = 0
@@ -189,27 +197,26 @@ def run_latent_jobs(jobs: Iterable[LatentJob], on_done: Callable[[LatentJob, nn.
             model = G.eval()
         on_done(job, model, hist)
 
-    if workers == 1:
+    if scheduler is None and not executor.parallel(workers):
         for job in jobs:
             hand_back(job, _train_or_diverge(job), from_worker=False)
             done += 1
         return done
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
 
     queue = iter(jobs)
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+    with executor.open_pool(workers, scheduler=scheduler) as pool:
         pending: dict = {}
         exhausted = False
         while True:
-            while not exhausted and len(pending) < workers:
+            while not exhausted and len(pending) < pool.capacity():
                 job = next(queue, None)
                 if job is None:
                     exhausted = True
                 else:
                     # the worker needs the tensors, not the caller's bookkeeping (meta may hold
                     # whole configuration pools: pickling them would copy gigabytes per job)
-                    pending[ex.submit(_train_in_worker, replace(job, meta=None))] = job
+                    pending[pool.submit(_train_in_worker, replace(job, meta=None))] = job
             if not pending:
                 return done
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)

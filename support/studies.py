@@ -177,19 +177,11 @@ def record_of(method: Method, budget: int, seed: int, bought: Purchase, errors: 
                      train_loss=list(hist.loss), evals=list(hist.evals), train_seconds=hist.seconds)
 
 
-_WORKER_STATE: dict = {}
-
-
-def _init_worker(state: dict) -> None:
-    torch.set_num_threads(1)
-    _WORKER_STATE.update(state)
-
-
-def _run_job(job: tuple[Method, int, int]) -> RunRecord:
-    st = _WORKER_STATE
+def _run_job(state: dict, job: tuple[Method, int, int]) -> RunRecord:
+    """One run of a sweep: ``state`` is what every run shares (system, autoencoder, pools…)."""
     m, b, s = job
-    rec, _ = train_one(st["system"], st["ae"], st["norm"], st["pool"], st["test"], m, b, s,
-                       st["model_factory"], st["cfg"], selection=st["selection"])
+    rec, _ = train_one(state["system"], state["ae"], state["norm"], state["pool"], state["test"], m, b, s,
+                       state["model_factory"], state["cfg"], selection=state["selection"])
     return rec
 
 
@@ -197,36 +189,39 @@ def budget_sweep(system: DeterministicSystem, ae: ClosureAutoencoder, norm: Late
                  pool: torch.Tensor, test: Trajectories, methods: Sequence[Method],
                  budgets: Sequence[int], seeds: Sequence[int], model_factory: Callable[[int], nn.Module],
                  cfg: TrainConfig, progress: bool = True, workers: int = 1,
-                 selection: str = "uniform") -> list[RunRecord]:
-    """Every method × budget × seed; returns the run records (models are discarded).
+                 selection: str = "uniform", scheduler: str | None = None) -> list[RunRecord]:
+    """Every method × budget × seed; returns the run records (models are discarded), in that order.
 
-    ``workers > 1`` runs jobs in that many single-threaded processes (spawned, so
-    ``model_factory`` must be picklable, e.g. a ``functools.partial``). Tiny latent models train
-    fastest this way on a many-core machine; every run is seeded, so the records do not depend on
-    ``workers``. ``selection``: how each budget picks its configurations (:func:`select_configurations`).
+    ``workers > 1`` runs jobs in that many single-threaded processes, and a Dask scheduler
+    (``scheduler``, default ``--scheduler`` / ``$MACRODYN_SCHEDULER``) on its cluster's workers
+    (:func:`support.executor.open_pool`; spawned, so ``model_factory`` must be picklable, e.g. a
+    ``functools.partial``). Tiny latent models train fastest this way on a many-core machine; every
+    run is seeded, so the records do not depend on where they ran. ``selection``: how each budget
+    picks its configurations (:func:`select_configurations`).
     """
+    from concurrent.futures import as_completed
+
+    from . import executor
+
     check_choice("selection", selection, list(SELECTIONS))
     jobs = [(m, b, s) for m in methods for b in budgets for s in seeds]
     cfg = replace(cfg, progress=False)
     state = dict(system=system, ae=ae, norm=norm, pool=pool, test=test, model_factory=model_factory,
                  cfg=cfg, selection=selection)
     bar = tqdm(total=len(jobs), desc="budget sweep", disable=not progress)
-    if workers <= 1:
-        _WORKER_STATE.update(state)
+    if scheduler is None and not executor.parallel(workers):
         records = []
         for job in jobs:
-            records.append(_run_job(job))
+            records.append(_run_job(state, job))
             bar.update(1)
-        _WORKER_STATE.clear()
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                 initargs=(state,)) as ex:
-            records = []
-            for rec in ex.map(_run_job, jobs):
-                records.append(rec)
+        with executor.open_pool(workers, shared=state, scheduler=scheduler) as ex:
+            futures = {ex.submit(_run_job, job): i for i, job in enumerate(jobs)}
+            by_index = {}
+            for fut in as_completed(futures):
+                by_index[futures[fut]] = fut.result()
                 bar.update(1)
+            records = [by_index[i] for i in range(len(jobs))]
     bar.close()
     return records
 

@@ -1,0 +1,94 @@
+"""One executor for every parallel study (support.executor): a Dask cluster gives what the local pool gives."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from functools import partial
+
+import pytest
+import torch
+
+from support import executor
+from support.__main__ import main
+from support.farm import run_latent_jobs
+from support.normalise import LatentNormaliser
+from support.studies import Method, budget_sweep, encoded_trajectories
+from support.systems.linear import LinearBlockSystem
+from support.train import TrainConfig
+from tests.test_core_pipeline import _autoencoder, _linear_net
+from tests.test_farm_and_training_loop import _jobs
+
+distributed = pytest.importorskip("distributed")
+
+#: a run's measured times: the only fields allowed to differ between two places
+TIMES = ("train_seconds", "force_seconds")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two single-threaded worker processes, as ``dask worker ADDRESS --nthreads 1`` would give."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as c:
+        yield c.scheduler_address
+        executor.disconnect()
+
+
+def _trained(**where) -> dict:
+    out = {}
+    run_latent_jobs(_jobs(), lambda job, G, hist: out.__setitem__(job.key, (G.state_dict(), hist.loss)), **where)
+    return out
+
+
+def test_latent_models_from_a_dask_cluster_equal_the_local_pool(cluster):
+    local, dask = _trained(workers=2), _trained(scheduler=cluster)
+    assert set(local) == set(dask) == {"m0", "m1", "m2"}
+    for key, (state, loss) in local.items():
+        assert dask[key][1] == loss
+        assert all(torch.equal(a, b) for a, b in zip(state.values(), dask[key][0].values()))
+
+
+def test_a_budget_sweep_on_a_dask_cluster_equals_the_local_pool(cluster):
+    """The shared state (system, autoencoder, pool…) reaches the Dask workers without an initializer,
+    and the records come back in job order, equal to the local pool's but for measured times."""
+    system = LinearBlockSystem(block_size=8)
+    train, test = system.trajectories(6, 0, n_steps=20), system.trajectories(2, 1, split="test", n_steps=20)
+    ae = _autoencoder(system)
+    norm = LatentNormaliser.from_trajectories(encoded_trajectories(ae, train), train.dt).double()
+    args = (system, ae, norm, train.snapshots(), test, [Method("lz"), Method("lx", 0.5)], [320, 640], [0, 1],
+            partial(_linear_net, system.n_blocks), TrainConfig(lr=1e-2, batch_size=16, steps=30, progress=False))
+    local = budget_sweep(*args, progress=False, workers=2)
+    with executor.using(cluster):                                # as --scheduler does
+        dask = budget_sweep(*args, progress=False)
+    strip = lambda r: {k: v for k, v in asdict(r).items() if k not in TIMES}   # noqa: E731
+    assert [strip(r) for r in dask] == [strip(r) for r in local]
+    assert [(r.method, r.budget, r.seed) for r in dask] == [(m.label, b, s) for m in args[5] for b in args[6]
+                                                             for s in args[7]]
+
+
+def test_the_scheduler_is_chosen_by_the_flag_or_the_environment(cluster, monkeypatch):
+    monkeypatch.delenv(executor.ENV_VAR, raising=False)
+    assert executor.scheduler_address() is None and not executor.parallel(1)
+    monkeypatch.setenv(executor.ENV_VAR, "tcp://elsewhere:8786")
+    with executor.using(cluster):
+        assert executor.scheduler_address() == cluster and executor.parallel(1)
+        with executor.open_pool() as pool:
+            assert pool.where == f"Dask scheduler {cluster}" and pool.capacity() == 2
+    assert executor.scheduler_address() == "tcp://elsewhere:8786"
+
+
+def test_an_unreachable_scheduler_is_one_line_not_a_hang(monkeypatch, capsys):
+    monkeypatch.setattr(executor, "CONNECT_TIMEOUT", 1.0)
+    monkeypatch.delenv(executor.ENV_VAR, raising=False)
+    with pytest.raises(ValueError, match=r"no Dask scheduler answered at tcp://127\.0\.0\.1:9 within 1 s"):
+        executor.connect("tcp://127.0.0.1:9")
+    assert main(["run", "lj_structures", "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no Dask scheduler answered at tcp://127.0.0.1:9") and err.count("\n") == 1
+    for argv, message in ((["run", "theory", "--scheduler", "tcp://127.0.0.1:9"], "does not take --scheduler"),
+                          (["run", "lj_structures", "--workers", "2", "--scheduler", "tcp://127.0.0.1:9"],
+                           "exclude each other")):
+        assert main(argv) == 2
+        assert message in capsys.readouterr().err
+    monkeypatch.setenv(executor.ENV_VAR, "tcp://127.0.0.1:9")      # the environment's address is checked too
+    assert main(["run", "predator_prey"]) == 2
+    assert "no Dask scheduler answered" in capsys.readouterr().err
