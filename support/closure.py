@@ -202,13 +202,14 @@ def autoencoder_loss(ae: ClosureAutoencoder, batch: Sequence[torch.Tensor], lamb
 
 def train_autoencoder(ae: ClosureAutoencoder, snapshots: torch.Tensor, lambda_cond: float,
                       cfg: TrainConfig, cond_samples: int | None = None, max_snapshots: int | None = None,
-                      scaling_samples: int = 512) -> TrainHistory:
+                      scaling_samples: int = 512, evaluate: Callable[[nn.Module], dict] | None = None) -> TrainHistory:
     """Fit the closure autoencoder on configurations ``[n, N]`` (configurations are free: no force).
 
     If the closure net has ``fit_scaling(x)`` (input standardisation; a no-op for
     :class:`support.encoders.MLPClosure` with ``input_scaling="raw"``), it is fitted first on at most
     ``scaling_samples`` evenly spaced snapshots; training then uses at most ``max_snapshots`` evenly
-    spaced snapshots (all if ``None``).
+    spaced snapshots (all if ``None``). ``evaluate`` is passed to :func:`support.train.fit` (called
+    every ``cfg.eval_every`` steps and at the end).
     """
     check_finite("snapshots", snapshots)
     if lambda_cond < 0:
@@ -220,7 +221,7 @@ def train_autoencoder(ae: ClosureAutoencoder, snapshots: torch.Tensor, lambda_co
     if max_snapshots is not None:
         snapshots = snapshots[evenly_spaced(len(snapshots), max_snapshots)]
     return fit(ae, lambda m, b: autoencoder_loss(m, b, lambda_cond, cond_samples),
-               ae.training_tensors(snapshots), cfg)
+               ae.training_tensors(snapshots), cfg, evaluate=evaluate)
 
 
 def evenly_spaced(n: int, k: int) -> torch.Tensor:

@@ -35,6 +35,19 @@ that happened (it does not in the book's studies: r ≫ d).
 :func:`column_block_share` measures where the closure looks: the share of ‖J_closure‖²_F on a block of
 input columns (for Lennard-Jones, the atoms' positions: :func:`unit_columns`).
 
+**Capture.** The residual e = (I − J^†J) f is what the labels lose; its size relative to f is the
+**capture**
+
+.. math::  c = \frac{\sum_j \|J_j^\dagger J_j f_j\|^2}{\sum_j \|f_j\|^2},\qquad
+           \|J^\dagger J f\|^2 = t^\top (J J^\top)^{-1} t,\quad t = J f,
+
+the share of the forces' squared norm inside J's row space (1: J sees all of f, no label noise at
+any p; small: most of f is residual). :func:`label_noise` reports it (pooled, and the median of the
+per-configuration ratios) whenever it buys the full forces itself (:func:`full_force_terms`).
+:func:`subspace_shares` reports where the closure's first layer and J's rows lie relative to the
+training data's principal subspace (:mod:`support.data_span`): rows outside it are what
+reconstruction never trains (see that module).
+
 Everything is bought through the system's counted oracle (:class:`~support.budget.ForceBudget`): the
 partial observations and the full forces of the reference, with subsets drawn from a seeded
 generator.
@@ -70,6 +83,9 @@ class LabelNoise:
         rank_deficient: configurations whose A needed the pseudo-inverse; ``max_condition``: the
             largest λ_max/λ_min of A (``None`` if some A had a zero eigenvalue).
         forces_charged, force_seconds: what the diagnostic bought from the oracle (full + partial).
+        capture: Σ‖J^†J f‖² / Σ‖f‖² over the configurations; ``capture_median``: the median of the
+            per-configuration ratios (both ``None`` when the exact J f was given instead of bought:
+            the forces themselves are then not at hand).
     """
 
     p: float
@@ -87,9 +103,35 @@ class LabelNoise:
     max_condition: float | None
     forces_charged: int
     force_seconds: float
+    capture: float | None = None
+    capture_median: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class FullForceTerms:
+    """What the full forces f of n configurations give: the exact latent velocity t = J f ``[n, d]``,
+    the captured ‖J^†J f‖² = tᵀ(JJᵀ)⁺t ``[n]`` and ‖f‖² ``[n]`` (float64)."""
+
+    exact: torch.Tensor
+    captured: torch.Tensor
+    force_sq: torch.Tensor
+
+    @property
+    def capture(self) -> float:
+        """Σ‖J^†J f‖² / Σ‖f‖² (pooled over the configurations)."""
+        total = float(self.force_sq.sum())
+        if total == 0:
+            raise ValueError("every force is zero: no capture to compute")
+        return float(self.captured.sum()) / total
+
+    @property
+    def capture_median(self) -> float:
+        """The median over configurations of ‖J^†J f‖² / ‖f‖² (configurations with f = 0 left out)."""
+        keep = self.force_sq > 0
+        return float((self.captured[keep] / self.force_sq[keep]).median())
 
 
 def implied_labels(A: torch.Tensor, b: torch.Tensor, rcond: float = 1e-10) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -176,8 +218,10 @@ def label_noise(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Te
     before_n, before_s = budget.total, budget.seconds.get("force", 0.0)
     gen = torch.Generator().manual_seed(int(seed))
     stats = observe_partial_statistics(system, ae, x, p, budget, gen, chunk=chunk)
+    full = None
     if exact is None:
-        exact = exact_latent_velocity(system, ae, x, budget, chunk=chunk)
+        full = full_force_terms(system, ae, x, budget, chunk=chunk)
+        exact = full.exact.to(x.dtype)
     else:
         check_shape("exact", exact, [x.shape[0], d])
         check_finite("exact", exact)
@@ -195,7 +239,9 @@ def label_noise(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Te
                       rank_deficient=int((rank < d).sum()),
                       max_condition=float(cond.max()) if finite_cond else None,
                       forces_charged=budget.total - before_n,
-                      force_seconds=budget.seconds.get("force", 0.0) - before_s)
+                      force_seconds=budget.seconds.get("force", 0.0) - before_s,
+                      capture=full.capture if full is not None else None,
+                      capture_median=full.capture_median if full is not None else None)
 
 
 def exact_latent_velocity(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Tensor,
@@ -203,6 +249,98 @@ def exact_latent_velocity(system: DeterministicSystem, ae: ClosureAutoencoder, x
     """ż = J(x) f(x) ``[n, d]`` with every unit's force (:func:`support.pipeline.observe_full`; charged to
     ``budget``): the truth the implied labels of :func:`label_noise` are compared with."""
     return observe_full(system, ae, x, budget if budget is not None else ForceBudget(), chunk=chunk).target
+
+
+@torch.no_grad()
+def full_force_terms(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Tensor,
+                     budget: ForceBudget | None = None, *, chunk: int = 64, rcond: float = 1e-10) -> FullForceTerms:
+    """Every unit's force f on the configurations ``x`` (charged to ``budget``), ``chunk`` at a time: the
+    exact latent velocity t = J f (as :func:`exact_latent_velocity`, the same numbers), and the captured
+    ‖J^†J f‖² = tᵀ(JJᵀ)⁺t with JJᵀ from :meth:`~support.closure.ClosureAutoencoder.gram_and_columns`
+    (never forming J for a factored closure) and eigenvalues below ``rcond`` · λ_max dropped."""
+    budget = budget if budget is not None else ForceBudget()
+    ts, caps, sq = [], [], []
+    for xc in x.split(chunk):
+        f = system.full_force(xc, budget)
+        t = ae.latent_velocity(xc, f)
+        G, _ = ae.gram_and_columns(xc, torch.zeros(len(xc), 1, dtype=torch.long, device=xc.device))
+        caps.append(captured_norm(G, t.double(), rcond))
+        ts.append(t)
+        sq.append(f.double().pow(2).sum(1))
+    return FullForceTerms(torch.cat(ts), torch.cat(caps), torch.cat(sq))
+
+
+def captured_norm(G: torch.Tensor, t: torch.Tensor, rcond: float = 1e-10) -> torch.Tensor:
+    """tᵀ G⁺ t per configuration for Gram matrices ``G = J Jᵀ [n, d, d]`` and ``t = J f [n, d]``: the
+    squared norm ‖J^†J f‖² of the part of f in J's row space (eigenvalues of G below ``rcond`` · λ_max
+    dropped: the pseudo-inverse)."""
+    if G.dim() != 3 or G.shape[1] != G.shape[2]:
+        raise ValueError(f"G must be [n, d, d]; got {list(G.shape)}")
+    check_shape("t", t, [G.shape[0], G.shape[1]])
+    lam, Q = torch.linalg.eigh(G.double())
+    keep = lam > rcond * lam[:, -1:].clamp_min(0)
+    inv = torch.where(keep, 1 / torch.where(keep, lam, torch.ones_like(lam)), torch.zeros_like(lam))
+    proj = (Q.transpose(1, 2) @ t.double().unsqueeze(-1)).squeeze(-1)
+    return (inv * proj.pow(2)).sum(1)
+
+
+def capture_of(J: torch.Tensor, f: torch.Tensor, rcond: float = 1e-10) -> float:
+    """Σ‖J^†J f‖² / Σ‖f‖² from explicit Jacobians ``J [n, d, N]`` and forces ``f [n, N]`` (the
+    reference for :func:`full_force_terms`; forms J)."""
+    if J.dim() != 3:
+        raise ValueError(f"J must be [n, d, N]; got {list(J.shape)}")
+    check_shape("f", f, [J.shape[0], J.shape[2]])
+    Jd, fd = J.double(), f.double()
+    t = (Jd @ fd.unsqueeze(-1)).squeeze(-1)
+    total = float(fd.pow(2).sum())
+    if total == 0:
+        raise ValueError("every force is zero: no capture to compute")
+    return float(captured_norm(Jd @ Jd.transpose(1, 2), t, rcond).sum()) / total
+
+
+def closure_report(system: DeterministicSystem, ae: ClosureAutoencoder, x: torch.Tensor, p: float, *,
+                   seed: int, subspace, share_configs: int = 256) -> dict:
+    """The closure diagnostics of a partial-observation study in one dictionary: :func:`label_noise`
+    at ``p`` on the configurations ``x`` (its full record, the observable ratios, the closure median
+    and the capture) and :func:`subspace_shares` in ``subspace`` on at most ``share_configs`` of them."""
+    from .closure import evenly_spaced
+    noise = label_noise(system, ae, x, p, seed=seed)
+    return {"configs": int(x.shape[0]), "label_noise": noise.as_dict(),
+            "noise_ratio_observables": noise.observable_ratio, "noise_ratio_closure_median": noise.closure_median,
+            "capture": noise.capture,
+            "subspace_shares": subspace_shares(ae, x[evenly_spaced(len(x), share_configs).to(x.device)], subspace)}
+
+
+def subspace_shares(ae: ClosureAutoencoder, x: torch.Tensor, subspace, chunk: int = 64) -> dict:
+    """Where the closure lies relative to the data's principal subspace Q
+    (:class:`support.data_span.PrincipalSubspace`): ``first_layer``, the share of the first layer's
+    ‖W₁‖²_F (as it acts on x) inside span Q (``None`` for a closure without a linear first layer), and
+    ``jacobian``, the share of ‖J_closure‖²_F inside it summed over the configurations ``x``
+    (‖J Q‖²_F / ‖J‖²_F; with a factored closure J = M W from M and W Q without forming J)."""
+    from .data_span import first_layer_weight
+    check_shape("x", x, [None, ae.state_dim])
+    if not ae.closure_dim:
+        raise ValueError("the autoencoder has no closure rows")
+    try:
+        first = subspace.share(first_layer_weight(ae.closure_net))
+    except TypeError:
+        first = None
+    Q = subspace.basis.double().to(x.device)
+    own = getattr(ae.closure_net, "factored_jacobian", None)
+    inside, total = 0.0, 0.0
+    for xc in x.split(chunk):
+        if callable(own):
+            M, W = (t.double() for t in own(xc))
+            WQ = W @ Q
+            inside += float(((M @ (WQ @ WQ.T)) * M).sum())
+            total += float(((M @ (W @ W.T)) * M).sum())
+        else:
+            J = ae.jacobian(xc).double()[:, ae.n_observables:]
+            inside += float((J @ Q).pow(2).sum())
+            total += float(J.pow(2).sum())
+    if total == 0:
+        raise ValueError("J is zero on these configurations: no share to compute")
+    return {"first_layer": first, "jacobian": inside / total, "subspace": subspace.as_dict()}
 
 
 # ------------------------------------------------------------------------ where the closure looks

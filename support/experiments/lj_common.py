@@ -28,10 +28,11 @@ from tqdm.auto import tqdm
 from torch import nn
 
 from ..closure import ClosureAutoencoder, evenly_spaced, train_autoencoder
-from .config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE
+from .config import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, Limit
+from ..data_span import PrincipalSubspace, principal_subspace, restrict_first_layer
 from ..encoders import PooledAtomEncoder, invariant_autoencoder, mlp_autoencoder
 from ..jacobian import condition_number
-from ..label_noise import column_block_share, label_noise, unit_columns
+from ..label_noise import column_block_share, label_noise, subspace_shares, unit_columns
 from ..farm import Diverged, LatentJob, ModelStore, run_latent_jobs
 from ..latent import LatentFactory
 from ..metrics import mean_std
@@ -133,7 +134,23 @@ class AEConfig:
     ``input_scaling`` (MLP closure): ``"raw"`` feeds the state as it is, as the paper does (the
     default); ``"standardise"`` divides every coordinate by its spread over the training snapshots,
     which in the same-start design boosts the position columns ≈ 12× over the velocities and moves
-    the closure's attention onto positions (see :func:`closure_diagnostics`)."""
+    the closure's attention onto positions (see :func:`closure_diagnostics`).
+
+    ``optimizer`` (:data:`AE_OPTIMIZERS`): ``"adamw_cosine"`` (the book's default: AdamW — decoupled
+    weight decay 1e-4 — with a cosine schedule from ``lr`` to ``lr``/10) or ``"adam_l2"`` (paper 1's
+    official code: ``torch.optim.Adam`` with coupled weight decay 1e-4, constant ``lr``). Both use
+    betas (0.9, 0.95) and no AMSGrad. Coupled L2 shrinks the first layer's weights on input
+    directions the data never move in by about lr per step; AdamW leaves them almost where the
+    initialisation put them (:class:`support.train.TrainConfig`, :mod:`support.data_span`).
+
+    ``closure_input`` (MLP closure with raw inputs, :data:`CLOSURE_INPUTS`): ``"full"`` (default) or
+    ``"pca_span"``, the off-manifold-aware closure: its first layer restricted to span{data mean,
+    top-k principal components of the training snapshots} (:func:`support.data_span.restrict_first_layer`),
+    k the fewest components explaining ``span_variance`` of the variance (at least ``latent_dim``, so
+    that the closure rows can stay independent; at most ``span_max_k``), computed once from
+    ``span_samples`` evenly spaced training snapshots. At 800 atoms (paper preset) 1 − 10⁻⁶ of the
+    variance takes 45 components: the data are nearly that low-dimensional (the 100th component
+    carries 2·10⁻¹⁰ of the variance)."""
 
     encoder: str = "mlp"
     latent_dim: int = 32
@@ -150,26 +167,62 @@ class AEConfig:
     pooled_width: int = 32
     rates: bool = True
     input_scaling: str = "raw"
+    optimizer: str = "adamw_cosine"
+    closure_input: str = "full"
+    span_variance: float = 0.999999
+    span_max_k: int = 256
+    span_samples: int = 2048
 
     #: checked by the experiment config that holds this one (support.experiments.config.check_limits)
     LIMITS: ClassVar = {"latent_dim": AT_LEAST_ONE, "hidden": AT_LEAST_ONE, "lambda_cond": NON_NEGATIVE,
                         "cond_samples": AT_LEAST_ONE, "max_snapshots": AT_LEAST_ONE, "steps": AT_LEAST_ONE,
                         "lr": POSITIVE, "batch_size": AT_LEAST_ONE, "cutoff": POSITIVE, "n_basis": AT_LEAST_ONE,
-                        "max_neighbours": AT_LEAST_ONE, "pooled_width": AT_LEAST_ONE}
+                        "max_neighbours": AT_LEAST_ONE, "pooled_width": AT_LEAST_ONE,
+                        "span_variance": FRACTION, "span_max_k": AT_LEAST_ONE, "span_samples": Limit(lo=2)}
+    #: settings added after model stores were first filled: left out of a store's identity at these
+    #: values (:func:`model_store`), so a store filled before they existed still resumes
+    ADDED_SETTINGS: ClassVar = {"optimizer": "adamw_cosine", "closure_input": "full", "span_variance": 0.999999,
+                                "span_max_k": 256, "span_samples": 2048}
+
+    def __post_init__(self) -> None:
+        check_choice("ae.optimizer", self.optimizer, AE_OPTIMIZERS)
+        check_choice("ae.closure_input", self.closure_input, CLOSURE_INPUTS)
+        if self.closure_input == "pca_span" and (self.encoder != "mlp" or self.input_scaling != "raw"):
+            raise ValueError("ae.closure_input = 'pca_span' needs the MLP closure with raw inputs "
+                             f"(got encoder {self.encoder!r}, input_scaling {self.input_scaling!r})")
+
+
+#: closure-autoencoder optimisers (:attr:`AEConfig.optimizer`)
+AE_OPTIMIZERS = ("adamw_cosine", "adam_l2")
+#: what the MLP closure's first layer reads (:attr:`AEConfig.closure_input`)
+CLOSURE_INPUTS = ("full", "pca_span")
+
+
+def ae_train_config(cfg: AEConfig, seed: int, progress: bool = False) -> TrainConfig:
+    """The optimisation of the closure autoencoder for ``cfg.optimizer``: AdamW + cosine to lr/10
+    (``"adamw_cosine"``) or Adam with coupled L2 at constant lr (``"adam_l2"``, paper 1's official
+    code); weight decay 1e-4, betas (0.9, 0.95), no AMSGrad, ``cfg.steps`` steps of batch ``cfg.batch_size``."""
+    check_choice("ae.optimizer", cfg.optimizer, AE_OPTIMIZERS)
+    schedule = {"optimizer": "adamw", "schedule": "cosine"} if cfg.optimizer == "adamw_cosine" \
+        else {"optimizer": "adam", "schedule": "constant"}
+    return TrainConfig(lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size, weight_decay=1e-4,
+                       betas=(0.9, 0.95), amsgrad=False, min_lr=cfg.lr / 10, seed=seed, progress=progress,
+                       desc=f"{cfg.encoder} autoencoder", threads=_threads(), **schedule)
 
 
 def build_autoencoder(setup: LJSetup, cfg: AEConfig, seed: int, progress: bool = False,
-                      store: ModelStore | None = None, key: str = "autoencoder") -> ClosureAutoencoder:
+                      store: ModelStore | None = None, key: str = "autoencoder", *,
+                      evaluate: Callable[[nn.Module], dict] | None = None, eval_every: int = 0) -> ClosureAutoencoder:
     """Train the closure autoencoder of kind ``cfg.encoder`` on the training snapshots (or, with a
-    ``store`` that holds ``key``, load the one a previous run of the same study trained)."""
+    ``store`` that holds ``key``, load the one a previous run of the same study trained).
+    ``evaluate``: called with the autoencoder every ``eval_every`` steps of its training and at the
+    end (:func:`support.train.fit`; e.g. to keep its state at an intermediate budget)."""
     ae = _untrained_autoencoder(setup, cfg, seed)
     if store is not None and store.has(key):
         return store.load_into(key, ae).eval()
-    tcfg = TrainConfig(lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size, weight_decay=1e-4,
-                       betas=(0.9, 0.95), amsgrad=False, schedule="cosine", min_lr=cfg.lr / 10,
-                       seed=seed, progress=progress, desc=f"{cfg.encoder} autoencoder", threads=_threads())
+    tcfg = replace(ae_train_config(cfg, seed, progress), eval_every=eval_every)
     hist = train_autoencoder(ae, setup.train.snapshots(), cfg.lambda_cond, tcfg, cfg.cond_samples,
-                             cfg.max_snapshots)
+                             cfg.max_snapshots, evaluate=evaluate)
     if store is not None:
         store.save(key, {"final_loss": hist.loss[-1] if hist.loss else None, "seconds": hist.seconds}, ae)
     return ae.eval()
@@ -187,7 +240,18 @@ def _untrained_autoencoder(setup: LJSetup, cfg: AEConfig, seed: int) -> ClosureA
                                 n_basis=cfg.n_basis, max_neighbours=cfg.max_neighbours,
                                 hidden=cfg.pooled_width, rates=cfg.rates)
         ae = invariant_autoencoder(system.observables, 1, enc, cfg.latent_dim, cfg.hidden)
-    return ae.to(device=setup.train.x.device, dtype=setup.train.x.dtype)
+    ae = ae.to(device=setup.train.x.device, dtype=setup.train.x.dtype)
+    if cfg.closure_input == "pca_span":
+        restrict_first_layer(ae.closure_net, training_subspace(setup, cfg))
+    return ae
+
+
+def training_subspace(setup: LJSetup, cfg: AEConfig | None = None) -> PrincipalSubspace:
+    """span{mean, top-k principal components} of the training snapshots with ``cfg``'s span settings
+    (:func:`support.data_span.principal_subspace`; the defaults of :class:`AEConfig` if ``None``)."""
+    cfg = cfg or AEConfig()
+    return principal_subspace(setup.train.snapshots(), cfg.span_variance, max_k=cfg.span_max_k,
+                              min_k=min(cfg.latent_dim, cfg.span_max_k), samples=cfg.span_samples)
 
 
 def jacobian_conditioning(ae: ClosureAutoencoder, x: torch.Tensor, n: int = 64) -> dict:
@@ -224,17 +288,25 @@ def closure_diagnostics(setup: LJSetup, ae: ClosureAutoencoder, p: float, seed: 
     training snapshots: the share of the closure Jacobian's squared norm on position columns, and
     the implied-label noise ratio of L_x,p at fraction ``p`` (:func:`support.label_noise.label_noise`:
     T row and closure median; its forces are bought from the oracle and reported, not charged to
-    any study's budget)."""
+    any study's budget).
+
+    Also the **capture** Σ‖J^†J f‖²/Σ‖f‖² (the share of the forces' squared norm that J's rows see;
+    1 − capture is what becomes label noise) and where the closure lies relative to the training
+    data's principal subspace (:func:`training_subspace` with :class:`AEConfig`'s default span settings,
+    the same for every closure): the share of the first layer's ‖W₁‖²_F and of ‖J_closure‖²_F inside it
+    (:func:`support.label_noise.subspace_shares`, on at most 256 of the configurations)."""
     x = setup.train.snapshots()
     x = x[evenly_spaced(len(x), n)]
     positions = unit_columns(setup.n_atoms, setup.system.rows_per_unit, (0, 1, 2))
     noise = label_noise(setup.system, ae, x, p, seed=seed)
     blocks = [column_block_share(ae, xb, positions) for xb in x.tensor_split(SHARE_BLOCKS)] \
         if len(x) >= 2 * SHARE_BLOCKS else []
+    shares = subspace_shares(ae, x[evenly_spaced(len(x), 256)], training_subspace(setup))
     return {"configs": len(x), "position_share": column_block_share(ae, x, positions),
             "position_share_blocks": blocks,
             "label_noise": noise.as_dict(), "noise_ratio_T": noise.observable_ratio[0],
-            "noise_ratio_closure_median": noise.closure_median}
+            "noise_ratio_closure_median": noise.closure_median, "capture": noise.capture,
+            "subspace_shares": shares}
 
 
 #: disjoint blocks of the diagnostic configurations on which the position share is also measured
@@ -504,6 +576,9 @@ def model_store(root: str | Path | None, experiment: str, version: int, cfg, see
     if root is None:
         return None
     config = {k: v for k, v in asdict(cfg).items() if k not in set(selection)}
+    if isinstance(config.get("ae"), dict):
+        config["ae"] = {k: v for k, v in config["ae"].items()
+                        if not (k in AEConfig.ADDED_SETTINGS and v == AEConfig.ADDED_SETTINGS[k])}
     return ModelStore(root, {"experiment": experiment, "version": version, "seed": seed, "config": config})
 
 
