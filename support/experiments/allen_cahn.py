@@ -40,7 +40,9 @@ from tqdm.auto import tqdm
 
 from ..budget import ForceBudget
 from ..claims import UNDECIDED, ClaimSet
-from ..closure import ClosureAutoencoder, train_autoencoder
+from ..closure import ClosureAutoencoder, evenly_spaced, train_autoencoder
+from ..data_span import principal_subspace
+from ..label_noise import closure_report
 from ..encoders import MLPClosure
 from ..figures import missing_figure, roundtrip, thin_index, thinned
 from ..jacobian import condition_number
@@ -176,6 +178,22 @@ def _threads() -> int | None:
     return 1 if device().type == "cpu" else None
 
 
+#: autoencoder snapshots the closure diagnostics use (evenly spaced), and those its principal subspace is computed from
+DIAGNOSTIC_CONFIGS, SUBSPACE_SAMPLES = 256, 1024
+
+
+def closure_diagnostics(system: AllenCahnSystem, ae: ClosureAutoencoder, snaps: torch.Tensor, cfg: Config,
+                        seed: int) -> dict:
+    """Before any latent model: the implied-label noise of L_x,p at ``cfg.p``, the capture
+    Σ‖J^†Jf‖²/Σ‖f‖² and the shares of the closure's first layer and of J's closure rows in the
+    principal subspace of the autoencoder snapshots (:func:`support.label_noise.closure_report`), on
+    :data:`DIAGNOSTIC_CONFIGS` evenly spaced autoencoder snapshots; forces from the oracle's own
+    counted budget, charged to no method. Subsets from a generator of its own: no other number changes."""
+    x = snaps[evenly_spaced(len(snaps), DIAGNOSTIC_CONFIGS).to(snaps.device)]
+    subspace = principal_subspace(snaps, min_k=ae.closure_dim, samples=SUBSPACE_SAMPLES)
+    return closure_report(system, ae, x, cfg.p, seed=seed, subspace=subspace)
+
+
 def _allocation(n_configs: int, n_traj: int, gen: torch.Generator) -> torch.Tensor:
     """Configurations per trajectory: n // n_traj each, the remainder to randomly chosen ones."""
     counts = torch.full((n_traj,), n_configs // n_traj, dtype=torch.long)
@@ -308,8 +326,10 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         ae = build_autoencoder(system, cfg, snaps, seed, progress)
         kappa = condition_number(ae.jacobian(snaps[:: max(1, len(snaps) // 64)][:64]).double())
         n_ae = len(snaps)
-        del snaps
         timings["autoencoder"] = time.perf_counter() - t0 - sum(timings.values())
+        diagnostics = closure_diagnostics(system, ae, snaps, cfg, seed)
+        del snaps
+        timings["closure diagnostics"] = time.perf_counter() - t0 - sum(timings.values())
 
         budget = cfg.lz_configs * N
         methods = [Method("lz"), Method("lx", cfg.p)]
@@ -348,6 +368,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
 
     memory = _memory(cfg, system, pool, kept_bytes, n_ae, dev)
     metrics = _metrics(cfg, system, records, test, pool, kappa, memory, timings, n_ae)
+    metrics["closure_diagnostics"] = diagnostics
     metrics["figure_curves"] = figure_curves(system, test, preds)
     figs = figures(roundtrip(metrics), cfg)
     devices = {"all": str(dev)}

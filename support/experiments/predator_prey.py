@@ -27,7 +27,8 @@ import torch
 from ..paper_numbers import paper1 as paper_numbers
 from ..closure import ClosureAutoencoder, evenly_spaced, train_autoencoder
 from ..jacobian import condition_number
-from ..label_noise import column_block_share, exact_latent_velocity, label_noise
+from ..data_span import principal_subspace
+from ..label_noise import column_block_share, full_force_terms, label_noise, subspace_shares
 from ..metrics import curve_budget_bounds, curve_budget_interval, format_bounds, ratio_bounds
 from ..latent import build_latent_model
 from ..normalise import LatentNormaliser
@@ -187,9 +188,13 @@ def label_noise_metrics(system: PredatorPreySystem, ae: ClosureAutoencoder, pool
                         seed: int) -> dict:
     """The implied-label noise ratio of L_x,p (:mod:`support.label_noise`) at each p < 1 of the study on
     ``cfg.label_noise_configs`` evenly spaced pool configurations, and the share of the closure rows'
-    ‖J‖²_F on the prey columns u (the closure sees the raw fields: no input standardisation)."""
+    ‖J‖²_F on the prey columns u (the closure sees the raw fields: no input standardisation); also the
+    capture Σ‖J^†Jf‖²/Σ‖f‖² (the share of the forces J's rows see) and the shares of the closure's first
+    layer and of J's closure rows inside the pool's principal subspace (mean + the top principal
+    components with 1 − 10⁻⁶ of the variance: :func:`support.label_noise.subspace_shares`)."""
     x = pool[evenly_spaced(len(pool), cfg.label_noise_configs)]
-    exact = exact_latent_velocity(system, ae, x)                 # J f, bought once for every p
+    full = full_force_terms(system, ae, x)                       # J f, bought once for every p
+    exact = full.exact
     per_p = {}
     for p in sorted((q for q in cfg.ps if q < 1), reverse=True):
         res = label_noise(system, ae, x, p, seed=seed, exact=exact)
@@ -198,7 +203,10 @@ def label_noise_metrics(system: PredatorPreySystem, ae: ClosureAutoencoder, pool
                            "rank_deficient": res.rank_deficient, "forces_charged": res.forces_charged}
     prey = torch.arange(system.state_dim // 2)
     return {"configs": len(x), "coordinates": ["ū", "v̄"] + [f"closure {k + 1}" for k in range(ae.closure_dim)],
-            "by_p": per_p, "prey_share_closure": column_block_share(ae, x[evenly_spaced(len(x), 256)], prey)}
+            "by_p": per_p, "prey_share_closure": column_block_share(ae, x[evenly_spaced(len(x), 256)], prey),
+            "capture": full.capture,
+            "subspace_shares": subspace_shares(ae, x[evenly_spaced(len(x), 256)],
+                                               principal_subspace(pool, min_k=ae.closure_dim, samples=2048))}
 
 
 def _comparison(cfg, summary, metrics) -> list[dict]:
