@@ -8,7 +8,10 @@ Contract of an experiment module ``support.experiments.<module>``:
   ``ExperimentResult.of``, which records the provenance);
 * ``VERSION``: an int bumped whenever the experiment's numbers change meaning (saved runs of an
   older version are flagged as out of date);
-* ``CLAIMS``: the chapter's claims (:mod:`support.claims`), with the scales they are stated for.
+* ``CLAIMS``: the chapter's claims (:mod:`support.claims`), with the scales they are stated for;
+* figures drawn from the stored metrics and the recorded configuration alone, so a saved run draws
+  the same figures as a live one (:func:`support.figures.saved_figures`; a figure whose data an
+  older saved run did not store says so and names the command that redraws it).
 
 Chapters and ``python -m support run NAME`` call the same ``run``.
 """
