@@ -90,11 +90,12 @@ def config_table(cfg) -> Table:
     of the config's scale (what a chapter shows instead of a raw dataclass repr)."""
     from .tables import Table
     changed = cfg.changes_from_preset()
-    rows = [[f"`{k}`", _short(v), "changed from the preset" if k in changed else ""]
-            for k, v in cfg.flat().items() if k != "scale"]
-    return Table(["setting", "value", ""], rows,
-                 caption=f"Settings of this run ({cfg.scale} scale preset"
-                         f"{', with changes' if changed else ''}).")
+    items = [(k, v) for k, v in cfg.flat().items() if k != "scale"]
+    caption = f"Settings of this run ({cfg.scale} scale preset{', with changes' if changed else ''})."
+    if not changed:                       # no third column that would be empty on every row
+        return Table(["setting", "value"], [[f"`{k}`", _short(v)] for k, v in items], caption=caption)
+    rows = [[f"`{k}`", _short(v), "**changed** from the preset" if k in changed else ""] for k, v in items]
+    return Table(["setting", "value", "preset?"], rows, caption=caption)
 
 
 def _short(v, width: int = 60) -> str:

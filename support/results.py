@@ -10,6 +10,7 @@ configuration. Saved runs (``results/<scale>/<name>/results.json``) are compact:
 from __future__ import annotations
 
 import json
+import re
 import math
 import time
 from collections.abc import Callable, Hashable
@@ -193,8 +194,12 @@ class ExperimentResult:
     # ------------------------------------------------------------------ tables
     def provenance(self) -> str:
         """One sentence: scale (and changes), seed, wall time, machine, threads, code version."""
+        # runs saved before the threads had their own field wrote them into the machine as well
+        machine = re.sub(r",\s*torch threads = \d+\s*$", "", self.machine)
+        threads = ("" if not self.threads
+                   else f", {self.threads} torch thread{'s' if self.threads != 1 else ''}")
         return (f"{self.scale} scale{self.changes()} · seed {self.seed} · {self.wall_time_s:.0f} s on "
-                f"{self.machine}, {self.threads} torch thread(s) · code {self.code_version}")
+                f"{machine}{threads} · code {self.code_version}")
 
     def table(self) -> Table:
         """The comparison table (measured vs the paper, or vs the book's own prediction)."""

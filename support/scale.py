@@ -61,10 +61,12 @@ def seed_everything(seed: int) -> None:
 
 
 def describe(scale: str | None = None) -> str:
-    """One line naming the scale and the device, printed at the top of every chapter."""
+    """One short sentence naming the scale and the device, printed at the top of every chapter
+    (under 80 characters, so it fits a page's output box and a terminal)."""
     s = check_scale(scale or current_scale())
-    return (f"scale = {s} ({ENV_VAR}=quick|paper) · device = {device()} · "
-            f"torch {torch.__version__} · threads = {torch.get_num_threads()}")
+    n = torch.get_num_threads()
+    return (f"{s} scale (${ENV_VAR}) on {device()}, torch {torch.__version__}, "
+            f"{n} thread{'s' if n != 1 else ''}.")
 
 
 def machine() -> str:

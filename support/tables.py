@@ -16,9 +16,17 @@ _CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*([^*]+)\*\*")
 
 
+#: a signed number or one with an exponent (``-3``, ``9.58e-03``, ``−1.2e+05``): where a browser may
+#: break a line inside a number, after its ``-``
+_NUMBER = re.compile(r"(?<![\w.])(?:[-−+]\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][-−+]?\d+)?"
+                     r"|\d+(?:,\d{3})*(?:\.\d+)?[eE][-−+]?\d+)(?![\w])")
+
+
 def _inline_html(text: Any) -> str:
-    """Escape ``text`` and turn ``code`` and **bold** into HTML."""
-    out = html.escape(str(text))
+    """Escape ``text``, turn ``code`` and **bold** into HTML, and keep every number on one line
+    (a narrow column would otherwise break ``9.58e-03`` after its ``-``)."""
+    out = html.escape(str(text), quote=False)         # no numeric entities for _NUMBER to split
+    out = _NUMBER.sub(r'<span class="num" style="white-space:nowrap">\g<0></span>', out)
     out = _CODE.sub(r"<code>\1</code>", out)
     return _BOLD.sub(r"<strong>\1</strong>", out)
 
@@ -42,13 +50,22 @@ class Table:
             if len(row) != width:
                 raise ValueError(f"table row {i} has {len(row)} cells, the header has {width}")
 
+    #: from this many columns on, a table is set compact (smaller type, tighter cells) so that it
+    #: fits the page's column instead of scrolling out of it
+    WIDE = 6
+
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{_inline_html(h)}</th>" for h in self.headers)
         body = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>"
                        for row in self.rows)
-        caption = f"<caption>{_inline_html(self.caption)}</caption>" if self.caption else ""
-        return (f'<div class="book-table" style="overflow-x:auto"><table class="table">{caption}'
-                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+        # the caption sits above the scrolling box, so it wraps at the page width even when a very
+        # wide table has to scroll (a <caption> is as wide as its table and scrolls out with it)
+        caption = (f'<p class="book-table-caption" style="margin-bottom:0.3em">{_inline_html(self.caption)}</p>'
+                   if self.caption else "")
+        wide = len(self.headers) >= self.WIDE
+        style = ' style="font-size:0.85em"' if wide else ""
+        return (f'<div class="book-table{" wide" if wide else ""}">{caption}<div style="overflow-x:auto">'
+                f'<table class="table"{style}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div></div>')
 
     def _repr_markdown_(self) -> str:
         def cell(c: Any) -> str:

@@ -117,7 +117,7 @@ def test_tables_render_as_html_markdown_and_text():
     t = Table(["claim", "holds?"], [["a < b", "**yes**"], ["`x|y`", "no"]], caption="Run: quick")
     html = t._repr_html_()
     assert "<table" in html and "<th>claim</th>" in html and "a &lt; b" in html
-    assert "<strong>yes</strong>" in html and "<code>x|y</code>" in html and "<caption>" in html
+    assert "<strong>yes</strong>" in html and "<code>x|y</code>" in html and "Run: quick</p>" in html
     md = t._repr_markdown_()
     assert "| claim | holds? |" in md and "x\\|y" in md
     assert str(t).splitlines()[1].startswith("claim") and "**" not in str(t)
