@@ -476,6 +476,10 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
     return rows
 
 
+#: colour and line style of each SDE model's histogram: "measured" λ, "K" (λ = K), "degree" (d ≠ 3)
+HISTOGRAM_STYLES = {"measured": ("C0", "-"), "K": ("C3", "--"), "degree": ("C2", ":")}
+
+
 def _figures(cfg: Config, m: dict) -> dict:
     figs = {}
     T_near = m["T_near"]
@@ -529,7 +533,8 @@ def _figures(cfg: Config, m: dict) -> dict:
                     ys.append(s["abs_m"] * L ** EXACT["beta_over_nu"])
             ax.plot(xs, ys, style, color=method_colour("", i), mfc="none" if src == "sde" else None,
                     label=f"{'direct' if src == 'direct' else 'SDE'} L = {L}")
-    ax.set(xlabel="(T − T_c) L^{1/ν}", ylabel="⟨|M|⟩ L^{β/ν}", title="Data collapse (exact exponents)")
+    ax.set(xlabel=r"$(T - T_c)\, L^{1/\nu}$", ylabel=r"$\langle|M|\rangle\, L^{\beta/\nu}$",
+           title="Data collapse (exact exponents)")
     ax.legend(fontsize=6, ncol=2)
     figs["binder_collapse"] = fig
 
@@ -542,10 +547,12 @@ def _figures(cfg: Config, m: dict) -> dict:
         for i, (name, s) in enumerate(p["models"].items()):
             if "histogram" in s:
                 h = np.asarray(s["histogram"], float)
-                ax.stairs(h / h.sum(), edges, color=method_colour("", i), ls=("-", "--", ":")[i % 3],
+                # the caption's colours: measured λ blue, λ = K red dashed, another drift degree green dotted
+                colour, ls = HISTOGRAM_STYLES.get(name.split("_")[0], (method_colour("", i), "-."))
+                ax.stairs(h / h.sum(), edges, color=colour, ls=ls,
                           label=f"SDE, λ = {s['lambda']:.3g}, degree {s['drift_degree']}")
         ax.set(xlabel="m", title=f"L = {L}, T = {T_near:g}")
-        ax.set_yticks([])
+        axes[0, 0].set_ylabel("fraction of samples")
         ax.legend(fontsize=6)
     figs["histograms"] = fig
     return figs

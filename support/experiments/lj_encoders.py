@@ -222,14 +222,18 @@ def _error_box(ax, x: float, errors: list[float], color: str) -> None:
     """One box of per-model errors at ``x``; errors above :data:`BLOWN_UP` as a marker there."""
     kept = [e for e in errors if e <= BLOWN_UP]
     if kept:
-        box = ax.boxplot([kept], positions=[x], widths=0.7, patch_artist=True)
+        box = ax.boxplot([kept], positions=[x], widths=0.7, patch_artist=True, showfliers=False)
         for patch in box["boxes"]:
             patch.set_facecolor(color)
             patch.set_alpha(0.6)
+        for line in box["medians"]:
+            line.set_color(color)
+        # every model as a dot in its colour: a box of a few close errors is too thin to show it
+        ax.plot([x] * len(kept), kept, "o", color=color, mec="k", mew=0.5, ms=5, zorder=3)
     if len(kept) < len(errors):
         ax.plot([x], [BLOWN_UP], "^", color=color, ms=8)
         ax.annotate(f"{len(errors) - len(kept)} blew up\n(to {max(errors):.0e})", (x, BLOWN_UP),
-                    textcoords="offset points", xytext=(0, -22), ha="center", fontsize=6)
+                    textcoords="offset points", xytext=(0, -26), ha="center", fontsize=8)
 
 
 def transfer_figure(results: dict):
@@ -243,7 +247,7 @@ def transfer_figure(results: dict):
         for k, test in enumerate(("same start", "new starts")):
             for i, enc in enumerate(per):
                 _error_box(ax, 2.5 * i + 0.8 * k, per[enc][test]["per_model"], "C0" if k == 0 else "C3")
-        ax.set_xticks([2.5 * i + 0.4 for i in range(len(per))], [SHORT_LABELS[e] for e in per], fontsize=7)
+        ax.set_xticks([2.5 * i + 0.4 for i in range(len(per))], [SHORT_LABELS[e] for e in per], fontsize=8)
         ax.set(yscale="log", title=f"trained on: {design}")
     axes[0, 0].set_ylabel("relative error on T")
     for ax in axes[0]:

@@ -26,7 +26,7 @@ from ..closure import ClosureAutoencoder, train_autoencoder
 from ..jacobian import condition_number, pinv_rows
 from ..losses import loss_x_decomposition
 from ..figures import missing_figure, roundtrip
-from ..plotting import figure
+from ..plotting import figure, label_log_axis
 from ..claims import ClaimSet
 from ..results import ExperimentResult
 from ..uncertainty import Estimate, above, z_rule, z_verdict
@@ -233,6 +233,7 @@ def figures(res: dict, cfg: Config | None = None) -> dict:
     ax.plot(ps, [r["grad_var_theory"] for r in per_p], "-", label="(1/m − 1/N) S² / B (exact)")
     ax.set(xscale="log", yscale="log", xlabel="p", ylabel="total gradient variance",
            title="Variance of ∇L_x,p")
+    label_log_axis(ax, ps)                      # ticks at the p values (no crowded minor labels)
     ax.legend(fontsize=8)
     figs["variance"] = fig
 

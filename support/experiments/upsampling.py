@@ -338,7 +338,7 @@ def _figures(cfg: Config, m: dict) -> dict:
                                         dict(color="C0"))):
                 ax.stairs(np.asarray(hist), edges, label=label, **style)
             ax.set(xlabel=key, title=f"T = {c['T']:.3g}, h = {c['h']:g}" if col == 0 else None)
-            ax.set_yticks([])
+        axes[row, 0].set_ylabel("snapshots per bin")
         axes[row, 0].legend(fontsize=6)
     figs["histograms"] = fig
 
@@ -368,7 +368,7 @@ def _figures(cfg: Config, m: dict) -> dict:
         ax.plot(r, _longest(c, "frozen")["G"], color="C0", label="relaxed (longest)")
         rs = np.arange(len(c["small"]["G"])) * (cfg.L // cfg.L_small)
         ax.plot(rs, c["small"]["G"], "x", color="C2", ms=4, label=f"small G(r) at r·{cfg.L // cfg.L_small}")
-        ax.set(xlabel="r", ylabel="G(r) = ⟨s_i s_{i+r}⟩", title=f"T = {c['T']:.3g}, h = {c['h']:g}")
+        ax.set(xlabel="r", ylabel=r"$G(r) = \langle s_i\, s_{i+r}\rangle$", title=f"T = {c['T']:.3g}, h = {c['h']:g}")
         ax.legend(fontsize=6)
     figs["correlation"] = fig
 
