@@ -182,8 +182,21 @@ class PooledAtomEncoder(nn.Module):
         w = v.unsqueeze(2) - vj
         return {"idx": idx, "u": u, "dist": dist, "w": w, "s": (u * w).sum(-1), "v": v}
 
+    #: configurations whose pair tensors are built at once by :meth:`descriptors` (``None``: all). The
+    #: pair tensors ``[B, n, k, 3]`` of a large batch take GBs (4096 configurations of 256 atoms with 40
+    #: neighbours: 1 GB each, several alive at once); every value is per configuration, so the
+    #: descriptors do not depend on it.
+    descriptor_chunk: int | None = 64
+
     def descriptors(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw per-atom descriptors D_i = [G_i (K), H_i (K, if ``rates``), |v_i|²], ``[B, n, F]``."""
+        """Raw per-atom descriptors D_i = [G_i (K), H_i (K, if ``rates``), |v_i|²], ``[B, n, F]``,
+        :attr:`descriptor_chunk` configurations at a time."""
+        chunk = self.descriptor_chunk
+        if chunk is not None and len(x) > chunk:
+            return torch.cat([self._descriptors(xc) for xc in x.split(chunk)])
+        return self._descriptors(x)
+
+    def _descriptors(self, x: torch.Tensor) -> torch.Tensor:
         p = self.pair_geometry(x)
         return self._from_pairs(p, self.basis(p["dist"])[0])
 
