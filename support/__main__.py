@@ -3,7 +3,8 @@
     python -m support list
     python -m support scorecard                 # every claim on the saved paper-scale runs
     python -m support run NAME [--scale quick|paper] [--seed S] [--out DIR] [--no-progress]
-                               [--set FIELD=JSON ...] [--workers N | --scheduler ADDRESS] [--models DIR]
+                               [--set FIELD=JSON ...] [--workers N | --scheduler ADDRESS]
+                               [--models DIR] [--records DIR]
 
 ``--set`` changes one field of the scale's config (``--set ensemble=5 --set 'structures=["mlp"]'
 --set ae.steps=2000``); the result records the changes and its tables name them.
@@ -11,7 +12,11 @@
 ``--workers N`` trains N latent models at once in single-threaded processes and ``--models DIR``
 saves every finished model in DIR as it completes, so rerunning the same command resumes an
 interrupted study (experiments whose ``run`` accepts them: the Lennard-Jones studies). Neither
-changes a result; keep DIR outside the repository (models are megabytes each).
+changes a result; keep DIR outside the repository (models are megabytes each). ``--records DIR``
+keeps the store's records (JSON: each model's errors, predictions and costs) in DIR instead, e.g.
+``results/stores/NAME`` to be committed: the study then continues from any clone (without
+``--models`` no weights are kept; the autoencoder is trained again and checked against the records)
+and the result is assembled from the records alone (lj_structures, lj_scaling).
 
 ``--scheduler ADDRESS`` (or ``$MACRODYN_SCHEDULER``) sends the jobs of a parallel study (latent
 models of the LJ studies, the runs of a predator–prey sweep) to the workers of a Dask ``distributed``
@@ -59,11 +64,14 @@ def _execution_options(module, cfg, args) -> dict:
 
     from . import executor
     accepted = inspect.signature(module.run).parameters
-    asked = {k: v for k, v in (("workers", args.workers), ("models", args.models)) if v is not None}
+    asked = {k: v for k, v in (("workers", args.workers), ("models", args.models), ("records", args.records))
+             if v is not None}
     unsupported = [f"--{k}" for k in asked if k not in accepted]
     if unsupported:
         raise ValueError(f"{args.name} does not take {' '.join(unsupported)} (only the experiments "
-                         "that train ensembles of latent models do)")
+                         "that train ensembles of latent models do"
+                         + ("; --records: lj_structures and lj_scaling" if "--records" in unsupported else "")
+                         + ")")
     if "workers" in asked and asked["workers"] < 1:
         raise ValueError(f"--workers must be >= 1, got {asked['workers']}")
     spreads = "workers" in accepted or hasattr(cfg, "workers")       # a study with parallel jobs
@@ -106,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="latent models trained at once (processes); results do not depend on it")
     run.add_argument("--models", default=None, metavar="DIR",
                      help="save each finished model in DIR and resume from it")
+    run.add_argument("--records", default=None, metavar="DIR",
+                     help="keep the model store's records (JSON) in DIR, apart from the weights "
+                          "(e.g. under results/, committed: resume from any clone)")
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="run the parallel jobs on this Dask scheduler's workers (e.g. tcp://host:8786; "
                           "default: $MACRODYN_SCHEDULER, else local processes)")
@@ -137,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             _check_writable(args.out)
         if args.models:
             _check_writable(args.models, "--models")
+        if args.records:
+            _check_writable(args.records, "--records")
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -7,7 +7,8 @@ experiment needs to make such a study resumable and parallel without changing wh
 * :class:`ModelStore` — a directory of finished models. Each model is saved, as it completes, as
   its weights (``<key>.pt``) and a JSON record (``<key>.json``, written last: its presence means
   "done"). The store remembers the identity of the study that made it (experiment, version,
-  configuration, seed) and refuses to mix models of a different study.
+  configuration, seed) and refuses to mix models of a different study. Its records may live apart
+  from the weights (e.g. committed under ``results/``), so that a study continues from any clone.
 * :func:`run_latent_jobs` — trains :class:`LatentJob` s (observation tensors + a picklable model
   factory + optimisation settings) in this process, in ``workers`` spawned single-threaded
   processes, or on a Dask cluster (:mod:`support.executor`: ``--scheduler`` / ``$MACRODYN_SCHEDULER``),
@@ -39,25 +40,33 @@ from .train import TrainConfig, TrainHistory, fit
 
 
 class ModelStore:
-    """Finished models of one study in ``root``: ``<key>.pt`` (weights) and ``<key>.json`` (record).
+    """Finished models of one study: ``<key>.pt`` (weights) in ``root`` and ``<key>.json`` (record)
+    in ``records`` (default: ``root`` too).
 
-    ``identity`` (JSON-able) names the study; it is written to ``root/identity.json`` on first use
-    and a store made by a different identity raises ``ValueError`` listing what differs.
+    ``identity`` (JSON-able) names the study; it is written to ``identity.json`` (in both
+    directories) on first use, and a store made by a different identity raises ``ValueError``
+    listing what differs. With ``records`` apart — e.g. under the repository's ``results/``, to be
+    committed — a study continues from any clone: a record alone means "done", and ``root=None``
+    keeps no weights at all (:meth:`has_weights` says whether a model's weights are here).
     """
 
-    def __init__(self, root: str | Path, identity: dict) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, root: str | Path | None, identity: dict, records: str | Path | None = None) -> None:
+        if root is None and records is None:
+            raise ValueError("a model store needs a directory for its weights, its records, or both")
+        self.root = None if root is None else Path(root)
+        self.records = Path(records) if records is not None else self.root
         ident = json.loads(json.dumps(identity, sort_keys=True, default=str))
-        path = self.root / "identity.json"
-        if path.exists():
-            stored = json.loads(path.read_text())
-            if stored != ident:
-                differ = sorted(k for k in set(stored) | set(ident) if stored.get(k) != ident.get(k))
-                raise ValueError(f"the model store {self.root} belongs to another study (differs in "
-                                 f"{', '.join(differ)}); use another directory or delete it")
-        else:
-            _atomic_write(path, json.dumps(ident, indent=1, sort_keys=True).encode())
+        for folder in dict.fromkeys(d for d in (self.records, self.root) if d is not None):
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / "identity.json"
+            if path.exists():
+                stored = json.loads(path.read_text())
+                if stored != ident:
+                    differ = sorted(k for k in set(stored) | set(ident) if stored.get(k) != ident.get(k))
+                    raise ValueError(f"the model store {folder} belongs to another study (differs in "
+                                     f"{', '.join(differ)}); use another directory or delete it")
+            else:
+                _atomic_write(path, json.dumps(ident, indent=1, sort_keys=True).encode())
         self.identity = ident
 
     @staticmethod
@@ -68,30 +77,43 @@ class ModelStore:
 
     def has(self, key: str) -> bool:
         """Whether the model ``key`` finished (its record exists)."""
-        return (self.root / f"{self.check_key(key)}.json").exists()
+        return (self.records / f"{self.check_key(key)}.json").exists()
+
+    def has_weights(self, key: str) -> bool:
+        """Whether model ``key``'s weights are in this store (never, for a store of records only)."""
+        return self.root is not None and (self.root / f"{self.check_key(key)}.pt").exists()
 
     def record(self, key: str) -> dict:
         """The JSON record saved with model ``key``."""
-        return json.loads((self.root / f"{self.check_key(key)}.json").read_text())
+        return json.loads((self.records / f"{self.check_key(key)}.json").read_text())
 
     def load_into(self, key: str, model: nn.Module) -> nn.Module:
         """Load model ``key``'s weights into ``model`` (built by the same factory)."""
+        if not self.has_weights(key):
+            raise FileNotFoundError(f"model {key}: its weights are not in this store "
+                                    f"({'records only' if self.root is None else self.root})")
         state = torch.load(self.root / f"{self.check_key(key)}.pt", map_location="cpu", weights_only=True)
         model.load_state_dict(state)
         return model
 
-    def save(self, key: str, record: dict, model: nn.Module) -> None:
-        """Weights first, then the record (each written to a temporary file and renamed), so an
-        interrupted save never looks finished."""
+    def save_weights(self, key: str, model: nn.Module) -> None:
+        """Model ``key``'s weights (written to a temporary file and renamed); nothing without ``root``."""
+        if self.root is None:
+            return
         key = self.check_key(key)
         tmp = self.root / f".{key}.pt.tmp"
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
         os.replace(tmp, self.root / f"{key}.pt")
-        _atomic_write(self.root / f"{key}.json", json.dumps(record, default=_jsonable).encode())
+
+    def save(self, key: str, record: dict, model: nn.Module) -> None:
+        """Weights first (where kept), then the record (each written to a temporary file and
+        renamed), so an interrupted save never looks finished."""
+        self.save_weights(key, model)
+        _atomic_write(self.records / f"{self.check_key(key)}.json", json.dumps(record, default=_jsonable).encode())
 
     def keys(self) -> list[str]:
         """Keys of the finished models."""
-        return sorted(p.stem for p in self.root.glob("*.json") if p.name != "identity.json")
+        return sorted(p.stem for p in self.records.glob("*.json") if p.name != "identity.json")
 
 
 def _jsonable(value):

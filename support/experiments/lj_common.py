@@ -41,7 +41,7 @@ from ..scale import device
 from ..metrics import relative_trajectory_error
 from ..pipeline import rollout_observables
 from ..provenance import code_version
-from ..studies import Method, RunRecord, buy_observations, encoded_trajectories, record_of
+from ..studies import Method, RunRecord, buy_observations, encoded_trajectories, record_of, records_as_dicts
 from ..systems.base import Trajectories
 from ..systems.lennard_jones import LennardJonesSystem
 from ..tables import Table
@@ -218,14 +218,51 @@ def build_autoencoder(setup: LJSetup, cfg: AEConfig, seed: int, progress: bool =
     ``evaluate``: called with the autoencoder every ``eval_every`` steps of its training and at the
     end (:func:`support.train.fit`; e.g. to keep its state at an intermediate budget)."""
     ae = _untrained_autoencoder(setup, cfg, seed)
-    if store is not None and store.has(key):
+    if store is not None and store.has(key) and store.has_weights(key):
         return store.load_into(key, ae).eval()
     tcfg = replace(ae_train_config(cfg, seed, progress), eval_every=eval_every)
     hist = train_autoencoder(ae, setup.train.snapshots(), cfg.lambda_cond, tcfg, cfg.cond_samples,
                              cfg.max_snapshots, evaluate=evaluate)
     if store is not None:
-        store.save(key, {"final_loss": hist.loss[-1] if hist.loss else None, "seconds": hist.seconds}, ae)
+        found = study_fingerprint(setup, ae)
+        if store.has(key):                  # a store of records: the models were trained on this autoencoder?
+            check_fingerprint(store, key, found)
+            store.save_weights(key, ae)
+        else:
+            store.save(key, {"final_loss": hist.loss[-1] if hist.loss else None, "seconds": hist.seconds,
+                             "fingerprint": found}, ae)
     return ae.eval()
+
+
+def study_fingerprint(setup: LJSetup, ae: nn.Module) -> dict:
+    """SHA-256 digests (16 hex digits) of the autoencoder's weights and of the trajectories (training
+    and test runs): a store's records name the autoencoder and data they were computed with, so a
+    study continued elsewhere, whose autoencoder is trained again, can tell whether it is the same."""
+    import hashlib
+
+    def digest(tensors) -> str:
+        h = hashlib.sha256()
+        for t in tensors:
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+    return {"autoencoder": digest(ae.state_dict().values()),
+            "data": digest([setup.train.x] + [setup.tests[name].x for name in sorted(setup.tests)])}
+
+
+def check_fingerprint(store: ModelStore, key: str, found: dict) -> None:
+    """``ValueError`` unless the autoencoder ``key`` trained now is the one the store's records were
+    computed with (:func:`study_fingerprint`): a retrained autoencoder that differs — another
+    machine's arithmetic, another data set — would mix two studies in one store."""
+    recorded = store.record(key).get("fingerprint")
+    if recorded is None:
+        raise ValueError(f"the model store's {key} has no fingerprint and its weights are not here: cannot "
+                         "check that the autoencoder trained now is the one its models were trained on "
+                         "(give --models with its weights)")
+    if recorded != found:
+        what = " and ".join(k for k in ("data", "autoencoder") if recorded.get(k) != found.get(k))
+        raise ValueError(f"the model store's records were made with other {what} than this run's "
+                         f"({key}: recorded {recorded}, now {found}); continue where the weights are "
+                         "(--models), or use another store")
 
 
 def _untrained_autoencoder(setup: LJSetup, cfg: AEConfig, seed: int) -> ClosureAutoencoder:
@@ -494,7 +531,8 @@ def train_ensembles(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalis
                 if predicted is None:
                     predicted = pred.detach().cpu().squeeze(-1).tolist()
         rec = record_of(spec.method, spec.budget, job.seed, job.meta["bought"], np.asarray(errors[names[0]]), hist)
-        keep(job, {"record": asdict(rec), "errors": errors, "predicted": predicted}, G)
+        row = records_as_dicts([rec])[0]                # the loss curve thinned, as a result keeps it
+        keep(job, {"record": row, "errors": errors, "predicted": predicted}, G)
         if store is None or job.key in firsts:
             first_models[job.key] = G
 
@@ -535,12 +573,15 @@ def train_ensembles(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalis
 def _first_trained(spec: EnsembleSpec, keys: list[str], rows: dict, trained_now: dict, store: ModelStore | None,
                    norm: LatentNormaliser, x: torch.Tensor) -> nn.Module | None:
     """The ensemble's first model that did not diverge (for the rollout figures), from this
-    process or the store; ``None`` if every model diverged."""
+    process or the store; ``None`` if every model diverged, or if its weights are not kept (a store
+    of records only)."""
     for seed, key in zip(spec.seeds, keys):
         if rows[key].get("diverged"):
             continue
         if key in trained_now:
             return trained_now[key]
+        if not store.has_weights(key):
+            return None
         G = NormalisedLatentModel(spec.factory(seed), norm).to(device=x.device, dtype=x.dtype)
         return store.load_into(key, G).eval()
     return None
@@ -560,26 +601,33 @@ def origin_counts(origins: Sequence[dict]) -> dict:
 
 
 def execution_record(workers: int, store: ModelStore | None, origins: Iterable[dict]) -> dict:
-    """``metrics["execution"]`` of an LJ study: workers, whether a model store was used, and
+    """``metrics["execution"]`` of an LJ study: workers (or the Dask scheduler the jobs went to,
+    :mod:`support.executor`), whether a model store was used (and whether it kept weights), and
     :func:`origin_counts` over the ``origins`` of all its models (:attr:`EnsembleResult.origins`)."""
-    return {"workers": workers, "model_store": store is not None, "models": origin_counts(list(origins))}
+    from ..executor import scheduler_address
+    return {"workers": workers, "executor": "dask" if scheduler_address() else "local",
+            "model_store": store is not None,
+            "store_weights": None if store is None else ("kept" if store.root is not None else "records only"),
+            "models": origin_counts(list(origins))}
 
 
 def model_store(root: str | Path | None, experiment: str, version: int, cfg, seed: int,
-                selection: Sequence[str] = ()) -> ModelStore | None:
-    """The :class:`~support.farm.ModelStore` of one study in ``root`` (``None``: no store), identified
+                selection: Sequence[str] = (), records: str | Path | None = None) -> ModelStore | None:
+    """The :class:`~support.farm.ModelStore` of one study, weights in ``root`` and records in
+    ``records`` (default ``root``; ``None`` for both: no store; ``root=None``: records only), identified
     by the experiment, its version, the configuration and the seed: rerunning the same command
     resumes it, and a changed configuration cannot pick up its models. Fields named in ``selection``
     only choose *which* models are trained (each model's key names its structure, protocol and seed),
     so they are left out of the identity: a study run structure by structure, or with a smaller
     ensemble first, fills one store."""
-    if root is None:
+    if root is None and records is None:
         return None
     config = {k: v for k, v in asdict(cfg).items() if k not in set(selection)}
     if isinstance(config.get("ae"), dict):
         config["ae"] = {k: v for k, v in config["ae"].items()
                         if not (k in AEConfig.ADDED_SETTINGS and v == AEConfig.ADDED_SETTINGS[k])}
-    return ModelStore(root, {"experiment": experiment, "version": version, "seed": seed, "config": config})
+    return ModelStore(root, {"experiment": experiment, "version": version, "seed": seed, "config": config},
+                      records=records)
 
 
 def partial_force_check(system: LennardJonesSystem, x: torch.Tensor, p: float, seed: int = 0) -> dict:

@@ -259,11 +259,12 @@ SELECTION_FIELDS = ("sizes", "seeds", "lz_configs", "lxp_configs", "timing_sizes
 
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
-        progress: bool = True, workers: int = 1, models: str | None = None) -> ExperimentResult:
-    """``workers``, ``models``: parallel and resumable latent training, as in
+        progress: bool = True, workers: int = 1, models: str | None = None,
+        records: str | None = None) -> ExperimentResult:
+    """``workers``, ``models``, ``records``: parallel and resumable latent training, as in
     :func:`support.experiments.lj_structures.run`."""
     cfg = resolve(Config, cfg, scale)
-    store = model_store(models, "lj_scaling", VERSION, cfg, seed, selection=SELECTION_FIELDS)
+    store = model_store(models, "lj_scaling", VERSION, cfg, seed, selection=SELECTION_FIELDS, records=records)
     if min(cfg.sizes) <= cfg.atoms_per_config:
         raise ValueError("every size must have more atoms than atoms_per_config")
     t0 = time.perf_counter()

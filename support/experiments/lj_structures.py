@@ -23,10 +23,10 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import matplotlib.pyplot as plt
+import torch
 
 from ..paper_numbers import lj as paper_numbers
 from ..figures import missing_figure, roundtrip, thin_index, thinned
-from ..pipeline import rollout_observables
 from ..plotting import figure, method_colour
 from ..claims import UNDECIDED, ClaimSet
 from ..results import ExperimentResult
@@ -117,12 +117,17 @@ def _pools(cfg: Config, setup) -> dict[str, dict[str, list]]:
 
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
-        progress: bool = True, workers: int = 1, models: str | None = None) -> ExperimentResult:
+        progress: bool = True, workers: int = 1, models: str | None = None,
+        records: str | None = None) -> ExperimentResult:
     """``workers``: latent models trained at once in single-threaded processes (results do not
     depend on it). ``models``: a directory where each finished model (and the autoencoder) is saved
-    as it completes; rerunning the same command with it resumes an interrupted study."""
+    as it completes; rerunning the same command with it resumes an interrupted study. ``records``:
+    a directory for the store's records (JSON) apart from the weights — e.g. under ``results/``, to be
+    committed, so the study continues from any clone (without ``models`` no weights are kept: the
+    autoencoder is trained again each sitting and checked against the records' fingerprint, and the
+    result is assembled from the records alone)."""
     cfg = resolve(Config, cfg, scale)
-    store = model_store(models, "lj_structures", VERSION, cfg, seed, selection=SELECTION_FIELDS)
+    store = model_store(models, "lj_structures", VERSION, cfg, seed, selection=SELECTION_FIELDS, records=records)
     if cfg.lxp_trajectories > cfg.n_train_traj:
         raise ValueError(f"L_x,p needs {cfg.lxp_trajectories} training runs, only {cfg.n_train_traj} simulated")
     t0 = time.perf_counter()
@@ -146,15 +151,15 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
              for protocol, structure, key in jobs]
     ensembles = train_ensembles(setup, ae, norm, specs, tcfg, store=store, workers=workers,
                                 precision=cfg.precision, progress=progress)
-    results, models = {}, {}
+    results, predicted = {}, {}
     for (protocol, structure, key), ens in zip(jobs, ensembles):
         results.setdefault(protocol, {}).setdefault(structure, {})[key] = ens.summary()
-        models[(protocol, structure, key)] = ens.first_model
+        predicted[(protocol, structure, key)] = _first_prediction(ens)
     metrics = _metrics(cfg, setup, ae, budget, results, {"data": t_data, "autoencoder": t_ae})
     metrics["partial_force_check"] = check
     metrics["execution"] = execution_record(workers, store, (o for ens in ensembles for o in ens.origins))
     metrics["closure_diagnostics"] = diagnostics
-    metrics["figure_curves"] = figure_curves(cfg, setup, ae, results, models)
+    metrics["figure_curves"] = figure_curves(cfg, setup, ae, results, predicted)
     figs = figures(roundtrip(metrics), cfg)
     return ExperimentResult.of(cfg, name="lj_structures", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, metrics), figures=figs, started=t0,
@@ -199,11 +204,22 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
     return rows
 
 
-def figure_curves(cfg: Config, setup, ae, results: dict, models: dict, n_runs: int = 3) -> dict:
+def _first_prediction(ens) -> list | None:
+    """The first model's (that did not diverge) predicted observable z*(t) on the same-start test
+    runs, as its record keeps it; ``None`` if every model of the ensemble diverged."""
+    for origin, pred in zip(ens.origins, ens.predicted):
+        if not origin.get("diverged") and pred is not None:
+            return pred
+    return None
+
+
+def figure_curves(cfg: Config, setup, ae, results: dict, predicted: dict, n_runs: int = 3) -> dict:
     """What the rollout figure draws, stored in the metrics: T(t) of every training run (at most 100
     frames each) and, on the first ``n_runs`` same-start test runs, T(t) true and rolled out by the
     first model of each loss (OnsagerNet, paper protocol, where trained; ``None`` for a loss whose
-    every model diverged), at most :data:`support.figures.MAX_POINTS` frames."""
+    every model diverged), at most :data:`support.figures.MAX_POINTS` frames. The rollouts are the
+    models' records (``predicted``: (protocol, structure, loss) -> z*(t) per same-start test run, from
+    :func:`_first_prediction`), so a result assembled from a store needs no latent-model weights."""
     temps = setup.system.observables(setup.train.x.reshape(-1, setup.system.state_dim))
     temps = (temps / setup.system.temperature_scale).reshape(setup.train.n_traj, -1)
     t = setup.train.times.numpy()
@@ -217,13 +233,14 @@ def figure_curves(cfg: Config, setup, ae, results: dict, models: dict, n_runs: i
     out = {"train_t": thinned(t, train_keep), "train_T": [thinned(row, train_keep) for row in temps],
            "lz_runs": cfg.lz_trajectories, "protocol": protocol, "structure": structure,
            "test_t": thinned(t_test, keep), "truth": None, "pred": {}}
+    true = torch.stack([ae.encode_np(xt) for xt in one.x.unbind(0)])[..., 0]   # z*(t): φ's observable row
     for key, label in (("lz", "L_z"), ("lx", "L_x,p")):
-        if models[(protocol, structure, key)] is None:          # every model of that ensemble diverged
+        if predicted[(protocol, structure, key)] is None:       # every model of that ensemble diverged
             out["pred"][label] = None
             continue
-        pred, true = rollout_observables(models[(protocol, structure, key)], ae, one)
-        out["truth"] = [thinned(row, keep) for row in true[..., 0] / scale]
-        out["pred"][label] = [thinned(row, keep) for row in pred[..., 0] / scale]
+        pred = torch.as_tensor(predicted[(protocol, structure, key)][:n_runs], dtype=torch.float64)
+        out["truth"] = [thinned(row, keep) for row in true / scale]
+        out["pred"][label] = [thinned(row, keep) for row in pred / scale]
     return out
 
 
