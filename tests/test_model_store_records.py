@@ -69,6 +69,23 @@ def test_records_made_with_another_autoencoder_are_refused(tmp_path):
         lj_structures.run(_cfg(steps=11), seed=0, progress=False, records=str(records))
 
 
+
+def test_copied_weights_are_checked_against_the_records_too(tmp_path):
+    """With the weights (--models) the autoencoder is loaded, not trained, and still checked: the
+    records name the trajectories they were computed on."""
+    weights, records = tmp_path / "models", tmp_path / "records"
+    lj_structures.run(_cfg(ensemble=1), seed=0, progress=False, models=str(weights), records=str(records))
+    assert (weights / "autoencoder.pt").exists() and not (weights / "autoencoder.json").exists()
+    again = lj_structures.run(_cfg(ensemble=1), seed=0, progress=False, models=str(weights), records=str(records))
+    assert again.metrics["execution"]["models"]["loaded"] == 2
+    path = records / "autoencoder.json"
+    rec = json.loads(path.read_text())
+    rec["fingerprint"]["data"] = "0" * 16                          # as if simulated elsewhere
+    path.write_text(json.dumps(rec))
+    with pytest.raises(ValueError, match="other data than this run's"):
+        lj_structures.run(_cfg(ensemble=1), seed=0, progress=False, models=str(weights), records=str(records))
+
+
 def test_weights_and_records_in_two_places(tmp_path):
     """With --models and --records the weights go to one directory and the records to the other;
     both remember the study, and a store of records only cannot hand out weights."""

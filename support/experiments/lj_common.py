@@ -219,7 +219,10 @@ def build_autoencoder(setup: LJSetup, cfg: AEConfig, seed: int, progress: bool =
     end (:func:`support.train.fit`; e.g. to keep its state at an intermediate budget)."""
     ae = _untrained_autoencoder(setup, cfg, seed)
     if store is not None and store.has(key) and store.has_weights(key):
-        return store.load_into(key, ae).eval()
+        ae = store.load_into(key, ae).eval()
+        if "fingerprint" in store.record(key):        # weights copied to another machine: same data?
+            check_fingerprint(store, key, study_fingerprint(setup, ae))
+        return ae
     tcfg = replace(ae_train_config(cfg, seed, progress), eval_every=eval_every)
     hist = train_autoencoder(ae, setup.train.snapshots(), cfg.lambda_cond, tcfg, cfg.cond_samples,
                              cfg.max_snapshots, evaluate=evaluate)
