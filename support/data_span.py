@@ -5,8 +5,10 @@ has the Jacobian J = M W₁: its rows lie in the row space of W₁. Reconstructi
 through gradients Σ_b δ_b x_bᵀ, whose rows lie in the span of the training snapshots x_b — the
 data mean and the centred principal components. The components of W₁'s random initial rows
 outside that span receive no gradient: only weight decay changes them, and how much depends on the
-optimiser (:class:`support.train.TrainConfig`: Adam with coupled L2 shrinks them by about lr per
-step, AdamW's decoupled decay by lr·wd·|θ|). They do not change the encoder on the data, but they
+optimiser (:class:`support.train.TrainConfig`): AdamW's decoupled decay shrinks a weight by lr·wd·|θ|
+per step (1e-8 |θ| at the LJ settings), while coupled L2 adds wd·θ to the gradient before Adam divides
+by its running gradient scale √v̂, so the decay is amplified wherever the loss gradients are small
+(on a weight whose loss gradient is exactly zero it becomes about lr per step). They do not change the encoder on the data, but they
 tilt J's rows away from the directions the data (and the forces) move in, and the part of a force
 that J does not see is L_x,p's label noise (:mod:`support.label_noise`).
 

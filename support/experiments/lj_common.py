@@ -139,9 +139,10 @@ class AEConfig:
     ``optimizer`` (:data:`AE_OPTIMIZERS`): ``"adamw_cosine"`` (the book's default: AdamW — decoupled
     weight decay 1e-4 — with a cosine schedule from ``lr`` to ``lr``/10) or ``"adam_l2"`` (paper 1's
     official code: ``torch.optim.Adam`` with coupled weight decay 1e-4, constant ``lr``). Both use
-    betas (0.9, 0.95) and no AMSGrad. Coupled L2 shrinks the first layer's weights on input
-    directions the data never move in by about lr per step; AdamW leaves them almost where the
-    initialisation put them (:class:`support.train.TrainConfig`, :mod:`support.data_span`).
+    betas (0.9, 0.95) and no AMSGrad. Coupled L2's decay is divided by Adam's gradient scale, so it
+    shrinks the first layer's weights on input directions the data hardly move in much faster than
+    AdamW's lr·wd = 1e-8 per step, which leaves them almost where the initialisation put them
+    (:class:`support.train.TrainConfig`, :mod:`support.data_span`).
 
     ``closure_input`` (MLP closure with raw inputs, :data:`CLOSURE_INPUTS`): ``"full"`` (default) or
     ``"pca_span"``, the off-manifold-aware closure: its first layer restricted to span{data mean,
@@ -700,3 +701,40 @@ def lj_devices() -> dict[str, str]:
     """Where the parts of a Lennard-Jones experiment run: MD and the partial-force kernels on the
     CPU (LAMMPS, numba), the closure autoencoder and latent training on :func:`support.scale.device`."""
     return {"simulation and forces": "cpu", "autoencoder and latent training": str(device())}
+
+
+#: how :func:`closure_study_table` names the variants of ``scripts/lj_closure_study.py``
+CLOSURE_STUDY_LABELS = {"adamw_cosine": "AdamW, cosine (book default)",
+                        "adam_l2": "Adam + coupled L2, constant lr (paper 1's official)",
+                        "pca_span": "first layer restricted to the data span (pca_span), AdamW, cosine"}
+
+
+def closure_study_label(name: str, row: dict) -> str:
+    """A row label for variant ``name`` of ``scripts/lj_closure_study.py``."""
+    if name.endswith("_projected"):
+        return f"AdamW, cosine, first layer projected onto mean + top-{row['projection']['k']} PCs after training"
+    return CLOSURE_STUDY_LABELS.get(row["optimizer"] if row["closure_input"] == "full" else "pca_span", name)
+
+
+def closure_study_table(data: dict) -> Table:
+    """The saved results of ``scripts/lj_closure_study.py`` (read with :func:`support.results.diagnostic`):
+    per closure-autoencoder training, the implied-label noise ratio of L_x,p (T row, closure median),
+    the capture Σ‖J^†Jf‖²/Σ‖f‖², the shares of the first layer's ‖W₁‖² and of ‖J_closure‖² in the
+    training data's principal subspace, the reconstruction MSE and the training time."""
+    o, r = data["options"], data["results"]
+    rows = []
+    for name, v in r["variants"].items():
+        rows.append([closure_study_label(name, v), f"{v['steps']:,}", f"{v['noise_ratio_T']:.3f}",
+                     f"{v['noise_ratio_closure_median']:.3f}", f"{v['capture']:.3f}",
+                     f"{v['first_layer_share']:.3f}", f"{v['jacobian_share']:.3f}",
+                     f"{v['reconstruction_mse']:.2e}", f"{v['train_seconds']:.0f}"])
+    s = r["subspace"]
+    return Table(["closure autoencoder training", "steps", "ρ (T row)", "ρ (closure median)",
+                  "capture ‖J^†Jf‖²/‖f‖²", "first-layer share in the data span", "J share in the data span",
+                  "reconstruction MSE", "training (s)"], rows,
+                 caption=f"scripts/lj_closure_study.py: {o['atoms']} atoms, {o['train_runs']} runs ({o['relaxation']}), "
+                         f"d = {o['ae']['latent_dim']}, raw inputs, p = {o['p']:g} on {o['configs']:,} training "
+                         f"configurations; data span = mean + top {s['k']} principal components "
+                         f"({s['explained']:.6f} of the variance); no latent model trained. "
+                         f"{data['machine']}, {data['threads']} thread, {data['date'][:10]}, code {data['code_version']}, "
+                         f"{data['wall_time_s']:.0f} s in all.")
