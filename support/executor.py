@@ -33,6 +33,8 @@ from typing import Any
 ENV_VAR = "MACRODYN_SCHEDULER"
 #: seconds to wait for a scheduler to answer before giving up with an error
 CONNECT_TIMEOUT = 10.0
+#: seconds a study waits for the cluster's first worker (queued batch jobs, workers starting)
+WORKER_TIMEOUT = 600.0
 
 _selected: list[str] = []            # set by `using` (the command line's --scheduler), innermost last
 _clients: dict[str, Any] = {}        # address -> distributed.Client of this process
@@ -70,8 +72,10 @@ def connect(address: str, timeout: float | None = None):
     reused). ``ValueError`` (one line) if ``distributed`` is missing or no scheduler answers within
     ``timeout`` seconds (default :data:`CONNECT_TIMEOUT`)."""
     timeout = CONNECT_TIMEOUT if timeout is None else timeout
-    if address in _clients and _clients[address].status == "running":
-        return _clients[address]
+    if address in _clients:
+        if _clients[address].status == "running":
+            return _clients[address]
+        _clients.pop(address).close()           # a client that lost its scheduler: closed, not leaked
     try:
         import asyncio
 
@@ -153,6 +157,11 @@ def open_pool(workers: int = 1, shared: Any = None, scheduler: str | None = None
                        lambda fn, *args: ex.submit(_in_local_worker, fn, *args))
         return
     client = connect(address)
+    try:                                       # queued SLURM jobs or starting workers: wait, then say so
+        client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
+    except Exception:                          # noqa: BLE001 - a timeout, whatever its type
+        raise ValueError(f"the Dask scheduler at {address} has no worker after {WORKER_TIMEOUT:g} s: "
+                         "start workers with 'dask worker " + address + "'") from None
     ex = client.get_executor(pure=False)       # every job runs, even two with equal arguments
     # in a list: a dict alone would be scattered value by value
     shared_ref = client.scatter([shared], broadcast=True, hash=False)[0] if shared is not None else None

@@ -38,5 +38,9 @@ def test_a_function_of_the_observables_is_explained_and_new_information_is_not()
     assert len(groups) == 2 and len(groups[0]) == 4 and min(groups[0]) > 1 - 1e-12
     with pytest.raises(ValueError, match="more patches"):
         explained_by_observables(Net(), observables, x[:5])
+    few = explained_in_groups(Net(), observables, x[:40].view(20, 2, 16), n_groups=10)
+    assert len(few[0]) == 5                     # 6 features: ≥ 7 patches, i.e. 4 lattices of 2, per group
+    three = explained_in_groups(Net(), observables, x[:15].view(3, 5, 16), n_groups=10)
+    assert len(three[0]) == 1                   # 2 lattices (10 patches) per group needed: one group of 3
     with pytest.raises(ValueError, match="n_groups"):
         explained_in_groups(Net(), observables, x.view(40, 100, 16), n_groups=0)

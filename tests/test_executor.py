@@ -92,3 +92,14 @@ def test_an_unreachable_scheduler_is_one_line_not_a_hang(monkeypatch, capsys):
     monkeypatch.setenv(executor.ENV_VAR, "tcp://127.0.0.1:9")      # the environment's address is checked too
     assert main(["run", "predator_prey"]) == 2
     assert "no Dask scheduler answered" in capsys.readouterr().err
+
+
+def test_a_scheduler_without_workers_is_one_clear_error(monkeypatch):
+    """Workers still queued (a batch system) or not started: the study waits WORKER_TIMEOUT, then says
+    so in one line, instead of failing inside Dask's scatter."""
+    monkeypatch.setattr(executor, "WORKER_TIMEOUT", 2.0)
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as c:
+        with pytest.raises(ValueError, match="has no worker after 2 s"):
+            with executor.open_pool(shared={"a": 1}, scheduler=c.scheduler_address):
+                pass
+        executor.disconnect()

@@ -112,6 +112,22 @@ def test_a_tiny_run_read_back_draws_the_same_figures_without_a_model(name, tmp_p
         assert _png(fig) == _png(result.figures[key]), f"{name}: figure {key} differs once saved"
 
 
+@pytest.mark.parametrize("name", ["nbmota", "curie_weiss"])
+def test_a_scaled_down_run_of_a_builder_that_reads_the_config_is_redrawn(name, tmp_path):
+    """A tiny run whose settings are consistent only together (nbmota: the horizons must be multiples
+    of the record interval) is rebuilt from its record in one step, and draws every figure."""
+    import torch
+
+    from tests.test_snapshots import TINY
+    torch.set_num_threads(1)
+    module, cfg = TINY[name]()
+    result = module.run(cfg, seed=0, progress=False)
+    loaded = ExperimentResult.load(result.save(tmp_path / name, figures=False))
+    assert config_of(loaded).flat() == cfg.flat()
+    drawn = saved_figures(loaded)
+    assert set(drawn) == set(result.figures) and not [k for k, f in drawn.items() if is_missing(f)]
+
+
 @pytest.mark.parametrize("name", SAVED)
 def test_a_saved_paper_run_draws_every_figure_its_metrics_allow(name):
     saved = saved_result(name, "paper")

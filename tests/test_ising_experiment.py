@@ -135,6 +135,14 @@ def test_a_patch_as_large_as_the_lattice_runs():
     assert r["K"] == 1 and r["simulation_cost"]["relax"] == 0 and r["simulation_cost"]["partial_evolution"] > 0
 
 
+def test_a_whole_lattice_patch_with_a_closure_and_few_lattices_runs():
+    """ℓ = L (K = 1) with the closure checked on 20 lattices: the closure check makes fewer groups
+    (each needs more patches than the quadratic has coefficients) instead of failing at the end."""
+    res = isx.run(tiny_config(**{"patch_sides": "[16]", "closure.fit_lattices": "20"}), progress=False)
+    groups = res.metrics["per_ell"][0]["closure_explained_groups"]
+    assert len(groups) == res.config["closure.dim"] and 1 <= len(groups[0]) <= 2
+
+
 @pytest.mark.parametrize("change, message", [
     ({"patch_sides": "[5]"}, "divide"), ({"patch_sides": "[16, 32]"}, "divide"),
     ({"stationary_from": "6"}, "stationary_from"), ({"closure.dim": "-1"}, "closure.dim"),

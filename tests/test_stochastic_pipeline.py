@@ -56,6 +56,11 @@ def test_bad_models_and_starts_are_refused():
         ModelSpec("x", "partial", 0.0)
     with pytest.raises(ValueError, match="distinct"):
         ModelSpec("x", "partial", 1.0, (0, 0))
+    with pytest.raises(ValueError, match="must be a number"):
+        ModelSpec("x", "partial", "4")
+    with pytest.raises(ValueError, match="integer indices"):
+        ModelSpec("x", "partial", 1.0, (0.5,))
+    assert ModelSpec("x", "partial", 4, [1, 0]).dims == (1, 0)              # a list becomes a tuple: hashable
     with pytest.raises(ValueError, match="K must be"):
         partial_and_naive(0)
     starts = np.zeros((1, 2, 2))
@@ -97,6 +102,23 @@ def test_results_are_frozen_and_survive_a_json_round_trip(tmp_path):
     assert back.models["ours"].extra["std_ratio"] == 1.1 and back.extra["seconds"] == 1.5
     assert json.dumps(back.to_json(), default=lambda a: a.tolist()) == \
         json.dumps(side.to_json(), default=lambda a: a.tolist())
+
+
+def test_scores_own_their_arrays_and_read_a_diverged_error():
+    mean = np.ones((2, 3))
+    score = EnsembleScore(1.0, 0.1, [0.1], mean, mean)
+    mean[0, 0] = 99.0                                       # the caller's array is not the score's
+    assert score.pred_mean[0, 0] == 1.0
+    with pytest.raises(ValueError):
+        score.pred_mean[0, 0] = 5.0                         # read-only
+    saved = json.loads(json.dumps({**score.to_json(), "error": None, "error_per_m0": [None]},
+                                  default=lambda a: a.tolist()))        # NaN is written as null
+    back = EnsembleScore.from_json(saved)
+    assert math.isnan(back.error) and math.isnan(back.error_per_start[0])
+    with pytest.raises(ValueError, match="reserved"):
+        EnsembleScore(1.0, 0.1, [0.1], mean, mean, {"error": 0.0})
+    with pytest.raises(ValueError, match="reserved"):
+        PatchSideResult(8, 4, 10, {}, {}, {"models": {}})
 
 
 def test_a_row_missing_its_scores_is_refused():

@@ -193,11 +193,9 @@ def apply_overrides(cfg: C, overrides: dict[str, str]) -> C:
     ``3`` but not ``"abc"`` or ``2.5``; a ``tuple[str, ...]`` field takes ``["mlp"]``); otherwise an
     :class:`OverrideError` says which field wants what — before anything runs.
     """
-    for key, raw in overrides.items():
-        if key == "scale":
-            raise OverrideError("the scale is not a field to --set; use --scale or $MACRODYN_SCALE")
-        cfg = _override(cfg, key.split("."), _parse(raw), key)
-    return cfg
+    if "scale" in overrides:
+        raise OverrideError("the scale is not a field to --set; use --scale or $MACRODYN_SCALE")
+    return _override(cfg, {tuple(key.split(".")): (_parse(raw), key) for key, raw in overrides.items()})
 
 
 def _parse(raw: str) -> Any:
@@ -207,17 +205,27 @@ def _parse(raw: str) -> Any:
         return raw
 
 
-def _override(cfg: Any, path: list[str], value: Any, key: str) -> Any:
+def _override(cfg: Any, values: dict[tuple[str, ...], tuple[Any, str]]) -> Any:
+    """``cfg`` with every ``{path: (value, key)}`` set in one ``replace`` per (nested) config, so a
+    config's own cross-field checks see all the new values together, never a half-changed config."""
     names = [f.name for f in fields(cfg) if f.name != "scale"] if is_dataclass(cfg) else []
-    if path[0] not in names:
-        raise OverrideError(f"unknown config field {key!r}; choose from {', '.join(names)}")
-    current = getattr(cfg, path[0])
-    if len(path) > 1:
-        if not is_dataclass(current):
-            raise OverrideError(f"config field {path[0]!r} has no sub-fields (in {key!r})")
-        return replace(cfg, **{path[0]: _override(current, path[1:], value, key)})
-    hint = typing.get_type_hints(type(cfg))[path[0]]
-    return replace(cfg, **{path[0]: _coerce(value, hint, key)})
+    hints = typing.get_type_hints(type(cfg)) if is_dataclass(cfg) else {}
+    direct: dict[str, Any] = {}
+    nested: dict[str, dict[tuple[str, ...], tuple[Any, str]]] = {}
+    for path, (value, key) in values.items():
+        if path[0] not in names:
+            raise OverrideError(f"unknown config field {key!r}; choose from {', '.join(names)}")
+        if len(path) > 1:
+            if not is_dataclass(getattr(cfg, path[0])):
+                raise OverrideError(f"config field {path[0]!r} has no sub-fields (in {key!r})")
+            nested.setdefault(path[0], {})[path[1:]] = (value, key)
+        else:
+            direct[path[0]] = _coerce(value, hints[path[0]], key)
+    both = set(direct) & set(nested)
+    if both:
+        raise OverrideError(f"config field {sorted(both)[0]!r} is set both whole and by its sub-fields")
+    direct.update({name: _override(getattr(cfg, name), sub) for name, sub in nested.items()})
+    return replace(cfg, **direct) if direct else cfg
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:

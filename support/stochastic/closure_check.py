@@ -46,11 +46,16 @@ def explained_by_observables(local_net: nn.Module, observables: Callable[[torch.
 @torch.no_grad()
 def explained_in_groups(local_net: nn.Module, observables: Callable[[torch.Tensor], torch.Tensor],
                         patches: torch.Tensor, n_groups: int) -> list[list[float]]:
-    """:func:`explained_by_observables` on each of ``n_groups`` disjoint groups of lattices
+    """:func:`explained_by_observables` on each of up to ``n_groups`` disjoint groups of lattices
     (``patches [n_lattices, K, *patch]``; each group fits its own quadratic): ``[feature][group]``,
-    independent repeats from which an interval of the explained fraction is built."""
+    independent repeats from which an interval of the explained fraction is built. Fewer groups are
+    made when a group would hold no more patches than the quadratic has features (a fit needs more
+    patches than coefficients)."""
     if n_groups < 1:
         raise ValueError(f"n_groups must be >= 1, got {n_groups}")
+    n_features = quadratic_features(observables(patches[0, :1])).shape[1]
+    lattices_per_group = -(-(n_features + 1) // patches.shape[1])       # ⌈(features + 1) / K⌉
+    n_groups = max(1, min(n_groups, len(patches) // lattices_per_group))
     groups = [g for g in np.array_split(np.arange(len(patches)), n_groups) if len(g)]
     per = [explained_by_observables(local_net, observables, patches[torch.as_tensor(g)].flatten(0, 1))
            for g in groups]

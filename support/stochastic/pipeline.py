@@ -29,10 +29,11 @@ tests read ``side.models["ours"].error_per_start`` instead of chains of dictiona
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -58,6 +59,13 @@ class ModelSpec:
     drift: Callable[[], nn.Module] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.lam, bool) or not isinstance(self.lam, (int, float, np.integer, np.floating)):
+            raise ValueError(f"ModelSpec {self.name!r}: λ must be a number, got {self.lam!r}")
+        object.__setattr__(self, "lam", float(self.lam))
+        if self.dims is not None:
+            if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in self.dims):
+                raise ValueError(f"ModelSpec {self.name!r}: dims must be integer indices, got {self.dims}")
+            object.__setattr__(self, "dims", tuple(int(i) for i in self.dims))
         if self.pairs not in ("partial", "naive"):
             raise ValueError(f"ModelSpec {self.name!r}: pairs must be 'partial' or 'naive', got {self.pairs!r}")
         if not (np.isfinite(self.lam) and self.lam > 0):
@@ -119,9 +127,10 @@ def fit_and_roll_out(pairs: Mapping[str, LatentPairs], specs: Sequence[ModelSpec
         dims = list(range(d)) if spec.dims is None else list(spec.dims)
         if max(dims) >= d:
             raise ValueError(f"model {spec.name!r}: dims {dims} out of range for {d}-d starts")
+        torch.manual_seed(seed)                   # a drift factory initialises from the run's seed
+        drift = None if spec.drift is None else spec.drift()
         model = fit_sde(select_dims(pairs[spec.pairs], spec.dims), spec.lam, settings, seed=seed,
-                        train=None if train is None else train(spec),
-                        drift=None if spec.drift is None else spec.drift())
+                        train=None if train is None else train(spec), drift=drift)
         z0 = starts[..., dims].reshape(n_starts * n_paths, len(dims))
         paths = rollouts(model, z0, dt, n_records * substeps, seed=seed, record_every=substeps)
         out[spec.name] = Ensemble(spec, model, paths.numpy().reshape(n_starts, n_paths, -1, len(dims)))
@@ -134,7 +143,21 @@ def _frozen(d: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 def _array(x: Any) -> np.ndarray:
-    return np.asarray(x, dtype=float)
+    """A read-only float copy (a score never shares memory with the run's working arrays)."""
+    a = np.array(x, dtype=float, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def _number(x: Any) -> float:
+    """A float from JSON, where a NaN or infinite value was written as ``null``."""
+    return math.nan if x is None else float(x)
+
+
+def _check_extra(kind: str, extra: Mapping[str, Any], reserved: set[str]) -> None:
+    clash = reserved & set(extra)
+    if clash:
+        raise ValueError(f"{kind} extra entries may not reuse the reserved keys {sorted(clash)}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,7 +167,11 @@ class EnsembleScore:
     ``error`` is paper 2's metric e = Σ_t ‖z̄_pred(t) − z̄_true(t)‖² / Σ_t ‖z̄_true(t)‖² of the ensemble
     means, averaged over the test starts (``error_per_start``); ``pred_mean``/``pred_std`` are the
     ensembles' mean and std ``[n_starts, R + 1, ...]``; ``extra`` holds what a chapter adds in its
-    own units (spreads, boundedness, coefficients), read-only."""
+    own units (spreads, boundedness, coefficients). Frozen: the fields, the arrays and the top level
+    of ``extra`` cannot be changed (nested values in ``extra`` are the chapter's own)."""
+
+    #: the JSON keys of the typed fields (an ``extra`` entry may not reuse them)
+    KEYS: ClassVar[frozenset[str]] = frozenset({"lambda", "error", "error_per_m0", "pred_mean", "pred_std"})
 
     lam: float
     error: float
@@ -154,12 +181,15 @@ class EnsembleScore:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "error_per_start", tuple(float(e) for e in self.error_per_start))
+        object.__setattr__(self, "lam", float(self.lam))
+        object.__setattr__(self, "error", _number(self.error))
+        object.__setattr__(self, "error_per_start", tuple(_number(e) for e in self.error_per_start))
         object.__setattr__(self, "pred_mean", _array(self.pred_mean))
         object.__setattr__(self, "pred_std", _array(self.pred_std))
         object.__setattr__(self, "extra", _frozen(self.extra))
         if not self.error_per_start:
             raise ValueError("an EnsembleScore needs the error of at least one start")
+        _check_extra("EnsembleScore", self.extra, EnsembleScore.KEYS)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON layout of the saved runs: ``lambda``, ``error``, ``error_per_m0``, ``pred_mean``,
@@ -169,11 +199,11 @@ class EnsembleScore:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "EnsembleScore":
-        known = {"lambda", "error", "error_per_m0", "pred_mean", "pred_std"}
+        known = cls.KEYS
         missing = known - set(d)
         if missing:
             raise ValueError(f"not an ensemble score: missing {sorted(missing)}")
-        return cls(float(d["lambda"]), float(d["error"]), d["error_per_m0"], d["pred_mean"], d["pred_std"],
+        return cls(d["lambda"], d["error"], d["error_per_m0"], d["pred_mean"], d["pred_std"],
                    {k: v for k, v in d.items() if k not in known})
 
 
@@ -182,6 +212,9 @@ class PatchSideResult:
     """Everything a lattice study measured at one patch side ℓ: ``K`` patches, ``n_pairs`` training
     pairs, the simulation cost of the data per stage (:func:`support.budget.stage_costs`), the
     scores of every model, and ``extra`` entries of the chapter (timings, closure diagnostics…)."""
+
+    #: the JSON keys of the typed fields (an ``extra`` entry may not reuse them)
+    KEYS: ClassVar[frozenset[str]] = frozenset({"ell", "K", "n_pairs", "simulation_cost", "models"})
 
     ell: int
     K: int
@@ -196,6 +229,7 @@ class PatchSideResult:
         object.__setattr__(self, "extra", _frozen(self.extra))
         if self.K < 1 or self.ell < 1 or self.n_pairs < 0:
             raise ValueError(f"bad patch side: ℓ = {self.ell}, K = {self.K}, n_pairs = {self.n_pairs}")
+        _check_extra("PatchSideResult", self.extra, PatchSideResult.KEYS)
 
     def to_json(self) -> dict[str, Any]:
         """The layout of ``metrics["per_ell"][i]`` in the saved runs (runs saved before the cost was
@@ -206,7 +240,7 @@ class PatchSideResult:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "PatchSideResult":
-        known = {"ell", "K", "n_pairs", "simulation_cost", "models"}
+        known = cls.KEYS
         missing = known - {"simulation_cost"} - set(d)
         if missing:
             raise ValueError(f"not a patch-side result: missing {sorted(missing)}")

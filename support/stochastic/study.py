@@ -154,7 +154,7 @@ def std_ratio(pred, true, from_step: int = 0) -> list[float]:
 
 
 def std_ratio_estimate(pred_late, truth_late, seed: int = 0) -> Estimate:
-    """Predicted / true stationary std of one observable over paths,
+    r"""Predicted / true stationary std of one observable over paths,
 
     .. math::  q = \sqrt{\overline{\mathrm{Var}_{paths}\,z_{pred}} \,/\, \overline{\mathrm{Var}_{paths}\,z_{true}}},
 
