@@ -161,9 +161,10 @@ def std_ratio_estimate(pred_late, truth_late, seed: int = 0) -> Estimate:
     the variances over paths averaged over the test starts and the late records
     (``[n_starts, paths, n_late]`` twice), with its bootstrap interval over paths (path i of both
     ensembles resampled together: where predicted path i starts from the encoded start of true path
-    i they are a pair). Pooling the variances before dividing keeps the ratio free of the upward bias
+    i they are a pair). Pooling the variances before dividing avoids most of the upward bias
     of a mean of per-record ratios over 20 paths (a noisy denominator), which would push the
-    percentile interval above the point value. Every lattice chapter scores spreads with this."""
+    percentile interval above the point value (a ratio of two noisy means keeps a small bias of
+    order 1/paths). Every lattice chapter scores its spreads with this."""
     p = np.moveaxis(np.asarray(pred_late, float), 1, 0)      # [paths, n_m0, n_late]
     t = np.moveaxis(np.asarray(truth_late, float), 1, 0)
 
