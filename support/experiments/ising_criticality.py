@@ -478,6 +478,7 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
 
 #: colour and line style of each SDE model's histogram: "measured" λ, "K" (λ = K), "degree" (d ≠ 3)
 HISTOGRAM_STYLES = {"measured": ("C0", "-"), "K": ("C3", "--"), "degree": ("C2", ":")}
+HISTOGRAM_LABELS = {"measured": "SDE, measured λ", "K": "SDE, λ = K"}
 
 
 def _figures(cfg: Config, m: dict) -> dict:
@@ -519,7 +520,7 @@ def _figures(cfg: Config, m: dict) -> dict:
     ax.axvline(EXACT["T_c"], color="0.5", ls=":")
     ax.axhline(EXACT["binder_crossing"], color="0.5", ls=":")
     ax.set(xlabel="T", ylabel="Binder cumulant U", title="Binder crossing")
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.3))      # below: inside it hid the curves
     ax = axes[0, 1]
     for i, L in enumerate(cfg.sizes):
         for src, style in (("direct", "s"), ("sde", "o")):
@@ -535,7 +536,7 @@ def _figures(cfg: Config, m: dict) -> dict:
                     label=f"{'direct' if src == 'direct' else 'SDE'} L = {L}")
     ax.set(xlabel=r"$(T - T_c)\, L^{1/\nu}$", ylabel=r"$\langle|M|\rangle\, L^{\beta/\nu}$",
            title="Data collapse (exact exponents)")
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     figs["binder_collapse"] = fig
 
     fig, axes = figure(len(cfg.sizes), 1, width=3.0, height=2.6, sharey=False)
@@ -550,10 +551,12 @@ def _figures(cfg: Config, m: dict) -> dict:
                 # the caption's colours: measured λ blue, λ = K red dashed, another drift degree green dotted
                 colour, ls = HISTOGRAM_STYLES.get(name.split("_")[0], (method_colour("", i), "-."))
                 ax.stairs(h / h.sum(), edges, color=colour, ls=ls,
-                          label=f"SDE, λ = {s['lambda']:.3g}, degree {s['drift_degree']}")
+                          label=HISTOGRAM_LABELS.get(name, f"SDE, degree-{s['drift_degree']} drift"))
         ax.set(xlabel="m", title=f"L = {L}, T = {T_near:g}")
         axes[0, 0].set_ylabel("fraction of samples")
-        ax.legend(fontsize=6)
+    # one legend under the panels (the λ of each size is in the chapter's tables)
+    handles = {label: h for ax in axes[0] for h, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=len(handles))
     figs["histograms"] = fig
     return figs
 

@@ -221,7 +221,8 @@ def figures(res: dict, cfg: Config | None = None) -> dict:
             a.axvline(res["unbiased"]["L_x"], color="k", ls="--", label="L_x (exact)")
             a.axvline(row["mean"], color="C3", label="mean of L_x,p")
             a.set(title=f"p = {row['p']:.3g}", xlabel="L_x,p")
-        axes[0, 0].legend(fontsize=7)
+        # one legend under the panels: inside a small panel it covers the histogram
+        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
         figs["unbiased"] = fig
     else:
         figs["unbiased"] = missing_figure("theory", "histograms of L_x,p", "L_x,p over subset draws")

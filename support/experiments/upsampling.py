@@ -339,7 +339,8 @@ def _figures(cfg: Config, m: dict) -> dict:
                 ax.stairs(np.asarray(hist), edges, label=label, **style)
             ax.set(xlabel=key, title=f"T = {c['T']:.3g}, h = {c['h']:g}" if col == 0 else None)
         axes[row, 0].set_ylabel("snapshots per bin")
-        axes[row, 0].legend(fontsize=6)
+    # one legend under the panels: inside one it covered the two-peaked law of m
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
     figs["histograms"] = fig
 
     # distances vs relaxation time
