@@ -120,8 +120,15 @@ def draw(name: str, metrics: dict, cfg: Any) -> dict:
 
 def saved_figures(result: ExperimentResult) -> dict:
     """Every figure of a (saved) result, drawn from its stored metrics and configuration alone;
-    figures whose data it did not store are placeholders that say so (:func:`is_missing`)."""
-    return draw(result.name, result.metrics, config_of(result))
+    figures whose data it did not store are placeholders that say so (:func:`is_missing`).
+
+    The figures are closed (as :class:`~support.results.ExperimentResult` closes a run's), so a
+    notebook cell shows only the one it returns: a cell with a figure caption and name that also
+    auto-showed the others would give the book duplicate figure labels (an error under ``-W``)."""
+    figs = draw(result.name, result.metrics, config_of(result))
+    for fig in figs.values():
+        plt.close(fig)
+    return figs
 
 
 def show(fig):

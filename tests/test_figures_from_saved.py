@@ -146,3 +146,20 @@ def test_figures_read_the_metrics_as_json_holds_them():
     m = {"a": {1400.0: [0.1234567891, float("nan")]}, "b": (1, 2)}
     assert roundtrip(m) == {"a": {"1400.0": [0.123457, None]}, "b": [1, 2]}
     assert json.loads(json.dumps(roundtrip(m))) == roundtrip(m)
+
+
+def test_a_chapter_cell_shows_only_the_saved_figure_it_returns(tmp_path):
+    """A captioned cell that calls saved_figures and returns one figure must not also auto-show the
+    others: in the executed build every shown figure takes the cell's figure name, and duplicate
+    names fail the -W build (nbval and the no-execution render cannot see this)."""
+    import nbclient
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "%matplotlib inline\nfrom support.figures import saved_figures, show\n"
+        "from support.results import saved_result\n"
+        "figs = saved_figures(saved_result('curie_weiss'))\nshow(figs['coefficients'])")]
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(Path(__file__).resolve().parents[1])}}).execute()
+    images = [o for o in nb.cells[0].outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1
