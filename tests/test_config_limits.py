@@ -45,6 +45,11 @@ def test_command_line_rejects_out_of_range_values_in_one_line(setting, msg):
 def test_command_line_range_checks_reach_other_experiments_and_nested_configs():
     _one_line_exit_2(_cli("run", "predator_prey", "--set", "ps=[0.5, 0]"), "every value of ps must be in (0, 1]")
     _one_line_exit_2(_cli("run", "lj_structures", "--set", "ae.steps=0"), "ae.steps must be >= 1, got 0")
+    _one_line_exit_2(_cli("run", "curie_weiss", "--set", "test_paths=1"), "test_paths must be >= 2, got 1")
+    _one_line_exit_2(_cli("run", "stochastic_predator_prey", "--set", "lambda_factors=[0]"),
+                     "every value of lambda_factors must be > 0")
+    _one_line_exit_2(_cli("run", "allen_cahn", "--set", "p=0"), "p must be in (0, 1], got 0")
+    _one_line_exit_2(_cli("run", "ising", "--set", "closure.steps=0"), "closure.steps must be >= 1, got 0")
     # a module's own pre-run check (upsampling: L a power-of-two multiple of L_small) runs before work too
     _one_line_exit_2(_cli("run", "upsampling", "--set", "L=50"), "must be L_small = 16 times a power of two")
 

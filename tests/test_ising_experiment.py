@@ -146,7 +146,7 @@ def test_a_whole_lattice_patch_with_a_closure_and_few_lattices_runs():
 @pytest.mark.parametrize("change, message", [
     ({"patch_sides": "[5]"}, "divide"), ({"patch_sides": "[16, 32]"}, "divide"),
     ({"stationary_from": "6"}, "stationary_from"), ({"closure.dim": "-1"}, "closure.dim"),
-    ({"test_m0": "[1.5]"}, "initial magnetisations"), ({"L": "24", "patch_sides": "[8]"}, "power of two")])
+    ({"test_m0": "[1.5]"}, "test_m0 must be in"), ({"L": "24", "patch_sides": "[8]"}, "power of two")])
 def test_bad_input_is_refused_before_running(change, message):
     with pytest.raises(ValueError, match=message):
         isx.run(tiny_config(**change), progress=False)

@@ -64,7 +64,7 @@ from ..tables import Table
 from ..systems.allen_cahn import AllenCahnSystem
 from ..train import TrainConfig, torch_threads
 from ..uncertainty import Estimate, above, all_of, below, paired_log_ratio
-from .config import ExperimentConfig, resolve
+from .config import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, ExperimentConfig, Limit, each, resolve
 
 VERSION = 1
 
@@ -97,6 +97,16 @@ class Config(ExperimentConfig):
     substeps: int = 4
     valid_threshold: float = 1e-4
     chunk: int = 64
+
+    LIMITS: ClassVar = {"grid": Limit(lo=4), "interface_cells": POSITIVE, "dt_factor": POSITIVE,
+                        "n_frames": Limit(lo=2), "n_train_traj": AT_LEAST_ONE, "n_test_traj": AT_LEAST_ONE,
+                        "traj_batch": AT_LEAST_ONE, "ae_traj": AT_LEAST_ONE, "ae_frame_stride": AT_LEAST_ONE,
+                        "latent_dim": Limit(lo=2), "ae_hidden": each(AT_LEAST_ONE), "lambda_cond": NON_NEGATIVE,
+                        "cond_samples": AT_LEAST_ONE, "ae_steps": AT_LEAST_ONE, "ae_lr": POSITIVE,
+                        "ae_batch": AT_LEAST_ONE, "lz_configs": AT_LEAST_ONE, "p": FRACTION,
+                        "seeds": each(NON_NEGATIVE), "hidden": each(AT_LEAST_ONE), "steps": AT_LEAST_ONE,
+                        "lr": POSITIVE, "batch_size": AT_LEAST_ONE, "substeps": AT_LEAST_ONE,
+                        "valid_threshold": Limit(lo=0, hi=1, lo_open=True, hi_open=True), "chunk": AT_LEAST_ONE}
 
     PRESETS: ClassVar = {
         "quick": {},

@@ -69,7 +69,7 @@ from ..systems.spins import curie_weiss as cw
 from ..systems.spins.patch_dynamics import CurieWeissDynamics
 from ..systems.spins import magnetisation
 from ..uncertainty import Estimate, above, all_of, within
-from .config import LatticeStudyConfig, resolve
+from .config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, LatticeStudyConfig, Limit, each, resolve
 
 VERSION = 3                 # 3: per-path test trajectories (thinned), binned pair moments, exact finite-δt
                             #    predictions (the claims' intervals need them); 2: std ratio = mean of
@@ -99,6 +99,13 @@ class Config(LatticeStudyConfig):
     path_thin: int = 5                     # every path_thin-th record of every test path is stored
     prediction_paths: int = 400            # Euler–Maruyama paths per initial m of the predicted-coefficient SDE
     official_dt: float = 2.6272            # the official δt (ℓ² events ≈ one sweep's mean time), for comparison
+
+    LIMITS: ClassVar = {"L": Limit(lo=2), "T": POSITIVE, "patch_sides": each(Limit(lo=2)), "small_runs": AT_LEAST_ONE,
+                        "small_records": AT_LEAST_ONE, "record_interval": POSITIVE, "substeps": AT_LEAST_ONE,
+                        "n_upsampled": NON_NEGATIVE, "n_random": NON_NEGATIVE, "test_m0": each(Limit(-1, 1)),
+                        "test_paths": Limit(lo=2), "test_records": AT_LEAST_ONE, "stationary_from": NON_NEGATIVE,
+                        "m_grid": each(Limit(-1, 1)), "bin_width": POSITIVE, "path_thin": AT_LEAST_ONE,
+                        "prediction_paths": Limit(lo=2), "official_dt": POSITIVE}
 
     PRESETS: ClassVar = {
         "quick": {},

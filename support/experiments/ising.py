@@ -86,7 +86,7 @@ from ..systems.spins import domain_wall_density, ising, magnetisation
 from ..systems.spins.patch_dynamics import IsingDynamics, upsample_lattices
 from ..systems.spins.ising_patches import owned_walls, patch_observables, touching_walls, windows  # noqa: F401
 from ..train import TrainConfig, torch_threads
-from .config import LatticeStudyConfig, resolve
+from .config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, LatticeStudyConfig, Limit, each, resolve
 
 VERSION = 1
 TARGETS = ("ours", "naive")
@@ -104,6 +104,9 @@ class ClosureSettings:
     batch_size: int = 32
     lr: float = 2e-3
     fit_lattices: int = 1000           # lattices whose patches score how much (m_J, ρ_J) explain
+
+    LIMITS: ClassVar = {"dim": NON_NEGATIVE, "channels": AT_LEAST_ONE, "decoder_hidden": AT_LEAST_ONE,
+                        "steps": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE, "lr": POSITIVE, "fit_lattices": Limit(lo=2)}
 
 
 @dataclass
@@ -131,6 +134,13 @@ class Config(LatticeStudyConfig):
     equilibrium_lattices: int = 16         # independent long runs for the equilibrium estimate
     equilibrium_time: float = 400.0        # their length (the first quarter is discarded)
     threads: int = 1                       # torch threads (small nets run fastest on one)
+
+    LIMITS: ClassVar = {"L": Limit(lo=2), "T": POSITIVE, "patch_sides": each(Limit(lo=2)), "small_runs": AT_LEAST_ONE,
+                        "small_records": AT_LEAST_ONE, "record_interval": POSITIVE, "substeps": AT_LEAST_ONE,
+                        "relax_window": Limit(lo=2), "relax_time": NON_NEGATIVE, "n_upsampled": NON_NEGATIVE,
+                        "n_random": NON_NEGATIVE, "pairs_per_snapshot": AT_LEAST_ONE, "test_m0": each(Limit(-1, 1)),
+                        "test_paths": Limit(lo=2), "test_records": AT_LEAST_ONE, "stationary_from": NON_NEGATIVE,
+                        "equilibrium_lattices": Limit(lo=2), "equilibrium_time": POSITIVE, "threads": AT_LEAST_ONE}
 
     PRESETS: ClassVar = {
         "quick": {},

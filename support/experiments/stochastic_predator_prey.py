@@ -49,7 +49,7 @@ from ..systems.spde_predator_prey import (TEST_PARAMETERS, PredatorPreySPDE, ini
                                              sample_parameters)
 from ..tables import Table
 from ..train import TrainConfig, torch_threads
-from .config import ExperimentConfig, resolve
+from .config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, ExperimentConfig, Limit, each, resolve
 
 VERSION = 1
 
@@ -81,6 +81,15 @@ class Config(ExperimentConfig):
     test_record_every: int = 10             # MMD every test_record_every steps
     band_condition: int = 8                 # test condition whose mean ± std bands are kept
     threads: int | None = 1                 # torch CPU threads for the whole run (None: unchanged)
+
+    LIMITS: ClassVar = {"n_small": Limit(lo=2), "factor": AT_LEAST_ONE, "patch": AT_LEAST_ONE,
+                        "n_train_traj": AT_LEAST_ONE, "n_steps": AT_LEAST_ONE, "record_every": AT_LEAST_ONE,
+                        "n_pairs": AT_LEAST_ONE, "relax_steps": NON_NEGATIVE, "closure_hidden": each(AT_LEAST_ONE),
+                        "ae_epochs": AT_LEAST_ONE, "ae_lr": POSITIVE, "sde_hidden": each(AT_LEAST_ONE),
+                        "sde_lr": POSITIVE, "sde_batch": AT_LEAST_ONE, "sde_steps": AT_LEAST_ONE,
+                        "sde_epochs": AT_LEAST_ONE, "eps": NON_NEGATIVE, "lambda_factors": each(POSITIVE),
+                        "n_seeds": AT_LEAST_ONE, "n_test_traj": Limit(lo=2), "test_record_every": AT_LEAST_ONE,
+                        "band_condition": NON_NEGATIVE, "threads": AT_LEAST_ONE}
 
     PRESETS: ClassVar = {
         "quick": {},
