@@ -258,6 +258,27 @@ def archived_result(name: str, label: str) -> ExperimentResult:
     return result
 
 
+#: paper-scale runs of an experiment's current code with recorded changes to its preset (an ablation
+#: a chapter discusses beside its saved run): ``results/variants/<name>-<label>/results.json``
+VARIANTS = SAVED_RESULTS / "variants"
+
+
+def variant_result(name: str, label: str) -> ExperimentResult | None:
+    """The saved variant ``label`` of experiment ``name`` (written by ``python -m support run NAME
+    --scale paper --set ... --out results/variants/NAME-LABEL``), or ``None`` when it is not saved yet.
+    Its :meth:`ExperimentResult.provenance` names the changes; a file holding another experiment's run
+    is an error."""
+    if not label or "/" in label:
+        raise ValueError(f"a variant label is a plain name, got {label!r}")
+    path = VARIANTS / f"{name}-{label}" / "results.json"
+    if not path.is_file():
+        return None
+    result = ExperimentResult.load(path)
+    if result.name != name:
+        raise ValueError(f"{path} holds a run of {result.name}, not {name}")
+    return result
+
+
 def diagnostic(name: str) -> dict:
     """The JSON a diagnostic script wrote to ``results/diagnostics/<name>.json`` (same layout as a
     benchmark's: machine, date, code version, options, results); ``name`` is the script's name or

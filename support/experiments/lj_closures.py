@@ -1,0 +1,172 @@
+r"""Does less label noise make L_x,p better? The latent-model study of ``lj_structures`` on three
+closure autoencoders (the decisive run of the label-noise explanation).
+
+``scripts/lj_closure_study.py`` showed, without training a latent model, that the closure
+autoencoder's optimiser sets L_x,p's label noise on Lennard-Jones: the part ``e = (I − J^†J) f`` of a
+force outside the row space of the closure's Jacobian becomes noise in L_x,p's implied labels, and how
+much of ``f`` the rows see (the capture ``c = Σ‖J^†J f‖² / Σ‖f‖²``) depends on what the first layer
+holds *off* the data, which only weight decay acts on. This module names the three closures the
+chapter compares on ``lj_structures``' paper preset (800 atoms, CG start, 90 runs, d = 32, raw inputs,
+F = 10⁶ atom-forces per loss), each a recorded change of that preset:
+
+* ``adamw_f32`` — the book's AdamW with a cosine schedule (the default closure);
+* ``adam_l2_f32`` — paper 1's official optimiser, Adam with coupled L2 and a constant rate
+  (``ae.optimizer = "adam_l2"``);
+* ``pca_span_f32`` — the off-manifold-aware closure: first layer restricted to the training data's
+  span (``ae.closure_input = "pca_span"``), AdamW.
+
+All three train the latent models in float32 (the official code's precision; ``precision`` is a
+recorded change of the paper preset, which trains in float64), MLP and OnsagerNet, three models per
+loss. The runs are saved under ``results/variants/lj_structures-<label>/`` and read with
+:func:`support.results.variant_result`; :func:`command` is the command that writes each.
+
+If the mechanism is right, L_x,p's error falls with the label noise while L_z's barely moves (L_z's
+targets ``J f`` are exact whatever the closure). Models trained on different autoencoders are
+independent samples, so a change of error between two closures is an *unpaired* log-ratio with
+Welch's interval (:func:`support.uncertainty.unpaired_log_ratio`); within one run the two losses pair
+by seed (:func:`~support.experiments.lj_structures.ratio_estimate`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..results import ExperimentResult, variant_result
+from ..tables import Table
+from ..uncertainty import Estimate, paired_log_ratio, unpaired_log_ratio
+from .lj_structures import STRUCTURE_LABELS, ratio_estimate
+
+
+@dataclass(frozen=True)
+class Closure:
+    """One closure of the comparison: its label (the saved variant's name), a title, and its changes
+    of ``lj_structures``' paper preset beyond :data:`COMMON`."""
+
+    label: str
+    title: str
+    changes: tuple[tuple[str, object], ...]
+
+
+#: what every run of the comparison changes in the paper preset
+COMMON: tuple[tuple[str, object], ...] = (("precision", "float32"), ("structures", ["mlp", "onsagernet"]),
+                                          ("ensemble", 3))
+
+CLOSURES: dict[str, Closure] = {c.label: c for c in (
+    Closure("adamw_f32", "AdamW, cosine (the book's default)", (("protocols", ["paper"]),)),
+    Closure("adam_l2_f32", "Adam + coupled L2, constant lr (paper 1's official)", (("ae.optimizer", "adam_l2"),)),
+    Closure("pca_span_f32", "first layer restricted to the data span, AdamW", (("ae.closure_input", "pca_span"),)),
+)}
+
+
+def closure(label: str) -> Closure:
+    """The closure ``label`` (clear error for an unknown one)."""
+    if label not in CLOSURES:
+        raise ValueError(f"unknown closure {label!r}; choose one of: {', '.join(CLOSURES)}")
+    return CLOSURES[label]
+
+
+def command(label: str) -> str:
+    """The command that writes the saved run of closure ``label`` (two workers; ``--records`` keeps the
+    store's records in the repository so an interrupted study resumes from any clone)."""
+    c = closure(label)
+    sets = " ".join(f"--set '{k}={json.dumps(v)}'" for k, v in COMMON + c.changes)
+    return (f"python -m support run lj_structures --scale paper {sets} --workers 2 "
+            f"--records results/stores/lj_structures-{label} --out results/variants/lj_structures-{label}")
+
+
+def saved_runs() -> dict[str, ExperimentResult]:
+    """The closures' runs saved in the repository, by label (those not run yet are left out)."""
+    runs = {label: variant_result("lj_structures", label) for label in CLOSURES}
+    return {label: r for label, r in runs.items() if r is not None}
+
+
+def errors(run: ExperimentResult, structure: str, key: str, protocol: str = "paper") -> np.ndarray | None:
+    """Per-model relative errors on T of loss ``key`` (``"lz"``/``"lx"``) for ``structure`` under
+    ``protocol``; None when the run has no such ensemble."""
+    per = run.metrics["results"].get(protocol, {}).get(structure)
+    return None if per is None else np.asarray(per[key]["same start"]["per_model"], float)
+
+
+def error_change(run: ExperimentResult, base: ExperimentResult, structure: str, key: str,
+                 protocol: str = "paper") -> Estimate | None:
+    """log(error of ``run`` / error of ``base``) for one loss, structure and protocol: geometric means
+    over the models with Welch's interval (independent autoencoders: unpaired); None when either run
+    lacks the ensemble."""
+    a, b = errors(run, structure, key, protocol), errors(base, structure, key, protocol)
+    if a is None or b is None:
+        return None
+    return unpaired_log_ratio(a, b, what="models")
+
+
+def precision_change(f32: ExperimentResult, f64: ExperimentResult, structure: str, key: str,
+                     protocol: str = "paper") -> tuple[Estimate, float] | None:
+    """The float32 run against the float64 run of the *same* closure and seeds: log(error₃₂/error₆₄)
+    paired by seed over the models both have (model k has seed 1000·seed + k in both, and the same
+    autoencoder when both closures are the same), and the seed spread it is to be compared with —
+    the standard deviation of log error over the float64 run's models. None when either run lacks
+    the ensemble."""
+    a, b = errors(f32, structure, key, protocol), errors(f64, structure, key, protocol)
+    if a is None or b is None:
+        return None
+    n = min(len(a), len(b))
+    return paired_log_ratio(a[:n], b[:n], what="seeds"), float(np.log(b).std(ddof=1))
+
+
+def same_closure(a: ExperimentResult, b: ExperimentResult) -> bool:
+    """Whether two runs trained the same closure autoencoder: equal settings and seed, and equal
+    implied-label noise on the same diagnostic configurations (a retrained autoencoder that differs
+    by one bit moves these numbers)."""
+    keys = [k for k in a.config if k.startswith("ae.")] + ["n_atoms", "n_train_traj", "relaxation", "latent_dim"]
+    da, db = a.metrics["closure_diagnostics"], b.metrics["closure_diagnostics"]
+    return (a.seed == b.seed and all(a.config.get(k) == b.config.get(k) for k in keys)
+            and da["noise_ratio_T"] == db["noise_ratio_T"]
+            and da["noise_ratio_closure_median"] == db["noise_ratio_closure_median"])
+
+
+def _ratio(run: ExperimentResult, protocol: str, structure: str) -> str:
+    e = ratio_estimate(run, protocol, structure)
+    return "—" if e is None else f"{math.exp(e.value):.2f} [{math.exp(e.lo):.2f}, {math.exp(e.hi):.2f}]"
+
+
+def noise_table(runs: dict[str, ExperimentResult]) -> Table:
+    """Per run (``runs``: row title → run), its closure's label noise before any latent model is
+    trained: ρ of L_x,p's implied labels at p = 1/16 (T row, closure median), the capture
+    Σ‖J^†Jf‖²/Σ‖f‖² and the first layer's share of ‖W₁‖² in the training data's span."""
+    rows = []
+    for title, run in runs.items():
+        d = run.metrics["closure_diagnostics"]
+        shares, capture = d.get("subspace_shares") or {}, d.get("capture")
+        rows.append([title, f"{d['noise_ratio_T']:.3f}", f"{d['noise_ratio_closure_median']:.3f}",
+                     "—" if capture is None else f"{capture:.3f}",
+                     "—" if "first_layer" not in shares else f"{shares['first_layer']:.3f}"])
+    return Table(["closure autoencoder", "ρ (T row)", "ρ (closure median)", "capture ‖J^†Jf‖²/‖f‖²",
+                  "first-layer share in the data span"], rows,
+                 caption="Label noise of L_x,p at p = 1/16 on 1,000 training configurations of lj_structures' "
+                         "paper preset (800 atoms), per closure; — : not recorded by that run.")
+
+
+#: the ensembles the comparison reports: (protocol, structure)
+ENSEMBLES = (("paper", "mlp"), ("paper", "onsagernet"), ("uniform", "mlp"))
+
+
+def errors_table(runs: dict[str, ExperimentResult]) -> Table:
+    """Per run (``runs``: row title → run) and ensemble of :data:`ENSEMBLES`: the mean relative
+    errors on T of L_z and L_x,p and their ratio L_z / L_x,p (geometric mean of the per-seed ratios
+    with its 95 % interval)."""
+    rows = []
+    for title, run in runs.items():
+        for protocol, s in ENSEMBLES:
+            lz = errors(run, s, "lz", protocol)
+            if lz is None:
+                continue
+            rows.append([title, run.config.get("precision", "float64"), STRUCTURE_LABELS[s], protocol,
+                         str(len(lz)), f"{lz.mean():.2e}", f"{errors(run, s, 'lx', protocol).mean():.2e}",
+                         _ratio(run, protocol, s)])
+    return Table(["closure autoencoder", "latent precision", "structure", "protocol", "models per loss",
+                  "L_z", "L_x,p", "L_z / L_x,p"], rows,
+                 caption="lj_structures' paper preset (800 atoms, 10⁶ atom-forces per loss) on each closure: "
+                         "relative error on T over the test runs, mean over the models.")
