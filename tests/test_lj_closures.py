@@ -70,3 +70,45 @@ def test_tables_have_a_row_per_run_and_ensemble():
     r = errs.rows[0][-1]
     gm = math.exp(np.mean(np.log(lj_closures.errors(saved, "mlp", "lz") / lj_closures.errors(saved, "mlp", "lx"))))
     assert r.startswith(f"{gm:.2f} [")
+
+
+def _variant(base, *, scale_lx=1.0, scale_lz=1.0, config=None, rho=None):
+    """A copy of ``base`` whose per-model errors are scaled (a stand-in for a run on another closure)."""
+    import copy
+    from dataclasses import replace
+    m = copy.deepcopy(base.metrics)
+    for per in m["results"].values():
+        for r in per.values():
+            for key, f in (("lx", scale_lx), ("lz", scale_lz)):
+                r[key]["same start"]["per_model"] = [e * f for e in r[key]["same start"]["per_model"]]
+    if rho is not None:
+        m["closure_diagnostics"]["noise_ratio_T"] = rho
+    return replace(base, metrics=m, config={**base.config, **(config or {})})
+
+
+def test_closure_claims_follow_the_errors_they_compare():
+    from support.claims import evaluate
+    saved = saved_result("lj_structures")
+    f32 = _variant(saved, config={"precision": "float32"})
+    wobble = np.array([1.02, 0.97, 1.01, 0.99, 1.0])           # float32 models close to their float64 twins
+    f32.metrics["results"]["paper"]["mlp"]["lx"]["same start"]["per_model"] = \
+        (np.array(saved.metrics["results"]["paper"]["mlp"]["lx"]["same start"]["per_model"]) * wobble).tolist()
+    better = _variant(f32, scale_lx=0.1, config={"ae.optimizer": "adam_l2"}, rho=0.2)
+    c = lj_closures.ClosureComparison({"saved": saved, "adamw_f32": f32, "adam_l2_f32": better})
+    v = {x.claim.key: x for x in evaluate(c, list(lj_closures.CLAIMS))}
+    assert v["official_lowers_lxp"].holds is True and "× 0.10" in v["official_lowers_lxp"].measured
+    assert v["lxp_gains_more"].holds is True       # L_z unchanged, L_x,p × 0.1 (beyond L_z's wide seed spread)
+    assert v["span_lowers_lxp"].holds is None and v["span_lowers_lxp"].measured == "—"   # not run
+    assert v["float32_as_float64"].holds is True
+    # the same models twice: no change, and the interval straddles it (undecided, never "lower");
+    # a closure that doubles L_x,p's error is decided against; a float32 run on another closure is not compared
+    same = lj_closures.ClosureComparison({"adamw_f32": f32, "adam_l2_f32": f32})
+    assert {x.claim.key: x.holds for x in evaluate(same, list(lj_closures.CLAIMS))}["official_lowers_lxp"] is None
+    worse_lx = lj_closures.ClosureComparison({"adamw_f32": f32, "adam_l2_f32": _variant(f32, scale_lx=2.0)})
+    assert {x.claim.key: x.holds for x in evaluate(worse_lx, list(lj_closures.CLAIMS))}["official_lowers_lxp"] is False
+    other = lj_closures.ClosureComparison({"saved": saved, "adamw_f32": better})
+    p = {x.claim.key: x for x in evaluate(other, list(lj_closures.CLAIMS))}["float32_as_float64"]
+    assert p.holds is None and "different closure" in p.measured
+    # float32 errors three times the float64 ones are far outside the seed spread
+    worse = lj_closures.ClosureComparison({"saved": saved, "adamw_f32": _variant(f32, scale_lz=3.0)})
+    assert {x.claim.key: x.holds for x in evaluate(worse, list(lj_closures.CLAIMS))}["float32_as_float64"] is False

@@ -31,13 +31,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..results import ExperimentResult, variant_result
+from ..claims import ClaimSet
+from ..results import ExperimentResult, saved_result, variant_result
 from ..tables import Table
-from ..uncertainty import Estimate, paired_log_ratio, unpaired_log_ratio
+from ..uncertainty import Estimate, above, all_of, below, paired_log_ratio, unpaired_log_ratio, within
 from .lj_structures import STRUCTURE_LABELS, ratio_estimate
 
 
@@ -170,3 +172,131 @@ def errors_table(runs: dict[str, ExperimentResult]) -> Table:
                   "L_z", "L_x,p", "L_z / L_x,p"], rows,
                  caption="lj_structures' paper preset (800 atoms, 10⁶ atom-forces per loss) on each closure: "
                          "relative error on T over the test runs, mean over the models.")
+
+
+def noise_error_figure(runs: dict[str, ExperimentResult]):
+    """Each closure's label noise ρ on T (x) against the relative errors on T of its models (y, log),
+    L_z and L_x,p, one panel per structure under the paper protocol: if label noise sets L_x,p's floor,
+    L_x,p's errors fall with ρ while L_z's stay put. Markers: one per model; the runs' titles label the
+    points (``runs``: title → run, in the order of the legend)."""
+    from ..plotting import figure, method_colour
+    structures = [s for s in ("mlp", "onsagernet") if any(errors(r, s, "lz") is not None for r in runs.values())]
+    fig, axes = figure(len(structures), 1, width=3.6, height=3.2, sharey=True)
+    markers = "osD^v"
+    for ax, s in zip(axes[0], structures):
+        for i, (title, run) in enumerate(runs.items()):
+            rho = run.metrics["closure_diagnostics"]["noise_ratio_T"]
+            for key, label in (("lz", "L_z"), ("lx", "L_x,p")):
+                e = errors(run, s, key)
+                if e is None:
+                    continue
+                ax.scatter(np.full(len(e), rho), e, marker=markers[i % len(markers)], s=22, alpha=0.75,
+                           color=method_colour("L_z" if key == "lz" else "L_x"),
+                           label=f"{label}: {title}")
+        ax.set(xlabel="label noise ρ on T of the closure", yscale="log", title=STRUCTURE_LABELS[s])
+    axes[0, 0].set_ylabel("relative error on T (per model)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
+    return fig
+
+
+# ------------------------------------------------------------------------------------ claims
+@dataclass(frozen=True)
+class ClosureComparison:
+    """The runs the chapter compares — the saved paper-scale run (``"saved"``: AdamW closure, float64,
+    five models per loss) and the closures' saved variants by label — as one object the claims below
+    are measured on (it has the ``name``, ``scale`` and ``provenance()`` a claims table reads)."""
+
+    runs: Mapping[str, ExperimentResult]
+    name: str = "lj_closures"
+    scale: str = "paper"
+    notes: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def saved(cls) -> "ClosureComparison":
+        """The comparison of every run saved in the repository."""
+        base = saved_result("lj_structures")
+        return cls({**({"saved": base} if base is not None else {}), **saved_runs()})
+
+    def provenance(self) -> str:
+        return "; ".join(f"{label}: {run.provenance()}" for label, run in self.runs.items())
+
+    def change(self, label: str, base: str, structure: str, key: str, protocol: str = "paper") -> Estimate | None:
+        """:func:`error_change` of run ``label`` against run ``base`` (None when either is not saved)."""
+        if label not in self.runs or base not in self.runs:
+            return None
+        return error_change(self.runs[label], self.runs[base], structure, key, protocol)
+
+
+def _in_words(e: Estimate) -> str:
+    return f"× {math.exp(e.value):.2f} [{math.exp(e.lo):.2f}, {math.exp(e.hi):.2f}] ({e.how})"
+
+
+CLAIMS = ClaimSet()
+
+
+def _lower(label: str, key: str):
+    """A claim measure: the loss ``key``'s error is lower on closure ``label`` than on AdamW (both
+    float32), for the MLP and OnsagerNet under the paper protocol (three-valued "and" of the two)."""
+    def measure(c: ClosureComparison):
+        es = {s: c.change(label, "adamw_f32", s, key) for s in ("mlp", "onsagernet")}
+        if any(e is None for e in es.values()):
+            return None
+        return (all_of(below(e, 0.0) for e in es.values()),
+                "; ".join(f"{STRUCTURE_LABELS[s]} {_in_words(e)}" for s, e in es.items()))
+    return measure
+
+
+CLAIMS.add("official_lowers_lxp", "with paper 1's official optimiser for the closure (Adam + coupled L2) "
+           "L_x,p's error is lower than with the book's AdamW (MLP and OnsagerNet, paper protocol)",
+           expect={"paper": True})(_lower("adam_l2_f32", "lx"))
+CLAIMS.add("span_lowers_lxp", "with the closure's first layer restricted to the data span L_x,p's error "
+           "is lower than with the unrestricted AdamW closure (MLP and OnsagerNet, paper protocol)",
+           expect={"paper": True})(_lower("pca_span_f32", "lx"))
+
+
+@CLAIMS.add("lxp_gains_more", "the official optimiser helps L_x,p more than L_z (the change of L_x,p's "
+            "error is below that of L_z's, MLP and OnsagerNet, paper protocol)", expect={"paper": True})
+def _gains_more(c: ClosureComparison):
+    diffs = {}
+    for s in ("mlp", "onsagernet"):
+        lx, lz = c.change("adam_l2_f32", "adamw_f32", s, "lx"), c.change("adam_l2_f32", "adamw_f32", s, "lz")
+        if lx is None or lz is None:
+            return None
+        diffs[s] = lx.minus(lz, how="difference of two Welch log-ratios")
+    return (all_of(below(e, 0.0) for e in diffs.values()),
+            "; ".join(f"{STRUCTURE_LABELS[s]}: L_x,p's change / L_z's {_in_words(e)}" for s, e in diffs.items()))
+
+
+def _beats(label: str):
+    def measure(c: ClosureComparison):
+        if label not in c.runs:
+            return None
+        es = {s: ratio_estimate(c.runs[label], "paper", s) for s in ("mlp", "onsagernet")}
+        if any(e is None for e in es.values()):
+            return None, "a model diverged: no paired interval"
+        return (all_of(above(e, 0.0) for e in es.values()),
+                "; ".join(f"{STRUCTURE_LABELS[s]} L_z / L_x,p = {e.map(math.exp).describe()}" for s, e in es.items()))
+    return measure
+
+
+CLAIMS.add("official_lxp_beats_lz", "paper 1's claim on the official closure optimiser: L_x,p beats L_z at "
+           "equal force budget (MLP and OnsagerNet, paper protocol, paired by seed)",
+           expect={"paper": True}, paper="ratio 19.4 (MLP), 3.8 (OnsagerNet)")(_beats("adam_l2_f32"))
+
+
+@CLAIMS.add("float32_as_float64", "latent models trained in float32 reach the errors of float64 within the "
+            "seed spread (same closure and seeds: |paired log-ratio| below the float64 run's standard "
+            "deviation of log error over seeds, MLP and OnsagerNet, both losses)", expect={"paper": True})
+def _precision(c: ClosureComparison):
+    if "adamw_f32" not in c.runs or "saved" not in c.runs:
+        return None
+    if not same_closure(c.runs["adamw_f32"], c.runs["saved"]):
+        return None, "the two runs trained different closure autoencoders: not comparable by seed"
+    verdicts, words = [], []
+    for s in ("mlp", "onsagernet"):
+        for key, label in (("lz", "L_z"), ("lx", "L_x,p")):
+            e, spread = precision_change(c.runs["adamw_f32"], c.runs["saved"], s, key)
+            verdicts.append(within(e, 0.0, spread))
+            words.append(f"{STRUCTURE_LABELS[s]} {label} {_in_words(e)} vs seed spread × {math.exp(spread):.2f}")
+    return all_of(verdicts), "; ".join(words)
