@@ -24,10 +24,12 @@ Every job is seeded, so the models do not depend on ``workers`` or on the cluste
 from __future__ import annotations
 
 import copy
+import gzip
+import io
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -48,13 +50,20 @@ class ModelStore:
     listing what differs. With ``records`` apart — e.g. under the repository's ``results/``, to be
     committed — a study continues from any clone: a record alone means "done", and ``root=None``
     keeps no weights at all (:meth:`has_weights` says whether a model's weights are here).
+
+    ``shared`` names models (by key prefix) whose weights also travel with the records (``<key>.pt.gz`` beside
+    ``<key>.json``, gzip-compressed, full precision) — a study's autoencoder, which every later model
+    depends on: a clone that has the records then loads it instead of training it again, so a study
+    continues on a machine whose retrained autoencoder would differ.
     """
 
-    def __init__(self, root: str | Path | None, identity: dict, records: str | Path | None = None) -> None:
+    def __init__(self, root: str | Path | None, identity: dict, records: str | Path | None = None,
+                 shared: Sequence[str] = ()) -> None:
         if root is None and records is None:
             raise ValueError("a model store needs a directory for its weights, its records, or both")
         self.root = None if root is None else Path(root)
         self.records = Path(records) if records is not None else self.root
+        self.shared = tuple(self.check_key(k) for k in shared)
         ident = json.loads(json.dumps(identity, sort_keys=True, default=str))
         for folder in dict.fromkeys(d for d in (self.records, self.root) if d is not None):
             folder.mkdir(parents=True, exist_ok=True)
@@ -80,8 +89,13 @@ class ModelStore:
         return (self.records / f"{self.check_key(key)}.json").exists()
 
     def has_weights(self, key: str) -> bool:
-        """Whether model ``key``'s weights are in this store (never, for a store of records only)."""
-        return self.root is not None and (self.root / f"{self.check_key(key)}.pt").exists()
+        """Whether model ``key``'s weights are in this store (for a store of records only: only the
+        ``shared`` models' weights kept beside their records)."""
+        key = self.check_key(key)
+        return (self.root is not None and (self.root / f"{key}.pt").exists()) or self._shared_path(key).exists()
+
+    def _shared_path(self, key: str) -> Path:
+        return self.records / f"{key}.pt.gz"
 
     def record(self, key: str) -> dict:
         """The JSON record saved with model ``key``."""
@@ -92,17 +106,29 @@ class ModelStore:
         if not self.has_weights(key):
             raise FileNotFoundError(f"model {key}: its weights are not in this store "
                                     f"({'records only' if self.root is None else self.root})")
-        state = torch.load(self.root / f"{self.check_key(key)}.pt", map_location="cpu", weights_only=True)
+        key = self.check_key(key)
+        if self.root is not None and (self.root / f"{key}.pt").exists():
+            state = torch.load(self.root / f"{key}.pt", map_location="cpu", weights_only=True)
+        else:
+            with gzip.open(self._shared_path(key), "rb") as f:
+                state = torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
         return model
 
     def save_weights(self, key: str, model: nn.Module) -> None:
-        """Model ``key``'s weights (written to a temporary file and renamed); nothing without ``root``."""
+        """Model ``key``'s weights (written to a temporary file and renamed) in ``root``, and beside the
+        records for a ``shared`` key; nothing else without ``root``."""
+        key = self.check_key(key)
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        if key.startswith(self.shared) and self.shared:
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            # mtime=0: the same weights give the same bytes (a committed file changes only with them)
+            _atomic_write(self._shared_path(key), gzip.compress(buffer.getvalue(), mtime=0))
         if self.root is None:
             return
-        key = self.check_key(key)
         tmp = self.root / f".{key}.pt.tmp"
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+        torch.save(state, tmp)
         os.replace(tmp, self.root / f"{key}.pt")
 
     def save(self, key: str, record: dict, model: nn.Module) -> None:

@@ -29,19 +29,23 @@ def _per_model(result) -> dict:
 
 
 def test_a_study_resumed_from_records_alone_trains_only_the_missing_models(tmp_path, monkeypatch):
-    """Sitting 1 trains one model per loss with only a records directory (no weights kept anywhere);
-    sitting 2, as on a fresh clone that has only those records, trains the autoencoder again (its
-    fingerprint matches the records'), loads the two finished models and trains only the two
-    missing ones; the result equals a study run straight through, rollout figure included."""
+    """Sitting 1 trains one model per loss with only a records directory (no latent model's weights
+    kept anywhere; the autoencoder's travel with the records, compressed); sitting 2, as on a fresh
+    clone that has only those records, loads that autoencoder instead of training it (checked against
+    the records' fingerprint), loads the two finished models and trains only the two missing ones;
+    the result equals a study run straight through, rollout figure included."""
     records = tmp_path / "results" / "stores" / "lj_structures"
     first = lj_structures.run(_cfg(ensemble=1), seed=0, progress=False, records=str(records))
     ex = first.metrics["execution"]
     assert (ex["models"]["loaded"], ex["models"]["trained"]) == (0, 2) and ex["store_weights"] == "records only"
-    assert not list(tmp_path.rglob("*.pt"))                                      # no weights anywhere
+    assert not list(tmp_path.rglob("*.pt"))                                      # no latent weights anywhere
+    assert [p.name for p in tmp_path.rglob("*.gz")] == ["autoencoder.pt.gz"]    # the autoencoder, with the records
     assert "fingerprint" in json.loads((records / "autoencoder.json").read_text())
 
     trained, train = [], farm.train_job
     monkeypatch.setattr(farm, "train_job", lambda job: trained.append(job.key) or train(job))
+    from support.experiments import lj_common
+    monkeypatch.setattr(lj_common, "train_autoencoder", lambda *a, **k: pytest.fail("the autoencoder was retrained"))
     resumed = lj_structures.run(_cfg(), seed=0, progress=False, records=str(records))
     ex = resumed.metrics["execution"]["models"]
     assert (ex["loaded"], ex["trained"], ex["diverged"]) == (2, 2, 0)
@@ -50,6 +54,7 @@ def test_a_study_resumed_from_records_alone_trains_only_the_missing_models(tmp_p
         "autoencoder", "identity", "paper-mlp-lx-p0.25-F1080-s1", "paper-mlp-lx-p0.25-F1080-s2",
         "paper-mlp-lz-p1-F1080-s1", "paper-mlp-lz-p1-F1080-s2"]
 
+    monkeypatch.undo()
     straight = lj_structures.run(_cfg(), seed=0, progress=False)                 # no store at all
     assert _per_model(resumed) == _per_model(straight)
     assert resumed.metrics["figure_curves"] == straight.metrics["figure_curves"]
@@ -104,6 +109,27 @@ def test_weights_and_records_in_two_places(tmp_path):
         only.load_into("m0", job.build())
     with pytest.raises(ValueError, match="weights, its records, or both"):
         ModelStore(None, {"study": "toy"})
+
+
+def test_shared_weights_travel_with_the_records_byte_for_byte(tmp_path):
+    """A ``shared`` key's weights are written beside its record (gzip, full precision, no timestamp:
+    the same weights give the same bytes, so a committed file changes only with them) and a store of
+    records only loads them; other keys' weights stay out of the records."""
+    import torch
+    job = _jobs(1)[0]
+    G, _ = farm.train_job(job)
+    a = ModelStore(None, {"study": "toy"}, records=tmp_path / "a", shared=("m",))
+    b = ModelStore(tmp_path / "w", {"study": "toy"}, records=tmp_path / "b", shared=("x",))
+    for store in (a, b):
+        store.save("m0", {"loss": 1.0}, G)
+    assert (tmp_path / "a" / "m0.pt.gz").exists() and not (tmp_path / "b" / "m0.pt.gz").exists()
+    a.save("m0", {"loss": 1.0}, G)
+    first = (tmp_path / "a" / "m0.pt.gz").read_bytes()
+    ModelStore(None, {"study": "toy"}, records=tmp_path / "c", shared=("m",)).save("m0", {"loss": 1.0}, G)
+    assert (tmp_path / "c" / "m0.pt.gz").read_bytes() == first
+    loaded = ModelStore(None, {"study": "toy"}, records=tmp_path / "a").load_into("m0", job.build())
+    assert all(torch.equal(x, y) for x, y in zip(loaded.state_dict().values(), G.state_dict().values()))
+    assert next(iter(loaded.state_dict().values())).dtype == next(iter(G.state_dict().values())).dtype
 
 
 def test_records_flag_on_the_command_line(capsys):

@@ -623,7 +623,8 @@ def model_store(root: str | Path | None, experiment: str, version: int, cfg, see
     resumes it, and a changed configuration cannot pick up its models. Fields named in ``selection``
     only choose *which* models are trained (each model's key names its structure, protocol and seed),
     so they are left out of the identity: a study run structure by structure, or with a smaller
-    ensemble first, fills one store."""
+    ensemble first, fills one store. The autoencoder's weights travel with the records (compressed,
+    full precision): a clone that has them continues the study on the same autoencoder."""
     if root is None and records is None:
         return None
     config = {k: v for k, v in asdict(cfg).items() if k not in set(selection)}
@@ -631,7 +632,7 @@ def model_store(root: str | Path | None, experiment: str, version: int, cfg, see
         config["ae"] = {k: v for k, v in config["ae"].items()
                         if not (k in AEConfig.ADDED_SETTINGS and v == AEConfig.ADDED_SETTINGS[k])}
     return ModelStore(root, {"experiment": experiment, "version": version, "seed": seed, "config": config},
-                      records=records)
+                      records=records, shared=("autoencoder",))      # every autoencoder-* key
 
 
 def partial_force_check(system: LennardJonesSystem, x: torch.Tensor, p: float, seed: int = 0) -> dict:
