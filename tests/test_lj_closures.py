@@ -22,6 +22,7 @@ def test_every_closure_command_is_a_valid_paper_run_with_its_changes():
         sets = dict(words[i + 1].split("=", 1) for i, w in enumerate(words) if w == "--set")
         _, cfg = prepare("lj_structures", scale="paper", overrides=sets)
         assert cfg.precision == "float32" and cfg.ensemble == 3 and tuple(cfg.structures) == ("mlp", "onsagernet")
+        assert "uniform" not in cfg.protocols or tuple(cfg.control_structures) == ("mlp",)   # as the saved run
         for key, value in c.changes:
             obj = cfg
             for part in key.split("."):

@@ -56,11 +56,15 @@ class Closure:
 #: what every run of the comparison changes in the paper preset
 COMMON: tuple[tuple[str, object], ...] = (("precision", "float32"), ("structures", ["mlp", "onsagernet"]),
                                           ("ensemble", 3))
+#: uniform draws for the MLP only, as in the saved run (the preset adds OnsagerNet and GFINNs)
+UNIFORM_MLP = ("control_structures", ["mlp"])
 
 CLOSURES: dict[str, Closure] = {c.label: c for c in (
     Closure("adamw_f32", "AdamW, cosine (the book's default)", (("protocols", ["paper"]),)),
-    Closure("adam_l2_f32", "Adam + coupled L2, constant lr (paper 1's official)", (("ae.optimizer", "adam_l2"),)),
-    Closure("pca_span_f32", "first layer restricted to the data span, AdamW", (("ae.closure_input", "pca_span"),)),
+    Closure("adam_l2_f32", "Adam + coupled L2, constant lr (paper 1's official)",
+            (("ae.optimizer", "adam_l2"), UNIFORM_MLP)),
+    Closure("pca_span_f32", "first layer restricted to the data span, AdamW",
+            (("ae.closure_input", "pca_span"), UNIFORM_MLP)),
 )}
 
 
@@ -198,6 +202,30 @@ def noise_error_figure(runs: dict[str, ExperimentResult]):
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
     return fig
+
+
+
+def precision_table(f32: ExperimentResult, f64: ExperimentResult) -> Table:
+    """float32 against float64 on the same closure and seeds, per structure and loss (paper protocol):
+    the mean errors over the seeds both runs have, the paired ratio (geometric mean of error₃₂/error₆₄
+    per seed, with its 95 % interval) and the float64 run's seed spread (× e^s, s = standard deviation
+    of log error over its models) that the ratio is to be compared with."""
+    rows = []
+    for s in ("mlp", "onsagernet"):
+        for key, label in (("lz", "L_z"), ("lx", "L_x,p")):
+            got = precision_change(f32, f64, s, key)
+            if got is None:
+                continue
+            e, spread = got
+            n = min(len(errors(f32, s, key)), len(errors(f64, s, key)))
+            rows.append([STRUCTURE_LABELS[s], label, str(n), f"{errors(f64, s, key)[:n].mean():.2e}",
+                         f"{errors(f32, s, key)[:n].mean():.2e}",
+                         f"{math.exp(e.value):.3f} [{math.exp(e.lo):.3f}, {math.exp(e.hi):.3f}]",
+                         f"× {math.exp(spread):.2f}"])
+    return Table(["structure", "loss", "seeds", "float64", "float32", "float32 / float64 (paired)",
+                  "seed spread (float64)"], rows,
+                 caption="Latent models trained in float32 and in float64 on the same closure, data and seeds "
+                         "(lj_structures' paper preset, paper protocol): relative error on T, mean over the seeds.")
 
 
 # ------------------------------------------------------------------------------------ claims
