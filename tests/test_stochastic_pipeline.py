@@ -143,3 +143,40 @@ def test_the_saved_paper_runs_read_as_typed_results(name):
             assert model.error == raw["models"][key]["error"]
             assert list(model.error_per_start) == raw["models"][key]["error_per_m0"]
         assert side.to_json().keys() == raw.keys()                               # the saved layout, no key lost
+
+
+def test_json_record_round_trip_number_keys_and_refusals():
+    """The shared mechanism of the typed results: a record's fields name their JSON keys and
+    normalise live and saved values alike; number-keyed mappings keep the run's key spelling."""
+    from dataclasses import dataclass
+
+    from support.stochastic.pipeline import (JsonRecord, floats, number_keyed, readonly_array, record_field,
+                                             typed_metrics)
+
+    @dataclass(frozen=True, eq=False, kw_only=True)
+    class Inner(JsonRecord):
+        lam: float = record_field("lambda", convert=float)
+        curve: tuple[float, ...] = record_field(convert=floats)
+
+    @dataclass(frozen=True, eq=False, kw_only=True)
+    class Outer(JsonRecord):
+        per_T: object = record_field(convert=number_keyed(readonly_array))
+        inner: Inner = record_field(convert=Inner.coerce)
+        late: object = record_field(convert=float, omit_none=True, default=None)
+
+    live = {"per_T": {2000.0: np.arange(3.0), 2200: [1.0, 2.0]}, "inner": {"lambda": 4, "curve": [1.0, None]}}
+    rec = Outer.from_json(live)
+    assert rec.inner.lam == 4.0 and math.isnan(rec.inner.curve[1]) and rec.late is None
+    assert rec.per_T[2000] is rec.per_T["2000.0"] and 2200.0 in rec.per_T and list(rec.per_T) == [2000.0, 2200.0]
+    assert not rec.per_T[2000].flags.writeable
+    out = rec.to_json()
+    assert list(out["per_T"]) == [2000.0, 2200] and "late" not in out          # keys as given, None left out
+    saved = json.loads(json.dumps({**live, "per_T": {"2000.0": [0.0, 1.0, 2.0], "2200": [1.0, 2.0]}}))
+    assert list(Outer.from_json(saved).to_json()["per_T"]) == ["2000.0", "2200"]
+    assert typed_metrics(rec, Outer) is rec
+    with pytest.raises(ValueError, match="missing"):
+        Outer.from_json({"per_T": {}})
+    with pytest.raises(ValueError, match="unknown keys"):
+        Outer.from_json({**live, "extra": 1})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rec.late = 1.0

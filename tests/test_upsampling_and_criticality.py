@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -109,19 +111,50 @@ def test_criticality_tiny_run_reads_every_claim():
     assert all(v.measured != "—" for v in verdicts.values())      # every claim measured (maybe undecided)
     assert all("[" in v.measured for k, v in verdicts.items() if k != "binder_crossing"), verdicts
     # the bootstrap estimates are built around the stored fits
+    m = crit.typed(r)
     for src in ("direct", "sde"):
-        est = crit.exponent_estimates(r.metrics, src)
+        est = crit.exponent_estimates(m, src)
         for key, e in est.items():
-            assert e.value == pytest.approx(r.metrics["fits"][src][key], rel=1e-9, abs=1e-12)
+            assert e.value == pytest.approx(m.fits[src].get(key), rel=1e-9, abs=1e-12)
             assert e.lo <= e.value <= e.hi
-    assert all(len(p["direct"]["units"]) == 2 and len(p["models"]["measured"]["units"]) == 8
-               for p in r.metrics["points"])
-    big = [p for p in r.metrics["points"] if p["L"] == 16]
-    assert all(p["K"] == 4 and p["rho_p"] is not None for p in big)
-    assert set(next(p for p in big if p["T"] == 2.25)["models"]) == {"measured", "K", "degree_5"}   # nearest T_c
-    assert set(next(p for p in big if p["T"] == 2.29)["models"]) == {"measured"}
-    assert "sde_degree_5" in r.metrics["fits"]
-    assert set(r.metrics["fits"]["direct"]) >= {"beta_over_nu", "gamma_over_nu", "dU_dT"}
+    assert all(len(p.direct.units) == 2 and len(p.models["measured"].moments.units) == 8 for p in m.points)
+    big = [p for p in m.points if p.L == 16]
+    assert all(p.K == 4 and p.rho_p is not None for p in big)
+    assert set(next(p for p in big if p.T == 2.25).models) == {"measured", "K", "degree_5"}   # nearest T_c
+    assert set(next(p for p in big if p.T == 2.29).models) == {"measured"}
+    assert "sde_degree_5" in m.fits
+    assert m.fits["direct"].beta_over_nu is not None and m.fits["direct"].gamma_over_nu is not None
+    # the typed result is the metrics' layout: a JSON round trip gives the same metrics back
+    assert _json(m.to_json()) == _json(r.metrics)
+    assert _json(crit.CriticalityResult.from_json(_json(r.metrics)).to_json()) == _json(r.metrics)
+
+
+def _json(x):
+    from support.results import _jsonable
+    return json.loads(json.dumps(_jsonable(x, 6)))
+
+
+def test_saved_criticality_run_reads_as_typed_result():
+    """The saved paper-scale run (never rewritten) reads through the typed reader, number for number."""
+    from support.results import saved_result
+    saved = saved_result("ising_criticality", "paper")
+    raw = json.loads((saved_result_path("ising_criticality")).read_text())["metrics"]
+    m = crit.typed(saved)
+    assert len(m.points) == len(raw["points"]) and m.T_near == raw["T_near"]
+    p, q = m.points[-1], raw["points"][-1]
+    assert (p.L, p.T, p.K, p.lam) == (q["L"], q["T"], q["K"], q["lambda"])
+    assert p.rho_p.rho == q["rho_p"]["rho"] and p.direct.chi == q["direct"]["chi"]
+    assert p.models["measured"].moments.abs_m == q["models"]["measured"]["abs_m"]
+    assert list(p.direct.units[0]) == q["direct"]["units"][0]
+    assert m.fits["sde"].gamma_over_nu == raw["fits"]["sde"]["gamma_over_nu"]
+    assert m.fits["direct"].dU_dT[32] == raw["fits"]["direct"]["dU_dT"]["32"]
+    assert m.binder.U[64] == tuple(raw["binder"]["U"]["64"])
+    assert _json(m.to_json()) == raw                                        # no key or number lost
+
+
+def saved_result_path(name):
+    from pathlib import Path
+    return Path(__file__).resolve().parents[1] / "results" / "paper" / name / "results.json"
 
 
 @pytest.mark.parametrize("with_rho", [False, True])
@@ -161,10 +194,11 @@ def test_moments_from_units_are_the_pooled_moments_and_bootstrap_fits_are_centre
 
 def test_lambda_interval_and_flexible_drift_verdicts_are_three_valued():
     from support.results import ExperimentResult
-    pts = [{"L": 32, "T": 2.27, "K": 4, "rho_p": {"rho": 0.02, "se": 0.005, "n": 4000}},
-           {"L": 64, "T": 2.27, "K": 16, "rho_p": {"rho": 0.0, "se": 0.2, "n": 30}}]
-    est = crit.lambda_estimates({"points": pts})
+    pts = [crit.CriticalPoint(L, 2.27, K, crit.IncrementCorrelation(rho, se, n), K, 0, {}, None)
+           for L, K, rho, se, n in ((32, 4, 0.02, 0.005, 4000), (64, 16, 0.0, 0.2, 30))]
+    m = crit.CriticalityResult(pts, {}, None, 2.27)
+    est = crit.lambda_estimates(m)
     assert est[(32, 2.27)].lo < 1 / 1.08 < est[(32, 2.27)].hi
-    r = ExperimentResult(name="ising_criticality", scale="quick", seed=0, config={}, metrics={"points": pts})
+    r = ExperimentResult(name="ising_criticality", scale="quick", seed=0, config={}, metrics=m.to_json())
     holds, text = crit._lambda(r)
     assert holds is None and "[" in text                # the K = 16 interval is too wide to decide

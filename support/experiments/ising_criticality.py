@@ -38,10 +38,12 @@ for the small system (the official raw data used discrete sequential sweeps).
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -54,7 +56,8 @@ from ..plotting import figure, method_colour
 from ..results import ExperimentResult
 from ..stochastic.encoder import LatentPairs
 from ..stochastic.nets import OddPolynomialDrift
-from ..stochastic.pipeline import ModelSpec, fit_and_roll_out
+from ..stochastic.pipeline import (JsonRecord, ModelSpec, fit_and_roll_out, floats, frozen_mapping, json_number,
+                                   mapping_of, readonly_array, record_field, typed_metrics)
 from ..stochastic.study import SDESettings, pairs_from_patches
 from ..systems.spins import domain_wall_density, ising, magnetisation, wolff
 from ..systems.spins.finite_size import (EXACT, crossing_temperature, moments, moments_from_units,
@@ -120,6 +123,168 @@ def _check(cfg: Config) -> None:
         raise ValueError("need rollout_steps >= 2 * record_every and at least two paths")
 
 
+# ------------------------------------------------------------------------------------ typed results
+# What a run measures, as frozen records (support.stochastic.pipeline.JsonRecord): ``to_json`` writes
+# the layout of ``metrics`` that the saved runs have (results/paper/ising_criticality/results.json),
+# ``from_json`` reads it from a live run's metrics or a saved run's JSON, so claims, figures and the
+# chapter read by attribute.
+@dataclass(frozen=True, eq=False)
+class Moments(JsonRecord):
+    """The stationary ⟨|M|⟩ (``abs_m``), χ (``chi``) and Binder cumulant U (``binder``) of one source
+    at one (L, T); the histogram of m (40 bins over [−1.1, 1.1]) and the per-unit moments
+    ``units [n_units, 3]`` (:func:`~support.systems.spins.finite_size.unit_moments` of every rollout
+    path or Wolff chain) that the bootstrap resamples (``None`` where a run did not store them)."""
+
+    abs_m: float = record_field(convert=json_number)
+    chi: float = record_field(convert=json_number)
+    binder: float = record_field(convert=json_number)
+    histogram: np.ndarray | None = record_field(convert=partial(readonly_array, dtype=None), omit_none=True,
+                                                default=None)          # counts stay integers
+    units: np.ndarray | None = record_field(convert=readonly_array, omit_none=True, default=None)
+
+    @property
+    def usable(self) -> bool:
+        """Finite ⟨|M|⟩, χ and U with positive ⟨|M|⟩ and χ (what the log–log fits can use)."""
+        return all(np.isfinite(getattr(self, q)) for q in QUANTITIES) and self.abs_m > 0 and self.chi > 0
+
+
+@dataclass(frozen=True, eq=False)
+class SDEModel(JsonRecord):
+    """One SDE fitted at one (L, T): its covariance factor λ, the degree of its odd-polynomial drift
+    (0: the default MLP), the fraction ``outside`` of recorded |m| > 1 and the ``moments`` of the
+    second half of its paths (``None``: the rollout diverged). In JSON the moments' entries sit in
+    the model's own object, beside ``finite``."""
+
+    lam: float = record_field("lambda", convert=float)
+    drift_degree: int = record_field(convert=int)
+    outside: float = record_field(convert=float)
+    moments: Moments | None = record_field(convert=Moments.coerce, default=None)
+
+    @property
+    def finite(self) -> bool:
+        """Whether the rollout stayed finite and bounded (|m| ≤ 10)."""
+        return self.moments is not None
+
+    def statistic(self, q: str, default: Any = None) -> Any:
+        """⟨|M|⟩, χ or U (``q`` = ``abs_m``, ``chi``, ``binder``), or ``default`` if the rollout diverged."""
+        return default if self.moments is None else getattr(self.moments, q)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"lambda", "drift_degree", "finite", "outside"}`` and, unless the rollout diverged, the
+        entries of :class:`Moments`."""
+        own = super().to_json()
+        stats = own.pop("moments") or {}
+        return {**own, **stats, "finite": self.finite}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "SDEModel":
+        """Read :meth:`to_json`'s layout."""
+        own = {k: d[k] for k in ("lambda", "drift_degree", "outside") if k in d}
+        stats = {k: v for k, v in d.items() if k not in own and k != "finite"}
+        finite = d.get("finite", True) and bool(stats)
+        return super().from_json({**own, "moments": Moments.from_json(stats) if finite else None})
+
+
+@dataclass(frozen=True)
+class IncrementCorrelation(JsonRecord):
+    """ρ_p, the correlation of two neighbouring patches' m-increments over δt, its standard error and
+    the number of patch pairs it was measured on
+    (:func:`~support.systems.spins.ising_patches.adjacent_increment_correlation`)."""
+
+    rho: float = record_field(convert=float)
+    se: float = record_field(convert=float)
+    n: int = record_field(convert=int)
+
+
+@dataclass(frozen=True, eq=False)
+class CriticalPoint(JsonRecord):
+    """Everything measured at one size L and temperature T: K patches, ρ_p (``None`` at K = 1) and
+    the measured λ, the number of training pairs, every fitted SDE (``models``: ``measured``, and at
+    the temperature nearest T_c ``K`` and ``degree_<d>``), direct simulation (``direct``), the
+    simulation cost of the pairs per stage (:func:`support.budget.stage_costs`; ``None`` in runs
+    saved before it was counted) and the seconds the point took."""
+
+    L: int = record_field(convert=int)
+    T: float = record_field(convert=float)
+    K: int = record_field(convert=int)
+    rho_p: IncrementCorrelation | None = record_field(convert=IncrementCorrelation.coerce)
+    lam: float = record_field("lambda", convert=float)
+    n_pairs: int = record_field(convert=int)
+    models: Mapping[str, SDEModel] = record_field(convert=mapping_of(SDEModel.coerce))
+    direct: Moments | None = record_field(convert=Moments.coerce)
+    simulation_cost: Mapping[str, int] | None = record_field(convert=frozen_mapping, omit_none=True, default=None)
+    seconds: float = record_field(convert=json_number, default=math.nan)
+
+
+#: the exponents of a :class:`ScalingFit`
+EXPONENTS = ("beta_over_nu", "gamma_over_nu", "one_over_nu")
+
+
+@dataclass(frozen=True, eq=False)
+class ScalingFit(JsonRecord):
+    """The finite-size-scaling fits of one source of statistics: |dU/dT| per L (``dU_dT``), β/ν and
+    γ/ν (log–log fits over L at the temperature nearest T_c) and 1/ν (the log–log fit of |dU/dT|);
+    ``None`` where a point was unusable."""
+
+    dU_dT: Mapping[int, float] = record_field(convert=mapping_of(float, int))
+    beta_over_nu: float | None = record_field(convert=float, omit_none=True, default=None)
+    gamma_over_nu: float | None = record_field(convert=float, omit_none=True, default=None)
+    one_over_nu: float | None = record_field(convert=float, omit_none=True, default=None)
+
+    def get(self, key: str, default: float | None = None) -> float | None:
+        """The exponent ``key`` (one of :data:`EXPONENTS`), ``default`` where it was not fitted."""
+        if key not in EXPONENTS:
+            raise KeyError(f"unknown exponent {key!r}; have {EXPONENTS}")
+        v = getattr(self, key)
+        return default if v is None else v
+
+
+@dataclass(frozen=True, eq=False)
+class BinderCurves(JsonRecord):
+    """Direct simulation's Binder cumulant U(T) on the fine temperature grid ``T`` per size L, the
+    crossing temperature of each pair of neighbouring sizes (``"16-32"``; NaN where the curves do not
+    cross in the grid) and the per-chain moments of every (L, T) (``units[L][i]``)."""
+
+    T: tuple[float, ...] = record_field(convert=floats)
+    U: Mapping[int, tuple[float, ...]] = record_field(convert=mapping_of(floats, int))
+    crossings: Mapping[str, float] = record_field(convert=mapping_of(json_number))
+    units: Mapping[int, tuple[np.ndarray, ...]] | None = record_field(
+        convert=mapping_of(lambda row: tuple(map(readonly_array, row)), int), omit_none=True, default=None)
+
+
+@dataclass(frozen=True, eq=False)
+class CriticalityResult(JsonRecord):
+    """A criticality run, typed: every (L, T) point, the scaling fits per source of statistics
+    (``direct``, ``sde``, ``sde_lambda_K``, ``sde_degree_<d>``: :func:`source_of`), the direct Binder
+    curves, the temperature nearest T_c and the flips of the small-system runs per temperature
+    (``None`` in runs saved before they were counted)."""
+
+    points: tuple[CriticalPoint, ...] = record_field(convert=lambda ps: tuple(map(CriticalPoint.coerce, ps)))
+    fits: Mapping[str, ScalingFit] = record_field(convert=mapping_of(ScalingFit.coerce))
+    binder: BinderCurves | None = record_field(convert=BinderCurves.coerce)
+    T_near: float = record_field(convert=float)
+    small_system_flips: Mapping[float, int] | None = record_field(convert=mapping_of(int, float), omit_none=True,
+                                                                  default=None)
+
+    @property
+    def sizes(self) -> list[int]:
+        """The sizes L of the points, ascending."""
+        return sorted({p.L for p in self.points})
+
+    def at(self, L: int, T: float) -> CriticalPoint:
+        """The point of size ``L`` at temperature ``T``."""
+        return next(p for p in self.points if p.L == L and abs(p.T - T) < 1e-9)
+
+    def row(self, L: int) -> list[CriticalPoint]:
+        """The points of size ``L``, by temperature."""
+        return sorted((p for p in self.points if p.L == L), key=lambda p: p.T)
+
+
+def typed(result: ExperimentResult | Mapping[str, Any] | CriticalityResult) -> CriticalityResult:
+    """The typed result of a run (an :class:`ExperimentResult`, its ``metrics``, or already typed)."""
+    return typed_metrics(result, CriticalityResult)
+
+
 # ------------------------------------------------------------------------------------ pieces
 def training_snapshots(cfg: Config, L: int, small: np.ndarray, T: float,
                        rng: np.random.Generator, budget: ForceBudget | None = None) -> np.ndarray:
@@ -168,28 +333,30 @@ def make_drift(cfg: Config, degree: int | None = None) -> torch.nn.Module | None
     return OddPolynomialDrift(degree)
 
 
-def sde_statistics(paths: np.ndarray, L: int, T: float) -> dict:
-    """⟨|M|⟩, χ, U from the second half of Euler–Maruyama ``paths [n_paths, R + 1, d]`` started at
-    training latents, and the fraction of recorded |m| > 1 (outside the physical range)."""
+def sample_moments(m: np.ndarray, L: int, T: float) -> Moments:
+    """⟨|M|⟩, χ, U, the histogram and the per-unit moments of samples ``m [n_units, n_records]``
+    (one row per rollout path or Wolff chain: the bootstrap's units)."""
+    return Moments(**moments(m, L, T), histogram=np.histogram(m, bins=40, range=(-1.1, 1.1))[0],
+                   units=unit_moments(m))
+
+
+def sde_statistics(paths: np.ndarray, L: int, T: float, lam: float, drift_degree: int) -> SDEModel:
+    """The SDE of covariance factor ``lam`` and drift degree ``drift_degree``, scored by ⟨|M|⟩, χ, U
+    of the second half of its Euler–Maruyama ``paths [n_paths, R + 1, d]`` started at training
+    latents, and the fraction of recorded |m| > 1 (outside the physical range)."""
     m = paths[:, paths.shape[1] // 2:, 0]
     if not np.isfinite(paths).all() or np.abs(m).max() > 10:     # diverged (m lives in [-1, 1])
-        return {"finite": False, "outside": 1.0}
-    out = moments(m, L, T)
-    out.update(finite=True, outside=float(np.mean(np.abs(m) > 1)),
-               histogram=np.histogram(m, bins=40, range=(-1.1, 1.1))[0], units=unit_moments(m))
-    return out
+        return SDEModel(lam, drift_degree, 1.0, None)
+    return SDEModel(lam, drift_degree, float(np.mean(np.abs(m) > 1)), sample_moments(m, L, T))
 
 
-def direct_statistics(cfg: Config, L: int, T: float, seed: int) -> dict:
-    """⟨|M|⟩, χ, U (and the m histogram) of the L×L lattice by Wolff chains."""
+def direct_statistics(cfg: Config, L: int, T: float, seed: int) -> Moments:
+    """⟨|M|⟩, χ, U (and the m histogram and per-chain moments) of the L×L lattice by Wolff chains."""
     rng = np.random.default_rng([seed, L, int(round(T * 1e4))])
     start = wolff.equilibrium_lattices(L, T, 0.0, cfg.direct_chains, seed=rng)
     sweep, start = wolff.moves_per_sweep(start, T, seed=rng)
     m = wolff.wolff_chains(start, cfg.direct_records, T, moves_per_record=sweep, seed=rng)["m"]
-    out = moments(m, L, T)
-    out["histogram"] = np.histogram(m, bins=40, range=(-1.1, 1.1))[0]
-    out["units"] = unit_moments(m)           # per chain: the bootstrap's units
-    return out
+    return sample_moments(m, L, T)
 
 
 def nearest_to_critical(cfg: Config) -> float:
@@ -197,7 +364,7 @@ def nearest_to_critical(cfg: Config) -> float:
     return min(cfg.temperatures, key=lambda T: abs(T - EXACT["T_c"]))
 
 
-def one_point(cfg: Config, L: int, T: float, small: np.ndarray, seed: int) -> dict:
+def one_point(cfg: Config, L: int, T: float, small: np.ndarray, seed: int) -> CriticalPoint:
     """Everything for one (L, T): data, λ, the SDE(s) and their statistics, and direct simulation."""
     t0 = time.perf_counter()
     rng = np.random.default_rng([seed, L, int(round(T * 1e4)), 1])
@@ -209,8 +376,6 @@ def one_point(cfg: Config, L: int, T: float, small: np.ndarray, seed: int) -> di
                                            cfg.correlation_per_snapshot) if K > 1 else None)
     lam = lambda_from_correlation(K, corr["rho"]) if corr else 1.0
     z_start = latent(cfg, snaps)[rng.integers(0, len(snaps), cfg.rollout_paths)]
-    out = {"L": L, "T": T, "K": K, "rho_p": corr, "lambda": lam, "n_pairs": len(pairs),
-           "simulation_cost": stage_costs(budgets), "models": {}}
     fits = {"measured": (lam, cfg.drift_degree)}          # name -> (λ, drift degree)
     if T == nearest_to_critical(cfg):
         if K > 1:
@@ -221,40 +386,40 @@ def one_point(cfg: Config, L: int, T: float, small: np.ndarray, seed: int) -> di
     ensembles = fit_and_roll_out({"partial": pairs}, specs, cfg.sde, z_start[None], dt=cfg.dt,
                                  n_records=cfg.rollout_steps // cfg.record_every,
                                  substeps=cfg.record_every, seed=seed)
-    for name, (value, degree) in fits.items():
-        out["models"][name] = {"lambda": value, "drift_degree": degree,
-                               **sde_statistics(ensembles[name].paths[0], L, T)}
-    out["direct"] = direct_statistics(cfg, L, T, seed)
-    out["seconds"] = time.perf_counter() - t0
-    return out
+    models = {name: sde_statistics(ensembles[name].paths[0], L, T, value, degree)
+              for name, (value, degree) in fits.items()}
+    return CriticalPoint(L, T, K, corr, lam, len(pairs), models,
+                         direct_statistics(cfg, L, T, seed), stage_costs(budgets), time.perf_counter() - t0)
 
 
-def _usable(s: dict | None) -> bool:
+#: a source of statistics: ``point -> Moments`` (``None`` where the source has none at that point)
+Source = Callable[[CriticalPoint], Moments | None]
+
+
+def _usable(s: Moments | None) -> bool:
     """Statistics from a rollout that stayed finite and bounded, with positive ⟨|M|⟩ and χ."""
-    return (s is not None and s.get("finite", True) and all(np.isfinite(s[q]) for q in QUANTITIES)
-            and s["abs_m"] > 0 and s["chi"] > 0)
+    return s is not None and s.usable
 
 
-def scaling_fits(points: list[dict], sizes: tuple[int, ...], T_near: float, source) -> dict:
-    """−β/ν, γ/ν at ``T_near`` and 1/ν from dU/dT over the temperatures, for one source of statistics
-    (``source(point) -> dict`` or None)."""
-    at = sorted((p for p in points if abs(p["T"] - T_near) < 1e-9), key=lambda p: p["L"])
+def scaling_fits(points: Sequence[CriticalPoint], sizes: tuple[int, ...], T_near: float,
+                 source: Source) -> ScalingFit:
+    """−β/ν, γ/ν at ``T_near`` and 1/ν from dU/dT over the temperatures, for one source of statistics."""
+    at = sorted((p for p in points if abs(p.T - T_near) < 1e-9), key=lambda p: p.L)
     stats = [source(p) for p in at]
-    out = {}
+    beta = gamma = one_over_nu = None
     if all(_usable(s) for s in stats):
-        Ls = [p["L"] for p in at]
-        out["beta_over_nu"] = -power_law_fit(Ls, [s["abs_m"] for s in stats])["slope"]
-        out["gamma_over_nu"] = power_law_fit(Ls, [s["chi"] for s in stats])["slope"]
+        Ls = [p.L for p in at]
+        beta = -power_law_fit(Ls, [s.abs_m for s in stats])["slope"]
+        gamma = power_law_fit(Ls, [s.chi for s in stats])["slope"]
     slopes = {}
     for L in sizes:
-        row = sorted((p for p in points if p["L"] == L), key=lambda p: p["T"])
+        row = sorted((p for p in points if p.L == L), key=lambda p: p.T)
         s = [source(p) for p in row]
         if len(row) >= 2 and all(_usable(x) for x in s):
-            slopes[L] = abs(slope_in_T([p["T"] for p in row], [x["binder"] for x in s]))
-    out["dU_dT"] = slopes
+            slopes[L] = abs(slope_in_T([p.T for p in row], [x.binder for x in s]))
     if len(slopes) >= 2 and all(v > 0 for v in slopes.values()):
-        out["one_over_nu"] = power_law_fit(list(slopes), list(slopes.values()))["slope"]
-    return out
+        one_over_nu = power_law_fit(list(slopes), list(slopes.values()))["slope"]
+    return ScalingFit(slopes, beta, gamma, one_over_nu)
 
 
 # ------------------------------------------------------------------------------------ intervals
@@ -262,52 +427,59 @@ def scaling_fits(points: list[dict], sizes: tuple[int, ...], T_near: float, sour
 N_BOOT = 400
 
 
-def source_of(name: str):
-    """``point -> statistics`` for a source of ``metrics["fits"]``: ``direct``, ``sde`` (measured λ),
+def _model_moments(model: SDEModel | None) -> Moments | None:
+    return None if model is None else model.moments
+
+
+def source_of(name: str) -> Source:
+    """``point -> statistics`` for a source of the fits: ``direct``, ``sde`` (measured λ),
     ``sde_lambda_K`` (λ = K; the measured model at K = 1), ``sde_degree_<d>``."""
     if name == "direct":
-        return lambda p: p["direct"]
+        return lambda p: p.direct
     if name == "sde":
-        return lambda p: p["models"]["measured"]
+        return lambda p: p.models["measured"].moments
     if name == "sde_lambda_K":
-        return lambda p: p["models"].get("K", p["models"]["measured"] if p["K"] == 1 else None)
+        return lambda p: _model_moments(p.models.get("K", p.models["measured"] if p.K == 1 else None))
     if name.startswith("sde_degree_"):
-        return lambda p: p["models"].get(f"degree_{name.removeprefix('sde_degree_')}")
+        return lambda p: _model_moments(p.models.get(f"degree_{name.removeprefix('sde_degree_')}"))
     raise KeyError(f"unknown source of statistics {name!r}")
 
 
-def _boot_moments(points: list[dict], source, seed: int) -> tuple[dict, dict, dict]:
+def _boot_moments(points: Sequence[CriticalPoint], source: Source, seed: int) -> tuple[dict, dict, dict]:
     """For every usable point with stored units: its moments (value), ``N_BOOT`` bootstrap replicates
     of them (units resampled independently per point: separate simulations) and the unit counts."""
     rng = np.random.default_rng(seed)
     value, boot, count = {}, {}, {}
-    for p in sorted(points, key=lambda p: (p["L"], p["T"])):
+    for p in sorted(points, key=lambda p: (p.L, p.T)):
         s = source(p)
-        if not _usable(s) or s.get("units") is None:
+        if not _usable(s) or s.units is None:
             continue
-        u = np.asarray(s["units"], dtype=np.float64)
-        key = (p["L"], round(p["T"], 9))
-        value[key] = {q: float(v) for q, v in moments_from_units(u, p["L"], p["T"]).items()}
-        boot[key] = moments_from_units(resampled_units(u, N_BOOT, rng), p["L"], p["T"])
+        u = np.asarray(s.units, dtype=np.float64)
+        key = (p.L, round(p.T, 9))
+        value[key] = {q: float(v) for q, v in moments_from_units(u, p.L, p.T).items()}
+        boot[key] = moments_from_units(resampled_units(u, N_BOOT, rng), p.L, p.T)
         count[key] = len(u)
     return value, boot, count
 
 
-def exponent_estimates(m: dict, source_name: str, seed: int = 0) -> dict[str, Estimate]:
+def exponent_estimates(m: CriticalityResult | Mapping[str, Any], source_name: str,
+                       seed: int = 0) -> dict[str, Estimate]:
     """β/ν, γ/ν (log–log fits over L at ``T_near``) and 1/ν (|dU/dT| per L, then its log–log fit) of
     one source, each with a bootstrap interval: every point's paths (SDE) or chains (direct) are
     resampled and the fits redone on every resample. (For the SDE this is the rollout noise of the
-    fitted model; the training noise of the fit itself is not in it.)"""
-    value, boot, count = _boot_moments(m["points"], source_of(source_name), seed)
+    fitted model; the training noise of the fit itself is not in it.) ``m``: the run, typed or as
+    its metrics."""
+    m = typed(m)
+    value, boot, count = _boot_moments(m.points, source_of(source_name), seed)
     unit = "chains" if source_name == "direct" else "paths"
     n = sorted(set(count.values()))
     how = (f"bootstrap 95 % over {'/'.join(map(str, n))} {unit} per point, fits redone on "
            f"{N_BOOT} resamples")
-    T_near = round(m["T_near"], 9)
+    T_near = round(m.T_near, 9)
     sizes = sorted({L for L, _ in value})
     out = {}
     at = [L for L in sizes if (L, T_near) in value]
-    if len(at) >= 2 and len(at) == len({p["L"] for p in m["points"]}):
+    if len(at) >= 2 and len(at) == len(m.sizes):
         x = np.log(at)
         for key, q, sign in (("beta_over_nu", "abs_m", -1), ("gamma_over_nu", "chi", 1)):
             v = sign * float(slopes(x, np.log([value[(L, T_near)][q] for L in at])))
@@ -316,7 +488,7 @@ def exponent_estimates(m: dict, source_name: str, seed: int = 0) -> dict[str, Es
             e = Estimate.from_replicates(v, b, how)
             if e is not None:
                 out[key] = e
-    temps = sorted({T for p in m["points"] for T in [round(p["T"], 9)]})
+    temps = sorted({round(p.T, 9) for p in m.points})
     full = [L for L in sizes if all((L, T) in value for T in temps)]
     if len(full) >= 2 and len(temps) >= 2:
         v_slope = [abs(float(slopes(temps, [value[(L, T)]["binder"] for T in temps]))) for L in full]
@@ -331,13 +503,14 @@ def exponent_estimates(m: dict, source_name: str, seed: int = 0) -> dict[str, Es
     return out
 
 
-def ratio_estimates(m: dict, source_name: str, T: float | None = None,
+def ratio_estimates(m: CriticalityResult | Mapping[str, Any], source_name: str, T: float | None = None,
                     seed: int = 0) -> dict[int, dict[str, Estimate]]:
     """Per size at ``T`` (default ``T_near``): the ratio SDE / direct of ⟨|M|⟩ and of χ, with bootstrap
     intervals (SDE paths and direct chains resampled independently)."""
-    T = round(m["T_near"] if T is None else T, 9)
-    sv, sb, sn = _boot_moments(m["points"], source_of(source_name), seed)
-    dv, db, dn = _boot_moments(m["points"], source_of("direct"), seed + 1)
+    m = typed(m)
+    T = round(m.T_near if T is None else T, 9)
+    sv, sb, sn = _boot_moments(m.points, source_of(source_name), seed)
+    dv, db, dn = _boot_moments(m.points, source_of("direct"), seed + 1)
     out = {}
     for (L, t) in sorted(sv):
         if t != T or (L, t) not in dv:
@@ -351,19 +524,18 @@ def ratio_estimates(m: dict, source_name: str, T: float | None = None,
     return out
 
 
-def crossing_estimates(m: dict, seed: int = 0) -> dict[str, Estimate | None]:
+def crossing_estimates(m: CriticalityResult | Mapping[str, Any], seed: int = 0) -> dict[str, Estimate | None]:
     """The crossing temperature of each neighbouring pair of direct Binder curves, with a bootstrap
     interval over the Wolff chains of every point of both curves (None where most resampled curves
     do not cross in the grid)."""
-    b = m["binder"]
-    units = b.get("units")
+    b = typed(m).binder
+    units = None if b is None else b.units
     if not units:
         return {}
     rng = np.random.default_rng(seed)
-    T = np.asarray(b["T"], dtype=np.float64)
+    T = np.asarray(b.T, dtype=np.float64)
     curves = {}
     for L, row in units.items():
-        L = int(L)
         curves[L] = np.stack([moments_from_units(resampled_units(np.asarray(u), N_BOOT, rng), L, t)["binder"]
                               for u, t in zip(row, T)], axis=-1)          # [N_BOOT, n_T]
     n = sorted({len(u) for row in units.values() for u in row})
@@ -371,37 +543,34 @@ def crossing_estimates(m: dict, seed: int = 0) -> dict[str, Estimate | None]:
     Ls = sorted(curves)
     for a, c in zip(Ls, Ls[1:]):
         key = f"{a}-{c}"
-        v = b["crossings"].get(key)
-        v = float("nan") if v is None else float(v)
+        v = b.crossings.get(key, math.nan)
         boot = [crossing_temperature(T, curves[a][k], curves[c][k]) for k in range(N_BOOT)]
         out[key] = Estimate.from_replicates(v, np.array(boot), f"bootstrap 95 % over {'/'.join(map(str, n))} "
                                                            f"chains per temperature")
     return out
 
 
-def lambda_estimates(m: dict) -> dict[tuple[int, float], Estimate]:
+def lambda_estimates(m: CriticalityResult | Mapping[str, Any]) -> dict[tuple[int, float], Estimate]:
     """λ/K = 1/(1 + 4ρ_p) at every (L, T) with K > 1, its interval from ρ_p ± 1.96 s.e."""
     out = {}
-    for p in m["points"]:
-        if p["K"] > 1 and p["rho_p"] is not None:
-            rho = Estimate.from_se(p["rho_p"]["rho"], p["rho_p"]["se"],
-                                   f"ρ_p ± 1.96 s.e. over {p['rho_p']['n']} patch pairs")
+    for p in typed(m).points:
+        if p.K > 1 and p.rho_p is not None:
+            rho = Estimate.from_se(p.rho_p.rho, p.rho_p.se, f"ρ_p ± 1.96 s.e. over {p.rho_p.n} patch pairs")
             # λ/K = 1/(1 + 4ρ) decreases in ρ; it is unbounded as ρ → −1/4
             hi = 1 / (1 + 4 * rho.lo) if rho.lo > -0.25 else float("inf")
-            out[(p["L"], p["T"])] = Estimate(1 / (1 + 4 * rho.value), 1 / (1 + 4 * rho.hi), hi, rho.how)
+            out[(p.L, p.T)] = Estimate(1 / (1 + 4 * rho.value), 1 / (1 + 4 * rho.hi), hi, rho.how)
     return out
 
 
-def binder_curves(cfg: Config, seed: int, progress: bool) -> dict:
+def binder_curves(cfg: Config, seed: int, progress: bool) -> BinderCurves:
     """Direct U(T) on the fine grid for every L, and the crossing temperatures of neighbouring sizes."""
     stats = {L: [direct_statistics(cfg, L, T, seed + 7) for T in cfg.binder_grid]
              for L in tqdm(cfg.sizes, desc="Binder curves", disable=not progress, leave=False)}
-    curves = {L: [s["binder"] for s in row] for L, row in stats.items()}
+    curves = {L: [s.binder for s in row] for L, row in stats.items()}
     Ls = sorted(curves)
     cross = {f"{a}-{b}": crossing_temperature(cfg.binder_grid, curves[a], curves[b])
              for a, b in zip(Ls, Ls[1:])}
-    return {"T": list(cfg.binder_grid), "U": curves, "crossings": cross,
-            "units": {L: [s["units"] for s in row] for L, row in stats.items()}}
+    return BinderCurves(cfg.binder_grid, curves, cross, {L: [s.units for s in row] for L, row in stats.items()})
 
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
@@ -419,25 +588,19 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
                 points.append(one_point(cfg, L, T, small, seed))
         binder = binder_curves(cfg, seed, progress)
     T_near = nearest_to_critical(cfg)
-    fits = {"direct": scaling_fits(points, cfg.sizes, T_near, lambda p: p["direct"]),
-            "sde": scaling_fits(points, cfg.sizes, T_near, lambda p: p["models"]["measured"]),
-            "sde_lambda_K": scaling_fits(points, cfg.sizes, T_near,
-                                         lambda p: p["models"].get("K", p["models"]["measured"] if p["K"] == 1 else None)),
-            **{f"sde_degree_{d}": scaling_fits(points, cfg.sizes, T_near, lambda p, d=d: p["models"].get(f"degree_{d}"))
-               for d in cfg.compare_degrees if d != cfg.drift_degree}}
-    metrics = {"points": points, "fits": fits, "binder": binder, "T_near": T_near,
-               "small_system_flips": small_flips}       # per T: the 16×16 runs every size's data came from
+    sources = ("direct", "sde", "sde_lambda_K",
+               *(f"sde_degree_{d}" for d in cfg.compare_degrees if d != cfg.drift_degree))
+    fits = {src: scaling_fits(points, cfg.sizes, T_near, source_of(src)) for src in sources}
+    # small_system_flips, per T: the 16×16 runs every size's data came from
+    metrics = CriticalityResult(points, fits, binder, T_near, small_flips).to_json()
     return ExperimentResult.of(cfg, name="ising_criticality", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, metrics), figures=_figures(cfg, metrics),
                                started=t0, threads=cfg.threads)
 
 
 # ------------------------------------------------------------------------------------ reporting
-def _at(m: dict, L: int, T: float) -> dict:
-    return next(p for p in m["points"] if p["L"] == L and abs(p["T"] - T) < 1e-9)
-
-
-def _comparison(cfg: Config, m: dict) -> list[dict]:
+def _comparison(cfg: Config, metrics: dict) -> list[dict]:
+    m = typed(metrics)
     official = paper_numbers.ISING_CRITICAL["fits"]
     est = {src: exponent_estimates(m, src) for src in ("sde", "direct")}
 
@@ -448,29 +611,28 @@ def _comparison(cfg: Config, m: dict) -> list[dict]:
     rows = []
     for key, label in (("beta_over_nu", "β/ν (from ⟨|M|⟩)"), ("gamma_over_nu", "γ/ν (from χ)"),
                        ("one_over_nu", "1/ν (from dU/dT)")):
-        rows.append({"quantity": f"{label}, learned SDE", "measured": m["fits"]["sde"].get(key),
+        rows.append({"quantity": f"{label}, learned SDE", "measured": m.fits["sde"].get(key),
                      "paper": official[key], "note": f"{interval('sde', key)}exact {EXACT[key]:g}"})
-        rows.append({"quantity": f"{label}, direct simulation", "measured": m["fits"]["direct"].get(key),
+        rows.append({"quantity": f"{label}, direct simulation", "measured": m.fits["direct"].get(key),
                      "predicted": EXACT[key],
                      "note": f"{interval('direct', key)}Wolff, same sizes and temperatures"})
     for src, label in (("sde_lambda_K", "λ = K"), *((f"sde_degree_{d}", f"degree-{d} drift")
                                                      for d in cfg.compare_degrees if d != cfg.drift_degree)):
         for key, sym in (("beta_over_nu", "β/ν"), ("gamma_over_nu", "γ/ν")):
-            if src in m["fits"]:
-                rows.append({"quantity": f"{sym}, learned SDE with {label}", "measured": m["fits"][src].get(key),
+            if src in m.fits:
+                rows.append({"quantity": f"{sym}, learned SDE with {label}", "measured": m.fits[src].get(key),
                              "paper": official[key], "note": f"exact {EXACT[key]:g}"})
     for L in cfg.sizes:
-        p = _at(m, L, m["T_near"])
-        if p["K"] > 1:
-            rows.append({"quantity": f"λ at T = {m['T_near']:g}, L = {L} (K = {p['K']})", "measured": p["lambda"],
-                         "paper": paper_numbers.ISING_CRITICAL_LAMBDA.get(p["K"]),
-                         "note": f"K/(1 + 4ρ_p), ρ_p = {p['rho_p']['rho']:.3f}; official λ hand-tuned"})
+        p = m.at(L, m.T_near)
+        if p.K > 1:
+            rows.append({"quantity": f"λ at T = {m.T_near:g}, L = {L} (K = {p.K})", "measured": p.lam,
+                         "paper": paper_numbers.ISING_CRITICAL_LAMBDA.get(p.K),
+                         "note": f"K/(1 + 4ρ_p), ρ_p = {p.rho_p.rho:.3f}; official λ hand-tuned"})
         for q, label in (("abs_m", "⟨|M|⟩"), ("chi", "χ")):
-            sde = p["models"]["measured"]
-            rows.append({"quantity": f"{label} at T = {m['T_near']:g}, L = {L}: SDE vs direct",
-                         "measured": sde.get(q), "predicted": p["direct"][q],
+            rows.append({"quantity": f"{label} at T = {m.T_near:g}, L = {L}: SDE vs direct",
+                         "measured": p.models["measured"].statistic(q), "predicted": getattr(p.direct, q),
                          "note": "predicted = direct simulation"})
-    for pair, T in m["binder"]["crossings"].items():
+    for pair, T in m.binder.crossings.items():
         rows.append({"quantity": f"Binder crossing L = {pair} (direct)", "measured": T,
                      "predicted": EXACT["T_c"], "note": "T_c exact"})
     return rows
@@ -481,22 +643,23 @@ HISTOGRAM_STYLES = {"measured": ("C0", "-"), "K": ("C3", "--"), "degree": ("C2",
 HISTOGRAM_LABELS = {"measured": "SDE, measured λ", "K": "SDE, λ = K"}
 
 
-def _figures(cfg: Config, m: dict) -> dict:
+def _figures(cfg: Config, metrics: dict) -> dict:
+    m = typed(metrics)
     figs = {}
-    T_near = m["T_near"]
+    T_near = m.T_near
     fig, axes = figure(3, 1, width=3.4, height=3.0)
     for ax, (q, label, key, sign) in zip(axes[0], (("abs_m", "⟨|M|⟩", "beta_over_nu", -1),
                                                   ("chi", "χ", "gamma_over_nu", 1),
                                                   ("dU", "|dU/dT|", "one_over_nu", 1))):
         for src, style, name in (("direct", "s-", "direct"), ("sde", "o-", "learned SDE")):
             if q == "dU":
-                d = m["fits"][src]["dU_dT"]
+                d = m.fits[src].dU_dT
                 Ls, vals = list(d), list(d.values())
             else:
                 Ls = list(cfg.sizes)
-                vals = [(_at(m, L, T_near)["direct"] if src == "direct"
-                         else _at(m, L, T_near)["models"]["measured"]).get(q, np.nan) for L in Ls]
-            fit = m["fits"][src].get(key)
+                vals = [getattr(m.at(L, T_near).direct, q) if src == "direct"
+                        else m.at(L, T_near).models["measured"].statistic(q, np.nan) for L in Ls]
+            fit = m.fits[src].get(key)
             ax.plot(Ls, vals, style, color="k" if src == "direct" else "C0",
                     label=f"{name}: {sign * fit:.3f}" if fit is not None else name)
         if q == "dU":
@@ -510,12 +673,11 @@ def _figures(cfg: Config, m: dict) -> dict:
 
     fig, axes = figure(2, 1, width=3.8, height=3.0)
     ax = axes[0, 0]
-    b = m["binder"]
+    b = m.binder
     for i, L in enumerate(cfg.sizes):
-        ax.plot(b["T"], b["U"][L] if L in b["U"] else b["U"][str(L)], "-", color=method_colour("", i),
-                label=f"direct L = {L}")
-        row = sorted((p for p in m["points"] if p["L"] == L), key=lambda p: p["T"])
-        ax.plot([p["T"] for p in row], [p["models"]["measured"].get("binder", np.nan) for p in row], "o--",
+        ax.plot(b.T, b.U[L], "-", color=method_colour("", i), label=f"direct L = {L}")
+        row = m.row(L)
+        ax.plot([p.T for p in row], [p.models["measured"].statistic("binder", np.nan) for p in row], "o--",
                 color=method_colour("", i), label=f"SDE L = {L}")
     ax.axvline(EXACT["T_c"], color="0.5", ls=":")
     ax.axhline(EXACT["binder_crossing"], color="0.5", ls=":")
@@ -525,13 +687,13 @@ def _figures(cfg: Config, m: dict) -> dict:
     for i, L in enumerate(cfg.sizes):
         for src, style in (("direct", "s"), ("sde", "o")):
             xs, ys = [], []
-            for p in m["points"]:
-                if p["L"] != L:
+            for p in m.points:
+                if p.L != L:
                     continue
-                s = p["direct"] if src == "direct" else p["models"]["measured"]
-                if "abs_m" in s:
-                    xs.append((p["T"] - EXACT["T_c"]) * L ** EXACT["one_over_nu"])
-                    ys.append(s["abs_m"] * L ** EXACT["beta_over_nu"])
+                s = source_of(src)(p)
+                if s is not None:
+                    xs.append((p.T - EXACT["T_c"]) * L ** EXACT["one_over_nu"])
+                    ys.append(s.abs_m * L ** EXACT["beta_over_nu"])
             ax.plot(xs, ys, style, color=method_colour("", i), mfc="none" if src == "sde" else None,
                     label=f"{'direct' if src == 'direct' else 'SDE'} L = {L}")
     ax.set(xlabel=r"$(T - T_c)\, L^{1/\nu}$", ylabel=r"$\langle|M|\rangle\, L^{\beta/\nu}$",
@@ -542,16 +704,16 @@ def _figures(cfg: Config, m: dict) -> dict:
     fig, axes = figure(len(cfg.sizes), 1, width=3.0, height=2.6, sharey=False)
     edges = np.linspace(-1.1, 1.1, 41)
     for ax, L in zip(axes[0], cfg.sizes):
-        p = _at(m, L, T_near)
-        d = np.asarray(p["direct"]["histogram"], float)
+        p = m.at(L, T_near)
+        d = np.asarray(p.direct.histogram, float)
         ax.stairs(d / d.sum(), edges, color="k", label="direct")
-        for i, (name, s) in enumerate(p["models"].items()):
-            if "histogram" in s:
-                h = np.asarray(s["histogram"], float)
+        for i, (name, s) in enumerate(p.models.items()):
+            if s.moments is not None and s.moments.histogram is not None:
+                h = np.asarray(s.moments.histogram, float)
                 # the caption's colours: measured λ blue, λ = K red dashed, another drift degree green dotted
                 colour, ls = HISTOGRAM_STYLES.get(name.split("_")[0], (method_colour("", i), "-."))
                 ax.stairs(h / h.sum(), edges, color=colour, ls=ls,
-                          label=HISTOGRAM_LABELS.get(name, f"SDE, degree-{s['drift_degree']} drift"))
+                          label=HISTOGRAM_LABELS.get(name, f"SDE, degree-{s.drift_degree} drift"))
         ax.set(xlabel="m", title=f"L = {L}, T = {T_near:g}")
         axes[0, 0].set_ylabel("fraction of samples")
     # one legend under the panels (the λ of each size is in the chapter's tables)
@@ -578,7 +740,7 @@ def _tol(key: str) -> float:
 
 def _estimates(r, src: str) -> dict[str, Estimate]:
     """Exponent estimates of a source, computed once per result (the chapter evaluates claims often)."""
-    return r.cached(("exponents", src), lambda: exponent_estimates(r.metrics, src))
+    return r.cached(("exponents", src), lambda: exponent_estimates(typed(r), src))
 
 
 @CLAIMS.add("direct_exponents", f"direct simulation of the same sizes gives the exact exponents within "
@@ -604,7 +766,7 @@ def _direct(r):
                    "reach more than 0.01 below T_c",
             paper="U* ≈ 0.61 at T_c (Binder)")
 def _crossing(r):
-    est = crossing_estimates(r.metrics)
+    est = crossing_estimates(typed(r))
     if not est:
         return None
     verdicts = [None if e is None else within(e, EXACT["T_c"], 0.01) for e in est.values()]
@@ -663,7 +825,7 @@ def _sde_nu(r):
                    "(from ρ_p's standard error over 10 window pairs per snapshot) falls just below 0.8",
             paper="λ = 2.2 (K = 4), 10 (K = 16) at T = 2.27, hand-tuned")
 def _lambda(r):
-    est = lambda_estimates(r.metrics)
+    est = lambda_estimates(typed(r))
     if not est:
         return None
     verdict = all_of(within(e.map(np.log), 0.0, float(np.log(1.25))) for e in est.values())
@@ -674,7 +836,7 @@ def _lambda(r):
 
 
 def _ratios(r, degree: int) -> dict[int, dict[str, Estimate]]:
-    return r.cached(("ratios", degree), lambda: ratio_estimates(r.metrics, f"sde_degree_{degree}"))
+    return r.cached(("ratios", degree), lambda: ratio_estimates(typed(r), f"sde_degree_{degree}"))
 
 
 @CLAIMS.add("flexible_drift_small", "a more flexible drift (odd degree 5) reproduces direct ⟨|M|⟩ within 5 % and χ "

@@ -25,13 +25,19 @@ patch side ℓ of an L×L system with K = (L/ℓ)² patches:
 dataclasses with a JSON round trip (:meth:`PatchSideResult.to_json` writes the layout that the
 saved runs already have, :meth:`PatchSideResult.from_json` reads those runs), so chapters, claims and
 tests read ``side.models["ours"].error_per_start`` instead of chains of dictionary keys.
+
+The experiments whose results are not per patch side (the criticality study, the predator–prey SPDE,
+NbMoTa) declare their typed results with the same mechanism: a :class:`JsonRecord` is a frozen
+dataclass whose :func:`record_field` fields say each value's JSON key and how it is normalised
+(``null`` → NaN, lists → read-only arrays, :class:`NumberKeyed` for dictionaries keyed by sizes or
+temperatures, nested records), and :func:`typed_metrics` reads a live or saved run through it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -138,20 +144,169 @@ def fit_and_roll_out(pairs: Mapping[str, LatentPairs], specs: Sequence[ModelSpec
 
 
 # ------------------------------------------------------------------------------ typed results
-def _frozen(d: Mapping[str, Any] | None) -> Mapping[str, Any]:
+# Helpers that every typed result of paper 2 shares: a result is built from a live run's metrics
+# (numpy arrays, integer or float keys, NaN) or from a saved run's JSON (lists, keys as strings, NaN
+# written as null) and must read the same from both.
+def frozen_mapping(d: Mapping[Any, Any] | None) -> Mapping[Any, Any]:
+    """A read-only copy of ``d`` (empty for ``None``)."""
     return MappingProxyType(dict(d or {}))
 
 
-def _array(x: Any) -> np.ndarray:
-    """A read-only float copy (a score never shares memory with the run's working arrays)."""
-    a = np.array(x, dtype=float, copy=True)
+def readonly_array(x: Any, dtype: Any = float) -> np.ndarray:
+    """A read-only copy of ``x`` (``dtype=None`` keeps the array's own type, e.g. histogram counts),
+    so a typed result never shares memory with the run's working arrays."""
+    a = np.array(x, dtype=dtype, copy=True)
     a.setflags(write=False)
     return a
 
 
-def _number(x: Any) -> float:
+def json_number(x: Any) -> float:
     """A float from JSON, where a NaN or infinite value was written as ``null``."""
     return math.nan if x is None else float(x)
+
+
+def keyed(d: Mapping[Any, Any] | None, key: Callable[[Any], Any], value: Callable[[Any], Any] | None = None) -> dict:
+    """``d`` with its keys converted by ``key`` (and its values by ``value``): JSON writes the integer
+    sizes and float temperatures that key a live run's dictionaries as strings (``"16"``,
+    ``"1400.0"``), so a saved run and a live one read the same after ``keyed(d, int)``/``keyed(d, float)``."""
+    return {key(k): (v if value is None else value(v)) for k, v in (d or {}).items()}
+
+
+def split_extra(kind: str, d: Mapping[str, Any], known: frozenset[str] | set[str],
+                required: frozenset[str] | set[str] | None = None) -> dict[str, Any]:
+    """The entries of the JSON object ``d`` that are not typed fields (``known``), after checking that
+    the ``required`` ones (default: all of ``known``) are there."""
+    missing = set(known if required is None else required) - set(d)
+    if missing:
+        raise ValueError(f"not a {kind}: missing {sorted(missing)}")
+    return {k: v for k, v in d.items() if k not in known}
+
+
+_frozen, _array, _number = frozen_mapping, readonly_array, json_number
+
+
+def typed_metrics(result: Any, cls: type) -> Any:
+    """The typed results ``cls`` of a run: ``result`` is an :class:`~support.results.ExperimentResult`
+    (live or saved), its ``metrics``, or already a ``cls``. Read afresh on every call (not cached: a
+    result's metrics may be edited in place, e.g. by a test that removes what older runs lacked)."""
+    if isinstance(result, cls):
+        return result
+    return cls.from_json(getattr(result, "metrics", result))
+
+
+def floats(x: Any) -> tuple[float, ...]:
+    """A tuple of floats from a list (JSON ``null`` read as NaN)."""
+    return tuple(json_number(v) for v in x)
+
+
+def mapping_of(convert: Callable[[Any], Any], key: Callable[[Any], Any] = str) -> Callable[[Any], Mapping]:
+    """A converter to a read-only mapping with keys ``key(k)`` and values ``convert(v)``."""
+    return lambda d: frozen_mapping(keyed(d, key, convert))
+
+
+class NumberKeyed(Mapping):
+    """A read-only mapping keyed by numbers (temperatures, sizes) that a live run keys by ``2000.0``
+    or ``2200`` and a saved run by their JSON strings ``"2000.0"``, ``"2200"``: looked up and iterated
+    by the number (``m[2000]``, ``m[2000.0]`` and ``m["2000.0"]`` are the same entry), written back by
+    :meth:`to_json` with the keys it was given, so a round trip keeps a run's JSON spelling."""
+
+    def __init__(self, d: Mapping[Any, Any], convert: Callable[[Any], Any] | None = None,
+                 number: Callable[[Any], Any] = float) -> None:
+        self._items = {number(k): (k, v if convert is None else convert(v)) for k, v in d.items()}
+        self._number = number
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._items[self._number(key)][1]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: Any) -> bool:
+        try:
+            return self._number(key) in self._items
+        except (TypeError, ValueError):
+            return False
+
+    def __repr__(self) -> str:
+        return f"NumberKeyed({ {k: v for k, (_, v) in self._items.items()} })"
+
+    def to_json(self) -> dict:
+        """``{key as given: value}`` (nested records written by their own ``to_json``)."""
+        return {k: _to_json(v) for k, v in self._items.values()}
+
+
+def number_keyed(convert: Callable[[Any], Any] | None = None,
+                 number: Callable[[Any], Any] = float) -> Callable[[Any], NumberKeyed]:
+    """A converter to a :class:`NumberKeyed` mapping with values ``convert(v)``."""
+    return lambda d: d if isinstance(d, NumberKeyed) else NumberKeyed(d, convert, number)
+
+
+def record_field(key: str | None = None, *, convert: Callable[[Any], Any] | None = None,
+                 omit_none: bool = False, default: Any = MISSING, default_factory: Any = MISSING) -> Any:
+    """A field of a :class:`JsonRecord`: stored under ``key`` (default: the field's name) in the
+    JSON object, normalised by ``convert`` on construction (from a live value or from JSON alike;
+    ``None`` is never converted), left out of :meth:`JsonRecord.to_json` when ``None`` with
+    ``omit_none`` (a value older runs did not store)."""
+    return field(default=default, default_factory=default_factory,
+                 metadata={"key": key, "convert": convert, "omit_none": omit_none})
+
+
+def _to_json(v: Any) -> Any:
+    if hasattr(v, "to_json"):
+        return v.to_json()
+    if isinstance(v, Mapping):
+        return {k: _to_json(x) for k, x in v.items()}
+    if isinstance(v, (tuple, list)):
+        return [_to_json(x) for x in v]
+    return v
+
+
+class JsonRecord:
+    """A frozen dataclass with a JSON round trip derived from its fields (:func:`record_field`):
+    :meth:`to_json` writes ``{key: value}`` (nested records, mappings and tuples recursively) and
+    :meth:`from_json` reads it back, refusing an object that lacks a required key or holds one that
+    no field takes. Every field's ``convert`` runs on construction, so a record built from a live
+    run's values and one read from a saved run's JSON hold the same types (e.g. keys ``"16"`` read
+    as ``16``, ``null`` as NaN, lists as read-only arrays). Subclasses are frozen dataclasses
+    (``kw_only=True`` lets a field with a default come before required ones, in the JSON's order)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            convert, v = f.metadata.get("convert"), getattr(self, f.name)
+            if convert is not None and v is not None:
+                object.__setattr__(self, f.name, convert(v))
+
+    @classmethod
+    def coerce(cls, v: Any) -> Any:
+        """``v`` if it is already a ``cls``, else ``cls.from_json(v)`` (the converter of a nested record)."""
+        return v if isinstance(v, cls) else cls.from_json(v)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of this record (the layout of the saved runs)."""
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is None and f.metadata.get("omit_none"):
+                continue
+            out[f.metadata.get("key") or f.name] = _to_json(v)
+        return out
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Any:
+        """Read :meth:`to_json`'s layout (a live run's metrics or a saved run's JSON)."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{cls.__name__}: expected a JSON object, got {type(d).__name__}")
+        keys = {f.metadata.get("key") or f.name: f for f in fields(cls)}
+        missing = [k for k, f in keys.items() if k not in d and f.default is MISSING
+                   and f.default_factory is MISSING]
+        unknown = sorted(set(d) - set(keys))
+        if missing or unknown:
+            raise ValueError(f"not a {cls.__name__}: " + "; ".join(
+                [f"missing {missing}"] * bool(missing) + [f"unknown keys {unknown}"] * bool(unknown)))
+        return cls(**{f.name: d[k] for k, f in keys.items() if k in d})
 
 
 def _check_extra(kind: str, extra: Mapping[str, Any], reserved: set[str]) -> None:
@@ -199,12 +354,8 @@ class EnsembleScore:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "EnsembleScore":
-        known = cls.KEYS
-        missing = known - set(d)
-        if missing:
-            raise ValueError(f"not an ensemble score: missing {sorted(missing)}")
-        return cls(d["lambda"], d["error"], d["error_per_m0"], d["pred_mean"], d["pred_std"],
-                   {k: v for k, v in d.items() if k not in known})
+        extra = split_extra("ensemble score", d, cls.KEYS)
+        return cls(d["lambda"], d["error"], d["error_per_m0"], d["pred_mean"], d["pred_std"], extra)
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,13 +391,9 @@ class PatchSideResult:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "PatchSideResult":
-        known = cls.KEYS
-        missing = known - {"simulation_cost"} - set(d)
-        if missing:
-            raise ValueError(f"not a patch-side result: missing {sorted(missing)}")
+        extra = split_extra("patch-side result", d, cls.KEYS, cls.KEYS - {"simulation_cost"})
         return cls(int(d["ell"]), int(d["K"]), int(d["n_pairs"]), d.get("simulation_cost", {}),
-                   {k: EnsembleScore.from_json(m) for k, m in d["models"].items()},
-                   {k: v for k, v in d.items() if k not in known})
+                   {k: EnsembleScore.from_json(m) for k, m in d["models"].items()}, extra)
 
 
 def patch_sides(metrics: Mapping[str, Any]) -> list[PatchSideResult]:
