@@ -13,9 +13,7 @@ value with a (roughly 95 %) interval ``[lo, hi]`` and a note saying where the in
 * :meth:`Estimate.from_se` — a value and a standard error from elsewhere (a fit's), ±1.96 s.e.;
 * :meth:`Estimate.bootstrap_groups` — independent groups of different sizes, each resampled on its own;
 * :meth:`Estimate.from_replicates` — a value and bootstrap replicates computed elsewhere;
-* :meth:`Estimate.worst_case` — the worst of independent units, up to a prediction bound for one more;
-* :func:`paired_log_ratio` / :func:`unpaired_log_ratio` — two methods compared on the same seeds, or
-  on independent samples (Welch).
+* :meth:`Estimate.worst_case` — the worst of independent units, up to a prediction bound for one more.
 
 The comparisons return ``True`` (the interval supports the statement), ``False`` (the interval
 excludes it) or ``None`` (the interval straddles the line: the run cannot decide):
@@ -269,25 +267,3 @@ def paired_log_ratio(a: Sequence[float], b: Sequence[float], what: str = "seeds"
         raise ValueError("log-ratios need positive values")
     return Estimate.of_samples(np.log(a / b), what=f"paired {what}")
 
-
-def unpaired_log_ratio(a: Sequence[float], b: Sequence[float], what: str = "models") -> Estimate:
-    r"""log(geometric mean of ``a`` / geometric mean of ``b``) for two *independent* samples (e.g. the
-    errors of models trained on two different autoencoders), with Welch's interval
-
-    .. math::  \overline{\log a} - \overline{\log b} \pm t_{0.975,\nu}
-               \sqrt{s_a^2/n_a + s_b^2/n_b},\qquad
-               \nu = \frac{(s_a^2/n_a + s_b^2/n_b)^2}{(s_a^2/n_a)^2/(n_a-1) + (s_b^2/n_b)^2/(n_b-1)}
-
-    (ν rounded down: the conservative choice). Needs at least two positive values on each side."""
-    la, lb = (np.log(np.asarray(v, float)) if np.all(np.asarray(v, float) > 0) else None for v in (a, b))
-    if la is None or lb is None:
-        raise ValueError("log-ratios need positive values")
-    if la.ndim != 1 or lb.ndim != 1 or len(la) < 2 or len(lb) < 2:
-        raise ValueError(f"an unpaired interval needs two 1-d samples of at least two values, got {len(la)} and {len(lb)}")
-    va, vb = la.var(ddof=1) / len(la), lb.var(ddof=1) / len(lb)
-    d = float(la.mean() - lb.mean())
-    if va + vb == 0:
-        return Estimate(d, d, d, f"Welch over {len(la)} and {len(lb)} {what} (no spread)")
-    nu = (va + vb) ** 2 / (va ** 2 / (len(la) - 1) + vb ** 2 / (len(lb) - 1))
-    half = t975(max(1, math.floor(nu))) * math.sqrt(va + vb)
-    return Estimate(d, d - half, d + half, f"Welch over {len(la)} and {len(lb)} {what}")

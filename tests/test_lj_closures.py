@@ -12,7 +12,7 @@ import pytest
 from support import results as results_module
 from support.experiments import lj_closures, prepare
 from support.results import saved_result, variant_result
-from support.uncertainty import unpaired_log_ratio
+from support.uncertainty import paired_log_ratio
 
 
 def test_every_closure_command_is_a_valid_paper_run_with_its_changes():
@@ -46,15 +46,18 @@ def test_variant_results_are_read_by_name_and_label(tmp_path, monkeypatch):
         variant_result("lj_structures", "../paper")
 
 
-def test_error_changes_are_unpaired_and_precision_changes_paired_by_seed():
+def test_error_changes_pair_models_by_seed():
     saved = saved_result("lj_structures")
     lx = lj_closures.errors(saved, "mlp", "lx")
     assert lx.tolist() == saved.metrics["results"]["paper"]["mlp"]["lx"]["same start"]["per_model"]
     assert lj_closures.errors(saved, "onsagernet", "lx", "uniform") is None     # no such ensemble
     assert lj_closures.error_change(saved, saved, "onsagernet", "lx", "uniform") is None
-    # a run against itself: no change, Welch's interval of two identical samples
+    # a run against itself: no change, a point interval; against a run with fewer models, its seeds only
     e = lj_closures.error_change(saved, saved, "mlp", "lx")
-    assert e.value == 0 and e == unpaired_log_ratio(lx, lx)
+    assert (e.value, e.lo, e.hi) == (0, 0, 0) and "5 paired seeds" in e.how
+    fewer = _variant(saved, scale_lx=0.5)
+    fewer.metrics["results"]["paper"]["mlp"]["lx"]["same start"]["per_model"] = (lx[:3] * 0.5).tolist()
+    assert lj_closures.error_change(fewer, saved, "mlp", "lx") == paired_log_ratio(lx[:3] * 0.5, lx[:3], "seeds")
     # paired by seed: the same models give a point at 0; the spread is the float64 run's seed spread
     p, spread = lj_closures.precision_change(saved, saved, "mlp", "lz")
     assert (p.value, p.lo, p.hi) == (0, 0, 0)
@@ -101,10 +104,17 @@ def test_closure_claims_follow_the_errors_they_compare():
     assert v["lxp_gains_more"].holds is True       # L_z unchanged, L_x,p × 0.1 (beyond L_z's wide seed spread)
     assert v["span_lowers_lxp"].holds is None and v["span_lowers_lxp"].measured == "—"   # not run
     assert v["float32_as_float64"].holds is True
-    # the same models twice: no change, and the interval straddles it (undecided, never "lower");
-    # a closure that doubles L_x,p's error is decided against; a float32 run on another closure is not compared
+    # the same models twice: exactly no change (decided: not lower); a closure that doubles L_x,p's
+    # error is decided against; a noisy change either way is undecided; a float32 run on another
+    # closure is not compared
     same = lj_closures.ClosureComparison({"adamw_f32": f32, "adam_l2_f32": f32})
-    assert {x.claim.key: x.holds for x in evaluate(same, list(lj_closures.CLAIMS))}["official_lowers_lxp"] is None
+    assert {x.claim.key: x.holds for x in evaluate(same, list(lj_closures.CLAIMS))}["official_lowers_lxp"] is False
+    noisy = _variant(f32)
+    for s in ("mlp", "onsagernet"):
+        per = noisy.metrics["results"]["paper"][s]["lx"]["same start"]
+        per["per_model"] = (np.array(per["per_model"]) * np.array([0.5, 2.0, 0.6, 1.8, 1.0])).tolist()
+    mixed = lj_closures.ClosureComparison({"adamw_f32": f32, "adam_l2_f32": noisy})
+    assert {x.claim.key: x.holds for x in evaluate(mixed, list(lj_closures.CLAIMS))}["official_lowers_lxp"] is None
     worse_lx = lj_closures.ClosureComparison({"adamw_f32": f32, "adam_l2_f32": _variant(f32, scale_lx=2.0)})
     assert {x.claim.key: x.holds for x in evaluate(worse_lx, list(lj_closures.CLAIMS))}["official_lowers_lxp"] is False
     other = lj_closures.ClosureComparison({"saved": saved, "adamw_f32": better})

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from support.uncertainty import (Estimate, above, all_of, any_of, below, paired_log_ratio, t975,
-                                 unpaired_log_ratio, within)
+from support.uncertainty import Estimate, above, all_of, any_of, below, paired_log_ratio, t975, within
 
 
 def test_interval_over_samples_is_the_t_interval():
@@ -105,21 +104,3 @@ def test_z_verdict_is_three_valued_and_refuses_nan():
     with pytest.raises(ValueError, match="finite"):
         z_verdict(float("nan"))
 
-
-def test_unpaired_log_ratio_is_welchs_interval_on_the_logs():
-    # equal spreads, n = 3 each: nu = 4 exactly, so the half-width is t(4) * sqrt(2 s^2 / 3)
-    a, b = np.array([2.0, 2.2, 1.8]), np.array([1.0, 1.1, 0.9])
-    e = unpaired_log_ratio(a, b)
-    s = np.log(a).std(ddof=1)
-    assert e.value == pytest.approx(math.log(2.0))
-    assert e.hi - e.value == pytest.approx(2.776 * math.sqrt(2 * s**2 / 3))
-    assert "Welch over 3 and 3" in e.how
-    # unequal spreads and sizes: fewer degrees of freedom than the pooled n_a + n_b - 2
-    wide = unpaired_log_ratio([1.0, 3.0, 0.5, 2.0, 1.5], [1.0, 1.01])
-    assert wide.lo < 0 < wide.hi
-    # no spread: a point interval; bad input: clear errors
-    assert unpaired_log_ratio([2, 2], [1, 1]).lo == pytest.approx(math.log(2))
-    with pytest.raises(ValueError, match="positive"):
-        unpaired_log_ratio([1, -1], [1, 2])
-    with pytest.raises(ValueError, match="at least two"):
-        unpaired_log_ratio([1], [1, 2])
