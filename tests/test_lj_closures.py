@@ -123,3 +123,28 @@ def test_closure_claims_follow_the_errors_they_compare():
     # float32 errors three times the float64 ones are far outside the seed spread
     worse = lj_closures.ClosureComparison({"saved": saved, "adamw_f32": _variant(f32, scale_lz=3.0)})
     assert {x.claim.key: x.holds for x in evaluate(worse, list(lj_closures.CLAIMS))}["float32_as_float64"] is False
+
+
+def test_mlp_extensions_replace_the_mlp_ensembles_they_extend():
+    """A closure's MLP extension (same store, six seeds) is what the comparison reads for the MLP under
+    the paper protocol; OnsagerNet still comes from the closure's own run. Its command differs from
+    the closure's only in what it trains and where it writes."""
+    from support.claims import evaluate
+    words = shlex.split(lj_closures.command("adam_l2_f32", mlp_extension=True))
+    sets = dict(words[i + 1].split("=", 1) for i, w in enumerate(words) if w == "--set")
+    _, cfg = prepare("lj_structures", scale="paper", overrides=sets)
+    assert (tuple(cfg.structures), tuple(cfg.protocols), cfg.ensemble) == (("mlp",), ("paper",), lj_closures.MLP_SEEDS)
+    assert cfg.ae.optimizer == "adam_l2" and cfg.precision == "float32"
+    assert "results/stores/lj_structures-adam_l2_f32 " in lj_closures.command("adam_l2_f32", mlp_extension=True)
+    assert words[-1] == "results/variants/lj_structures-adam_l2_f32_mlp6"
+
+    saved = saved_result("lj_structures")
+    base, better = _variant(saved), _variant(saved, scale_lx=0.5)
+    ext = _variant(saved, scale_lx=0.25)                            # six-seed MLP run: the one read
+    c = lj_closures.ClosureComparison({"adamw_f32": base, "adam_l2_f32": better, "adam_l2_f32_mlp6": ext})
+    assert c.run_for("adam_l2_f32", "mlp") is ext and c.run_for("adam_l2_f32", "onsagernet") is better
+    assert c.run_for("adam_l2_f32", "mlp", "uniform") is better and c.run_for("pca_span_f32", "mlp") is None
+    assert math.exp(c.change("adam_l2_f32", "adamw_f32", "mlp", "lx").value) == pytest.approx(0.25)
+    assert math.exp(c.change("adam_l2_f32", "adamw_f32", "onsagernet", "lx").value) == pytest.approx(0.5)
+    v = {x.claim.key: x for x in evaluate(c, list(lj_closures.CLAIMS))}
+    assert "MLP × 0.25" in v["official_lowers_lxp"].measured

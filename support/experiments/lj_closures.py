@@ -78,18 +78,37 @@ def closure(label: str) -> Closure:
     return CLOSURES[label]
 
 
-def command(label: str) -> str:
+#: the MLP's ensembles under the paper protocol are extended to this many seeds (an MLP model costs a
+#: fraction of an OnsagerNet one, and three pairs of models leave most changes undecided)
+MLP_SEEDS = 6
+
+
+def extension(label: str) -> str:
+    """The label of closure ``label``'s run with the MLP extended to :data:`MLP_SEEDS` seeds."""
+    return f"{closure(label).label}_mlp{MLP_SEEDS}"
+
+
+def command(label: str, *, mlp_extension: bool = False) -> str:
     """The command that writes the saved run of closure ``label`` (two workers; ``--records`` keeps the
-    store's records in the repository so an interrupted study resumes from any clone)."""
+    store's records in the repository so an interrupted study resumes from any clone). With
+    ``mlp_extension``: the run of the MLP alone under the paper protocol with :data:`MLP_SEEDS` seeds,
+    from the same store (its first three models are the closure run's)."""
     c = closure(label)
-    sets = " ".join(f"--set '{k}={json.dumps(v)}'" for k, v in COMMON + c.changes)
+    changes = dict(COMMON + c.changes)
+    if mlp_extension:
+        changes.update(structures=["mlp"], protocols=["paper"], ensemble=MLP_SEEDS)
+        changes.pop(UNIFORM_MLP[0], None)
+    sets = " ".join(f"--set '{k}={json.dumps(v)}'" for k, v in changes.items())
+    out = extension(label) if mlp_extension else label
     return (f"python -m support run lj_structures --scale paper {sets} --workers 2 "
-            f"--records results/stores/lj_structures-{label} --out results/variants/lj_structures-{label}")
+            f"--records results/stores/lj_structures-{label} --out results/variants/lj_structures-{out}")
 
 
 def saved_runs() -> dict[str, ExperimentResult]:
-    """The closures' runs saved in the repository, by label (those not run yet are left out)."""
-    runs = {label: variant_result("lj_structures", label) for label in CLOSURES}
+    """The closures' runs (and their MLP extensions) saved in the repository, by label (those not run
+    yet are left out)."""
+    labels = [x for label in CLOSURES for x in (label, extension(label))]
+    runs = {label: variant_result("lj_structures", label) for label in labels}
     return {label: r for label, r in runs.items() if r is not None}
 
 
@@ -254,11 +273,19 @@ class ClosureComparison:
     def provenance(self) -> str:
         return "; ".join(f"{label}: {run.provenance()}" for label, run in self.runs.items())
 
+    def run_for(self, label: str, structure: str, protocol: str = "paper") -> ExperimentResult | None:
+        """The run that holds closure ``label``'s ensemble of ``structure`` under ``protocol``: its MLP
+        extension for the MLP under the paper protocol when saved, else its own run (None: not saved)."""
+        if structure == "mlp" and protocol == "paper" and label in CLOSURES and extension(label) in self.runs:
+            return self.runs[extension(label)]
+        return self.runs.get(label)
+
     def change(self, label: str, base: str, structure: str, key: str, protocol: str = "paper") -> Estimate | None:
-        """:func:`error_change` of run ``label`` against run ``base`` (None when either is not saved)."""
-        if label not in self.runs or base not in self.runs:
+        """:func:`error_change` of closure ``label`` against closure ``base`` (None when either is not saved)."""
+        a, b = self.run_for(label, structure, protocol), self.run_for(base, structure, protocol)
+        if a is None or b is None:
             return None
-        return error_change(self.runs[label], self.runs[base], structure, key, protocol)
+        return error_change(a, b, structure, key, protocol)
 
 
 def _in_words(e: Estimate) -> str:
@@ -291,11 +318,11 @@ CLAIMS.add("span_lowers_lxp", "with the closure's first layer restricted to the 
 @CLAIMS.add("lxp_gains_more", "the official optimiser helps L_x,p more than L_z (per seed, the change of "
             "L_x,p's error is below that of L_z's, MLP and OnsagerNet, paper protocol)", expect={"paper": True})
 def _gains_more(c: ClosureComparison):
-    if "adam_l2_f32" not in c.runs or "adamw_f32" not in c.runs:
-        return None
     diffs = {}
     for s in ("mlp", "onsagernet"):
-        a, b = c.runs["adam_l2_f32"], c.runs["adamw_f32"]
+        a, b = c.run_for("adam_l2_f32", s), c.run_for("adamw_f32", s)
+        if a is None or b is None:
+            return None
         per_loss = {key: (errors(a, s, key), errors(b, s, key)) for key in ("lx", "lz")}
         if any(x is None or y is None for x, y in per_loss.values()):
             return None
@@ -309,9 +336,10 @@ def _gains_more(c: ClosureComparison):
 
 def _beats(label: str):
     def measure(c: ClosureComparison):
-        if label not in c.runs:
+        runs = {s: c.run_for(label, s) for s in ("mlp", "onsagernet")}
+        if any(r is None for r in runs.values()):
             return None
-        es = {s: ratio_estimate(c.runs[label], "paper", s) for s in ("mlp", "onsagernet")}
+        es = {s: ratio_estimate(r, "paper", s) for s, r in runs.items()}
         if any(e is None for e in es.values()):
             return None, "a model diverged: no paired interval"
         return (all_of(above(e, 0.0) for e in es.values()),
@@ -335,7 +363,7 @@ def _precision(c: ClosureComparison):
     verdicts, words = [], []
     for s in ("mlp", "onsagernet"):
         for key, label in (("lz", "L_z"), ("lx", "L_x,p")):
-            e, spread = precision_change(c.runs["adamw_f32"], c.runs["saved"], s, key)
+            e, spread = precision_change(c.run_for("adamw_f32", s), c.runs["saved"], s, key)
             verdicts.append(within(e, 0.0, spread))
             words.append(f"{STRUCTURE_LABELS[s]} {label} {_in_words(e)} vs seed spread × {math.exp(spread):.2f}")
     return all_of(verdicts), "; ".join(words)
