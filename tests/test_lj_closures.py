@@ -65,15 +65,21 @@ def test_error_changes_pair_models_by_seed():
     assert lj_closures.same_closure(saved, saved)
 
 
-def test_tables_have_a_row_per_run_and_ensemble():
+def test_tables_have_a_row_per_closure_and_ensemble():
     saved = saved_result("lj_structures")
-    noise = lj_closures.noise_table({"saved": saved})
-    assert len(noise.rows) == 1 and noise.rows[0][1] == f"{saved.metrics['closure_diagnostics']['noise_ratio_T']:.3f}"
-    errs = lj_closures.errors_table({"saved": saved})
-    assert [r[2:4] for r in errs.rows] == [["MLP", "paper"], ["OnsagerNet", "paper"], ["MLP", "uniform"]]
-    r = errs.rows[0][-1]
+    c = lj_closures.ClosureComparison({"saved": saved, "adamw_f32": _variant(saved, config={"precision": "float32"})})
+    noise = lj_closures.noise_table(c)
+    assert len(noise.rows) == 2 and noise.rows[0][1] == f"{saved.metrics['closure_diagnostics']['noise_ratio_T']:.3f}"
+    errs = lj_closures.errors_table(c)
+    assert [r[2:4] for r in errs.rows[:3]] == [["MLP", "paper"], ["OnsagerNet", "paper"], ["MLP", "uniform"]]
+    assert len(errs.rows) == 6 and errs.rows[3][1] == "float32"
     gm = math.exp(np.mean(np.log(lj_closures.errors(saved, "mlp", "lz") / lj_closures.errors(saved, "mlp", "lx"))))
-    assert r.startswith(f"{gm:.2f} [")
+    assert errs.rows[0][-1].startswith(f"{gm:.2f} [")
+    prec = lj_closures.precision_table(c)
+    assert [r[:3] for r in prec.rows] == [["MLP", "L_z", "5"], ["MLP", "L_x,p", "5"], ["OnsagerNet", "L_z", "5"],
+                                          ["OnsagerNet", "L_x,p", "5"]]
+    assert prec.rows[0][5].startswith("1.000 [1.000, 1.000]")
+    assert lj_closures.noise_error_figure(c) is not None
 
 
 def _variant(base, *, scale_lx=1.0, scale_lz=1.0, config=None, rho=None):

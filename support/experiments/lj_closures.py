@@ -162,12 +162,23 @@ def _ratio(run: ExperimentResult, protocol: str, structure: str) -> str:
     return "—" if e is None else f"{math.exp(e.value):.2f} [{math.exp(e.lo):.2f}, {math.exp(e.hi):.2f}]"
 
 
-def noise_table(runs: dict[str, ExperimentResult]) -> Table:
-    """Per run (``runs``: row title → run), its closure's label noise before any latent model is
+#: the ensembles the comparison reports: (protocol, structure)
+ENSEMBLES = (("paper", "mlp"), ("paper", "onsagernet"), ("uniform", "mlp"))
+
+#: row titles of the comparison's runs, in the order the tables and the figure show them
+TITLES = {"saved": "AdamW, cosine — the saved run (float64)",
+          **{label: c.title for label, c in CLOSURES.items()}}
+
+
+def noise_table(comparison: ClosureComparison) -> Table:
+    """Per closure of ``comparison`` (:data:`TITLES` order), its label noise before any latent model is
     trained: ρ of L_x,p's implied labels at p = 1/16 (T row, closure median), the capture
     Σ‖J^†Jf‖²/Σ‖f‖² and the first layer's share of ‖W₁‖² in the training data's span."""
     rows = []
-    for title, run in runs.items():
+    for label, title in TITLES.items():
+        run = comparison.runs.get(label)
+        if run is None:
+            continue
         d = run.metrics["closure_diagnostics"]
         shares, capture = d.get("subspace_shares") or {}, d.get("capture")
         rows.append([title, f"{d['noise_ratio_T']:.3f}", f"{d['noise_ratio_closure_median']:.3f}",
@@ -179,18 +190,16 @@ def noise_table(runs: dict[str, ExperimentResult]) -> Table:
                          "paper preset (800 atoms), per closure; — : not recorded by that run.")
 
 
-#: the ensembles the comparison reports: (protocol, structure)
-ENSEMBLES = (("paper", "mlp"), ("paper", "onsagernet"), ("uniform", "mlp"))
-
-
-def errors_table(runs: dict[str, ExperimentResult]) -> Table:
-    """Per run (``runs``: row title → run) and ensemble of :data:`ENSEMBLES`: the mean relative
-    errors on T of L_z and L_x,p and their ratio L_z / L_x,p (geometric mean of the per-seed ratios
-    with its 95 % interval)."""
+def errors_table(comparison: ClosureComparison) -> Table:
+    """Per closure of ``comparison`` and ensemble of :data:`ENSEMBLES` (read from
+    :meth:`ClosureComparison.run_for`: the MLP extension where saved): the mean relative errors on T
+    of L_z and L_x,p and their ratio L_z / L_x,p (geometric mean of the per-seed ratios with its 95 %
+    interval)."""
     rows = []
-    for title, run in runs.items():
+    for label, title in TITLES.items():
         for protocol, s in ENSEMBLES:
-            lz = errors(run, s, "lz", protocol)
+            run = comparison.run_for(label, s, protocol)
+            lz = None if run is None else errors(run, s, "lz", protocol)
             if lz is None:
                 continue
             rows.append([title, run.config.get("precision", "float64"), STRUCTURE_LABELS[s], protocol,
@@ -202,42 +211,18 @@ def errors_table(runs: dict[str, ExperimentResult]) -> Table:
                          "relative error on T over the test runs, mean over the models.")
 
 
-def noise_error_figure(runs: dict[str, ExperimentResult]):
-    """Each closure's label noise ρ on T (x) against the relative errors on T of its models (y, log),
-    L_z and L_x,p, one panel per structure under the paper protocol: if label noise sets L_x,p's floor,
-    L_x,p's errors fall with ρ while L_z's stay put. Markers: one per model; the runs' titles label the
-    points (``runs``: title → run, in the order of the legend)."""
-    from ..plotting import figure, method_colour
-    structures = [s for s in ("mlp", "onsagernet") if any(errors(r, s, "lz") is not None for r in runs.values())]
-    fig, axes = figure(len(structures), 1, width=3.6, height=3.2, sharey=True)
-    markers = "osD^v"
-    for ax, s in zip(axes[0], structures):
-        for i, (title, run) in enumerate(runs.items()):
-            rho = run.metrics["closure_diagnostics"]["noise_ratio_T"]
-            for key, label in (("lz", "L_z"), ("lx", "L_x,p")):
-                e = errors(run, s, key)
-                if e is None:
-                    continue
-                ax.scatter(np.full(len(e), rho), e, marker=markers[i % len(markers)], s=22, alpha=0.75,
-                           color=method_colour("L_z" if key == "lz" else "L_x"),
-                           label=f"{label}: {title}")
-        ax.set(xlabel="label noise ρ on T of the closure", yscale="log", title=STRUCTURE_LABELS[s])
-    axes[0, 0].set_ylabel("relative error on T (per model)")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
-    return fig
-
-
-
-def precision_table(f32: ExperimentResult, f64: ExperimentResult) -> Table:
-    """float32 against float64 on the same closure and seeds, per structure and loss (paper protocol):
-    the mean errors over the seeds both runs have, the paired ratio (geometric mean of error₃₂/error₆₄
-    per seed, with its 95 % interval) and the float64 run's seed spread (× e^s, s = standard deviation
-    of log error over its models) that the ratio is to be compared with."""
+def precision_table(comparison: ClosureComparison) -> Table:
+    """float32 (the ``adamw_f32`` closure, its MLP extension where saved) against float64 (the saved
+    run) on the same closure and seeds, per structure and loss (paper protocol): the mean errors over
+    the seeds both runs have, the paired ratio (geometric mean of error₃₂/error₆₄ per seed, with its
+    95 % interval) and the float64 run's seed spread (× e^s, s = standard deviation of log error over
+    its models) that the ratio is to be compared with."""
+    f64 = comparison.runs.get("saved")
     rows = []
     for s in ("mlp", "onsagernet"):
+        f32 = comparison.run_for("adamw_f32", s)
         for key, label in (("lz", "L_z"), ("lx", "L_x,p")):
-            got = precision_change(f32, f64, s, key)
+            got = None if f32 is None or f64 is None else precision_change(f32, f64, s, key)
             if got is None:
                 continue
             e, spread = got
@@ -250,6 +235,32 @@ def precision_table(f32: ExperimentResult, f64: ExperimentResult) -> Table:
                   "seed spread (float64)"], rows,
                  caption="Latent models trained in float32 and in float64 on the same closure, data and seeds "
                          "(lj_structures' paper preset, paper protocol): relative error on T, mean over the seeds.")
+
+
+def noise_error_figure(comparison: ClosureComparison):
+    """Each closure's label noise ρ on T (x) against the relative errors on T of its models (y, log),
+    L_z and L_x,p, one panel per structure under the paper protocol: if label noise sets L_x,p's floor,
+    L_x,p's errors fall with ρ while L_z's stay put. One marker per model and closure (:data:`TITLES`)."""
+    from ..plotting import figure, method_colour
+    structures = [s for s in ("mlp", "onsagernet")
+                  if any(comparison.run_for(label, s) is not None for label in TITLES)]
+    fig, axes = figure(len(structures), 1, width=3.6, height=3.2, sharey=True)
+    markers = "osD^v"
+    for ax, s in zip(axes[0], structures):
+        for i, (label, title) in enumerate(TITLES.items()):
+            run = comparison.run_for(label, s)
+            if run is None:
+                continue
+            rho = comparison.runs[label].metrics["closure_diagnostics"]["noise_ratio_T"]
+            for key, loss in (("lz", "L_z"), ("lx", "L_x,p")):
+                e = errors(run, s, key)
+                ax.scatter(np.full(len(e), rho), e, marker=markers[i % len(markers)], s=22, alpha=0.75,
+                           color=method_colour("L_z" if key == "lz" else "L_x"), label=f"{loss}: {title}")
+        ax.set(xlabel="label noise ρ on T of the closure", yscale="log", title=STRUCTURE_LABELS[s])
+    axes[0, 0].set_ylabel("relative error on T (per model)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
+    return fig
 
 
 # ------------------------------------------------------------------------------------ claims
