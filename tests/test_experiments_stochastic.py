@@ -4,6 +4,7 @@ the SPDE pipeline (aligned tiling, σ initialisation, MMD), and tiny end-to-end 
 import copy
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from support.budget import ForceBudget
 from support.claims import evaluate
 from support.experiments import sde_closure as sc
 from support.experiments import stochastic_predator_prey as spp
+from support.results import _jsonable, saved_result
 from support.stochastic import LatentPairs, ZScaler
 from support.stochastic.study import initial_sigma, mmd_curves
 from support.systems.spde_predator_prey import TEST_PARAMETERS
@@ -174,22 +176,26 @@ def test_stochastic_predator_prey_tiny_run_end_to_end():
     cfg = _tiny_spde_config()
     res = spp.run(cfg, seed=0, progress=False)
     json.dumps(res.to_json())
-    m = res.metrics
-    assert m["K"] == 4 and m["lambdas"] == [1.0, 2.0, 4.0, 8.0, 16.0]
-    table = m["summary"]["mmd_time_avg"]
+    m = spp.typed(res)
+    assert m.K == 4 and m.lambdas == (1.0, 2.0, 4.0, 8.0, 16.0)
+    # the typed result is the metrics' layout, both ways (a live run and its JSON)
+    saved = json.loads(json.dumps(res.to_json()))["metrics"]
+    assert json.loads(json.dumps(_jsonable(m.to_json(), 6))) == saved
+    assert json.loads(json.dumps(_jsonable(spp.StudyResult.from_json(saved).to_json(), 6))) == saved
+    table = m.summary.mmd_time_avg
     assert list(table) == spp.model_labels(cfg)
     for label, row in table.items():                          # the summary is the mean over seeds
-        assert math.isfinite(row["mean"]) and row["mean"] == pytest.approx(np.mean(row["per_seed"])), label
-    seed0 = m["per_seed"][0]["models"]
-    assert len(seed0[spp.NAIVE]["mmd_curve"]) == cfg.n_steps // cfg.test_record_every + 1
-    assert len(seed0[spp.NAIVE]["mmd_per_condition"]) == 2
+        assert math.isfinite(row.mean) and row.mean == pytest.approx(np.mean(row.per_seed)), label
+    seed0 = m.per_seed[0].models
+    assert len(seed0[spp.NAIVE].mmd_curve) == cfg.n_steps // cfg.test_record_every + 1
+    assert len(seed0[spp.NAIVE].mmd_per_condition) == 2
     # traces are reported relative to λ = K's own; λ only rescales the learned σσᵀ (σ starts at
     # the zero-drift optimum for its λ and L_p sees λσσᵀ only), so the ratio is K/λ — after 30
     # steps to within 5 % for λ ≤ 2K, 16 % at 4K (λ = 16); the ratios span a factor 16
-    for lam in m["lambdas"]:
-        assert table[spp.lambda_label(lam)]["diffusion_vs_K"] == pytest.approx(4.0 / lam, rel=0.25), lam
+    for lam in m.lambdas:
+        assert table[spp.lambda_label(lam)].diffusion_vs_K == pytest.approx(4.0 / lam, rel=0.25), lam
     # every simulation is counted exactly
-    c = m["simulation_cost"]
+    c = m.simulation_cost
     assert c["small_system"] == cfg.n_train_traj * cfg.n_steps * cfg.n_small
     assert c["partial_evolution"] == cfg.n_pairs * cfg.patch
     assert c["ground_truth"] == 2 * cfg.n_test_traj * cfg.n_steps * cfg.n_large
@@ -205,8 +211,8 @@ def test_stochastic_predator_prey_tiny_run_end_to_end():
     # the chapter's tables, numbers and claims read this result's keys
     assert [r[0] for r in spp.summary_table(res).rows] == spp.model_labels(cfg)
     assert set(spp.phase_ratios(res)) == {"transient", "late"}
-    trace = seed0[spp.lambda_label(4.0)]["diffusion_trace"]
-    assert spp.step_variance(res) == pytest.approx(4 * trace * m["dt"] / spp.LATENT_DIM)
+    trace = seed0[spp.lambda_label(4.0)].diffusion_trace
+    assert spp.step_variance(res) == pytest.approx(4 * trace * m.dt / spp.LATENT_DIM)
     verdicts = {v.claim.key: v for v in evaluate(res, spp.CLAIMS)}
     assert all(v.measured != "—" for v in verdicts.values())          # every claim reads this result's keys
     assert verdicts["cost"].holds
@@ -231,12 +237,21 @@ def test_stochastic_predator_prey_tiny_run_end_to_end():
 
 
 def _spp_result(per_condition: dict[str, list[list[float]]]) -> "ExperimentResult":
-    """A run whose models have the given per-condition MMD² in each seed (K = 4)."""
+    """A run whose models have the given per-condition MMD² in each seed (K = 4; every other number a
+    placeholder)."""
     from support.results import ExperimentResult
-    seeds = [{"models": {label: {"mmd_per_condition": rows[i]} for label, rows in per_condition.items()}}
-             for i in range(len(next(iter(per_condition.values()))))]
-    return ExperimentResult("stochastic_predator_prey", "quick", 0, {}, {"K": 4, "lambdas": [1.0, 4.0],
-                                                                          "per_seed": seeds})
+    bands = {"obs_mean": [[0.0, 0.0]], "obs_std": [[1.0, 1.0]]}
+
+    def score(rows):
+        return {"mmd_curve": [0.0], "mmd_per_condition": rows, "mmd_time_avg": float(np.mean(rows)),
+                "std_ratio": [1.0, 1.0], "diffusion_trace": 1.0, **bands}
+    n_seeds = len(next(iter(per_condition.values())))
+    seeds = [{"models": {label: score(rows[i]) for label, rows in per_condition.items()}, "truth": bands,
+              "additivity_gap": 0.0} for i in range(n_seeds)]
+    summary = {"mmd_time_avg": {}, "best_lambda": 4.0}
+    return ExperimentResult("stochastic_predator_prey", "quick", 0, {}, spp.StudyResult.from_json(
+        {"summary": summary, "simulation_cost": {}, "K": 4, "lambdas": [1.0, 4.0], "dt": 0.01,
+         "per_seed": seeds}).to_json())
 
 
 def test_spp_k_beats_is_three_valued_per_seed_over_test_conditions():
@@ -252,9 +267,28 @@ def test_spp_k_beats_is_three_valued_per_seed_over_test_conditions():
     worse = _spp_result({K: [cond], one: [[c / 2 for c in cond]], spp.NAIVE: [[10 * c for c in cond]]})
     assert measure(worse)[0] is False
     # one seed that cannot decide leaves the claim undecided even when the other seed decides it
-    two = _spp_result({K: [cond, cond], one: [[2 * c for c in cond], mixed.metrics["per_seed"][0]["models"][one][
-        "mmd_per_condition"]], spp.NAIVE: [[10 * c for c in cond]] * 2})
+    two = _spp_result({K: [cond, cond], one: [[2 * c for c in cond],
+                                              spp.typed(mixed).per_seed[0].models[one].mmd_per_condition],
+                       spp.NAIVE: [[10 * c for c in cond]] * 2})
     assert measure(two)[0] is None
+
+
+def test_saved_spp_run_reads_as_typed_result():
+    """The saved paper-scale run (never rewritten) reads through the typed reader, number for number."""
+    saved = saved_result("stochastic_predator_prey", "paper")
+    raw = json.loads((Path(__file__).resolve().parents[1] / "results" / "paper" / "stochastic_predator_prey"
+                      / "results.json").read_text())["metrics"]
+    m = spp.typed(saved)
+    assert m.K == raw["K"] and list(m.lambdas) == raw["lambdas"] and len(m.per_seed) == len(raw["per_seed"])
+    assert m.summary.best_lambda == raw["summary"]["best_lambda"]
+    assert m.summary.mmd_time_avg["naive"].mean == raw["summary"]["mmd_time_avg"]["naive"]["mean"]
+    s2, r2 = m.per_seed[2].models["λ=5"], raw["per_seed"][2]["models"]["λ=5"]
+    assert s2.mmd_time_avg == r2["mmd_time_avg"] and list(s2.mmd_per_condition) == r2["mmd_per_condition"]
+    assert s2.mmd_transient_per_condition is None             # saved before the windows were stored
+    assert m.per_seed[0].truth.obs_std.tolist() == raw["per_seed"][0]["truth"]["obs_std"]
+    assert json.loads(json.dumps(_jsonable(m.to_json(), 6))) == raw          # no key or number lost
+    with pytest.raises(ValueError, match="unknown keys"):
+        spp.ModelScore.from_json({**raw["per_seed"][0]["models"]["naive"], "surprise": 1})
 
 
 def test_bad_spde_configs_raise():

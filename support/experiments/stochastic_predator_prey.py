@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -43,7 +44,8 @@ from ..uncertainty import Estimate, above, all_of, below, paired_log_ratio, with
 from ..stochastic import (LatentSDE, MLPDecoder, PatchAdditiveEncoder, PatchClosureAutoencoder,
                           PatchGrid, PerChannelMLP, ZScaler, encode_pairs, partial_evolution, train_closure)
 from ..stochastic.upsampling import GridUpsampling, upsample_hierarchically
-from ..stochastic.pipeline import Ensemble, ModelSpec, fit_and_roll_out
+from ..stochastic.pipeline import (Ensemble, JsonRecord, ModelSpec, fit_and_roll_out, floats, frozen_mapping,
+                                   json_number, mapping_of, readonly_array, record_field, typed_metrics)
 from ..stochastic.study import SDESettings, mmd_curves, std_ratio
 from ..systems.spde_predator_prey import (TEST_PARAMETERS, PredatorPreySPDE, initial_state,
                                              sample_parameters)
@@ -125,6 +127,96 @@ NAIVE = "naive"
 def model_labels(cfg: Config) -> list[str]:
     """The λ sweep (partial target), then the naive baseline."""
     return [lambda_label(lam) for lam in cfg.lambdas] + [NAIVE]
+
+
+# ---------------------------------------------------------------------- typed results
+# What a run measures, as frozen records (support.stochastic.pipeline.JsonRecord): ``to_json`` writes
+# the layout of ``metrics`` that the saved run has (results/paper/stochastic_predator_prey/results.json),
+# ``from_json`` reads it from a live or a saved run, so claims, figures and the chapter read by attribute.
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Bands(JsonRecord):
+    """Mean and std over the ensemble of (ū, v̄) at every record, ``[R + 1, 2]`` each, for the test
+    condition ``band_condition``."""
+
+    obs_mean: np.ndarray = record_field(convert=readonly_array)
+    obs_std: np.ndarray = record_field(convert=readonly_array)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ModelScore(JsonRecord):
+    """One SDE of one seed scored against direct simulation of the large system: MMD² of the
+    standardised latents at every record (``mmd_curve``, mean over the test conditions), per test
+    condition (time-averaged, and over the transient / second-half windows of :func:`phase_ratios`;
+    the windows are absent from runs saved before they were stored), its overall time average, the
+    predicted/true std of (ū, v̄), the learned diffusion's size tr σσᵀ (standardised units; overall and
+    per test condition) and, as in :class:`Bands`, mean and std of (ū, v̄) over its ensemble."""
+
+    mmd_curve: tuple[float, ...] = record_field(convert=floats)
+    mmd_per_condition: tuple[float, ...] = record_field(convert=floats)
+    mmd_time_avg: float = record_field(convert=json_number)
+    mmd_transient_per_condition: tuple[float, ...] | None = record_field(convert=floats, omit_none=True,
+                                                                         default=None)
+    mmd_late_per_condition: tuple[float, ...] | None = record_field(convert=floats, omit_none=True, default=None)
+    std_ratio: tuple[float, ...] = record_field(convert=floats)
+    diffusion_trace: float = record_field(convert=json_number)
+    diffusion_trace_per_condition: tuple[float, ...] | None = record_field(convert=floats, omit_none=True,
+                                                                           default=None)
+    obs_mean: np.ndarray = record_field(convert=readonly_array)
+    obs_std: np.ndarray = record_field(convert=readonly_array)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class SeedResult(JsonRecord):
+    """One training seed: every model's score (``models``, in the order of :func:`model_labels`), the
+    true bands of the band condition and the closure's patch-additivity gap."""
+
+    models: Mapping[str, ModelScore] = record_field(convert=mapping_of(ModelScore.coerce))
+    truth: Bands = record_field(convert=Bands.coerce)
+    additivity_gap: float = record_field(convert=json_number)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class SweepRow(JsonRecord):
+    """One model over the seeds: time-averaged MMD² (mean, std and per seed), the diffusion's size
+    relative to the λ = K fit (mean over seeds) and the predicted/true std of (ū, v̄) (mean over seeds)."""
+
+    mean: float = record_field(convert=json_number)
+    std: float = record_field(convert=json_number)
+    per_seed: tuple[float, ...] = record_field(convert=floats)
+    diffusion_vs_K: float = record_field(convert=json_number)
+    std_ratio: tuple[float, ...] = record_field(convert=floats)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Summary(JsonRecord):
+    """The sweep over the seeds (``mmd_time_avg``: a :class:`SweepRow` per model) and the λ of the
+    sweep with the lowest mean MMD²."""
+
+    mmd_time_avg: Mapping[str, SweepRow] = record_field(convert=mapping_of(SweepRow.coerce))
+    best_lambda: float = record_field(convert=float)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class StudyResult(JsonRecord):
+    """A run, typed: the summary over seeds, the simulation cost per stage (site updates, and the
+    ``seconds`` each stage took), K, the λ of the sweep, the SDE step δt and every seed's result."""
+
+    summary: Summary = record_field(convert=Summary.coerce)
+    simulation_cost: Mapping[str, Any] = record_field(convert=frozen_mapping)
+    K: int = record_field(convert=int)
+    lambdas: tuple[float, ...] = record_field(convert=floats)
+    dt: float = record_field(convert=float)
+    per_seed: tuple[SeedResult, ...] = record_field(convert=lambda xs: tuple(map(SeedResult.coerce, xs)))
+
+    @property
+    def label_K(self) -> str:
+        """The label of the λ = K model."""
+        return lambda_label(float(self.K))
+
+
+def typed(result: ExperimentResult | Mapping[str, Any] | StudyResult) -> StudyResult:
+    """The typed result of a run (an :class:`ExperimentResult`, its ``metrics``, or already typed)."""
+    return typed_metrics(result, StudyResult)
 
 
 # ---------------------------------------------------------------------- training data
@@ -241,7 +333,8 @@ def diffusion_trace(model: LatentSDE, z: torch.Tensor, scaler: ZScaler) -> float
     return diag.sum(-1).mean().item()
 
 
-def evaluate_models(ensembles: dict[str, Ensemble], z_true: torch.Tensor, scaler: ZScaler, cfg: Config) -> dict:
+def evaluate_models(ensembles: dict[str, Ensemble], z_true: torch.Tensor, scaler: ZScaler,
+                    cfg: Config) -> dict[str, ModelScore]:
     """MMD² curves and their time average, the diffusion's size, and mean ± std of (ū, v̄) for the
     test condition ``cfg.band_condition``, for every model's ensembles (recorded like ``z_true``)."""
     out = {}
@@ -251,22 +344,22 @@ def evaluate_models(ensembles: dict[str, Ensemble], z_true: torch.Tensor, scaler
         curves = mmd_curves(pred, z_true, scaler)
         start = max(1, pred.shape[2] // 10)      # the ensembles start from one state: skip the first tenth
         n = curves.shape[1]
-        out[label] = {"mmd_curve": curves.mean(0).tolist(), "mmd_per_condition": curves.mean(1).tolist(),
-                      "mmd_time_avg": curves.mean().item(),
-                      # the windows of :func:`phase_ratios`, per test condition (the claims' paired unit)
-                      "mmd_transient_per_condition": curves[:, 1:n // 3].mean(1).tolist(),
-                      "mmd_late_per_condition": curves[:, n // 2:].mean(1).tolist(),
-                      "std_ratio": std_ratio(pred[..., :2], z_true[..., :2], start),
-                      "diffusion_trace": diffusion_trace(model, z_true.flatten(0, 2), scaler),
-                      "diffusion_trace_per_condition": [diffusion_trace(model, z_true[k].flatten(0, 1), scaler)
-                                                        for k in range(len(z_true))],
-                      "obs_mean": pred[c, ..., :2].mean(0).tolist(),
-                      "obs_std": pred[c, ..., :2].std(0).tolist()}
+        out[label] = ModelScore(
+            mmd_curve=curves.mean(0).tolist(), mmd_per_condition=curves.mean(1).tolist(),
+            mmd_time_avg=curves.mean().item(),
+            # the windows of :func:`phase_ratios`, per test condition (the claims' paired unit)
+            mmd_transient_per_condition=curves[:, 1:n // 3].mean(1).tolist(),
+            mmd_late_per_condition=curves[:, n // 2:].mean(1).tolist(),
+            std_ratio=std_ratio(pred[..., :2], z_true[..., :2], start),
+            diffusion_trace=diffusion_trace(model, z_true.flatten(0, 2), scaler),
+            diffusion_trace_per_condition=[diffusion_trace(model, z_true[k].flatten(0, 1), scaler)
+                                           for k in range(len(z_true))],
+            obs_mean=pred[c, ..., :2].mean(0).tolist(), obs_std=pred[c, ..., :2].std(0).tolist())
     return out
 
 
 def one_seed(system: PredatorPreySPDE, cfg: Config, seed: int, budgets: dict[str, ForceBudget],
-             progress: bool) -> dict:
+             progress: bool) -> SeedResult:
     """Training data → closure → SDEs → evaluation, for one seed."""
     gen = torch.Generator().manual_seed(seed)
     paths = small_trajectories(system, cfg, gen, budgets["small_system"], progress)
@@ -283,25 +376,25 @@ def one_seed(system: PredatorPreySPDE, cfg: Config, seed: int, budgets: dict[str
                                  n_records=z_true.shape[2] - 1, substeps=cfg.test_record_every, seed=seed,
                                  train=lambda spec: sde_train_config(cfg, seed, spec.name, progress))
     c = cfg.band_condition
-    truth = {"obs_mean": z_true[c, ..., :2].mean(0).tolist(), "obs_std": z_true[c, ..., :2].std(0).tolist()}
-    return {"models": evaluate_models(ensembles, z_true, scaler, cfg), "truth": truth,
-            "additivity_gap": encoder.additivity_gap(x[:256]).max().item()}
+    truth = Bands(obs_mean=z_true[c, ..., :2].mean(0).tolist(), obs_std=z_true[c, ..., :2].std(0).tolist())
+    return SeedResult(models=evaluate_models(ensembles, z_true, scaler, cfg), truth=truth,
+                      additivity_gap=encoder.additivity_gap(x[:256]).max().item())
 
 
-def summarise(per_seed: list[dict], cfg: Config) -> dict:
+def summarise(per_seed: list[SeedResult], cfg: Config) -> Summary:
     """Time-averaged MMD² per model (mean ± std over seeds), the best λ, and the diffusion size of
     each model relative to the λ = K one."""
     K = lambda_label(float(cfg.n_patches))
     table = {}
     for label in model_labels(cfg):
-        vals = [s["models"][label]["mmd_time_avg"] for s in per_seed]
-        trace = [s["models"][label]["diffusion_trace"] / s["models"][K]["diffusion_trace"] for s in per_seed]
+        vals = [s.models[label].mmd_time_avg for s in per_seed]
+        trace = [s.models[label].diffusion_trace / s.models[K].diffusion_trace for s in per_seed]
         mean, std = mean_std(vals)
-        ratios = np.mean([s["models"][label]["std_ratio"] for s in per_seed], axis=0)
-        table[label] = {"mean": mean, "std": std, "per_seed": vals, "diffusion_vs_K": mean_std(trace)[0],
-                        "std_ratio": ratios.tolist()}
-    sweep = {lam: table[lambda_label(lam)]["mean"] for lam in cfg.lambdas}
-    return {"mmd_time_avg": table, "best_lambda": min(sweep, key=sweep.get)}
+        ratios = np.mean([s.models[label].std_ratio for s in per_seed], axis=0)
+        table[label] = SweepRow(mean=mean, std=std, per_seed=vals, diffusion_vs_K=mean_std(trace)[0],
+                                std_ratio=ratios.tolist())
+    sweep = {lam: table[lambda_label(lam)].mean for lam in cfg.lambdas}
+    return Summary(mmd_time_avg=table, best_lambda=min(sweep, key=sweep.get))
 
 
 # ---------------------------------------------------------------------- figures and table
@@ -319,33 +412,34 @@ def _times(n: int, cfg: Config, dt: float) -> np.ndarray:
     return np.arange(n) * cfg.test_record_every * dt
 
 
-def figures(m: dict, cfg: Config) -> dict:
+def figures(metrics: dict, cfg: Config) -> dict:
     """Every figure of a run from its metrics (as ``results.json`` holds them: the first seed's
     curves and bands) and its config alone: the run draws its own figures with it, and a chapter the
     saved run's."""
-    first = m["per_seed"][0]
-    figs = {"mmd": _mmd_figure(first, m["summary"], cfg, m["dt"]), "bands": _band_figure(first, cfg, m["dt"])}
+    m = typed(metrics)
+    first = m.per_seed[0]
+    figs = {"mmd": _mmd_figure(first, m.summary, cfg, m.dt), "bands": _band_figure(first, cfg, m.dt)}
     for f in figs.values():
         plt.close(f)
     return figs
 
 
-def _mmd_figure(first: dict, summary: dict, cfg: Config, dt: float):
+def _mmd_figure(first: SeedResult, summary: Summary, cfg: Config, dt: float):
     fig, axes = figure(2, 1, width=4.4)
     a = axes[0, 0]
     top = 0.0
     for label in model_labels(cfg):
-        curve = first["models"][label]["mmd_curve"]
-        top = max(top, max(c for c in curve if c is not None))
+        curve = first.models[label].mmd_curve
+        top = max(top, np.nanmax(curve))
         a.plot(_times(len(curve), cfg, dt), curve, label=label, **_style(label, cfg))
     a.set(yscale="log", xlabel="time", ylabel="MMD² (mean over test conditions)", title="MMD² vs time")
     a.set_ylim(top=8 * top)                                   # room for the legend above the curves
     a.legend(fontsize=7, ncol=3, loc="upper center")
     a = axes[0, 1]
-    rows = [summary["mmd_time_avg"][lambda_label(lam)] for lam in cfg.lambdas]
-    a.errorbar(cfg.lambdas, [r["mean"] for r in rows], yerr=[r["std"] for r in rows], fmt="o-",
+    rows = [summary.mmd_time_avg[lambda_label(lam)] for lam in cfg.lambdas]
+    a.errorbar(cfg.lambdas, [r.mean for r in rows], yerr=[r.std for r in rows], fmt="o-",
                label="partial target")
-    a.axhline(summary["mmd_time_avg"][NAIVE]["mean"], color="#d62728", ls=":", label="naive (λ = 1)")
+    a.axhline(summary.mmd_time_avg[NAIVE].mean, color="#d62728", ls=":", label="naive (λ = 1)")
     a.axvline(cfg.n_patches, color="#2ca02c", ls="--", lw=1, label="λ = K")
     a.set(xscale="log", yscale="log", xlabel="λ", ylabel="time-averaged MMD²", title="MMD² vs λ")
     a.set_xticks(cfg.lambdas, [f"{lam:g}" for lam in cfg.lambdas])   # the swept λ
@@ -357,21 +451,21 @@ def _mmd_figure(first: dict, summary: dict, cfg: Config, dt: float):
     return fig
 
 
-def _band_figure(first: dict, cfg: Config, dt: float):
+def _band_figure(first: SeedResult, cfg: Config, dt: float):
     """Top: mean ± std of ū, v̄ for one test condition (the naive model leaves the frame). Bottom:
     the std over trajectories, where the factor √K between λ = 1 and λ = K shows."""
     fig, axes = figure(2, 2, width=4.4, height=3.4)
     K = lambda_label(float(cfg.n_patches))
-    shown = [("truth (large system)", first["truth"], {"color": "k", "lw": 1.2}),
-             (K, first["models"][K], _style(K, cfg)),
-             (lambda_label(1.0), first["models"][lambda_label(1.0)], {"color": "#1f77b4", "lw": 1.0}),
-             (NAIVE, first["models"][NAIVE], _style(NAIVE, cfg))]
+    shown = [("truth (large system)", first.truth, {"color": "k", "lw": 1.2}),
+             (K, first.models[K], _style(K, cfg)),
+             (lambda_label(1.0), first.models[lambda_label(1.0)], {"color": "#1f77b4", "lw": 1.0}),
+             (NAIVE, first.models[NAIVE], _style(NAIVE, cfg))]
     k, m = cfg.test_parameters[cfg.band_condition]
-    truth_mean = np.asarray(first["truth"]["obs_mean"])
+    truth_mean = np.asarray(first.truth.obs_mean)
     for j, name in enumerate(("ū", "v̄")):
         top, bottom = axes[0, j], axes[1, j]
         for label, rec, style in shown:
-            mean, std = np.asarray(rec["obs_mean"])[:, j], np.asarray(rec["obs_std"])[:, j]
+            mean, std = np.asarray(rec.obs_mean)[:, j], np.asarray(rec.obs_std)[:, j]
             t = _times(len(mean), cfg, dt)
             top.plot(t, mean, label=label, **style)
             top.fill_between(t, mean - std, mean + std, color=style["color"], alpha=0.2)
@@ -385,19 +479,19 @@ def _band_figure(first: dict, cfg: Config, dt: float):
     return fig
 
 
-def _comparison(summary: dict, cost: dict, cfg: Config) -> list[dict]:
-    table, K = summary["mmd_time_avg"], cfg.n_patches
+def _comparison(summary: Summary, cost: dict, cfg: Config) -> list[dict]:
+    table, K = summary.mmd_time_avg, cfg.n_patches
     notes = {lambda_label(float(K)): "λ = K (theory)", NAIVE: "naive baseline (λ = 1)"}
-    rows = [{"quantity": f"time-averaged MMD², {label}", "measured": table[label]["mean"], "paper": None,
+    rows = [{"quantity": f"time-averaged MMD², {label}", "measured": table[label].mean, "paper": None,
              "note": notes.get(label, "")} for label in model_labels(cfg)]
     rows[0]["note"] = "paper's values missing from the official mirror"
     predicted = {lambda_label(float(K)): (1.0, "theory: the true width"),
                  lambda_label(1.0): (K ** 0.5, "theory: √K too wide"),
                  NAIVE: (None, "small system + spatial spread")}
-    rows += [{"quantity": f"std ratio predicted/true of ū, {label}", "measured": table[label]["std_ratio"][0],
+    rows += [{"quantity": f"std ratio predicted/true of ū, {label}", "measured": table[label].std_ratio[0],
               "predicted": value, "note": note} for label, (value, note) in predicted.items()]
     return rows + [
-        {"quantity": "best λ of the sweep", "measured": summary["best_lambda"],
+        {"quantity": "best λ of the sweep", "measured": summary.best_lambda,
          "paper": float(paper_numbers.SPDE["n_patches"]), "note": "paper: λ = K (near-)optimal"},
         {"quantity": "K (patches)", "measured": K, "paper": paper_numbers.SPDE["n_patches"],
          "note": f"large domain {cfg.n_large} cells at the small system's spacing"},
@@ -425,14 +519,15 @@ LATENT_DIM = 4
 def summary_table(result: ExperimentResult) -> Table:
     """Per model: time-averaged MMD² (mean ± std over seeds), the learned diffusion's size relative
     to the λ = K fit (theory: K/λ), and the predicted/true std of ū and v̄."""
-    t, K = result.metrics["summary"]["mmd_time_avg"], result.metrics["K"]
-    n_seeds = len(result.metrics["per_seed"])
+    m = typed(result)
+    t, K = m.summary.mmd_time_avg, m.K
+    n_seeds = len(m.per_seed)
     rows = []
     for label, r in t.items():
         lam = None if label == NAIVE else float(label.split("=")[1])
-        mmd = f"{r['mean']:.4f}" + (f" ± {r['std']:.4f}" if n_seeds > 1 else "")
-        rows.append([label, mmd, fmt(r["diffusion_vs_K"]),
-                     "—" if lam is None else fmt(K / lam), fmt(r["std_ratio"][0]), fmt(r["std_ratio"][1])])
+        mmd = f"{r.mean:.4f}" + (f" ± {r.std:.4f}" if n_seeds > 1 else "")
+        rows.append([label, mmd, fmt(r.diffusion_vs_K),
+                     "—" if lam is None else fmt(K / lam), fmt(r.std_ratio[0]), fmt(r.std_ratio[1])])
     return Table(["model", "time-averaged MMD²", "tr σσᵀ / λ = K fit", "K / λ", "std ratio ū",
                   "std ratio v̄"], rows,
                  caption=(f"Mean ± std over {n_seeds} seeds" if n_seeds > 1 else "One seed")
@@ -443,9 +538,9 @@ def summary_table(result: ExperimentResult) -> Table:
 def phase_ratios(result: ExperimentResult) -> dict[str, float]:
     """MMD² of λ = 1 over that of λ = K, on the seed-averaged curves: over the first third of the
     horizon (the oscillating transient) and over its second half (means settled)."""
-    K1, KK = lambda_label(1.0), lambda_label(float(result.metrics["K"]))
-    curves = {lab: np.mean([s["models"][lab]["mmd_curve"] for s in result.metrics["per_seed"]], axis=0)
-              for lab in (K1, KK)}
+    m = typed(result)
+    K1, KK = lambda_label(1.0), m.label_K
+    curves = {lab: np.mean([s.models[lab].mmd_curve for s in m.per_seed], axis=0) for lab in (K1, KK)}
     n = len(curves[K1])
     return {"transient": float(curves[K1][1:n // 3].mean() / curves[KK][1:n // 3].mean()),
             "late": float(curves[K1][n // 2:].mean() / curves[KK][n // 2:].mean())}
@@ -454,10 +549,9 @@ def phase_ratios(result: ExperimentResult) -> dict[str, float]:
 def step_variance(result: ExperimentResult) -> float:
     """Per-step variance of one standardised latent coordinate of the partial increments, as the
     λ = K fit sees it: K tr(σσᵀ) δt / d (mean over seeds)."""
-    m = result.metrics
-    K = lambda_label(float(m["K"]))
-    trace = np.mean([s["models"][K]["diffusion_trace"] for s in m["per_seed"]])
-    return float(m["K"] * trace * m["dt"] / LATENT_DIM)
+    m = typed(result)
+    trace = np.mean([s.models[m.label_K].diffusion_trace for s in m.per_seed])
+    return float(m.K * trace * m.dt / LATENT_DIM)
 
 
 def preset_table() -> Table:
@@ -491,8 +585,8 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         per_seed = [one_seed(system, cfg, seed + i, budgets, progress) for i in range(cfg.n_seeds)]
     summary = summarise(per_seed, cfg)
     cost = _costs(budgets)
-    metrics = {"summary": summary, "simulation_cost": cost, "K": cfg.n_patches, "lambdas": cfg.lambdas,
-               "dt": system.dt, "per_seed": per_seed}
+    metrics = StudyResult(summary=summary, simulation_cost=cost, K=cfg.n_patches, lambdas=cfg.lambdas,
+                          dt=system.dt, per_seed=per_seed).to_json()
     return ExperimentResult.of(cfg, name="stochastic_predator_prey", version=VERSION, seed=seed,
                                metrics=metrics, comparison=_comparison(summary, cost, cfg),
                                figures=figures(roundtrip(metrics), cfg),
@@ -504,18 +598,18 @@ CLAIMS = ClaimSet()
 BOTH = {"quick": True, "paper": True}
 
 
-def _table(r) -> dict:
-    return r.metrics["summary"]["mmd_time_avg"]
+def _table(r) -> Mapping[str, SweepRow]:
+    return typed(r).summary.mmd_time_avg
 
 
-def _seeds(r) -> list[dict]:
-    return [s["models"] for s in r.metrics["per_seed"]]
+def _seeds(r) -> list[Mapping[str, ModelScore]]:
+    return [s.models for s in typed(r).per_seed]
 
 
-def _paired(models: dict, a: str, b: str, key: str = "mmd_per_condition") -> Estimate:
+def _paired(models: Mapping[str, ModelScore], a: str, b: str, key: str = "mmd_per_condition") -> Estimate:
     """log(MMD²_a / MMD²_b) paired over the test conditions of one seed (same truth, same encoder,
-    common random numbers), with its t-interval."""
-    return paired_log_ratio(models[a][key], models[b][key], what="test conditions")
+    common random numbers), with its t-interval; ``key``: a per-condition field of :class:`ModelScore`."""
+    return paired_log_ratio(getattr(models[a], key), getattr(models[b], key), what="test conditions")
 
 
 def mmd_ratio(result: ExperimentResult, a: str, b: str, key: str = "mmd_per_condition") -> list[Estimate]:
@@ -547,7 +641,7 @@ def _std_noise(r) -> float:
             "baseline (paired over the test conditions)", expect=BOTH,
             paper="λ = K (paper 2); its MMD values are not in the official mirror")
 def _k_beats(r):
-    K, one = lambda_label(float(r.metrics["K"])), lambda_label(1.0)
+    K, one = typed(r).label_K, lambda_label(1.0)
     vs_1 = [_paired(m, K, one) for m in _seeds(r)]
     vs_naive = [_paired(m, K, NAIVE) for m in _seeds(r)]
     holds = all_of([*(below(e, 0.0) for e in vs_1), *(below(e, -math.log(3)) for e in vs_naive)])
@@ -564,8 +658,8 @@ def _k_beats(r):
                    "over test conditions of λ = K's (ratio interval reaches 1): three seeds cannot place the "
                    "optimum that precisely")
 def _near(r):
-    K = float(r.metrics["K"])
-    far = [lam for lam in r.metrics["lambdas"] if lam not in (K / 2, K, 2 * K)]
+    K = float(typed(r).K)
+    far = [lam for lam in typed(r).lambdas if lam not in (K / 2, K, 2 * K)]
     ests = {lam: [_paired(m, lambda_label(K), lambda_label(lam)) for m in _seeds(r)] for lam in far}
     holds = all_of(below(e, 0.0) for es in ests.values() for e in es)
     return holds, "; ".join(f"MMD² ratio λ = K / λ = {lam:g}: {_ratio_text(_least_favourable(es))}"
@@ -579,8 +673,8 @@ def _near(r):
             reason="the optimum is flat: in the saved paper-scale run λ = K/2 (one seed) and λ = 2K (another) "
                    "are within the spread over test conditions of λ = K")
 def _best(r):
-    K = float(r.metrics["K"])
-    others = [lam for lam in r.metrics["lambdas"] if lam != K]
+    K = float(typed(r).K)
+    others = [lam for lam in typed(r).lambdas if lam != K]
     ests = {lam: [_paired(m, lambda_label(K), lambda_label(lam)) for m in _seeds(r)] for lam in others}
     naive = [_paired(m, lambda_label(K), NAIVE) for m in _seeds(r)]
     holds = all_of([*(below(e, 0.0) for es in ests.values() for e in es),
@@ -599,12 +693,12 @@ def _best(r):
                    "the run can neither confirm nor exclude a flat optimum")
 def _flat(r):
     t = _table(r)
-    ranked = sorted((k for k in t if k != NAIVE), key=lambda k: t[k]["mean"])
+    ranked = sorted((k for k in t if k != NAIVE), key=lambda k: t[k].mean)
     best, second = ranked[0], ranked[1]
-    if len(t[best]["per_seed"]) < 2:
+    if len(t[best].per_seed) < 2:
         return None, "one seed: no spread over seeds to compare with"
-    est = paired_log_ratio(t[second]["per_seed"], t[best]["per_seed"])
-    spread = float(np.std(np.log(t[best]["per_seed"]), ddof=1))
+    est = paired_log_ratio(t[second].per_seed, t[best].per_seed)
+    spread = float(np.std(np.log(t[best].per_seed), ddof=1))
     return within(est, 0.0, spread), (f"log MMD² ratio {second} / {best} {est.describe()} against the seed "
                                       f"spread ± {spread:.2f} of log MMD² ({best})")
 
@@ -613,9 +707,9 @@ def _phase_estimates(r) -> tuple[list[Estimate], list[Estimate], str] | None:
     """log(MMD²(λ = 1) / MMD²(λ = K)) in the transient and over the second half: per seed, paired over
     the test conditions where the run stores the windows per condition; otherwise (older runs) one
     estimate over the seeds, from the seed-averaged curves' windows; None for one seed without them."""
-    K, one = lambda_label(float(r.metrics["K"])), lambda_label(1.0)
+    K, one = typed(r).label_K, lambda_label(1.0)
     seeds = _seeds(r)
-    if "mmd_transient_per_condition" in seeds[0][K]:
+    if seeds[0][K].mmd_transient_per_condition is not None:
         return ([_paired(m, one, K, "mmd_transient_per_condition") for m in seeds],
                 [_paired(m, one, K, "mmd_late_per_condition") for m in seeds],
                 f"in each of {len(seeds)} seed(s), paired over the test conditions")
@@ -623,7 +717,7 @@ def _phase_estimates(r) -> tuple[list[Estimate], list[Estimate], str] | None:
         return None
     windows = []
     for m in seeds:
-        c1, cK = np.asarray(m[one]["mmd_curve"]), np.asarray(m[K]["mmd_curve"])
+        c1, cK = np.asarray(m[one].mmd_curve), np.asarray(m[K].mmd_curve)
         n = len(c1)
         windows.append((c1[1:n // 3].mean(), cK[1:n // 3].mean(), c1[n // 2:].mean(), cK[n // 2:].mean()))
     w = np.asarray(windows)
@@ -664,21 +758,21 @@ def _trace_estimates(r) -> tuple[dict, str] | None:
     """Per λ (and naive): the diffusion's size over λ = K's, divided by K/λ, with intervals — per seed over
     the test conditions where the run stores traces per condition, else over the seeds (None for one
     seed without them)."""
-    K = float(r.metrics["K"])
+    K = float(typed(r).K)
     seeds = _seeds(r)
-    targets = {lambda_label(lam): K / lam for lam in r.metrics["lambdas"]}
+    targets = {lambda_label(lam): K / lam for lam in typed(r).lambdas}
     out = {}
-    if "diffusion_trace_per_condition" in seeds[0][lambda_label(K)]:
+    if seeds[0][lambda_label(K)].diffusion_trace_per_condition is not None:
         for label in [*targets, NAIVE]:
-            out[label] = [Estimate.of_samples(np.asarray(m[label]["diffusion_trace_per_condition"])
-                                              / np.asarray(m[lambda_label(K)]["diffusion_trace_per_condition"])
+            out[label] = [Estimate.of_samples(np.asarray(m[label].diffusion_trace_per_condition)
+                                              / np.asarray(m[lambda_label(K)].diffusion_trace_per_condition)
                                               / targets.get(label, 1.0), what="test conditions")
                           for m in seeds]
         return out, "per seed over the test conditions"
     if len(seeds) < 2:
         return None
     for label in [*targets, NAIVE]:
-        out[label] = [Estimate.of_samples([m[label]["diffusion_trace"] / m[lambda_label(K)]["diffusion_trace"]
+        out[label] = [Estimate.of_samples([m[label].diffusion_trace / m[lambda_label(K)].diffusion_trace
                                            / targets.get(label, 1.0) for m in seeds], what="seeds")]
     return out, f"over {len(seeds)} seeds"
 
@@ -690,7 +784,7 @@ def _diffusion(r):
     if traces is None:
         return None, "one seed and no per-condition traces: no interval"
     ests, how = traces
-    K = lambda_label(float(r.metrics["K"]))
+    K = typed(r).label_K
     scaled = [e for label, es in ests.items() if label not in (NAIVE, K) for e in es]
     holds = all_of([*(within(e, 1.0, 0.05) for e in scaled), *(above(e, 100.0) for e in ests[NAIVE])])
     worst = max(scaled, key=lambda e: max(abs(e.lo - 1), abs(e.hi - 1)))
@@ -701,11 +795,11 @@ def _diffusion(r):
 @CLAIMS.add("std_width", "λ = K gets the spread of ū right (within 25 %); λ = 1's is √K times λ = K's (within "
             "25 %), in every seed", expect=BOTH, paper="baseline overestimates fluctuations by ≈ √K")
 def _width(r):
-    K = r.metrics["K"]
+    K = typed(r).K
     rel = _std_noise(r)
     right, sqrt_k = [], []
     for m in _seeds(r):
-        u_k, u_1 = m[lambda_label(float(K))]["std_ratio"][0], m[lambda_label(1.0)]["std_ratio"][0]
+        u_k, u_1 = m[lambda_label(float(K))].std_ratio[0], m[lambda_label(1.0)].std_ratio[0]
         right.append(Estimate.from_se(math.log(u_k), rel, "log ± 1.96 s.e."))
         sqrt_k.append(Estimate.from_se(math.log(u_1 / u_k), math.sqrt(2) * rel, "log ± 1.96 s.e."))
     holds = all_of([*(within(e, 0.0, math.log(1.25)) for e in right),
@@ -723,7 +817,7 @@ def _width(r):
 def _naive_width(r):
     rel = _std_noise(r)
     ests = [Estimate.from_se(math.log(x), rel, "log ± 1.96 s.e.")
-            for m in _seeds(r) for x in m[NAIVE]["std_ratio"]]
+            for m in _seeds(r) for x in m[NAIVE].std_ratio]
     worst = min(ests, key=lambda e: e.lo)
     return all_of(above(e, math.log(10)) for e in ests), (
         f"smallest std ratio pred/true {_ratio_text(worst)} over ū, v̄ and {len(_seeds(r))} seed(s) "
@@ -733,7 +827,7 @@ def _naive_width(r):
 @CLAIMS.add("cost", "the simulation cost counted by the oracle is exactly what the configuration buys",
             expect=BOTH, paper="—")
 def _cost(r):
-    c, cfg = r.metrics["simulation_cost"], r.config
+    c, cfg = typed(r).simulation_cost, r.config
     pe = cfg["n_pairs"] * cfg["patch"] * cfg["n_seeds"]
     small = cfg["n_train_traj"] * cfg["n_steps"] * cfg["n_small"] * cfg["n_seeds"]
     return c["partial_evolution"] == pe and c["small_system"] == small, \
