@@ -100,3 +100,35 @@ def test_saved_run_stores_what_the_intervals_need_and_is_current():
     assert not staleness(saved, nbmota.VERSION)
     assert saved.provenance()
     assert_claims(saved, nbmota.CLAIMS)               # every verdict as the module states it at paper scale
+
+
+def _json(x):
+    import json
+    from support.results import _jsonable
+    return json.loads(json.dumps(_jsonable(x, 6)))
+
+
+def test_typed_result_is_the_metrics_layout(tiny_result):
+    """The typed result writes back the live run's metrics, and reads them from their JSON too."""
+    m = nbmota.typed(tiny_result)
+    assert _json(m.to_json()) == _json(tiny_result.metrics)
+    assert _json(nbmota.NbMoTaResult.from_json(_json(tiny_result.metrics)).to_json()) == _json(tiny_result.metrics)
+    assert set(m.stationary) >= {2000.0, 3000.0} and m.small_late[2000] is m.small_late["2000.0"]
+    assert m.late_std.kmc_8192.shape == (6,) and m.increment_variance[3000.0].hops == (2, 4, 8)
+
+
+def test_saved_run_reads_as_typed_result():
+    """The saved paper-scale run (never rewritten) reads through the typed reader, number for number."""
+    import json
+    from pathlib import Path
+    from support.results import saved_result
+    saved = saved_result("nbmota", "paper")
+    raw = json.loads((Path(__file__).resolve().parents[1] / "results" / "paper" / "nbmota" / "results.json")
+                     .read_text())["metrics"]
+    m = nbmota.typed(saved)
+    assert m.barriers.mean == raw["barriers"]["mean"] and m.late_from == raw["late_from"]
+    assert m.small_late[2000].tolist() == raw["small_late"]["2000.0"]
+    assert m.increment_variance[1400].per_time == tuple(raw["increment_variance"]["1400.0"]["per_time"])
+    assert m.truth_paths.shape == np.asarray(raw["truth_paths"]).shape and m.sqrtK_kmc == raw["sqrtK_kmc"]
+    assert m.simulation_cost is None                      # saved before the cost was counted
+    assert _json(m.to_json()) == raw                      # no key, number or key spelling lost

@@ -37,8 +37,10 @@ S-OnsagerNet; the time unit is the measured mean hop time of the small cells.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import replace, dataclass
-from typing import ClassVar
+from functools import partial
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -51,6 +53,8 @@ from ..plotting import figure, method_colour
 from ..results import ExperimentResult
 from ..stochastic.conditioned import conditioned_sde
 from ..stochastic.partial_evolution import evolve_random_patches
+from ..stochastic.pipeline import (JsonRecord, floats, frozen_mapping, json_number, mapping_of, number_keyed,
+                                   readonly_array, record_field, typed_metrics)
 from ..stochastic.study import SDESettings, fit_sde, mean_trajectory_error, pairs_from_patches, rollouts
 from ..stochastic.upsampling import upsample_hierarchically
 from ..systems.alloy import evolution as E
@@ -142,6 +146,128 @@ class Config(ExperimentConfig):
         return (self.large_cells // self.small_cells) ** 3
 
 
+# ------------------------------------------------------------------------------------ typed results
+# What a run measures, as frozen records (support.stochastic.pipeline.JsonRecord) in the layout of
+# ``metrics`` that the saved run has (results/paper/nbmota/results.json): ``from_json`` reads a live
+# run's metrics or a saved run's JSON, ``to_json`` writes them back unchanged, and everything keyed by
+# temperature is a NumberKeyed mapping (``m.small_late[2000]`` whether the run spelled the key
+# ``2000.0`` or ``"2000.0"``), so claims, figures and the chapter read by attribute.
+def _array() -> Any:
+    """A field holding an array (read-only; lists in JSON)."""
+    return record_field(convert=readonly_array)
+
+
+def _arrays() -> Any:
+    """A field of arrays per temperature."""
+    return record_field(convert=number_keyed(readonly_array))
+
+
+@dataclass(frozen=True, eq=False)
+class Barriers(JsonRecord):
+    """Barriers (eV) of the network's reference crops: the 2000 random equimolar crops (``random``),
+    their mean and std, the pure-element crops and the largest error against the README's values."""
+
+    random: np.ndarray = _array()
+    mean: float = record_field(convert=float)
+    std: float = record_field(convert=float)
+    pure: Mapping[str, float] = record_field(convert=mapping_of(float))
+    reference_error: float = record_field(convert=float)
+
+
+@dataclass(frozen=True, eq=False)
+class IncrementVariance(JsonRecord):
+    """E|KΔδ|² / E δt of the partial-evolution pairs at one temperature after each of ``hops`` hops
+    (``per_time``), and the per-batch sums ``batches [n_batches, len(hops), 2]`` (Σ|KΔδ|², Σ δt) that
+    the bootstrap resamples."""
+
+    hops: tuple[int, ...] = record_field(convert=lambda h: tuple(int(x) for x in h))
+    per_time: tuple[float, ...] = record_field(convert=floats)
+    batches: np.ndarray = _array()
+
+
+@dataclass(frozen=True)
+class Timing(JsonRecord):
+    """Seconds the small runs and the pairs of one temperature took."""
+
+    small_s: float = record_field(convert=float)
+    pairs_s: float = record_field(convert=float)
+
+
+@dataclass(frozen=True, eq=False)
+class LateStd(JsonRecord):
+    """Std of δ over runs or paths at the test temperature, averaged over the late half of the test
+    window, per component: the 1024-site KMC, the 8192-site KMC and the SDE of the 8192-site cell."""
+
+    kmc_1024: np.ndarray = _array()
+    kmc_8192: np.ndarray = _array()
+    sde_8192: np.ndarray = _array()
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class NbMoTaResult(JsonRecord):
+    """A NbMoTa run, typed. Per training temperature T: the small cells' hop time ``tau`` and horizon
+    (s), ``timings``, the simulation cost (KMC hops per stage; ``None`` in runs saved before it was
+    counted), δ's mean and std over the 1024-site runs at every record, its late mean (over the runs,
+    and per run: ``small_late_seeds``), the mean hops per run and the pairs' ``increment_variance``.
+    The training pairs: their number, mean δt (in units s) and the std of their increments K Δδ. At
+    the test temperature: the records ``s`` (and in hops per vacancy), mean and std of δ of the direct
+    8192-site KMC (``truth_*``), of the SDE (``pred_*``) and of the 1024-site KMC (``small_T_*``), the
+    late spreads and their ratios, the official mean-trajectory error, the late means and their gap;
+    and per unit, for the claims' intervals, every direct run's δ path, the 1024-site paths, the late
+    window's first record and the SDE paths' count, mean and mean square per direct run they start
+    from. The SDE's stationary δ per temperature of its grid (mean and per path)."""
+
+    barriers: Barriers = record_field(convert=Barriers.coerce)
+    tau: Mapping[float, float] = record_field(convert=number_keyed(float))
+    horizon_s: Mapping[float, float] = record_field(convert=number_keyed(float))
+    timings: Mapping[float, Timing] = record_field(convert=number_keyed(Timing.coerce))
+    fit_s: float = record_field(convert=float)
+    truth_s: float = record_field(convert=float)
+    simulation_cost: Mapping[float, Mapping[str, int]] | None = record_field(
+        convert=number_keyed(frozen_mapping), omit_none=True, default=None)
+    small_mean: Mapping[float, np.ndarray] = _arrays()
+    small_std: Mapping[float, np.ndarray] = _arrays()
+    small_late: Mapping[float, np.ndarray] = _arrays()
+    small_hops_mean: Mapping[float, float] = record_field(convert=number_keyed(float))
+    n_pairs: int = record_field(convert=int)
+    pair_dt_mean: float = record_field(convert=float)
+    increment_variance: Mapping[float, IncrementVariance] = record_field(
+        convert=number_keyed(IncrementVariance.coerce))
+    pair_increment_std: np.ndarray = _array()
+    s: np.ndarray = _array()
+    hops_per_vacancy: np.ndarray = _array()
+    truth_mean: np.ndarray = _array()
+    truth_std: np.ndarray = _array()
+    pred_mean: np.ndarray = _array()
+    pred_std: np.ndarray = _array()
+    small_T_std: np.ndarray = _array()
+    small_T_mean: np.ndarray = _array()
+    late_std: LateStd = record_field(convert=LateStd.coerce)
+    std_ratio_sde: float = record_field(convert=json_number)
+    std_ratio_sde_per: np.ndarray = _array()
+    sqrtK_kmc: float = record_field(convert=json_number)
+    sqrtK_sde: float = record_field(convert=json_number)
+    mean_error: float = record_field(convert=json_number)
+    final_mean_gap: np.ndarray = _array()
+    truth_late: np.ndarray = _array()
+    pred_late: np.ndarray = _array()
+    stationary: Mapping[float, np.ndarray] = _arrays()
+    truth_hops_per_vacancy: float = record_field(convert=float)
+    small_late_seeds: Mapping[float, np.ndarray] = _arrays()
+    truth_paths: np.ndarray = _array()
+    small_T_paths: np.ndarray = _array()
+    late_from: int = record_field(convert=int)
+    pred_group_n: np.ndarray = record_field(convert=partial(readonly_array, dtype=None))    # counts: ints
+    pred_group_mean: np.ndarray = _array()
+    pred_group_sq: np.ndarray = _array()
+    stationary_per_path: Mapping[float, np.ndarray] = _arrays()
+
+
+def typed(result: ExperimentResult | Mapping[str, Any] | NbMoTaResult) -> NbMoTaResult:
+    """The typed result of a run (an :class:`ExperimentResult`, its ``metrics``, or already typed)."""
+    return typed_metrics(result, NbMoTaResult)
+
+
 # ------------------------------------------------------------------------------------ data
 def _batched(fn, n: int, size: int) -> list:
     """``[fn(start, count)]`` over consecutive batches of at most ``size`` of ``n`` items."""
@@ -157,7 +283,20 @@ def pilot_hop_time(cfg: Config, T: float, rng: np.random.Generator) -> float:
     return float(state.time.mean() / cfg.pilot_hops)
 
 
-def small_runs(cfg: Config, T: float, horizon: float, rng: np.random.Generator, progress: bool) -> dict:
+@dataclass(frozen=True, eq=False)
+class SmallRuns:
+    """The recorded 1024-site runs at one temperature: δ ``[seeds, n_rec + 1, 6]``, the snapshots
+    ``[seeds, n_rec + 1, G, G, G]``, the mean waiting time per hop τ(T) (s), the hops of every run and
+    the recorded times (s)."""
+
+    delta: np.ndarray
+    snapshots: np.ndarray
+    tau: float
+    hops: np.ndarray
+    times: np.ndarray
+
+
+def small_runs(cfg: Config, T: float, horizon: float, rng: np.random.Generator, progress: bool) -> SmallRuns:
     """Recorded 1024-site runs at T: δ [seeds, n_rec+1, 6], snapshots, mean hop time τ(T)."""
     times = np.linspace(0.0, horizon, cfg.n_records + 1)
     parts = _batched(lambda i, n: E.simulate(L.random_alloys(cfg.small_cells, n, rng), T, times, rng,
@@ -165,18 +304,17 @@ def small_runs(cfg: Config, T: float, horizon: float, rng: np.random.Generator, 
                      cfg.small_seeds, cfg.batch)
     hops = np.concatenate([p["hops"] for p in parts])
     tau = float(sum(p["mean_wait"] * p["hops"].sum() for p in parts) / hops.sum())
-    return {"delta": np.concatenate([p["delta"] for p in parts]),
-            "snapshots": np.concatenate([p["snapshots"] for p in parts]), "tau": tau,
-            "hops": hops, "times": times}
+    return SmallRuns(np.concatenate([p["delta"] for p in parts]), np.concatenate([p["snapshots"] for p in parts]),
+                     tau, hops, times)
 
 
-def training_pairs(cfg: Config, T: float, small: dict, rng: np.random.Generator, progress: bool,
+def training_pairs(cfg: Config, T: float, small: SmallRuns, rng: np.random.Generator, progress: bool,
                    budgets: dict[str, ForceBudget] | None = None) -> dict:
     """8192-site snapshots from the small runs (replicated, or tiled and relaxed) and their
     partial evolution at T (the hops charged to ``budgets["relax"]`` and
     ``budgets["partial_evolution"]`` when given)."""
     budgets = budgets or {}
-    snaps = small["snapshots"]                         # [seeds, n_rec+1, G, G, G]
+    snaps = small.snapshots                            # [seeds, n_rec+1, G, G, G]
     n_seeds, n_rec = snaps.shape[:2]
     flat = snaps.reshape(-1, *snaps.shape[2:])
     m = cfg.large_cells // cfg.small_cells
@@ -266,9 +404,9 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         t2 = time.perf_counter()
         budgets = stage_budgets(("relax", "partial_evolution"))
         p = training_pairs(cfg, T, small[T], rng, progress, budgets)
-        costs[T] = {"small_system": int(small[T]["hops"].sum()), **stage_costs(budgets)}
+        costs[T] = {"small_system": int(small[T].hops.sum()), **stage_costs(budgets)}
         costs[T]["total"] += costs[T]["small_system"]
-        unit = cfg.time_unit_hops * small[T]["tau"]
+        unit = cfg.time_unit_hops * small[T].tau
         pairs.append((p, unit, T))
         timings[T] = {"small_s": t2 - t1, "pairs_s": time.perf_counter() - t2}
     z0 = np.concatenate([_with_T(p["z0"], T) for p, _, T in pairs])
@@ -285,7 +423,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     t4 = time.perf_counter()
     truth = truth_runs(cfg, T, horizons[T], rng, progress)
     t_truth = time.perf_counter() - t4
-    unit_T = cfg.time_unit_hops * small[T]["tau"]
+    unit_T = cfg.time_unit_hops * small[T].tau
     s_rec = np.linspace(0.0, horizons[T], cfg.n_records + 1)[:cfg.truth_records + 1] / unit_T
     dt = float(s_rec[1] / cfg.substeps)
     starts = truth["delta"][:, 0]
@@ -293,7 +431,7 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     pred = rollouts(model, torch.tensor(_with_T(starts[pick], T)), dt, cfg.truth_records * cfg.substeps,
                     seed=seed, record_every=cfg.substeps)[..., :6].numpy()
     late = int(round(cfg.stationary_from * cfg.truth_records))
-    small_T = small[T]["delta"][:, :cfg.truth_records + 1]
+    small_T = small[T].delta[:, :cfg.truth_records + 1]
     # the SDE paths grouped by the direct run they start from (units of the paired bootstrap)
     groups = [pred[pick == r] for r in range(len(starts))]
     std = {"kmc_1024": small_T.std(0, ddof=1), "kmc_8192": truth["delta"].std(0, ddof=1),
@@ -312,16 +450,16 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         stationary_per_path[Tq] = z[:, z.shape[1] // 2:].mean(axis=1)          # [paths, 6]
         stationary[Tq] = stationary_per_path[Tq].mean(0)
     late_small = int(round(cfg.stationary_from * cfg.n_records))
-    small_late = {T_: small[T_]["delta"][:, late_small:].mean(axis=(0, 1)) for T_ in cfg.temperatures}
+    small_late = {T_: small[T_].delta[:, late_small:].mean(axis=(0, 1)) for T_ in cfg.temperatures}
 
-    metrics = {
+    metrics = NbMoTaResult(**{
         "barriers": barrier_statistics(),
-        "tau": {T_: small[T_]["tau"] for T_ in cfg.temperatures},
+        "tau": {T_: small[T_].tau for T_ in cfg.temperatures},
         "horizon_s": horizons, "timings": timings, "fit_s": t_fit, "truth_s": t_truth,
         "simulation_cost": costs,                  # KMC hops per T and stage (the training data's cost)
-        "small_mean": {T_: small[T_]["delta"].mean(0) for T_ in cfg.temperatures},
-        "small_std": {T_: small[T_]["delta"].std(0, ddof=1) for T_ in cfg.temperatures},
-        "small_late": small_late, "small_hops_mean": {T_: float(small[T_]["hops"].mean()) for T_ in cfg.temperatures},
+        "small_mean": {T_: small[T_].delta.mean(0) for T_ in cfg.temperatures},
+        "small_std": {T_: small[T_].delta.std(0, ddof=1) for T_ in cfg.temperatures},
+        "small_late": small_late, "small_hops_mean": {T_: float(small[T_].hops.mean()) for T_ in cfg.temperatures},
         "n_pairs": len(z0), "pair_dt_mean": float(dts.mean()),
         "increment_variance": {T_: p["var_rate"] for p, _, T_ in pairs},
         "pair_increment_std": np.concatenate([cfg.K * (p["after"] - p["before"]) for p, _, _ in pairs]).std(0),
@@ -342,65 +480,56 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         # per unit, for the claims' intervals: late δ per 1024-site run at every T; the test window's
         # trajectories per direct 8192-site run and per 1024-site run at truth_T; the SDE paths'
         # first two moments per start (direct run); stationary δ per SDE path
-        "small_late_seeds": {T_: small[T_]["delta"][:, late_small:].mean(1) for T_ in cfg.temperatures},
+        "small_late_seeds": {T_: small[T_].delta[:, late_small:].mean(1) for T_ in cfg.temperatures},
         "truth_paths": truth["delta"], "small_T_paths": small_T, "late_from": late,
         "pred_group_n": np.array([len(g) for g in groups]),
         "pred_group_mean": np.stack([g.mean(0) for g in groups]),
         "pred_group_sq": np.stack([(g ** 2).mean(0) for g in groups]),
         "stationary_per_path": stationary_per_path,
-    }
+    }).to_json()
     return ExperimentResult.of(cfg, name="nbmota", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, metrics), figures=_figures(cfg, metrics),
                                started=t0, threads=1)
 
 
 # ------------------------------------------------------------------------------------ reporting
-def _by_T(d: dict) -> dict:
-    """``{float T: value}`` (saved results have string keys)."""
-    return {float(k): v for k, v in d.items()}
-
-
 def _vec(v) -> str:
     return "(" + ", ".join(f"{x:+.3f}" for x in np.asarray(v)) + ")"
 
 
-def _comparison(cfg: Config, m: dict) -> list[dict]:
+def _comparison(cfg: Config, metrics: dict) -> list[dict]:
+    m = typed(metrics)
     ref = paper_numbers.NBMOTA
-    rows = [{"quantity": "barriers of 2000 random crops: mean (eV)", "measured": m["barriers"]["mean"],
+    rows = [{"quantity": "barriers of 2000 random crops: mean (eV)", "measured": m.barriers.mean,
              "paper": REFERENCE_CROPS["mean"], "note": "computed with the official code"},
-            {"quantity": "barriers of 2000 random crops: std (eV)", "measured": m["barriers"]["std"],
+            {"quantity": "barriers of 2000 random crops: std (eV)", "measured": m.barriers.std,
              "paper": REFERENCE_CROPS["std"], "note": "computed with the official code"}]
-    if 2000.0 in m["tau"]:
+    if 2000.0 in m.tau:
         rows.append({"quantity": "mean waiting time per hop at 2000 K, 1024 sites (s)",
-                     "measured": m["tau"][2000.0], "paper": ref["mean_wait_2000"],
+                     "measured": m.tau[2000.0], "paper": ref["mean_wait_2000"],
                      "note": "paper: hops 10k–100k; here from the random start"})
     for T, vals in ref["sro_predicted"].items():
-        if T in m["stationary"]:
+        if T in m.stationary:
             rows.append({"quantity": f"stationary δ_MoMo / δ_MoTa / δ_TaTa at {T} K (SDE)",
-                         "measured": " / ".join(f"{m['stationary'][T][i]:.2f}" for i in MOTA),
+                         "measured": " / ".join(f"{m.stationary[T][i]:.2f}" for i in MOTA),
                          "paper": " / ".join(f"{vals[i]:.2f}" for i in MOTA), "note": "paper: published S-OnsagerNet"})
-        if float(T) in m["small_late"]:
+        if T in m.small_late:
             rows.append({"quantity": f"late δ_MoMo / δ_MoTa / δ_TaTa at {T} K (1024-site KMC)",
-                         "measured": " / ".join(f"{m['small_late'][float(T)][i]:.2f}" for i in MOTA),
+                         "measured": " / ".join(f"{m.small_late[T][i]:.2f}" for i in MOTA),
                          "paper": " / ".join(f"{vals[i]:.2f}" for i in MOTA),
                          "note": f"average over the second half of {cfg.horizon_hops:,} hops"})
-    rows.append({"quantity": f"std of δ, 1024 / 8192 sites (KMC, {cfg.truth_T:.0f} K)", "measured": m["sqrtK_kmc"],
+    rows.append({"quantity": f"std of δ, 1024 / 8192 sites (KMC, {cfg.truth_T:.0f} K)", "measured": m.sqrtK_kmc,
                  "predicted": np.sqrt(cfg.K), "note": "√K"})
-    rows.append({"quantity": "std of δ: SDE / 8192-site KMC", "measured": m["std_ratio_sde"], "predicted": 1.0,
+    rows.append({"quantity": "std of δ: SDE / 8192-site KMC", "measured": m.std_ratio_sde, "predicted": 1.0,
                  "note": "second half of the horizon, mean of 6 components"})
-    rows.append({"quantity": "error of the SDE's mean trajectory (official metric)", "measured": m["mean_error"],
+    rows.append({"quantity": "error of the SDE's mean trajectory (official metric)", "measured": m.mean_error,
                  "note": "vs direct 8192-site KMC"})
     return rows
 
 
-def _at(by_T: dict, T: float):
-    """The entry of a dict keyed by temperature: float keys in a live run, their strings in a run
-    read back from ``results.json``."""
-    return by_T[T] if T in by_T else by_T[str(T)]
-
-
-def _figures(cfg: Config, m: dict) -> dict:
-    """The figures of a run from its config and metrics alone (a saved run's too: keys may be strings)."""
+def _figures(cfg: Config, metrics: dict) -> dict:
+    """The figures of a run from its config and metrics alone (a saved run's too)."""
+    m = typed(metrics)
     figs = {}
     # microscopic picture: the 7.5 Å sphere around a vacancy and one hop; barrier histogram
     fig = figure(1, 1, width=4.2, height=3.6)[0]
@@ -418,8 +547,8 @@ def _figures(cfg: Config, m: dict) -> dict:
     ax.set(title="a hop (+[111] neighbour → vacancy)", xticks=[], yticks=[], zticks=[])
     ax.legend(fontsize=6, loc="upper left")
     ax2 = fig.add_subplot(1, 2, 2)
-    ax2.hist(m["barriers"]["random"], bins=40, color="0.6")
-    for (name, e), c in zip(m["barriers"]["pure"].items(), ("tab:blue", "tab:red", "tab:green")):
+    ax2.hist(m.barriers.random, bins=40, color="0.6")
+    for (name, e), c in zip(m.barriers.pure.items(), ("tab:blue", "tab:red", "tab:green")):
         ax2.axvline(e, color=c, lw=1.5, label=f"pure {name}: {e:.2f} eV")
     ax2.set(xlabel="barrier E_b (eV)", ylabel="random crops", title="2000 random equimolar crops")
     ax2.legend(fontsize=7)
@@ -433,7 +562,7 @@ def _figures(cfg: Config, m: dict) -> dict:
     for j, name in enumerate(SRO_NAMES):
         ax = axes.flat[j]
         for i, T in enumerate(cfg.temperatures):
-            mu, sd = np.asarray(_at(m["small_mean"], T))[:, j], np.asarray(_at(m["small_std"], T))[:, j]
+            mu, sd = m.small_mean[T][:, j], m.small_std[T][:, j]
             ax.plot(hops, mu, color=method_colour("", i), label=f"{T:.0f} K")
             ax.fill_between(hops, mu - sd, mu + sd, color=method_colour("", i), alpha=0.15, lw=0)
             ref = paper_numbers.NBMOTA["sro_predicted"].get(int(T))
@@ -445,13 +574,13 @@ def _figures(cfg: Config, m: dict) -> dict:
 
     # SDE against direct KMC of the 8192-site cell
     fig, axes = figure(3, 2, width=3.0, height=2.4, sharex=True)
-    h = np.asarray(m["hops_per_vacancy"])
+    h = m.hops_per_vacancy
     for j, name in enumerate(SRO_NAMES):
         ax = axes.flat[j]
-        for key_m, key_s, colour, label in (("truth_mean", "truth_std", "0.3", "KMC, 8192 sites"),
-                                            ("pred_mean", "pred_std", "C0", "SDE, 8192 sites"),
-                                            ("small_T_mean", "small_T_std", "C3", "KMC, 1024 sites")):
-            mu, sd = np.asarray(m[key_m])[:, j], np.asarray(m[key_s])[:, j]
+        for mean, std, colour, label in ((m.truth_mean, m.truth_std, "0.3", "KMC, 8192 sites"),
+                                         (m.pred_mean, m.pred_std, "C0", "SDE, 8192 sites"),
+                                         (m.small_T_mean, m.small_T_std, "C3", "KMC, 1024 sites")):
+            mu, sd = mean[:, j], std[:, j]
             ax.plot(h, mu, color=colour, label=label, lw=1.2 if colour != "C3" else 0.8)
             ax.fill_between(h, mu - sd, mu + sd, color=colour, alpha=0.2 if colour != "C3" else 0.08, lw=0)
         ax.set(title=f"δ {name}, {cfg.truth_T:.0f} K", xlabel="hops per vacancy" if j >= 3 else None)
@@ -460,16 +589,16 @@ def _figures(cfg: Config, m: dict) -> dict:
 
     # fluctuations: std over replicas against time, three ensembles
     fig, axes = figure(2, 1, width=4.2, height=3.2)
-    for key, colour, label in (("small_T_std", "C3", "KMC 1024"), ("truth_std", "0.3", "KMC 8192"),
-                               ("pred_std", "C0", "SDE 8192")):
-        axes[0, 0].plot(h, np.asarray(m[key]).mean(1), color=colour, label=label)
-    axes[0, 0].plot(h, np.asarray(m["small_T_std"]).mean(1) / np.sqrt(cfg.K), "C3:", label="KMC 1024 / √8")
+    for std, colour, label in ((m.small_T_std, "C3", "KMC 1024"), (m.truth_std, "0.3", "KMC 8192"),
+                               (m.pred_std, "C0", "SDE 8192")):
+        axes[0, 0].plot(h, std.mean(1), color=colour, label=label)
+    axes[0, 0].plot(h, m.small_T_std.mean(1) / np.sqrt(cfg.K), "C3:", label="KMC 1024 / √8")
     axes[0, 0].set(xlabel="hops per vacancy", ylabel="std of δ (mean of 6)", yscale="log",
                    title=f"Fluctuations, {cfg.truth_T:.0f} K")
     axes[0, 0].legend(fontsize=7)
-    Ts = sorted(m["stationary"], key=float)          # float keys, or their strings in a saved run
+    Ts = sorted(m.stationary)
     for j in MOTA:
-        axes[0, 1].plot([float(t) for t in Ts], [m["stationary"][t][j] for t in Ts], "o-",
+        axes[0, 1].plot(Ts, [m.stationary[t][j] for t in Ts], "o-",
                         color=method_colour("", j - 3), label=f"SDE {SRO_NAMES[j]}")
         ref = paper_numbers.NBMOTA["sro_predicted"]
         rt = [t for t in sorted(ref) if float(Ts[0]) - 1 <= t <= float(Ts[-1]) + 1]
@@ -494,12 +623,15 @@ ROUNDING = 0.005
 N_BOOT = 400
 
 
-def _test_units(m: dict):
+#: a run, typed or as its metrics (every function below reads either)
+Run = NbMoTaResult | Mapping[str, Any]
+
+
+def _test_units(m: NbMoTaResult):
     """The test's paired units (one per direct 8192-site run): its δ trajectory, and the number, mean
     and mean square of the SDE paths started from it; and the first recorded time of the late window."""
-    return ((np.asarray(m["truth_paths"], float), np.asarray(m["pred_group_n"], float),
-             np.asarray(m["pred_group_mean"], float), np.asarray(m["pred_group_sq"], float)),
-            int(m["late_from"]))
+    return ((np.asarray(m.truth_paths, float), np.asarray(m.pred_group_n, float),
+             np.asarray(m.pred_group_mean, float), np.asarray(m.pred_group_sq, float)), m.late_from)
 
 
 def _sde_moments(n, mean, sq):
@@ -524,32 +656,33 @@ def _std_ratio(late: int):
     return stat
 
 
-def late_gaps(m: dict) -> list[Estimate]:
+def late_gaps(m: Run) -> list[Estimate]:
     """SDE − direct 8192-site KMC, mean over the late half of the test, per component: bootstrap over
     the direct runs, each with the SDE paths started from it."""
-    units, late = _test_units(m)
+    units, late = _test_units(typed(m))
     return [Estimate.bootstrap(units, _late_gap(late, j), n_boot=N_BOOT, what="direct runs with their SDE paths")
             for j in range(6)]
 
 
-def mean_error_estimate(m: dict) -> Estimate:
+def mean_error_estimate(m: Run) -> Estimate:
     """The official error of the SDE's mean trajectory, bootstrapped like :func:`late_gaps`."""
-    units, _ = _test_units(m)
+    units, _ = _test_units(typed(m))
     return Estimate.bootstrap(units, lambda truth, n, mean, sq: mean_trajectory_error(
         _sde_moments(n, mean, sq)[0][None], truth), n_boot=N_BOOT, what="direct runs with their SDE paths")
 
 
-def std_ratio_estimate(m: dict) -> Estimate:
+def std_ratio_estimate(m: Run) -> Estimate:
     """SDE / direct 8192-site KMC std over paths (late half of the test, mean of 6 components)."""
-    units, late = _test_units(m)
+    units, late = _test_units(typed(m))
     return Estimate.bootstrap(units, _std_ratio(late), n_boot=N_BOOT, what="direct runs with their SDE paths")
 
 
-def sqrt_k_estimate(m: dict) -> Estimate:
+def sqrt_k_estimate(m: Run) -> Estimate:
     """std of δ, 1024-site / 8192-site direct KMC at the test temperature (late half of the test
     window, mean of 6 components): bootstrap over both sets of runs, each resampled on its own."""
-    late = int(m["late_from"])
-    small, truth = np.asarray(m["small_T_paths"], float), np.asarray(m["truth_paths"], float)
+    m = typed(m)
+    late = m.late_from
+    small, truth = np.asarray(m.small_T_paths, float), np.asarray(m.truth_paths, float)
 
     def stat(a, b):
         with np.errstate(divide="ignore", invalid="ignore"):      # a resample of one run: no spread
@@ -557,30 +690,30 @@ def sqrt_k_estimate(m: dict) -> Estimate:
     return Estimate.bootstrap_groups((small, truth), stat, n_boot=N_BOOT, what="1024-site and 8192-site runs")
 
 
-def variance_ratio_estimate(m: dict, T: float) -> Estimate:
+def variance_ratio_estimate(m: Run, T: float) -> Estimate:
     """E|KΔδ|²/E δt after 124 hops relative to after 31 hops, at T: bootstrap over batches of pairs."""
-    b = np.asarray(_by_T(m["increment_variance"])[T]["batches"], float)
+    b = np.asarray(typed(m).increment_variance[T].batches, float)
 
     def ratio(x):
         return (x[:, -1, 0].sum() / x[:, -1, 1].sum()) / (x[:, 0, 0].sum() / x[:, 0, 1].sum())
     return Estimate.bootstrap(b, ratio, n_boot=N_BOOT, what="batches of pairs")
 
 
-def thermal_std(m: dict) -> np.ndarray:
+def thermal_std(m: Run) -> np.ndarray:
     """The 8192-site cell's own equilibrium spread of δ (std over direct runs, late window, per
     component): the physical scale a mean of δ is compared at."""
-    return np.asarray(m["late_std"]["kmc_8192"], float)
+    return np.asarray(typed(m).late_std.kmc_8192, float)
 
 
-def stationary_estimate(m: dict, T: float, j: int) -> Estimate:
+def stationary_estimate(m: Run, T: float, j: int) -> Estimate:
     """Stationary δ_j of the SDE at T: t-interval over its paths from δ = 0."""
-    z = np.asarray(_by_T(m["stationary_per_path"])[T], float)
+    z = np.asarray(typed(m).stationary_per_path[T], float)
     return Estimate.of_samples(z[:, j], what="SDE paths")
 
 
-def kmc_late_estimate(m: dict, T: float, j: int) -> Estimate:
+def kmc_late_estimate(m: Run, T: float, j: int) -> Estimate:
     """Late δ_j (second half of the horizon) of the 1024-site KMC at T: t-interval over its runs."""
-    return Estimate.of_samples(np.asarray(_by_T(m["small_late_seeds"])[T], float)[:, j], what="1024-site runs")
+    return Estimate.of_samples(np.asarray(typed(m).small_late_seeds[T], float)[:, j], what="1024-site runs")
 
 
 def _pm(e: Estimate, target: float = 0.0) -> str:
@@ -591,10 +724,10 @@ def _pm(e: Estimate, target: float = 0.0) -> str:
             "reference crops (1e-5 eV, float32 round-off) and of 2000 random crops (mean, std to 1e-4 eV)",
             expect=BOTH, paper="pure Nb/Mo/Ta 1.020/1.723/1.131 eV; random crops 1.7746 ± 0.2529 eV")
 def _barriers(r):
-    b = r.metrics["barriers"]
-    ok = (b["reference_error"] < 1e-5 and abs(b["mean"] - REFERENCE_CROPS["mean"]) < 1e-4
-          and abs(b["std"] - REFERENCE_CROPS["std"]) < 1e-4)
-    return ok, (f"max reference error {b['reference_error']:.1e} eV; mean {b['mean']:.5f}, std {b['std']:.5f} "
+    b = typed(r).barriers
+    ok = (b.reference_error < 1e-5 and abs(b.mean - REFERENCE_CROPS["mean"]) < 1e-4
+          and abs(b.std - REFERENCE_CROPS["std"]) < 1e-4)
+    return ok, (f"max reference error {b.reference_error:.1e} eV; mean {b.mean:.5f}, std {b.std:.5f} "
                 "(exact: the README's own fixed crops, no sampling noise; tolerance = float32 round-off)")
 
 
@@ -610,8 +743,8 @@ def _barriers(r):
                    "component's late mean lies within half the tolerance of the reference, but the intervals "
                    "over 16 runs are about ±0.02 wide, and δ_MoTa's reaches just past the band: undecided")
 def _kmc_eq(r):
-    m = r.metrics
-    if 2000.0 not in _by_T(m["small_late_seeds"]):
+    m = typed(r)
+    if 2000.0 not in m.small_late_seeds:
         return None
     ref = paper_numbers.NBMOTA["kmc_2000"]
     ests = {i: kmc_late_estimate(m, 2000.0, i) for i in MOTA}
@@ -630,7 +763,7 @@ def _kmc_eq(r):
                    "±0.007 over 24 at paper scale) reaches the tolerance, so the run cannot decide; every other "
                    "component's interval lies inside it")
 def _sde_mean(r):
-    m = r.metrics
+    m = typed(r)
     tol = thermal_std(m)
     gaps, err = late_gaps(m), mean_error_estimate(m)
     verdict = all_of(within(g, 0.0, t) for g, t in zip(gaps, tol))
@@ -646,9 +779,10 @@ def _sde_mean(r):
             reason="too wide, the interval excludes 1.25 at both scales: the 124-hop increments carry more "
                    "variance per unit time than δ of the large cell accumulates (see the chapter)")
 def _sde_std(r):
-    q = std_ratio_estimate(r.metrics)
+    m = typed(r)
+    q = std_ratio_estimate(m)
     return within(q, 1.0, SPREAD_TOL), (f"ratio {q.describe()} (per component "
-                                        f"{_vec(r.metrics['std_ratio_sde_per'])}); tolerance ±{SPREAD_TOL}")
+                                        f"{_vec(m.std_ratio_sde_per)}); tolerance ±{SPREAD_TOL}")
 
 
 @CLAIMS.add("sqrt_K", "fluctuations scale as 1/√n in direct KMC: the std of δ of the 1024-site cell is "
@@ -660,20 +794,20 @@ def _sde_std(r):
                    "paper-scale run, whose interval excludes √8 itself), so the interval reaches past "
                    "√8 · 1.25 = 3.54: not bounded to the claim's 25 %")
 def _sqrtk(r):
-    m = r.metrics
+    m = typed(r)
     q = sqrt_k_estimate(m)
     k = np.sqrt(8.0)
     return within(q, k, SPREAD_TOL * k), (f"KMC {q.describe()}; √8 ± {SPREAD_TOL:.0%} = "
                                           f"[{k * (1 - SPREAD_TOL):.2f}, {k * (1 + SPREAD_TOL):.2f}] "
-                                          f"(SDE: {m['sqrtK_sde']:.2f})")
+                                          f"(SDE: {m.sqrtK_sde:.2f})")
 
 
 @CLAIMS.add("order_vs_T", "the SDE's stationary Mo–Ta order weakens with temperature: |δ_MoMo| decreases "
             "from each temperature of the grid to the next (intervals over SDE paths)", expect=BOTH,
             paper="δ_MoMo −1.03 (1400 K), −0.64 (2000 K), −0.42 (3000 K)")
 def _order(r):
-    m = r.metrics
-    Ts = sorted(_by_T(m["stationary_per_path"]))
+    m = typed(r)
+    Ts = sorted(m.stationary_per_path)
     est = {t: stationary_estimate(m, t, 3) for t in Ts}
     signs = [below(e, 0.0) for e in est.values()]
     if not all(signs):                 # no Mo–Mo order (or undecided) at some T: no decreasing |δ| either
@@ -695,9 +829,9 @@ def _order(r):
                    "SDE (up to 0.045 at 1400 K in the saved paper-scale run, 0.043 at 3000 K in the quick one) "
                    "have intervals straddling the thermal spread at some temperatures")
 def _stat_kmc(r):
-    m = r.metrics
+    m = typed(r)
     tol = thermal_std(m)
-    Ts = sorted(set(_by_T(m["stationary_per_path"])) & set(_by_T(m["small_late_seeds"])))
+    Ts = sorted(set(m.stationary_per_path) & set(m.small_late_seeds))
     d = {(t, i): stationary_estimate(m, t, i).minus(kmc_late_estimate(m, t, i)) for t in Ts for i in MOTA}
     verdict = all_of(within(e, 0.0, tol[i]) for (t, i), e in d.items())
     return verdict, ("SDE − KMC: " + "; ".join(f"{t:.0f} K " + ", ".join(f"{SRO_NAMES[i]} {_pm(d[t, i])}"
@@ -716,10 +850,10 @@ def _stat_kmc(r):
             # rounding between two CPUs (variation the interval over SDE paths does not contain)
             expect=PAPER, paper="2000 K: −0.64 / 0.46 / −0.34; 3000 K: −0.42 / 0.30 / −0.23")
 def _stat_paper(r):
-    m = r.metrics
+    m = typed(r)
     tol = thermal_std(m) + ROUNDING
     ref = paper_numbers.NBMOTA["sro_predicted"]
-    Ts = [t for t in sorted(_by_T(m["stationary_per_path"])) if int(t) in ref and t >= 2000]
+    Ts = [t for t in sorted(m.stationary_per_path) if int(t) in ref and t >= 2000]
     if not Ts:
         return None
     d = {(t, i): stationary_estimate(m, t, i) for t in Ts for i in MOTA}
@@ -734,10 +868,10 @@ def _stat_paper(r):
             "hops undo earlier ones, so the noise a Gaussian increment model sees depends on δt", expect=BOTH,
             paper="— (the official code uses 124 hops only)")
 def _not_markov(r):
-    q = {}
-    for T, v in _by_T(r.metrics["increment_variance"]).items():
-        if len(v["batches"]) < 2:
+    m, q = typed(r), {}
+    for T, v in m.increment_variance.items():
+        if len(v.batches) < 2:
             return None, f"{T:.0f} K: one batch of pairs, no interval"
-        q[T] = variance_ratio_estimate(r.metrics, T)
+        q[T] = variance_ratio_estimate(m, T)
     return all_of(below(e, 1.0) for e in q.values()), (", ".join(f"{T:.0f} K: {e}" for T, e in q.items())
                                                       + f" ({next(iter(q.values())).how})")
