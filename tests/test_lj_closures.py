@@ -106,23 +106,21 @@ def test_closure_claims_follow_the_errors_they_compare():
     better = _variant(f32, scale_lx=0.1, config={"ae.optimizer": "adam_l2"}, rho=0.2)
     c = lj_closures.ClosureComparison({"saved": saved, "adamw_f32": f32, "adam_l2_f32": better})
     v = {x.claim.key: x for x in evaluate(c, list(lj_closures.CLAIMS))}
-    assert v["official_lowers_lxp"].holds is True and "× 0.10" in v["official_lowers_lxp"].measured
-    assert v["lxp_gains_more"].holds is True       # L_z unchanged, L_x,p × 0.1 (beyond L_z's wide seed spread)
-    assert v["span_lowers_lxp"].holds is None and v["span_lowers_lxp"].measured == "—"   # not run
+    for s in ("mlp", "onsagernet"):
+        assert v[f"official_lowers_lxp_{s}"].holds is True and "× 0.10" in v[f"official_lowers_lxp_{s}"].measured
+        assert v[f"lxp_gains_more_{s}"].holds is True      # L_z unchanged, L_x,p × 0.1 (beyond L_z's wide seed spread)
     assert v["float32_as_float64"].holds is True
     # the same models twice: exactly no change (decided: not lower); a closure that doubles L_x,p's
     # error is decided against; a noisy change either way is undecided; a float32 run on another
     # closure is not compared
-    same = lj_closures.ClosureComparison({"adamw_f32": f32, "adam_l2_f32": f32})
-    assert {x.claim.key: x.holds for x in evaluate(same, list(lj_closures.CLAIMS))}["official_lowers_lxp"] is False
+    lower = lambda comparison: {x.claim.key: x.holds for x in evaluate(comparison, list(lj_closures.CLAIMS))}[
+        "official_lowers_lxp_mlp"]
+    assert lower(lj_closures.ClosureComparison({"adamw_f32": f32, "adam_l2_f32": f32})) is False
+    assert lower(lj_closures.ClosureComparison({"adamw_f32": f32, "adam_l2_f32": _variant(f32, scale_lx=2.0)})) is False
     noisy = _variant(f32)
-    for s in ("mlp", "onsagernet"):
-        per = noisy.metrics["results"]["paper"][s]["lx"]["same start"]
-        per["per_model"] = (np.array(per["per_model"]) * np.array([0.5, 2.0, 0.6, 1.8, 1.0])).tolist()
-    mixed = lj_closures.ClosureComparison({"adamw_f32": f32, "adam_l2_f32": noisy})
-    assert {x.claim.key: x.holds for x in evaluate(mixed, list(lj_closures.CLAIMS))}["official_lowers_lxp"] is None
-    worse_lx = lj_closures.ClosureComparison({"adamw_f32": f32, "adam_l2_f32": _variant(f32, scale_lx=2.0)})
-    assert {x.claim.key: x.holds for x in evaluate(worse_lx, list(lj_closures.CLAIMS))}["official_lowers_lxp"] is False
+    per = noisy.metrics["results"]["paper"]["mlp"]["lx"]["same start"]
+    per["per_model"] = (np.array(per["per_model"]) * np.array([0.5, 2.0, 0.6, 1.8, 1.0])).tolist()
+    assert lower(lj_closures.ClosureComparison({"adamw_f32": f32, "adam_l2_f32": noisy})) is None
     other = lj_closures.ClosureComparison({"saved": saved, "adamw_f32": better})
     p = {x.claim.key: x for x in evaluate(other, list(lj_closures.CLAIMS))}["float32_as_float64"]
     assert p.holds is None and "different closure" in p.measured
@@ -132,7 +130,7 @@ def test_closure_claims_follow_the_errors_they_compare():
 
 
 def test_mlp_extensions_replace_the_mlp_ensembles_they_extend():
-    """A closure's MLP extension (same store, six seeds) is what the comparison reads for the MLP under
+    """A closure's MLP extension (same store, ten seeds) is what the comparison reads for the MLP under
     the paper protocol; OnsagerNet still comes from the closure's own run. Its command differs from
     the closure's only in what it trains and where it writes."""
     from support.claims import evaluate
@@ -142,15 +140,15 @@ def test_mlp_extensions_replace_the_mlp_ensembles_they_extend():
     assert (tuple(cfg.structures), tuple(cfg.protocols), cfg.ensemble) == (("mlp",), ("paper",), lj_closures.MLP_SEEDS)
     assert cfg.ae.optimizer == "adam_l2" and cfg.precision == "float32"
     assert "results/stores/lj_structures-adam_l2_f32 " in lj_closures.command("adam_l2_f32", mlp_extension=True)
-    assert words[-1] == "results/variants/lj_structures-adam_l2_f32_mlp6"
+    assert words[-1] == "results/variants/lj_structures-adam_l2_f32_mlp10"
 
     saved = saved_result("lj_structures")
     base, better = _variant(saved), _variant(saved, scale_lx=0.5)
-    ext = _variant(saved, scale_lx=0.25)                            # six-seed MLP run: the one read
-    c = lj_closures.ClosureComparison({"adamw_f32": base, "adam_l2_f32": better, "adam_l2_f32_mlp6": ext})
+    ext = _variant(saved, scale_lx=0.25)                            # ten-seed MLP run: the one read
+    c = lj_closures.ClosureComparison({"adamw_f32": base, "adam_l2_f32": better, "adam_l2_f32_mlp10": ext})
     assert c.run_for("adam_l2_f32", "mlp") is ext and c.run_for("adam_l2_f32", "onsagernet") is better
     assert c.run_for("adam_l2_f32", "mlp", "uniform") is better and c.run_for("pca_span_f32", "mlp") is None
     assert math.exp(c.change("adam_l2_f32", "adamw_f32", "mlp", "lx").value) == pytest.approx(0.25)
     assert math.exp(c.change("adam_l2_f32", "adamw_f32", "onsagernet", "lx").value) == pytest.approx(0.5)
     v = {x.claim.key: x for x in evaluate(c, list(lj_closures.CLAIMS))}
-    assert "MLP × 0.25" in v["official_lowers_lxp"].measured
+    assert "× 0.25" in v["official_lowers_lxp_mlp"].measured and "× 0.50" in v["official_lowers_lxp_onsagernet"].measured

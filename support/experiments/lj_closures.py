@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..claims import ClaimSet
+from ..claims import UNDECIDED, ClaimSet
 from ..results import ExperimentResult, saved_result, variant_result
 from ..tables import Table
 from ..uncertainty import Estimate, above, all_of, below, paired_log_ratio, within
@@ -78,9 +78,9 @@ def closure(label: str) -> Closure:
     return CLOSURES[label]
 
 
-#: the MLP's ensembles under the paper protocol are extended to this many seeds (an MLP model costs a
-#: fraction of an OnsagerNet one, and three pairs of models leave most changes undecided)
-MLP_SEEDS = 6
+#: the MLP's ensembles under the paper protocol are extended to this many seeds, the paper's ensemble
+#: size (an MLP model costs a fraction of an OnsagerNet one, and three pairs leave most changes undecided)
+MLP_SEEDS = 10
 
 
 def extension(label: str) -> str:
@@ -150,9 +150,13 @@ def same_closure(a: ExperimentResult, b: ExperimentResult) -> bool:
     """Whether two runs trained the same closure autoencoder: equal settings and seed, and equal
     implied-label noise on the same diagnostic configurations (a retrained autoencoder that differs
     by one bit moves these numbers)."""
-    keys = [k for k in a.config if k.startswith("ae.")] + ["n_atoms", "n_train_traj", "relaxation", "latent_dim"]
+    from .lj_common import AEConfig
+    # settings added after a run was saved are read at their defaults (the value the run trained with)
+    added = {f"ae.{k}": v for k, v in AEConfig.ADDED_SETTINGS.items()}
+    keys = {k for r in (a, b) for k in r.config if k.startswith("ae.")} | {"n_atoms", "n_train_traj", "relaxation",
+                                                                           "latent_dim"}
     da, db = a.metrics["closure_diagnostics"], b.metrics["closure_diagnostics"]
-    return (a.seed == b.seed and all(a.config.get(k) == b.config.get(k) for k in keys)
+    return (a.seed == b.seed and all(a.config.get(k, added.get(k)) == b.config.get(k, added.get(k)) for k in keys)
             and da["noise_ratio_T"] == db["noise_ratio_T"]
             and da["noise_ratio_closure_median"] == db["noise_ratio_closure_median"])
 
@@ -240,7 +244,8 @@ def precision_table(comparison: ClosureComparison) -> Table:
 def noise_error_figure(comparison: ClosureComparison):
     """Each closure's label noise ρ on T (x) against the relative errors on T of its models (y, log),
     L_z and L_x,p, one panel per structure under the paper protocol: if label noise sets L_x,p's floor,
-    L_x,p's errors fall with ρ while L_z's stay put. One marker per model and closure (:data:`TITLES`)."""
+    L_x,p's errors fall with ρ while L_z's stay put. One marker per model and closure (:data:`TITLES`;
+    the float32 closures only — the saved float64 run has the AdamW closure's ρ and would hide under it)."""
     from ..plotting import figure, method_colour
     structures = [s for s in ("mlp", "onsagernet")
                   if any(comparison.run_for(label, s) is not None for label in TITLES)]
@@ -249,7 +254,7 @@ def noise_error_figure(comparison: ClosureComparison):
     for ax, s in zip(axes[0], structures):
         for i, (label, title) in enumerate(TITLES.items()):
             run = comparison.run_for(label, s)
-            if run is None:
+            if run is None or label == "saved":
                 continue
             rho = comparison.runs[label].metrics["closure_diagnostics"]["noise_ratio_T"]
             for key, loss in (("lz", "L_z"), ("lx", "L_x,p")):
@@ -305,62 +310,70 @@ def _in_words(e: Estimate) -> str:
 
 CLAIMS = ClaimSet()
 
+#: the latent structures the comparison trains (one claim each: OnsagerNet has fewer seeds than the MLP)
+STRUCTURES = ("mlp", "onsagernet")
 
-def _lower(label: str, key: str):
-    """A claim measure: the loss ``key``'s error is lower on closure ``label`` than on AdamW (both
-    float32), for the MLP and OnsagerNet under the paper protocol (three-valued "and" of the two)."""
+
+def _lower(label: str, structure: str):
+    """A claim measure: L_x,p's error is lower on closure ``label`` than on AdamW (both float32), for
+    ``structure`` under the paper protocol, per seed."""
     def measure(c: ClosureComparison):
-        es = {s: c.change(label, "adamw_f32", s, key) for s in ("mlp", "onsagernet")}
-        if any(e is None for e in es.values()):
-            return None
-        return (all_of(below(e, 0.0) for e in es.values()),
-                "; ".join(f"{STRUCTURE_LABELS[s]} {_in_words(e)}" for s, e in es.items()))
+        e = c.change(label, "adamw_f32", structure, "lx")
+        return None if e is None else (below(e, 0.0), f"L_x,p {_in_words(e)}")
     return measure
 
 
-CLAIMS.add("official_lowers_lxp", "with paper 1's official optimiser for the closure (Adam + coupled L2) "
-           "L_x,p's error is lower than with the book's AdamW (MLP and OnsagerNet, paper protocol)",
-           expect={"paper": True})(_lower("adam_l2_f32", "lx"))
-CLAIMS.add("span_lowers_lxp", "with the closure's first layer restricted to the data span L_x,p's error "
-           "is lower than with the unrestricted AdamW closure (MLP and OnsagerNet, paper protocol)",
-           expect={"paper": True})(_lower("pca_span_f32", "lx"))
-
-
-@CLAIMS.add("lxp_gains_more", "the official optimiser helps L_x,p more than L_z (per seed, the change of "
-            "L_x,p's error is below that of L_z's, MLP and OnsagerNet, paper protocol)", expect={"paper": True})
-def _gains_more(c: ClosureComparison):
-    diffs = {}
-    for s in ("mlp", "onsagernet"):
-        a, b = c.run_for("adam_l2_f32", s), c.run_for("adamw_f32", s)
+def _gains_more(structure: str):
+    """A claim measure: per seed, log(L_x,p's change) − log(L_z's change) from AdamW to the official
+    optimiser's closure is below zero, for ``structure`` under the paper protocol."""
+    def measure(c: ClosureComparison):
+        a, b = c.run_for("adam_l2_f32", structure), c.run_for("adamw_f32", structure)
         if a is None or b is None:
             return None
-        per_loss = {key: (errors(a, s, key), errors(b, s, key)) for key in ("lx", "lz")}
-        if any(x is None or y is None for x, y in per_loss.values()):
-            return None
-        n = min(common_seeds(x, y) for x, y in per_loss.values())
-        (ax, bx), (az, bz) = per_loss["lx"], per_loss["lz"]
-        # per seed: log(L_x,p's change) − log(L_z's change)
-        diffs[s] = Estimate.of_samples(np.log(ax[:n] / bx[:n]) - np.log(az[:n] / bz[:n]), what="seeds")
-    return (all_of(below(e, 0.0) for e in diffs.values()),
-            "; ".join(f"{STRUCTURE_LABELS[s]}: L_x,p's change / L_z's {_in_words(e)}" for s, e in diffs.items()))
-
-
-def _beats(label: str):
-    def measure(c: ClosureComparison):
-        runs = {s: c.run_for(label, s) for s in ("mlp", "onsagernet")}
-        if any(r is None for r in runs.values()):
-            return None
-        es = {s: ratio_estimate(r, "paper", s) for s, r in runs.items()}
-        if any(e is None for e in es.values()):
-            return None, "a model diverged: no paired interval"
-        return (all_of(above(e, 0.0) for e in es.values()),
-                "; ".join(f"{STRUCTURE_LABELS[s]} L_z / L_x,p = {e.map(math.exp).describe()}" for s, e in es.items()))
+        (ax, bx), (az, bz) = ((errors(a, structure, key), errors(b, structure, key)) for key in ("lx", "lz"))
+        n = min(common_seeds(ax, bx), common_seeds(az, bz))
+        e = Estimate.of_samples(np.log(ax[:n] / bx[:n]) - np.log(az[:n] / bz[:n]), what="seeds")
+        lz = c.change("adam_l2_f32", "adamw_f32", structure, "lz")
+        return below(e, 0.0), f"L_x,p's change / L_z's {_in_words(e)}; L_z alone {_in_words(lz)}"
     return measure
 
 
-CLAIMS.add("official_lxp_beats_lz", "paper 1's claim on the official closure optimiser: L_x,p beats L_z at "
-           "equal force budget (MLP and OnsagerNet, paper protocol, paired by seed)",
-           expect={"paper": True}, paper="ratio 19.4 (MLP), 3.8 (OnsagerNet)")(_beats("adam_l2_f32"))
+def _beats(label: str, structure: str):
+    """A claim measure: L_z / L_x,p > 1 on closure ``label`` for ``structure``, paired by seed."""
+    def measure(c: ClosureComparison):
+        run = c.run_for(label, structure)
+        if run is None:
+            return None
+        e = ratio_estimate(run, "paper", structure)
+        if e is None:
+            return None, "a model diverged: no paired interval"
+        return above(e, 0.0), f"L_z / L_x,p = {e.map(math.exp).describe()}"
+    return measure
+
+
+PAPER_RATIO = {"mlp": "ratio 19.4 (2.60e-2 / 1.34e-3)", "onsagernet": "ratio 3.8 (4.45e-3 / 1.17e-3)"}
+ONSAGERNET_SEEDS = ("three OnsagerNet models per loss and closure (the MLP has ten): a t-interval over three seeds "
+                    "is too wide to decide it")
+
+for _s, _expect, _reasons in (
+        ("mlp", {"lower": True, "gains": True, "beats": UNDECIDED},
+         {"beats": "ten pairs of models on the official optimiser's closure put L_x,p on a par with L_z (geometric "
+                   "mean of the per-seed ratios ≈ 1, 95 % interval from about 0.4 to 2.5): L_x,p catches up, it does "
+                   "not pull ahead, and the paper's 19.4 is excluded"}),
+        ("onsagernet", {"lower": UNDECIDED, "gains": UNDECIDED, "beats": UNDECIDED},
+         {"lower": ONSAGERNET_SEEDS + " (all three seeds lower L_x,p's error, by × 0.3–0.64)",
+          "gains": ONSAGERNET_SEEDS, "beats": ONSAGERNET_SEEDS + " (L_z is ahead in the mean)"})):
+    _name = STRUCTURE_LABELS[_s]
+    CLAIMS.add(f"official_lowers_lxp_{_s}", f"{_name}: with paper 1's official optimiser for the closure (Adam + "
+               "coupled L2) L_x,p's error is lower than with the book's AdamW (paper protocol, paired by seed)",
+               expect={"paper": _expect["lower"]}, reason=_reasons.get("lower", ""))(_lower("adam_l2_f32", _s))
+    CLAIMS.add(f"lxp_gains_more_{_s}", f"{_name}: the official optimiser's closure helps L_x,p more than L_z (per "
+               "seed, L_x,p's change of error is below L_z's)", expect={"paper": _expect["gains"]},
+               reason=_reasons.get("gains", ""))(_gains_more(_s))
+    CLAIMS.add(f"official_lxp_beats_lz_{_s}", f"{_name}: paper 1's claim on the official optimiser's closure — "
+               "L_x,p beats L_z at equal force budget (paper protocol, paired by seed)",
+               expect={"paper": _expect["beats"]}, paper=PAPER_RATIO[_s],
+               reason=_reasons.get("beats", ""))(_beats("adam_l2_f32", _s))
 
 
 @CLAIMS.add("float32_as_float64", "latent models trained in float32 reach the errors of float64 within the "
