@@ -461,7 +461,9 @@ def _conditioned(r):
             reason="the saved run's five MLP pairs give L_z / L_x,p = 0.41 with a 95 % interval [0.14, 1.23]: "
                    "L_z is ahead in the mean and the interval excludes the paper's 19.4, but it reaches past 1, "
                    "so five models do not decide the order (an archived run on standardised closure inputs, "
-                   "not the paper's method, had L_z ahead over ten pairs)")
+                   "not the paper's method, had L_z ahead over ten pairs; on a closure trained with the paper's "
+                   "own optimiser, ten float32 pairs give 1.06 [0.44, 2.55]: L_x,p catches up, still undecided — "
+                   "support.experiments.lj_closures)")
 def _mlp_paper(r):
     if r.config.get("ae.input_scaling", "standardise") != "raw":
         e = ratio_estimate(r, "paper")
