@@ -152,3 +152,19 @@ def test_mlp_extensions_replace_the_mlp_ensembles_they_extend():
     assert math.exp(c.change("adam_l2_f32", "adamw_f32", "onsagernet", "lx").value) == pytest.approx(0.5)
     v = {x.claim.key: x for x in evaluate(c, list(lj_closures.CLAIMS))}
     assert "× 0.25" in v["official_lowers_lxp_mlp"].measured and "× 0.50" in v["official_lowers_lxp_onsagernet"].measured
+
+
+def test_the_chapter_cell_shows_the_figure_once():
+    """The captioned chapter cell returns the figure; an open figure would be shown a second time, and
+    two images under one figure name fail the executed -W build (as they did once)."""
+    from pathlib import Path
+
+    import nbclient
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "%matplotlib inline\nfrom support.experiments import lj_closures\n"
+        "lj_closures.noise_error_figure(lj_closures.ClosureComparison.saved())")]
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(Path(__file__).resolve().parents[1])}}).execute()
+    assert len([o for o in nb.cells[0].outputs if "image/png" in o.get("data", {})]) == 1

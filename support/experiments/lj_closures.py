@@ -245,7 +245,8 @@ def noise_error_figure(comparison: ClosureComparison):
     """Each closure's label noise ρ on T (x) against the relative errors on T of its models (y, log),
     L_z and L_x,p, one panel per structure under the paper protocol: if label noise sets L_x,p's floor,
     L_x,p's errors fall with ρ while L_z's stay put. One marker per model and closure (:data:`TITLES`;
-    the float32 closures only — the saved float64 run has the AdamW closure's ρ and would hide under it)."""
+    the float32 closures only — the saved float64 run has the AdamW closure's ρ and would hide under it).
+    The figure is returned closed, for a chapter cell to show once."""
     from ..plotting import figure, method_colour
     structures = [s for s in ("mlp", "onsagernet")
                   if any(comparison.run_for(label, s) is not None for label in TITLES)]
@@ -265,6 +266,8 @@ def noise_error_figure(comparison: ClosureComparison):
     axes[0, 0].set_ylabel("relative error on T (per model)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
+    import matplotlib.pyplot as plt
+    plt.close(fig)        # shown once, as the cell's value (an open figure would be shown a second time)
     return fig
 
 
