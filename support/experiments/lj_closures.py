@@ -17,7 +17,8 @@ F = 10⁶ atom-forces per loss), each a recorded change of that preset:
 
 All three train the latent models in float32 (the official code's precision; ``precision`` is a
 recorded change of the paper preset, which trains in float64), MLP and OnsagerNet, three models per
-loss. The runs are saved under ``results/variants/lj_structures-<label>/`` and read with
+loss, and the MLP under the paper protocol extended to :data:`MLP_SEEDS` seeds from the same store. The
+data-span closure has not been run yet, so it has no claims. The runs are saved under ``results/variants/lj_structures-<label>/`` and read with
 :func:`support.results.variant_result`; :func:`command` is the command that writes each.
 
 If the mechanism is right, L_x,p's error falls with the label noise while L_z's barely moves (L_z's
@@ -35,7 +36,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -281,7 +282,6 @@ class ClosureComparison:
     runs: Mapping[str, ExperimentResult]
     name: str = "lj_closures"
     scale: str = "paper"
-    notes: tuple[str, ...] = field(default=())
 
     @classmethod
     def saved(cls) -> "ClosureComparison":
