@@ -155,6 +155,21 @@ class Estimate:
         return cls(float(x.max()), float(x.max()), float(max(bound, x.max())),
                    f"worst of {len(x)} {what}; upper end: 95 % prediction bound for one more")
 
+    # ------------------------------------------------------------------ JSON
+    def to_json(self) -> dict:
+        """``{"value", "lo", "hi", "how"}`` (an infinite end is written as JSON's ``Infinity``)."""
+        return {"value": float(self.value), "lo": float(self.lo), "hi": float(self.hi), "how": self.how}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Estimate":
+        """Read :meth:`to_json`'s object."""
+        return cls(float(d["value"]), float(d["lo"]), float(d["hi"]), str(d.get("how", "")))
+
+    @classmethod
+    def coerce(cls, v: "Estimate | dict") -> "Estimate":
+        """``v`` if it is an :class:`Estimate`, else :meth:`from_json` of it (a typed record's converter)."""
+        return v if isinstance(v, cls) else cls.from_json(v)
+
     # ------------------------------------------------------------------ arithmetic on intervals
     def map(self, f: Callable[[float], float], how: str | None = None) -> "Estimate":
         """``f`` applied to value and ends (``f`` monotone; a decreasing ``f`` swaps the ends)."""

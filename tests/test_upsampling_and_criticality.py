@@ -114,7 +114,8 @@ def test_criticality_tiny_run_reads_every_claim():
     m = crit.typed(r)
     for src in ("direct", "sde"):
         est = crit.exponent_estimates(m, src)
-        for key, e in est.items():
+        assert est.source == src and est.fitted()
+        for key, e in est.fitted().items():
             assert e.value == pytest.approx(m.fits[src].get(key), rel=1e-9, abs=1e-12)
             assert e.lo <= e.value <= e.hi
     assert all(len(p.direct.units) == 2 and len(p.models["measured"].moments.units) == 8 for p in m.points)
@@ -150,6 +151,31 @@ def test_saved_criticality_run_reads_as_typed_result():
     assert m.fits["direct"].dU_dT[32] == raw["fits"]["direct"]["dU_dT"]["32"]
     assert m.binder.U[64] == tuple(raw["binder"]["U"]["64"])
     assert _json(m.to_json()) == raw                                        # no key or number lost
+
+
+def test_saved_criticality_estimates_are_typed_and_round_trip():
+    """Exponent and ratio estimates of the saved paper-scale run are frozen records: their JSON reads back
+    into equal records and writes byte-identical JSON; the numbers are the bootstrap's (value inside its
+    interval, sizes keyed by int)."""
+    from support.results import saved_result
+    m = crit.typed(saved_result("ising_criticality", "paper"))
+    for src in ("direct", "sde", "sde_lambda_K"):
+        est = crit.exponent_estimates(m, src)
+        text = json.dumps(est.to_json())
+        back = crit.ExponentEstimates.from_json(json.loads(text))
+        assert json.dumps(back.to_json()) == text and back == est
+        assert est.gamma_over_nu.value == pytest.approx(m.fits[src].gamma_over_nu, rel=1e-5)   # saved: 6 digits
+    assert crit.exponent_estimates(m, "sde_lambda_K").one_over_nu is None      # λ = K: no Binder slopes
+    for src in ("sde", "sde_degree_5"):
+        ratios = crit.ratio_estimates(m, src)
+        text = json.dumps(ratios.to_json())
+        back = crit.RatioEstimates.from_json(json.loads(text))
+        assert json.dumps(back.to_json()) == text
+        assert list(back.per_size) == list(ratios.per_size) == m.sizes and back.T == m.T_near
+        assert all(back.per_size[L] == r for L, r in ratios.per_size.items())
+        assert all(r.chi.lo <= r.chi.value <= r.chi.hi for r in ratios.per_size.values())
+    with pytest.raises(ValueError, match="unknown keys"):
+        crit.ExponentEstimates.from_json({"source": "sde", "nu": {"value": 1, "lo": 0, "hi": 2}})
 
 
 def saved_result_path(name):

@@ -56,8 +56,7 @@ from ..plotting import figure, method_colour
 from ..results import ExperimentResult
 from ..stochastic.encoder import LatentPairs
 from ..stochastic.nets import OddPolynomialDrift
-from ..stochastic.pipeline import (JsonRecord, ModelSpec, fit_and_roll_out, floats, frozen_mapping, json_number,
-                                   mapping_of, readonly_array, record_field, typed_metrics)
+from ..stochastic.pipeline import ModelSpec, fit_and_roll_out
 from ..stochastic.study import SDESettings, pairs_from_patches
 from ..systems.spins import domain_wall_density, ising, magnetisation, wolff
 from ..systems.spins.finite_size import (EXACT, crossing_temperature, moments, moments_from_units,
@@ -68,9 +67,11 @@ from ..systems.spins.ising_patches import (adjacent_increment_correlation, lambd
                                            patch_observables)
 from ..train import torch_threads
 from .config import ExperimentConfig, resolve
+from .ising_criticality_results import (EXPONENTS, QUANTITIES, BinderCurves, CriticalityResult,  # noqa: F401
+                                       CriticalPoint, ExponentEstimates, IncrementCorrelation, Moments,
+                                       RatioEstimates, ScalingFit, SDEModel, SizeRatios, typed)
 
 VERSION = 2     # 2: per-path / per-chain moments stored ("units"), exponents with bootstrap intervals
-QUANTITIES = ("abs_m", "chi", "binder")
 
 
 @dataclass
@@ -121,168 +122,6 @@ def _check(cfg: Config) -> None:
         raise ValueError("temperatures must be > 0")
     if cfg.rollout_steps < 2 * cfg.record_every or cfg.rollout_paths < 2:
         raise ValueError("need rollout_steps >= 2 * record_every and at least two paths")
-
-
-# ------------------------------------------------------------------------------------ typed results
-# What a run measures, as frozen records (support.stochastic.pipeline.JsonRecord): ``to_json`` writes
-# the layout of ``metrics`` that the saved runs have (results/paper/ising_criticality/results.json),
-# ``from_json`` reads it from a live run's metrics or a saved run's JSON, so claims, figures and the
-# chapter read by attribute.
-@dataclass(frozen=True, eq=False)
-class Moments(JsonRecord):
-    """The stationary ⟨|M|⟩ (``abs_m``), χ (``chi``) and Binder cumulant U (``binder``) of one source
-    at one (L, T); the histogram of m (40 bins over [−1.1, 1.1]) and the per-unit moments
-    ``units [n_units, 3]`` (:func:`~support.systems.spins.finite_size.unit_moments` of every rollout
-    path or Wolff chain) that the bootstrap resamples (``None`` where a run did not store them)."""
-
-    abs_m: float = record_field(convert=json_number)
-    chi: float = record_field(convert=json_number)
-    binder: float = record_field(convert=json_number)
-    histogram: np.ndarray | None = record_field(convert=partial(readonly_array, dtype=None), omit_none=True,
-                                                default=None)          # counts stay integers
-    units: np.ndarray | None = record_field(convert=readonly_array, omit_none=True, default=None)
-
-    @property
-    def usable(self) -> bool:
-        """Finite ⟨|M|⟩, χ and U with positive ⟨|M|⟩ and χ (what the log–log fits can use)."""
-        return all(np.isfinite(getattr(self, q)) for q in QUANTITIES) and self.abs_m > 0 and self.chi > 0
-
-
-@dataclass(frozen=True, eq=False)
-class SDEModel(JsonRecord):
-    """One SDE fitted at one (L, T): its covariance factor λ, the degree of its odd-polynomial drift
-    (0: the default MLP), the fraction ``outside`` of recorded |m| > 1 and the ``moments`` of the
-    second half of its paths (``None``: the rollout diverged). In JSON the moments' entries sit in
-    the model's own object, beside ``finite``."""
-
-    lam: float = record_field("lambda", convert=float)
-    drift_degree: int = record_field(convert=int)
-    outside: float = record_field(convert=float)
-    moments: Moments | None = record_field(convert=Moments.coerce, default=None)
-
-    @property
-    def finite(self) -> bool:
-        """Whether the rollout stayed finite and bounded (|m| ≤ 10)."""
-        return self.moments is not None
-
-    def statistic(self, q: str, default: Any = None) -> Any:
-        """⟨|M|⟩, χ or U (``q`` = ``abs_m``, ``chi``, ``binder``), or ``default`` if the rollout diverged."""
-        return default if self.moments is None else getattr(self.moments, q)
-
-    def to_json(self) -> dict[str, Any]:
-        """``{"lambda", "drift_degree", "finite", "outside"}`` and, unless the rollout diverged, the
-        entries of :class:`Moments`."""
-        own = super().to_json()
-        stats = own.pop("moments") or {}
-        return {**own, **stats, "finite": self.finite}
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "SDEModel":
-        """Read :meth:`to_json`'s layout."""
-        own = {k: d[k] for k in ("lambda", "drift_degree", "outside") if k in d}
-        stats = {k: v for k, v in d.items() if k not in own and k != "finite"}
-        finite = d.get("finite", True) and bool(stats)
-        return super().from_json({**own, "moments": Moments.from_json(stats) if finite else None})
-
-
-@dataclass(frozen=True)
-class IncrementCorrelation(JsonRecord):
-    """ρ_p, the correlation of two neighbouring patches' m-increments over δt, its standard error and
-    the number of patch pairs it was measured on
-    (:func:`~support.systems.spins.ising_patches.adjacent_increment_correlation`)."""
-
-    rho: float = record_field(convert=float)
-    se: float = record_field(convert=float)
-    n: int = record_field(convert=int)
-
-
-@dataclass(frozen=True, eq=False)
-class CriticalPoint(JsonRecord):
-    """Everything measured at one size L and temperature T: K patches, ρ_p (``None`` at K = 1) and
-    the measured λ, the number of training pairs, every fitted SDE (``models``: ``measured``, and at
-    the temperature nearest T_c ``K`` and ``degree_<d>``), direct simulation (``direct``), the
-    simulation cost of the pairs per stage (:func:`support.budget.stage_costs`; ``None`` in runs
-    saved before it was counted) and the seconds the point took."""
-
-    L: int = record_field(convert=int)
-    T: float = record_field(convert=float)
-    K: int = record_field(convert=int)
-    rho_p: IncrementCorrelation | None = record_field(convert=IncrementCorrelation.coerce)
-    lam: float = record_field("lambda", convert=float)
-    n_pairs: int = record_field(convert=int)
-    models: Mapping[str, SDEModel] = record_field(convert=mapping_of(SDEModel.coerce))
-    direct: Moments | None = record_field(convert=Moments.coerce)
-    simulation_cost: Mapping[str, int] | None = record_field(convert=frozen_mapping, omit_none=True, default=None)
-    seconds: float = record_field(convert=json_number, default=math.nan)
-
-
-#: the exponents of a :class:`ScalingFit`
-EXPONENTS = ("beta_over_nu", "gamma_over_nu", "one_over_nu")
-
-
-@dataclass(frozen=True, eq=False)
-class ScalingFit(JsonRecord):
-    """The finite-size-scaling fits of one source of statistics: |dU/dT| per L (``dU_dT``), β/ν and
-    γ/ν (log–log fits over L at the temperature nearest T_c) and 1/ν (the log–log fit of |dU/dT|);
-    ``None`` where a point was unusable."""
-
-    dU_dT: Mapping[int, float] = record_field(convert=mapping_of(float, int))
-    beta_over_nu: float | None = record_field(convert=float, omit_none=True, default=None)
-    gamma_over_nu: float | None = record_field(convert=float, omit_none=True, default=None)
-    one_over_nu: float | None = record_field(convert=float, omit_none=True, default=None)
-
-    def get(self, key: str, default: float | None = None) -> float | None:
-        """The exponent ``key`` (one of :data:`EXPONENTS`), ``default`` where it was not fitted."""
-        if key not in EXPONENTS:
-            raise KeyError(f"unknown exponent {key!r}; have {EXPONENTS}")
-        v = getattr(self, key)
-        return default if v is None else v
-
-
-@dataclass(frozen=True, eq=False)
-class BinderCurves(JsonRecord):
-    """Direct simulation's Binder cumulant U(T) on the fine temperature grid ``T`` per size L, the
-    crossing temperature of each pair of neighbouring sizes (``"16-32"``; NaN where the curves do not
-    cross in the grid) and the per-chain moments of every (L, T) (``units[L][i]``)."""
-
-    T: tuple[float, ...] = record_field(convert=floats)
-    U: Mapping[int, tuple[float, ...]] = record_field(convert=mapping_of(floats, int))
-    crossings: Mapping[str, float] = record_field(convert=mapping_of(json_number))
-    units: Mapping[int, tuple[np.ndarray, ...]] | None = record_field(
-        convert=mapping_of(lambda row: tuple(map(readonly_array, row)), int), omit_none=True, default=None)
-
-
-@dataclass(frozen=True, eq=False)
-class CriticalityResult(JsonRecord):
-    """A criticality run, typed: every (L, T) point, the scaling fits per source of statistics
-    (``direct``, ``sde``, ``sde_lambda_K``, ``sde_degree_<d>``: :func:`source_of`), the direct Binder
-    curves, the temperature nearest T_c and the flips of the small-system runs per temperature
-    (``None`` in runs saved before they were counted)."""
-
-    points: tuple[CriticalPoint, ...] = record_field(convert=lambda ps: tuple(map(CriticalPoint.coerce, ps)))
-    fits: Mapping[str, ScalingFit] = record_field(convert=mapping_of(ScalingFit.coerce))
-    binder: BinderCurves | None = record_field(convert=BinderCurves.coerce)
-    T_near: float = record_field(convert=float)
-    small_system_flips: Mapping[float, int] | None = record_field(convert=mapping_of(int, float), omit_none=True,
-                                                                  default=None)
-
-    @property
-    def sizes(self) -> list[int]:
-        """The sizes L of the points, ascending."""
-        return sorted({p.L for p in self.points})
-
-    def at(self, L: int, T: float) -> CriticalPoint:
-        """The point of size ``L`` at temperature ``T``."""
-        return next(p for p in self.points if p.L == L and abs(p.T - T) < 1e-9)
-
-    def row(self, L: int) -> list[CriticalPoint]:
-        """The points of size ``L``, by temperature."""
-        return sorted((p for p in self.points if p.L == L), key=lambda p: p.T)
-
-
-def typed(result: ExperimentResult | Mapping[str, Any] | CriticalityResult) -> CriticalityResult:
-    """The typed result of a run (an :class:`ExperimentResult`, its ``metrics``, or already typed)."""
-    return typed_metrics(result, CriticalityResult)
 
 
 # ------------------------------------------------------------------------------------ pieces
@@ -463,7 +302,7 @@ def _boot_moments(points: Sequence[CriticalPoint], source: Source, seed: int) ->
 
 
 def exponent_estimates(m: CriticalityResult | Mapping[str, Any], source_name: str,
-                       seed: int = 0) -> dict[str, Estimate]:
+                       seed: int = 0) -> ExponentEstimates:
     """β/ν, γ/ν (log–log fits over L at ``T_near``) and 1/ν (|dU/dT| per L, then its log–log fit) of
     one source, each with a bootstrap interval: every point's paths (SDE) or chains (direct) are
     resampled and the fits redone on every resample. (For the SDE this is the rollout noise of the
@@ -500,11 +339,11 @@ def exponent_estimates(m: CriticalityResult | Mapping[str, Any], source_name: st
             e = Estimate.from_replicates(float(slopes(np.log(full), np.log(v_slope))), b, how)
             if e is not None:
                 out["one_over_nu"] = e
-    return out
+    return ExponentEstimates(source_name, **out)
 
 
 def ratio_estimates(m: CriticalityResult | Mapping[str, Any], source_name: str, T: float | None = None,
-                    seed: int = 0) -> dict[int, dict[str, Estimate]]:
+                    seed: int = 0) -> RatioEstimates:
     """Per size at ``T`` (default ``T_near``): the ratio SDE / direct of ⟨|M|⟩ and of χ, with bootstrap
     intervals (SDE paths and direct chains resampled independently)."""
     m = typed(m)
@@ -516,12 +355,10 @@ def ratio_estimates(m: CriticalityResult | Mapping[str, Any], source_name: str, 
         if t != T or (L, t) not in dv:
             continue
         how = f"bootstrap 95 % over {sn[(L, t)]} paths and {dn[(L, t)]} chains"
-        out[L] = {}
-        for q in ("abs_m", "chi"):
-            e = Estimate.from_replicates(sv[(L, t)][q] / dv[(L, t)][q], sb[(L, t)][q] / db[(L, t)][q], how)
-            if e is not None:
-                out[L][q] = e
-    return out
+        out[L] = SizeRatios(**{q: Estimate.from_replicates(sv[(L, t)][q] / dv[(L, t)][q],
+                                                             sb[(L, t)][q] / db[(L, t)][q], how)
+                               for q in ("abs_m", "chi")})
+    return RatioEstimates(source_name, T, out)
 
 
 def crossing_estimates(m: CriticalityResult | Mapping[str, Any], seed: int = 0) -> dict[str, Estimate | None]:
@@ -738,7 +575,7 @@ def _tol(key: str) -> float:
     return REL_TOL * EXACT[key]
 
 
-def _estimates(r, src: str) -> dict[str, Estimate]:
+def _estimates(r, src: str) -> ExponentEstimates:
     """Exponent estimates of a source, computed once per result (the chapter evaluates claims often)."""
     return r.cached(("exponents", src), lambda: exponent_estimates(typed(r), src))
 
@@ -754,10 +591,10 @@ def _estimates(r, src: str) -> dict[str, Estimate]:
 def _direct(r):
     est = _estimates(r, "direct")
     keys = ("beta_over_nu", "gamma_over_nu", "one_over_nu")
-    if any(k not in est for k in keys):
+    if any(est.get(k) is None for k in keys):
         return None, "not fitted (a point is missing)"
-    verdict = all_of(within(est[k], EXACT[k], _tol(k)) for k in keys)
-    return verdict, "; ".join(f"{_SYMBOL[k]} {est[k]}" for k in keys) + f" ({est[keys[0]].how})"
+    verdict = all_of(within(est.get(k), EXACT[k], _tol(k)) for k in keys)
+    return verdict, "; ".join(f"{_SYMBOL[k]} {est.get(k)}" for k in keys) + f" ({est.get(keys[0]).how})"
 
 
 @CLAIMS.add("binder_crossing", "the direct Binder curves of neighbouring sizes cross within 0.01 of T_c "
@@ -776,12 +613,12 @@ def _crossing(r):
 
 
 def _sde_vs_direct(r, key: str):
-    sde, direct = _estimates(r, "sde"), _estimates(r, "direct")
-    if key not in sde or key not in direct:
+    sde, direct = _estimates(r, "sde").get(key), _estimates(r, "direct").get(key)
+    if sde is None or direct is None:
         return None, "not fitted (a rollout diverged or a point is missing)"
-    diff = sde[key].minus(direct[key], how="SDE − direct; bootstrap intervals combined")
-    return within(diff, 0.0, _tol(key)), (f"SDE {sde[key]}, direct {direct[key]}: difference {diff} vs "
-                                          f"tolerance ±{_tol(key):.4g} ({sde[key].how})")
+    diff = sde.minus(direct, how="SDE − direct; bootstrap intervals combined")
+    return within(diff, 0.0, _tol(key)), (f"SDE {sde}, direct {direct}: difference {diff} vs "
+                                          f"tolerance ±{_tol(key):.4g} ({sde.how})")
 
 
 _SDE_TEXT = ("the SDE learned from 16×16 data gives {sym} within {tol} of direct simulation of the same sizes "
@@ -835,8 +672,8 @@ def _lambda(r):
                      f"{max(e.hi for e in est.values()):.2f}] (1/(1 + 4ρ_p), ρ_p ± 1.96 s.e.)")
 
 
-def _ratios(r, degree: int) -> dict[int, dict[str, Estimate]]:
-    return r.cached(("ratios", degree), lambda: ratio_estimates(typed(r), f"sde_degree_{degree}"))
+def _ratios(r, degree: int) -> Mapping[int, SizeRatios]:
+    return r.cached(("ratios", degree), lambda: ratio_estimates(typed(r), f"sde_degree_{degree}").per_size)
 
 
 @CLAIMS.add("flexible_drift_small", "a more flexible drift (odd degree 5) reproduces direct ⟨|M|⟩ within 5 % and χ "
@@ -847,12 +684,12 @@ def _flex_small(r):
     if len(rows) < 2:
         return None
     small = {L: v for L, v in rows.items() if L != max(rows)}
-    if any(set(v) != {"abs_m", "chi"} for v in small.values()):
+    if any(v.abs_m is None or v.chi is None for v in small.values()):
         return False, "a degree-5 rollout diverged"
-    verdict = all_of([within(v["abs_m"], 1.0, 0.05) for v in small.values()]
-                     + [within(v["chi"], 1.0, 0.2) for v in small.values()])
-    how = next(iter(small.values()))["chi"].how
-    return verdict, "; ".join(f"L = {L}: ⟨|M|⟩ {v['abs_m']}×, χ {v['chi']}×" for L, v in small.items()) + \
+    verdict = all_of([within(v.abs_m, 1.0, 0.05) for v in small.values()]
+                     + [within(v.chi, 1.0, 0.2) for v in small.values()])
+    how = next(iter(small.values())).chi.how
+    return verdict, "; ".join(f"L = {L}: ⟨|M|⟩ {v.abs_m}×, χ {v.chi}×" for L, v in small.items()) + \
         f" ({how})"
 
 
@@ -865,9 +702,9 @@ def _flex_large(r):
     if len(rows) < 2:
         return None
     L = max(rows)
-    if "chi" not in rows[L]:
+    e = rows[L].chi
+    if e is None:
         return True, f"L = {L}: the degree-5 rollout diverged"
-    e = rows[L]["chi"]
     inside = within(e.map(np.log), 0.0, float(np.log(1.5)))        # True: the whole interval in [1/1.5, 1.5]
     verdict = True if (e.lo > 1.5 or e.hi < 1 / 1.5) else (False if inside else None)
     return verdict, f"L = {L}: χ {e}× direct ({e.how})"
