@@ -128,12 +128,13 @@ def test_sde_closure_tiny_run_end_to_end():
 
 # ---------------------------------------------------------------------- SPDE pieces
 def test_aligned_tiles_take_one_group_at_one_time():
+    from support.stochastic.upsampling import aligned_tiles
     G, f, T, C, n = 3, 2, 5, 2, 4
     # value encodes (group, realisation, time): tiles can be traced back
     code = (torch.arange(G).view(G, 1, 1) * 100 + torch.arange(f).view(1, f, 1) * 10
             + torch.arange(T).view(1, 1, T)).float()
     paths = code.view(G, f, T, 1, 1).expand(G, f, T, C, n).clone()
-    out = spp.aligned_tiles(paths, 50, torch.Generator().manual_seed(0))
+    out = aligned_tiles(paths, 50, torch.Generator().manual_seed(0))
     assert out.shape == (50, C, f * n)
     left, right = out[:, 0, 0], out[:, 0, n]
     assert torch.equal(left // 100, right // 100)                     # same (k, m) group
@@ -141,7 +142,7 @@ def test_aligned_tiles_take_one_group_at_one_time():
     assert torch.equal(left // 10 % 10, torch.zeros(50)) and torch.equal(right // 10 % 10, torch.ones(50))
     assert torch.equal(out[:, :, :n], out[:, :, :1].expand(-1, -1, n))  # tiles kept whole
     with pytest.raises(ValueError, match="paths"):
-        spp.aligned_tiles(paths[0], 5, torch.Generator())
+        aligned_tiles(paths[0], 5, torch.Generator())
 
 
 def test_initial_sigma_is_the_zero_drift_optimum():

@@ -43,7 +43,7 @@ from ..results import ExperimentResult, fmt
 from ..uncertainty import Estimate, above, all_of, below, paired_log_ratio, within
 from ..stochastic import (LatentSDE, MLPDecoder, PatchAdditiveEncoder, PatchClosureAutoencoder,
                           PatchGrid, PerChannelMLP, ZScaler, encode_pairs, partial_evolution, train_closure)
-from ..stochastic.upsampling import GridUpsampling, upsample_hierarchically
+from ..stochastic.upsampling import AlignedTileUpsampling, upsample_hierarchically
 from ..stochastic.pipeline import Ensemble, ModelSpec, fit_and_roll_out
 from ..stochastic.study import SDESettings, mmd_curves, std_ratio
 from ..systems.spde_predator_prey import (TEST_PARAMETERS, PredatorPreySPDE, initial_state,
@@ -137,32 +137,6 @@ def small_trajectories(system: PredatorPreySPDE, cfg: Config, gen: torch.Generat
     x = system.simulate(x0, n_rec, gen, record_every=cfg.record_every, budget=budget,
                         progress=progress).x
     return x.view(n_groups, cfg.factor, *x.shape[1:])
-
-
-def aligned_tiles(paths: torch.Tensor, n_out: int, gen: torch.Generator) -> torch.Tensor:
-    """Upsample by tiling: large snapshot b puts side by side the ``factor`` realisations of one
-    random (k, m) group at one random recorded time: ``paths [G, factor, T, C, n] ->
-    [n_out, C, factor · n]``."""
-    if paths.dim() != 5 or n_out <= 0:
-        raise ValueError(f"need paths [groups, factor, T, C, n] and n_out > 0; got "
-                         f"{list(paths.shape)}, {n_out}")
-    n_groups, factor, n_times = paths.shape[:3]
-    group = torch.randint(0, n_groups, (n_out,), generator=gen)
-    t = torch.randint(0, n_times, (n_out,), generator=gen)
-    tiles = paths[group, :, t]                                   # [n_out, factor, C, n]
-    grid = PatchGrid((factor * paths.shape[-1],), (paths.shape[-1],))
-    return grid.merge(tiles)
-
-
-@dataclass(frozen=True)
-class AlignedTileUpsampling(GridUpsampling):
-    """The Upsample hook is :func:`aligned_tiles` of the small paths (``n_out`` large snapshots);
-    LocalRelax is the torch systems' (:func:`~support.stochastic.upsampling.local_relax`)."""
-
-    def upsample(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-        if self.n_out is None:
-            raise ValueError("aligned tiles are drawn: give n_out, the number of large snapshots")
-        return aligned_tiles(x, self.n_out, rng)
 
 
 def large_snapshots(system: PredatorPreySPDE, cfg: Config, paths: torch.Tensor, gen: torch.Generator,

@@ -15,7 +15,9 @@ Upsample modes:
 * ``"linear"``: (bi/tri)linear interpolation of cell-centred fields to an ``m``-times finer grid
   (the official predator–prey rule; periodic fields are interpolated across the wrap);
 * ``"tile"``: ``m^D`` independent configurations drawn from the current set placed side by side
-  (the official alloy rule; for a domain enlarged at fixed grid spacing this is the natural one).
+  (the official alloy rule; for a domain enlarged at fixed grid spacing this is the natural one);
+* :class:`AlignedTileUpsampling` (:func:`aligned_tiles`): the ``m`` realisations of one parameter
+  draw at one common time side by side (the stochastic predator–prey chapter's rule).
 """
 
 from __future__ import annotations
@@ -209,6 +211,34 @@ class GridUpsampling:
         return local_relax(self.system, x, self.relax_patch_shape, self.relax_steps, rng,
                            n_sweeps=self.n_sweeps, stride=self.stride, budget=self.budget,
                            progress=self.progress), None
+
+
+def aligned_tiles(paths: torch.Tensor, n_out: int, gen: torch.Generator) -> torch.Tensor:
+    """Upsample by tiling aligned realisations (1-D grids): large snapshot b puts side by side the
+    ``factor`` independent realisations of one random group (e.g. one draw of a system's parameters)
+    at one random recorded time: ``paths [G, factor, T, C, n] -> [n_out, C, factor · n]``. Unlike
+    ``mode="tile"``, the tiles share their parameters and their time, so the large snapshot is a
+    snapshot of one larger system up to its seams (the stochastic predator–prey chapter's rule)."""
+    if paths.dim() != 5 or n_out <= 0:
+        raise ValueError(f"need paths [groups, factor, T, C, n] and n_out > 0; got "
+                         f"{list(paths.shape)}, {n_out}")
+    n_groups, factor, n_times = paths.shape[:3]
+    group = torch.randint(0, n_groups, (n_out,), generator=gen)
+    t = torch.randint(0, n_times, (n_out,), generator=gen)
+    tiles = paths[group, :, t]                                   # [n_out, factor, C, n]
+    grid = PatchGrid((factor * paths.shape[-1],), (paths.shape[-1],))
+    return grid.merge(tiles)
+
+
+@dataclass(frozen=True)
+class AlignedTileUpsampling(GridUpsampling):
+    """:class:`GridUpsampling` whose Upsample hook is :func:`aligned_tiles` of the small paths
+    ``[G, factor, T, C, n]`` (``n_out`` large snapshots); LocalRelax as in :class:`GridUpsampling`."""
+
+    def upsample(self, x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        if self.n_out is None:
+            raise ValueError("aligned tiles are drawn: give n_out, the number of large snapshots")
+        return aligned_tiles(x, self.n_out, rng)
 
 
 def hierarchical_upsample(system: StochasticSystem, x_small: torch.Tensor,
