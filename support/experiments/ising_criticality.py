@@ -57,7 +57,7 @@ from ..results import ExperimentResult
 from ..stochastic.encoder import LatentPairs
 from ..stochastic.nets import OddPolynomialDrift
 from ..stochastic.pipeline import ModelSpec, fit_and_roll_out
-from ..stochastic.study import SDESettings, pairs_from_patches
+from ..stochastic.study import SDESettings, pairs_from_patches, symmetrised_pairs
 from ..systems.spins import domain_wall_density, ising, magnetisation, wolff
 from ..systems.spins.finite_size import (EXACT, crossing_temperature, moments, moments_from_units,
                                          power_law_fit, resampled_units, slope_in_T, slopes, unit_moments)
@@ -136,14 +136,6 @@ def training_snapshots(cfg: Config, L: int, small: np.ndarray, T: float,
     return upsample_lattices(hooks, pick, L, rng)[0]
 
 
-def symmetrised(pairs: LatentPairs) -> LatentPairs:
-    """The pairs and their images under m → −m (the first coordinate, m, flips; ρ_dw does not)."""
-    flip = torch.ones(pairs.z0.shape[1], dtype=pairs.z0.dtype)
-    flip[0] = -1.0
-    return LatentPairs(torch.cat([pairs.z0, pairs.z0 * flip]), torch.cat([pairs.z1, pairs.z1 * flip]),
-                       torch.cat([pairs.dt, pairs.dt]), pairs.n_patches, pairs.target)
-
-
 def latent(cfg: Config, x: np.ndarray) -> np.ndarray:
     """z of lattices ``[n, L, L]``: ``[n, 1]`` (m) or ``[n, 2]`` (m, ρ_dw) with ``with_rho``."""
     z = [magnetisation(x)] + ([domain_wall_density(x)] if cfg.with_rho else [])
@@ -158,7 +150,8 @@ def training_pairs(cfg: Config, snapshots: np.ndarray, T: float, rng: np.random.
     obs = patch_observables(snapshots, cfg.L_small, cfg.dt, T, 0.0, rng, cfg.pairs_per_snapshot * K, budget)
     d = 2 if cfg.with_rho else 1
     z0 = latent(cfg, snapshots)[obs["which"]]
-    return symmetrised(pairs_from_patches(z0, obs["before"][:, :d], obs["after"][:, :d], cfg.dt, K)["partial"])
+    pairs = pairs_from_patches(z0, obs["before"][:, :d], obs["after"][:, :d], cfg.dt, K)["partial"]
+    return symmetrised_pairs(pairs, odd=(0,))                    # m → −m is exact at h = 0
 
 
 def make_drift(cfg: Config, degree: int | None = None) -> torch.nn.Module | None:

@@ -21,7 +21,7 @@ time). The stochastic predator–prey, Curie–Weiss and Ising chapters all call
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +68,19 @@ def pairs_from_patches(z0, local_before, local_after, dt, n_patches: int) -> dic
         raise ValueError(f"n_patches must be >= 1, got {n_patches}")
     return {"partial": LatentPairs(z0, z0 + after - before, dt_t, int(n_patches), "partial"),
             "naive": LatentPairs(z0, after.clone(), dt_t, int(n_patches), "naive")}
+
+
+def symmetrised_pairs(pairs: LatentPairs, odd: Sequence[int] = (0,)) -> LatentPairs:
+    """The pairs followed by their images under z_i → −z_i for the coordinates ``odd`` (the others
+    unchanged): twice the data where the dynamics is symmetric under that flip (m → −m of a spin
+    system at h = 0; ρ_dw does not flip)."""
+    odd = list(odd)
+    if not odd or min(odd) < 0 or max(odd) >= pairs.z0.shape[1]:
+        raise ValueError(f"odd must name coordinates of the {pairs.z0.shape[1]}-d latent, got {odd}")
+    flip = torch.ones(pairs.z0.shape[1], dtype=pairs.z0.dtype)
+    flip[odd] = -1.0
+    return LatentPairs(torch.cat([pairs.z0, pairs.z0 * flip]), torch.cat([pairs.z1, pairs.z1 * flip]),
+                       torch.cat([pairs.dt, pairs.dt]), pairs.n_patches, pairs.target)
 
 
 @dataclass(frozen=True)
