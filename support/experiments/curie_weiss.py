@@ -141,11 +141,8 @@ def partial_pairs(cfg: Config, ell: int, snapshots: np.ndarray, rng: np.random.G
     K = cfg.n_patches(ell)
     hooks = CurieWeissDynamics(cfg.T, cfg.h, ell, cfg.dt, mean_field="global", budget=budget)
     evolved = evolve_random_patches(hooks, snapshots, rng)
-    after, origins = evolved.patches, hooks.origins(snapshots, evolved.index)
-    rows = origins[:, 0, None] + np.arange(ell)
-    cols = origins[:, 1, None] + np.arange(ell)
-    before = snapshots[np.arange(len(snapshots))[:, None, None], rows[:, :, None], cols[:, None, :]]
-    return pairs_from_patches(magnetisation(snapshots), magnetisation(before), magnetisation(after),
+    before = hooks.tiles(snapshots, evolved.index)
+    return pairs_from_patches(magnetisation(snapshots), magnetisation(before), magnetisation(evolved.patches),
                               cfg.dt, K)
 
 

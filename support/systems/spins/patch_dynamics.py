@@ -62,6 +62,13 @@ class _SpinPatches:
         """Corners ``[n, 2]`` of tiles ``index``."""
         return patch_origins(tuple(x.shape[-2:]), self.ell, index)
 
+    def tiles(self, x: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """Tile ``index[i]`` of lattice ``x[i]``, ``[n, ℓ, ℓ]`` (e.g. the patches as they were before
+        :meth:`evolve_patches` moved them)."""
+        o = self.origins(x, index)
+        rows, cols = o[:, 0, None] + np.arange(self.ell), o[:, 1, None] + np.arange(self.ell)
+        return x[np.arange(len(x))[:, None, None], rows[:, :, None], cols[:, None, :]]
+
 
 @dataclass(frozen=True)
 class IsingDynamics(_SpinPatches):
