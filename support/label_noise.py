@@ -414,3 +414,49 @@ def _check_columns(columns, n: int) -> torch.Tensor:
     if cols.unique().numel() != cols.numel():
         raise ValueError("columns must not repeat")
     return cols
+
+
+# ------------------------------------------------------------------------ one row per closure
+@dataclass(frozen=True)
+class ClosureSummary:
+    """What a reader compares between closures before any latent model is trained — the five numbers
+    of one closure report, whatever the system:
+
+    * ``observable_noise``: ρ of the observables' implied labels (the largest over the observables);
+    * ``closure_noise``: the median ρ over the closure rows;
+    * ``capture``: Σ‖J^†J f‖² / Σ‖f‖², the share of the forces J's rows see (1 − capture is what the
+      labels lose: the residual e = (I − J^†J) f);
+    * ``first_layer_share`` / ``jacobian_share``: the shares of ‖W₁‖²_F and of ‖J_closure‖²_F inside the
+      training data's principal subspace (:func:`subspace_shares`).
+
+    ``None`` where a report did not record a number."""
+
+    observable_noise: float | None
+    closure_noise: float | None
+    capture: float | None
+    first_layer_share: float | None
+    jacobian_share: float | None
+
+    @classmethod
+    def of_report(cls, report: dict) -> "ClosureSummary":
+        """From a :func:`closure_report` dictionary or the Lennard-Jones studies' ``closure_diagnostics``
+        (which name their single observable's ratio ``noise_ratio_T``)."""
+        obs = report.get("noise_ratio_observables")
+        obs = report.get("noise_ratio_T") if obs is None else max((r for r in obs if r is not None), default=None)
+        shares = report.get("subspace_shares") or {}
+        return cls(obs, report.get("noise_ratio_closure_median"), report.get("capture"),
+                   shares.get("first_layer"), shares.get("jacobian"))
+
+
+def closure_summary_table(summaries: dict[str, ClosureSummary], *, observables: str, caption: str):
+    """One row per closure (in ``summaries``' order) with the numbers of :class:`ClosureSummary`;
+    ``observables`` names the observables' column (e.g. ``"T"``, ``"ū, v̄ (largest)"``)."""
+    from .tables import Table
+
+    def cell(v: float | None) -> str:
+        return "—" if v is None else f"{v:.3f}"
+
+    rows = [[name, cell(s.observable_noise), cell(s.closure_noise), cell(s.capture), cell(s.first_layer_share),
+             cell(s.jacobian_share)] for name, s in summaries.items()]
+    return Table(["closure", f"ρ ({observables})", "ρ (closure, median)", "capture ‖J^†Jf‖²/‖f‖²",
+                  "first-layer share in the data span", "J share in the data span"], rows, caption=caption)

@@ -205,3 +205,16 @@ def test_exact_latent_velocity_bought_once_gives_the_same_ratios():
     bad[4, 0] = float("nan")
     with pytest.raises(ValueError, match="exact contains 1 non-finite"):
         label_noise(system, ae, x, 0.5, seed=3, exact=bad)
+
+
+def test_closure_summary_reads_both_report_layouts_and_tabulates():
+    from support.label_noise import ClosureSummary, closure_summary_table
+    lj = {"noise_ratio_T": 0.3, "noise_ratio_closure_median": 0.2, "capture": 0.8,
+          "subspace_shares": {"first_layer": 0.23, "jacobian": 0.52}}
+    generic = {"noise_ratio_observables": [0.1, None, 0.4], "noise_ratio_closure_median": 0.05, "capture": 0.99}
+    a, b = ClosureSummary.of_report(lj), ClosureSummary.of_report(generic)
+    assert (a.observable_noise, a.closure_noise, a.capture, a.first_layer_share, a.jacobian_share) == (0.3, 0.2, 0.8, 0.23, 0.52)
+    assert b.observable_noise == 0.4 and b.first_layer_share is None and b.jacobian_share is None
+    table = closure_summary_table({"lj": a, "other": b}, observables="T", caption="c")
+    assert table.rows[0] == ["lj", "0.300", "0.200", "0.800", "0.230", "0.520"]
+    assert table.rows[1][-2:] == ["—", "—"] and table.headers[1] == "ρ (T)"

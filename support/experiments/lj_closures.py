@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..claims import UNDECIDED, ClaimSet
+from ..label_noise import ClosureSummary, closure_summary_table
 from ..results import ExperimentResult, saved_result, variant_result
 from ..tables import Table
 from ..uncertainty import Estimate, above, all_of, below, paired_log_ratio, within
@@ -175,24 +176,22 @@ TITLES = {"saved": "AdamW, cosine — the saved run (float64)",
           **{label: c.title for label, c in CLOSURES.items()}}
 
 
+def summaries(comparison: ClosureComparison) -> dict[str, ClosureSummary]:
+    """Each saved closure's label-noise numbers (:class:`support.label_noise.ClosureSummary`), by its
+    title, in :data:`TITLES` order."""
+    return {title: ClosureSummary.of_report(comparison.runs[label].metrics["closure_diagnostics"])
+            for label, title in TITLES.items() if label in comparison.runs}
+
+
 def noise_table(comparison: ClosureComparison) -> Table:
     """Per closure of ``comparison`` (:data:`TITLES` order), its label noise before any latent model is
-    trained: ρ of L_x,p's implied labels at p = 1/16 (T row, closure median), the capture
-    Σ‖J^†Jf‖²/Σ‖f‖² and the first layer's share of ‖W₁‖² in the training data's span."""
-    rows = []
-    for label, title in TITLES.items():
-        run = comparison.runs.get(label)
-        if run is None:
-            continue
-        d = run.metrics["closure_diagnostics"]
-        shares, capture = d.get("subspace_shares") or {}, d.get("capture")
-        rows.append([title, f"{d['noise_ratio_T']:.3f}", f"{d['noise_ratio_closure_median']:.3f}",
-                     "—" if capture is None else f"{capture:.3f}",
-                     "—" if "first_layer" not in shares else f"{shares['first_layer']:.3f}"])
-    return Table(["closure autoencoder", "ρ (T row)", "ρ (closure median)", "capture ‖J^†Jf‖²/‖f‖²",
-                  "first-layer share in the data span"], rows,
-                 caption="Label noise of L_x,p at p = 1/16 on 1,000 training configurations of lj_structures' "
-                         "paper preset (800 atoms), per closure; — : not recorded by that run.")
+    trained (:func:`support.label_noise.closure_summary_table`): ρ of L_x,p's implied labels at p = 1/16
+    (T row, closure median), the capture Σ‖J^†Jf‖²/Σ‖f‖² and the shares of the first layer and of J's
+    closure rows in the training data's span."""
+    return closure_summary_table(
+        summaries(comparison), observables="T",
+        caption="Label noise of L_x,p at p = 1/16 on 1,000 training configurations of lj_structures' "
+                "paper preset (800 atoms), per closure; — : not recorded by that run.")
 
 
 def errors_table(comparison: ClosureComparison) -> Table:
@@ -326,17 +325,17 @@ def _lower(label: str, structure: str):
     return measure
 
 
-def _gains_more(structure: str):
-    """A claim measure: per seed, log(L_x,p's change) − log(L_z's change) from AdamW to the official
-    optimiser's closure is below zero, for ``structure`` under the paper protocol."""
+def _gains_more(label: str, structure: str):
+    """A claim measure: per seed, log(L_x,p's change) − log(L_z's change) from AdamW to closure
+    ``label`` is below zero, for ``structure`` under the paper protocol."""
     def measure(c: ClosureComparison):
-        a, b = c.run_for("adam_l2_f32", structure), c.run_for("adamw_f32", structure)
+        a, b = c.run_for(label, structure), c.run_for("adamw_f32", structure)
         if a is None or b is None:
             return None
         (ax, bx), (az, bz) = ((errors(a, structure, key), errors(b, structure, key)) for key in ("lx", "lz"))
         n = min(common_seeds(ax, bx), common_seeds(az, bz))
         e = Estimate.of_samples(np.log(ax[:n] / bx[:n]) - np.log(az[:n] / bz[:n]), what="seeds")
-        lz = c.change("adam_l2_f32", "adamw_f32", structure, "lz")
+        lz = c.change(label, "adamw_f32", structure, "lz")
         return below(e, 0.0), f"L_x,p's change / L_z's {_in_words(e)}; L_z alone {_in_words(lz)}"
     return measure
 
@@ -372,7 +371,7 @@ for _s, _expect, _reasons in (
                expect={"paper": _expect["lower"]}, reason=_reasons.get("lower", ""))(_lower("adam_l2_f32", _s))
     CLAIMS.add(f"lxp_gains_more_{_s}", f"{_name}: the official optimiser's closure helps L_x,p more than L_z (per "
                "seed, L_x,p's change of error is below L_z's)", expect={"paper": _expect["gains"]},
-               reason=_reasons.get("gains", ""))(_gains_more(_s))
+               reason=_reasons.get("gains", ""))(_gains_more("adam_l2_f32", _s))
     CLAIMS.add(f"official_lxp_beats_lz_{_s}", f"{_name}: paper 1's claim on the official optimiser's closure — "
                "L_x,p beats L_z at equal force budget (paper protocol, paired by seed)",
                expect={"paper": _expect["beats"]}, paper=PAPER_RATIO[_s],

@@ -28,7 +28,7 @@ from ..paper_numbers import paper1 as paper_numbers
 from ..closure import ClosureAutoencoder, evenly_spaced, train_autoencoder
 from ..jacobian import condition_number
 from ..data_span import principal_subspace
-from ..label_noise import column_block_share, full_force_terms, label_noise, subspace_shares
+from ..label_noise import ClosureSummary, column_block_share, full_force_terms, label_noise, subspace_shares
 from ..metrics import curve_budget_bounds, curve_budget_interval, format_bounds, ratio_bounds
 from ..latent import build_latent_model
 from ..normalise import LatentNormaliser
@@ -207,6 +207,17 @@ def label_noise_metrics(system: PredatorPreySystem, ae: ClosureAutoencoder, pool
             "capture": full.capture,
             "subspace_shares": subspace_shares(ae, x[evenly_spaced(len(x), 256)],
                                                principal_subspace(pool, min_k=ae.closure_dim, samples=2048))}
+
+
+def closure_summary(metrics: dict) -> ClosureSummary:
+    """The run's closure in the five numbers of :class:`support.label_noise.ClosureSummary`, at the
+    study's smallest p (the largest observable ratio, the closure median, the capture and the shares
+    in the pool's principal subspace)."""
+    ln = metrics["label_noise"]
+    smallest = ln["by_p"][min(ln["by_p"], key=float)]
+    shares = ln.get("subspace_shares") or {}
+    return ClosureSummary(max(r for r in smallest["observable_ratio"] if r is not None), smallest["closure_median"],
+                          ln.get("capture"), shares.get("first_layer"), shares.get("jacobian"))
 
 
 def _comparison(cfg, summary, metrics) -> list[dict]:
