@@ -21,7 +21,6 @@ from torch import nn
 from ..validation import check_choice
 from ..nets import mlp
 from .backprop import scalar_net_value_and_gradient
-from .fused import gfinn_forward
 from .mlp import (check_dim, check_hidden, check_latent_input, init_xavier,
                   input_gradient)
 from .onsager import GRADIENTS
@@ -114,19 +113,11 @@ class GFINN(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """dz/dt = L∇E + M∇S for a batch ``z`` of shape ``[B, d]``."""
         z = check_latent_input(z, self.d)
-        if self.gradient == "exact":
-            return gfinn_forward(self, z)
         grad_e, grad_s = self._gradients(z)
+        if self.gradient == "exact":
+            return self.poisson.matvec(z, grad_s, grad_e) + self.friction.matvec(z, grad_e, grad_s)
         l_op, m_op = self.poisson(z, grad_s), self.friction(z, grad_e)
         return (l_op @ grad_e.unsqueeze(-1) + m_op @ grad_s.unsqueeze(-1)).squeeze(-1)
-
-    def _forward_exact_reference(self, z: torch.Tensor) -> torch.Tensor:
-        """The ``exact`` forward pass in plain tensor operations, differentiated by autograd (the code
-        before the fused step of :mod:`.fused`; kept as the reference ``tests/test_latent_fused.py``
-        checks the fused pass against, with the ``autograd`` route)."""
-        z = check_latent_input(z, self.d)
-        grad_e, grad_s = self._gradients(z)
-        return self.poisson.matvec(z, grad_s, grad_e) + self.friction.matvec(z, grad_e, grad_s)
 
     def _gradients(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(∇E, ∇S), each ``[B, d]``, differentiable when gradients are enabled."""

@@ -18,7 +18,6 @@ from torch import nn
 
 from ..validation import check_choice
 from .backprop import backward_through, forward_with_slopes
-from .fused import onsager_forward
 from .mlp import (check_dim, check_hidden, check_latent_input, input_gradient_with_aux,
                   make_activation)
 
@@ -145,14 +144,7 @@ class OnsagerNet(nn.Module):
                 + u @ self.potential_linear.weight + 2.0 * self.beta * z)
 
     def _forward_exact(self, z: torch.Tensor) -> torch.Tensor:
-        """−(L(Lᵀg) + Ug − Uᵀg) − αg + F with g = ∇V, through the hand-written forward and backward
-        pass of :mod:`.fused` (one autograd node for the whole model)."""
-        return onsager_forward(self, z)
-
-    def _forward_exact_reference(self, z: torch.Tensor) -> torch.Tensor:
-        """The same as :meth:`_forward_exact` in plain tensor operations, differentiated by autograd
-        (the code before the fused step; kept as the reference ``tests/test_latent_fused.py`` checks
-        the fused pass against, with the ``autograd`` route)."""
+        """−(L(Lᵀg) + Ug − Uᵀg) − αg + F with g = ∇V, all as batched vector products."""
         h, slopes = self.trunk.forward_with_slopes(z)
         g = self._grad_v(z, h, slopes)
         a = self.matrix_layer(h).view(-1, self.d, self.d)
