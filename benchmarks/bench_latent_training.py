@@ -6,8 +6,7 @@
 
    * ``autograd`` — ∇V (∇E, ∇S) from ``autograd.grad(create_graph=True)``: a double backward (the
      code before issue 15, kept as ``gradient="autograd"``);
-   * ``exact`` — the hand-written gradients and operator products (the default now), with the
-     hand-written backward pass of :mod:`support.latent.fused` (issue 29);
+   * ``exact`` — the hand-written gradients and operator products (the default now);
    * ``exact + compile`` — the same through ``torch.compile`` (``TrainConfig.compile``);
    * the same two in float32 (an explicit, recorded option of the LJ studies; never the default).
 
