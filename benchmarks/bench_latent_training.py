@@ -23,17 +23,19 @@
    (O(B d²), under 1 % of the total) and the optimiser are not counted. The count is the same for
    every route of a structure (the autograd route does the same products plus a few more); it is
    cross-checked against ``torch.utils.flop_counter.FlopCounterMode`` on one forward + backward pass
-   (``gflop_flopcounter``, which also counts the batched d×d products and the loss).
+   (``gflop_flopcounter``, which also counts the batched d×d products and the loss; the script
+   prints the ratio and refuses a count more than 5 % off).
 
    The matrix-multiply rate (``matmul_gflop_per_s``) is that of exactly these products, run back to
    back as plain ``torch.mm`` on random operands of the same shapes and dtype, on one thread, in the
    same process just before the structure's rows: the rate this step would reach if it were
    nothing but its matrix products. ``fraction_of_matmul`` = step rate / that rate (= time of the
    products alone / step time). Times of both are minima over ``--repeats`` of the process's CPU
-   time (``time.thread_time``, less sensitive to other processes on a shared machine than wall time):
-   ``step_ms`` (what the book quotes) is that CPU-time minimum, ``step_cpu_ms`` the same number, and
-   ``step_wall_ms`` the wall-clock minimum (equal on a quiet machine; on a loaded one the wall clock
-   also counts the time other processes held the core).
+   time (``time.thread_time``, the thread's, less sensitive to other processes on a shared machine than wall time):
+   ``step_cpu_ms`` is that CPU-time minimum (the FLOP rates use it); ``step_ms`` (what the book quotes
+   to estimate a study's wall time) stays the wall-clock minimum, as in earlier runs of this script
+   (equal on a quiet machine; on a loaded one the wall clock also counts the time other processes
+   held the core).
 
    ``--before DIR`` runs the step section a second time, first, in a subprocess that imports
    ``support`` from DIR (e.g. ``git archive <rev> support | tar -x -C DIR``), and stores those
@@ -229,6 +231,7 @@ def step_costs(repeats: int, structures=("mlp", "onsagernet", "gfinn")) -> tuple
         for gradient, dtype, compile in ROUTES:
             t_setup = time.perf_counter()
             step, first, fwd_bwd = route_step(structure, gradient, dtype, compile)
+            setup = time.perf_counter() - t_setup
             if structure == "mlp":
                 gradient = "n/a (plain MLP)"       # no input gradient: both float64 rows are one route
             reference = first if reference is None else reference
@@ -240,20 +243,22 @@ def step_costs(repeats: int, structures=("mlp", "onsagernet", "gfinn")) -> tuple
             cpu_fwd_bwd = cpu_time_min(fwd_bwd, repeats)
             counted = None if compile else flopcounter_gflop(fwd_bwd)
             rate = flops / cpu
+            if counted is not None and abs(counted / flops - 1) > 0.05:
+                raise AssertionError(f"{structure}: counted {flops:.4f} GFLOP vs FlopCounterMode {counted:.4f}")
             rows.append({"structure": structure, "gradient": gradient, "dtype": str(dtype).removeprefix("torch."),
-                         "compile": compile, "step_ms": 1e3 * cpu, "step_cpu_ms": 1e3 * cpu,
+                         "compile": compile, "step_ms": 1e3 * seconds, "step_cpu_ms": 1e3 * cpu,
                          "step_wall_ms": 1e3 * seconds,
                          "fwd_bwd_cpu_ms": 1e3 * cpu_fwd_bwd,
                          "gflop_per_step": flops, "gflop_flopcounter": counted, "gflop_per_s": rate,
                          "matmul_gflop_per_s": reference_rate[dtype],
                          "fraction_of_matmul": rate / reference_rate[dtype],
-                         "setup_s": time.perf_counter() - t_setup - (seconds + cpu + cpu_fwd_bwd) * repeats})
+                         "setup_s": setup})
             print(f"{structure:10s} {gradient:16s} {rows[-1]['dtype']:8s} compile={compile!s:5s} "
                   f"{1e3 * cpu:7.2f} ms/step CPU (wall {1e3 * seconds:7.2f} ms) {rate:5.1f} GFLOP/s = "
                   f"{100 * rows[-1]['fraction_of_matmul']:3.0f} % of its products' rate", flush=True)
-        base = rows[-len(ROUTES)]["step_ms"]
+        base = rows[-len(ROUTES)]["step_cpu_ms"]
         for r in rows[-len(ROUTES):]:
-            r["speedup_vs_current"] = base / r["step_ms"]
+            r["speedup_vs_current"] = base / r["step_cpu_ms"]
     return rows, references
 
 
@@ -333,7 +338,7 @@ def optimizer_costs(repeats: int, structures) -> list[dict]:
     return rows
 
 
-def before_rows(src: str, repeats: int, structures) -> list[dict]:
+def before_rows(src: str, repeats: int, structures) -> dict:
     """The step section run by this script in a subprocess that imports ``support`` from ``src``."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "before.json"
