@@ -66,6 +66,7 @@ from .closure import ClosureAutoencoder
 from .pipeline import observe_full, observe_partial_statistics
 from .subsets import subset_size
 from .systems.base import DeterministicSystem
+from .tables import Table
 from .validation import check_finite, check_fraction, check_shape
 
 
@@ -448,11 +449,9 @@ class ClosureSummary:
                    shares.get("first_layer"), shares.get("jacobian"))
 
 
-def closure_summary_table(summaries: dict[str, ClosureSummary], *, observables: str, caption: str):
+def closure_summary_table(summaries: dict[str, ClosureSummary], *, observables: str, caption: str) -> Table:
     """One row per closure (in ``summaries``' order) with the numbers of :class:`ClosureSummary`;
     ``observables`` names the observables' column (e.g. ``"T"``, ``"ū, v̄ (largest)"``)."""
-    from .tables import Table
-
     def cell(v: float | None) -> str:
         return "—" if v is None else f"{v:.3f}"
 

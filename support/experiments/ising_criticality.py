@@ -67,7 +67,7 @@ from ..systems.spins.ising_patches import (adjacent_increment_correlation, lambd
                                            patch_observables)
 from ..train import torch_threads
 from .config import ExperimentConfig, resolve
-from .ising_criticality_results import (EXPONENTS, QUANTITIES, BinderCurves, CriticalityResult,  # noqa: F401
+from .ising_criticality_results import (BinderCurves, CriticalityResult,  # noqa: F401
                                        CriticalPoint, ExponentEstimates, IncrementCorrelation, Moments,
                                        RatioEstimates, ScalingFit, SDEModel, SizeRatios, typed)
 

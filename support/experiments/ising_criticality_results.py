@@ -163,7 +163,7 @@ class BinderCurves(JsonRecord):
 @dataclass(frozen=True, eq=False)
 class CriticalityResult(JsonRecord):
     """A criticality run, typed: every (L, T) point, the scaling fits per source of statistics
-    (``direct``, ``sde``, ``sde_lambda_K``, ``sde_degree_<d>``: :func:`source_of`), the direct Binder
+    (``direct``, ``sde``, ``sde_lambda_K``, ``sde_degree_<d>``: :func:`~support.experiments.ising_criticality.source_of`), the direct Binder
     curves, the temperature nearest T_c and the flips of the small-system runs per temperature
     (``None`` in runs saved before they were counted)."""
 

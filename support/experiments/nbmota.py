@@ -62,8 +62,7 @@ from ..systems.alloy.kmc import init_state, step
 from ..systems.alloy.sro import SRO_NAMES
 from ..uncertainty import Estimate, above, all_of, below, within
 from .config import ExperimentConfig, resolve
-from .nbmota_results import (Barriers, IncrementVariance, LateStd, NbMoTaResult, Timing,  # noqa: F401
-                             typed)
+from .nbmota_results import NbMoTaResult, typed
 
 VERSION = 2                 # 2: the moving vacancy roams the whole frozen cell (patch_side 32, was 16)
 MOTA = (3, 4, 5)          # MoMo, MoTa, TaTa: the strongly ordering components

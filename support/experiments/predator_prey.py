@@ -212,12 +212,13 @@ def label_noise_metrics(system: PredatorPreySystem, ae: ClosureAutoencoder, pool
 def closure_summary(metrics: dict) -> ClosureSummary:
     """The run's closure in the five numbers of :class:`support.label_noise.ClosureSummary`, at the
     study's smallest p (the largest observable ratio, the closure median, the capture and the shares
-    in the pool's principal subspace)."""
+    in the pool's principal subspace), read as a :func:`support.label_noise.closure_report`."""
     ln = metrics["label_noise"]
+    if not ln["by_p"]:
+        raise ValueError("the run has no p < 1: no label noise was measured")
     smallest = ln["by_p"][min(ln["by_p"], key=float)]
-    shares = ln.get("subspace_shares") or {}
-    return ClosureSummary(max(r for r in smallest["observable_ratio"] if r is not None), smallest["closure_median"],
-                          ln.get("capture"), shares.get("first_layer"), shares.get("jacobian"))
+    return ClosureSummary.of_report({**ln, "noise_ratio_observables": smallest["observable_ratio"],
+                                     "noise_ratio_closure_median": smallest["closure_median"]})
 
 
 def _comparison(cfg, summary, metrics) -> list[dict]:

@@ -16,8 +16,9 @@ Upsample modes:
   (the official predator–prey rule; periodic fields are interpolated across the wrap);
 * ``"tile"``: ``m^D`` independent configurations drawn from the current set placed side by side
   (the official alloy rule; for a domain enlarged at fixed grid spacing this is the natural one);
-* :class:`AlignedTileUpsampling` (:func:`aligned_tiles`): the ``m`` realisations of one parameter
-  draw at one common time side by side (the stochastic predator–prey chapter's rule).
+Beside the modes, not a ``mode=`` value (it ignores the inherited ``factor`` and ``mode``):
+:class:`AlignedTileUpsampling` (:func:`aligned_tiles`) places the ``m`` realisations of one parameter
+draw at one common time side by side (the stochastic predator–prey chapter's rule).
 """
 
 from __future__ import annotations
