@@ -250,7 +250,7 @@ def noise_error_figure(comparison: ClosureComparison):
     from ..plotting import figure, method_colour
     structures = [s for s in ("mlp", "onsagernet")
                   if any(comparison.run_for(label, s) is not None for label in TITLES)]
-    fig, axes = figure(len(structures), 1, width=3.6, height=3.2, sharey=True)
+    fig, axes = figure(len(structures), 1, width=3.6, height=3.2, sharey=True, layout="constrained")
     markers = "osD^v"
     for ax, s in zip(axes[0], structures):
         for i, (label, title) in enumerate(TITLES.items()):
@@ -261,11 +261,16 @@ def noise_error_figure(comparison: ClosureComparison):
             for key, loss in (("lz", "L_z"), ("lx", "L_x,p")):
                 e = errors(run, s, key)
                 ax.scatter(np.full(len(e), rho), e, marker=markers[i % len(markers)], s=22, alpha=0.75,
-                           color=method_colour("L_z" if key == "lz" else "L_x"), label=f"{loss}: {title}")
+                           color=method_colour("L_z" if key == "lz" else "L_x"))
         ax.set(xlabel="label noise ρ on T of the closure", yscale="log", title=STRUCTURE_LABELS[s])
     axes[0, 0].set_ylabel("relative error on T (per model)")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
+    from matplotlib.lines import Line2D
+    # one legend entry per colour (loss) and per marker (closure), not one per pair
+    losses = [Line2D([], [], ls="", marker="o", color=method_colour(m), label=label)
+              for m, label in (("L_z", "L_z"), ("L_x", "L_x,p"))]
+    closures = [Line2D([], [], ls="", marker=markers[i % len(markers)], color="0.45", label=title)
+                for i, (label, title) in enumerate(TITLES.items()) if label != "saved" and label in comparison.runs]
+    fig.legend(handles=losses + closures, loc="outside lower center", ncols=2, fontsize=8)
     import matplotlib.pyplot as plt
     plt.close(fig)        # shown once, as the cell's value (an open figure would be shown a second time)
     return fig
