@@ -27,19 +27,9 @@ import numpy as np
 from ...budget import ForceBudget
 from ...stochastic.partial_evolution import evolve_random_patches
 from . import ising
-from .lattice import check_count, check_patch
+from .lattice import check_count, check_patch, windows
 from .patch_dynamics import IsingDynamics
 from .observables import magnetisation
-
-
-def windows(x: np.ndarray, origins: np.ndarray, ell: int, halo: int = 1, width: int | None = None) -> np.ndarray:
-    """The ``(ℓ + 2·halo) × (width + 2·halo)`` boxes (width defaults to ℓ) of lattices ``x [n, L, L]``
-    around patches whose corners are ``origins [n, 2]`` (coordinates wrap)."""
-    L = x.shape[-1]
-    width = ell if width is None else width
-    rows = (origins[:, 0, None] + np.arange(-halo, ell + halo)) % L
-    cols = (origins[:, 1, None] + np.arange(-halo, width + halo)) % L
-    return x[np.arange(len(x))[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
 def touching_walls(w: np.ndarray) -> np.ndarray:

@@ -246,3 +246,13 @@ def patch_origins(shape: tuple[int, int], ell: int, index: Any) -> np.ndarray:
     if idx.size and (idx.min() < 0 or idx.max() >= kx * ky):
         raise IndexError(f"patch index must lie in [0, {kx * ky}), got [{idx.min()}, {idx.max()}]")
     return np.stack([idx // ky, idx % ky], axis=1).astype(np.int64) * ell
+
+
+def windows(x: np.ndarray, origins: np.ndarray, ell: int, halo: int = 1, width: int | None = None) -> np.ndarray:
+    """The ``(ℓ + 2·halo) × (width + 2·halo)`` boxes (width defaults to ℓ) of lattices ``x [n, L, L]``
+    around patches whose corners are ``origins [n, 2]`` (coordinates wrap, rows modulo the lattice's
+    height and columns modulo its width)."""
+    width = ell if width is None else width
+    rows = (origins[:, 0, None] + np.arange(-halo, ell + halo)) % x.shape[-2]
+    cols = (origins[:, 1, None] + np.arange(-halo, width + halo)) % x.shape[-1]
+    return x[np.arange(len(x))[:, None, None], rows[:, :, None], cols[:, None, :]]

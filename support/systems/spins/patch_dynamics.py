@@ -27,7 +27,7 @@ from . import ising
 from ...budget import ForceBudget
 from ...validation import check_choice
 from .lattice import (charge, check_count, check_duration, check_field, check_patch, check_temperature,
-                      patch_origins)
+                      patch_origins, windows)
 from .observables import domain_wall_density, magnetisation
 
 
@@ -63,11 +63,9 @@ class _SpinPatches:
         return patch_origins(tuple(x.shape[-2:]), self.ell, index)
 
     def tiles(self, x: np.ndarray, index: np.ndarray) -> np.ndarray:
-        """Tile ``index[i]`` of lattice ``x[i]``, ``[n, ℓ, ℓ]`` (e.g. the patches as they were before
-        :meth:`evolve_patches` moved them)."""
-        o = self.origins(x, index)
-        rows, cols = o[:, 0, None] + np.arange(self.ell), o[:, 1, None] + np.arange(self.ell)
-        return x[np.arange(len(x))[:, None, None], rows[:, :, None], cols[:, None, :]]
+        """Tile ``index[i]`` of lattice ``x[i]`` (one index per lattice: pass ``x[which]``), ``[n, ℓ, ℓ]``
+        (e.g. the patches as they were before :meth:`evolve_patches` moved them)."""
+        return windows(x, self.origins(x, index), self.ell, halo=0)
 
 
 @dataclass(frozen=True)
