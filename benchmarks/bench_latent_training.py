@@ -54,7 +54,8 @@ Usage::
 
     python benchmarks/bench_latent_training.py
     python benchmarks/bench_latent_training.py --repeats 10 --jobs 4 --job-steps 300
-    python benchmarks/bench_latent_training.py --steps-only --before /tmp/head --before-label "HEAD eae5bb6"
+    mkdir old && git archive eae5bb6 support | tar -x -C old      # an older support/ to compare with
+    python benchmarks/bench_latent_training.py --steps-only --before old --before-label "HEAD eae5bb6"
 """
 
 from __future__ import annotations

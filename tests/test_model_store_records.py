@@ -132,8 +132,8 @@ def test_shared_weights_travel_with_the_records_byte_for_byte(tmp_path):
     assert next(iter(loaded.state_dict().values())).dtype == next(iter(G.state_dict().values())).dtype
 
 
-def test_records_flag_on_the_command_line(capsys):
-    assert main(["run", "lj_encoders", "--records", "/tmp/x"]) == 2
+def test_records_flag_on_the_command_line(capsys, tmp_path):
+    assert main(["run", "lj_encoders", "--records", str(tmp_path / "records")]) == 2
     assert "does not take --records" in capsys.readouterr().err
 
 
