@@ -219,10 +219,27 @@ class ExperimentResult:
         return f"{self.name} — {self.table()}"
 
     def changes(self) -> str:
-        """`` with changes a=1, b=[..]`` when the run differs from its scale's preset, else ``""``."""
-        if not self.overrides:
+        """`` with changes a=1, b=[..]`` when the run differs from its scale's preset, else ``""``:
+        the changes recorded when it ran, then every field in which it differs from today's preset
+        (:meth:`preset_drift`: a preset changed since the run, e.g. a new default precision)."""
+        changed = {**self.overrides, **self.preset_drift()}
+        if not changed:
             return ""
-        return " with changes " + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in self.overrides.items())
+        return " with changes " + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in changed.items())
+
+    def preset_drift(self) -> dict[str, Any]:
+        """``{"field": value this run had}`` for every field, not among its recorded changes, in which
+        it differs from its experiment's current preset of its scale (fields added to the config since
+        the run are not compared; ``{}`` for a name that is no experiment)."""
+        from .scale import EXECUTION_ONLY
+        try:
+            from .experiments import load
+            preset = load(self.name).Config.for_scale(self.scale).flat()
+        except (ImportError, KeyError, ValueError, AttributeError):
+            return {}
+        return {k: v for k, v in self.config.items()
+                if k in preset and k != "scale" and k not in self.overrides and k not in EXECUTION_ONLY
+                and preset[k] != v}
 
 
 #: where saved runs are kept in the repository (``results/<scale>/<experiment>/``)

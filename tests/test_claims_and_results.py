@@ -291,3 +291,19 @@ def test_saved_results_are_written_compactly_and_read_back_unchanged(tmp_path):
     r = ExperimentResult("demo", "quick", 0, {}, {"curve": list(range(100))})
     path = r.save(tmp_path / "demo", figures=False)
     assert len(path.read_text().splitlines()) < 30 and ExperimentResult.load(path).metrics == r.metrics
+
+
+def test_a_saved_run_names_the_fields_its_preset_changed_since():
+    """The lj_structures paper preset trains in float32 since the float32/float64 comparison; its saved
+    run trained in float64 before that, recorded no change, and its provenance must still say so."""
+    from support.experiments.lj_structures import Config
+    assert Config.for_scale("paper").precision == "float32" and Config.for_scale("quick").precision == "float64"
+    saved = saved_result("lj_structures")
+    assert saved.config["precision"] == "float64" and "precision" not in saved.overrides
+    assert saved.preset_drift() == {"precision": "float64"}
+    assert '`precision="float64"`' in saved.provenance()
+    current = ExperimentResult(name="lj_structures", scale="paper", seed=0, metrics={},
+                               config={**saved.config, "precision": "float32"}, overrides=saved.overrides)
+    assert current.preset_drift() == {} and "precision" not in current.changes()
+    assert ExperimentResult(name="no_such_experiment", scale="paper", seed=0, metrics={},
+                            config={"x": 1}).preset_drift() == {}

@@ -77,10 +77,12 @@ class Config(ExperimentConfig):
     PRESETS: ClassVar = {
         "quick": {},
         # paper 1, Fig. 3: 800 atoms, 90/10 runs, d = 32, budget 1e6 (L_z: 5 runs, L_x,p: 80 runs),
-        # 10 models; AE 64-64, λ_cond 1e-5, lr 1e-4, 200 epochs of 22,500 snapshots at batch 256
+        # 10 models; AE 64-64, λ_cond 1e-5, lr 1e-4, 200 epochs of 22,500 snapshots at batch 256;
+        # latent models in float32, the official code's precision (float32 and float64 agree within
+        # the seed spread: lj_closures.precision_table); float64 is --set 'precision="float64"'
         "paper": dict(n_atoms=800, n_train_traj=90, n_test_traj=10, latent_dim=32, lz_trajectories=5,
                       frame_stride=1, widths=None, ensemble=10, steps=20_000, batch_size=256,
-                      relaxation="lammps_cg", diagnostic_configs=1000,
+                      relaxation="lammps_cg", diagnostic_configs=1000, precision="float32",
                       control_structures=("mlp", "onsagernet", "gfinn"),
                       ae=AEConfig(latent_dim=32, steps=17_600, lr=1e-4, lambda_cond=1e-5))}
 
@@ -291,7 +293,8 @@ def figures(m: dict, cfg: Config | None = None) -> dict:
     for k, row in enumerate(c["train_T"]):
         lz_run = k < c["lz_runs"]
         axes[0, 0].plot(c["train_t"], _floats(row), color="C0" if lz_run else "0.7", lw=1.5 if lz_run else 0.6)
-    axes[0, 0].set(xlabel="t (LJ time)", ylabel="T", title="training runs (blue: the L_z runs, paper protocol)")
+    axes[0, 0].set(xlabel="t (LJ time)", ylabel="T")
+    axes[0, 0].set_title("training runs\n(blue: L_z's runs, paper protocol)", fontsize=9)
     t = c["test_t"]
     for k, (label, pred) in enumerate(c["pred"].items()):
         if pred is None:
@@ -300,8 +303,8 @@ def figures(m: dict, cfg: Config | None = None) -> dict:
             if k == 0 and c["truth"] is not None:
                 axes[0, 1].plot(t, _floats(c["truth"][j]), "k", lw=2, label="truth" if j == 0 else None)
             axes[0, 1].plot(t, _floats(row), "--", color=method_colour(label, 3 * k), label=label if j == 0 else None)
-    axes[0, 1].set(xlabel="t", ylabel="T",
-                   title=f"test rollouts, {STRUCTURE_LABELS[c['structure']]} ({c['protocol']} protocol)")
+    axes[0, 1].set(xlabel="t (LJ time)", ylabel="T")
+    axes[0, 1].set_title(f"test rollouts\n{STRUCTURE_LABELS[c['structure']]}, {c['protocol']} protocol", fontsize=9)
     axes[0, 1].legend(fontsize=8)
     plt.close(fig)
     figs["rollouts"] = fig
