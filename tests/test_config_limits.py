@@ -2,7 +2,7 @@
 
 A value of the right type but outside what an experiment can run with (``--set n_draws=-5``,
 ``ps=[]``) used to pass the up-front type check and crash minutes later with a traceback (exit 1).
-Each ``Config`` now declares ``LIMITS`` (support.experiments.config.Limit), checked whenever a config
+Each ``Config`` now declares ``LIMITS`` (support.limits.Limit), checked whenever a config
 is made or changed, and ``prepare`` also runs a module's own pre-run ``_check``.
 """
 
@@ -50,6 +50,10 @@ def test_command_line_range_checks_reach_other_experiments_and_nested_configs():
                      "every value of lambda_factors must be > 0")
     _one_line_exit_2(_cli("run", "allen_cahn", "--set", "p=0"), "p must be in (0, 1], got 0")
     _one_line_exit_2(_cli("run", "ising", "--set", "closure.steps=0"), "closure.steps must be >= 1, got 0")
+    # experiments whose ranges were only their own pre-run checks, and the SDE settings every lattice study nests
+    _one_line_exit_2(_cli("run", "ising_criticality", "--set", "n_snapshots=-5"), "n_snapshots must be >= 1, got -5")
+    _one_line_exit_2(_cli("run", "nbmota", "--set", "pairs_per_T=0"), "pairs_per_T must be >= 1, got 0")
+    _one_line_exit_2(_cli("run", "curie_weiss", "--set", "sde.steps=0"), "sde.steps must be >= 1, got 0")
     # a module's own pre-run check (upsampling: L a power-of-two multiple of L_small) runs before work too
     _one_line_exit_2(_cli("run", "upsampling", "--set", "L=50"), "must be L_small = 16 times a power of two")
 

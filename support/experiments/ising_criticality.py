@@ -66,7 +66,7 @@ from ..systems.spins.patch_dynamics import IsingDynamics, upsample_lattices
 from ..systems.spins.ising_patches import (adjacent_increment_correlation, lambda_from_correlation,
                                            patch_observables)
 from ..train import torch_threads
-from .config import ExperimentConfig, resolve
+from .config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, ExperimentConfig, Limit, each, resolve
 from .ising_criticality_results import (BinderCurves, CriticalityResult,  # noqa: F401
                                        CriticalPoint, ExponentEstimates, IncrementCorrelation, Moments,
                                        RatioEstimates, ScalingFit, SDEModel, SizeRatios, typed)
@@ -109,6 +109,15 @@ class Config(ExperimentConfig):
                                       init_scale=None),
                       rollout_paths=160, rollout_steps=100_000, record_every=20, direct_chains=50,
                       direct_records=2000)}
+
+    LIMITS: ClassVar = {"L_small": Limit(lo=2), "sizes": each(Limit(lo=2)), "temperatures": each(POSITIVE),
+                        "small_runs": AT_LEAST_ONE, "small_burn_in": NON_NEGATIVE, "small_interval": POSITIVE,
+                        "n_snapshots": AT_LEAST_ONE, "relax_window": AT_LEAST_ONE, "relax_time": NON_NEGATIVE,
+                        "dt": POSITIVE, "drift_degree": NON_NEGATIVE, "compare_degrees": NON_NEGATIVE,
+                        "pairs_per_snapshot": AT_LEAST_ONE, "correlation_per_snapshot": AT_LEAST_ONE,
+                        "rollout_paths": Limit(lo=2), "rollout_steps": AT_LEAST_ONE, "record_every": AT_LEAST_ONE,
+                        "direct_chains": AT_LEAST_ONE, "direct_records": AT_LEAST_ONE, "binder_grid": each(POSITIVE),
+                        "threads": AT_LEAST_ONE}
 
 
 def _check(cfg: Config) -> None:

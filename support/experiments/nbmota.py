@@ -61,7 +61,7 @@ from ..systems.alloy.barriers import (REFERENCE_CROPS, REFERENCE_PURE, REFERENCE
 from ..systems.alloy.kmc import init_state, step
 from ..systems.alloy.sro import SRO_NAMES
 from ..uncertainty import Estimate, above, all_of, below, within
-from .config import ExperimentConfig, resolve
+from .config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, ExperimentConfig, Limit, each, resolve
 from .nbmota_results import NbMoTaResult, typed
 
 VERSION = 2                 # 2: the moving vacancy roams the whole frozen cell (patch_side 32, was 16)
@@ -105,6 +105,16 @@ class Config(ExperimentConfig):
                       small_seeds=10, horizon_hops=2_000_000, record_hops=1000, pairs_per_T=20_000,
                       frame_window=10, sde_steps=20_000, truth_replicas=100, truth_hops=100_000,
                       rollout_paths=1000)}
+
+    LIMITS: ClassVar = {"small_cells": Limit(lo=2), "large_cells": Limit(lo=2), "temperatures": each(POSITIVE),
+                        "small_seeds": AT_LEAST_ONE, "horizon_hops": AT_LEAST_ONE, "record_hops": AT_LEAST_ONE,
+                        "pilot_hops": AT_LEAST_ONE, "time_unit_hops": AT_LEAST_ONE, "pairs_per_T": AT_LEAST_ONE,
+                        "frame_window": NON_NEGATIVE, "relax_hops": NON_NEGATIVE, "partial_hops": AT_LEAST_ONE,
+                        "patch_side": AT_LEAST_ONE, "sde_hidden": each(AT_LEAST_ONE), "sde_steps": AT_LEAST_ONE,
+                        "sde_lr": POSITIVE, "sde_batch": AT_LEAST_ONE, "truth_T": POSITIVE,
+                        "truth_replicas": AT_LEAST_ONE, "truth_hops": AT_LEAST_ONE, "rollout_paths": Limit(lo=2),
+                        "substeps": AT_LEAST_ONE, "stationary_from": Limit(lo=0, hi=1, hi_open=True),
+                        "stationary_paths": AT_LEAST_ONE, "stationary_max_hops": AT_LEAST_ONE, "batch": AT_LEAST_ONE}
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -23,10 +23,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from ..limits import AT_LEAST_ONE, POSITIVE
 from ..tables import Table
 from ..metrics import mmd2
 from ..train import TrainConfig
@@ -97,6 +99,10 @@ class SDESettings:
     eps: float = 1e-8
     init_scale: float | None = 1.0
     match_dtype: bool = True
+
+    #: value ranges, checked by the experiment config that holds these settings (support.limits)
+    LIMITS: ClassVar = {"hidden": AT_LEAST_ONE, "steps": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE,
+                        "lr": POSITIVE, "eps": POSITIVE, "init_scale": POSITIVE}
 
 
 def initial_sigma(pairs: LatentPairs, lam: float) -> float:
