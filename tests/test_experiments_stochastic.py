@@ -77,13 +77,16 @@ def test_sde_closure_claims_decide_from_the_standard_errors():
     exact = 0.25
 
     def result(shift):
-        row = {"lambda": 4.0, "sigma2": exact * (1 + shift), "sigma2_se": 0.01 * exact, "ratio": 1 + shift,
-               "predicted_ratio": 1.0}
-        naive = {"lambda": 1.0, "sigma2": 200 * exact, "sigma2_se": 2 * exact, "ratio": 200.0,
-                 "predicted_ratio": 200.0}
+        # the saved run's metrics with this sweep in place of its own (the claim reads only the sweep)
         from support.results import ExperimentResult
-        return ExperimentResult("sde_closure", "quick", 0, {"n_pairs": 20_000}, {"lambda_sweep": {"exact_sigma2": exact,
-                                                                                   "rows": [row], "naive": naive}})
+        metrics = copy.deepcopy(saved_result("sde_closure", "paper").metrics)
+        sweep = metrics["lambda_sweep"]
+        row = {**sweep["rows"][0], "lambda": 4.0, "sigma2": exact * (1 + shift), "sigma2_se": 0.01 * exact,
+               "ratio": 1 + shift, "predicted_ratio": 1.0}
+        naive = {**sweep["naive"], "lambda": 1.0, "sigma2": 200 * exact, "sigma2_se": 2 * exact, "ratio": 200.0,
+                 "predicted_ratio": 200.0}
+        sweep.update(exact_sigma2=exact, rows=[row], naive=naive)
+        return ExperimentResult("sde_closure", "quick", 0, {"n_pairs": 20_000}, metrics)
     assert measure(result(0.01))[0] is True           # 1 s.e.
     assert measure(result(0.04))[0] is None           # 4 s.e.: the run cannot call it
     assert measure(result(0.08))[0] is False          # 8 s.e.
@@ -92,6 +95,10 @@ def test_sde_closure_claims_decide_from_the_standard_errors():
     for row in (*old.metrics["lambda_sweep"]["rows"], old.metrics["lambda_sweep"]["naive"]):
         del row["sigma2_se"]
     assert measure(old)[0] is True and "largest |z| = 0.99" in measure(old)[1]   # 0.01 σ² over σ² √(2/n)
+
+
+def _json(x):
+    return json.loads(json.dumps(_jsonable(x, 6)))
 
 
 def test_sde_closure_tiny_run_end_to_end():
@@ -120,6 +127,12 @@ def test_sde_closure_tiny_run_end_to_end():
     assert len(sc.sweep_table(res).rows) == len(by_lam) + 1
     assert len(sc.increments_table(res).rows) == 4 and len(sc.correlation_table(res).rows) == 2
     assert len(sc.ising_table(res).rows) == len(m["correlated"]["ising_critical"])
+    # the typed result is the metrics' layout: a JSON round trip gives the same metrics back
+    t = sc.typed(res)
+    assert _json(t.to_json()) == _json(m)
+    assert _json(sc.SDEClosureResult.from_json(_json(m)).to_json()) == _json(m)
+    assert t.lambda_sweep.at(4.0).ratio == by_lam[4.0]["ratio"] and t.increments.histograms is not None
+    assert t.simulation_cost.total == cost["total"] and t.correlated.rows[1].exact_lambda == rho["exact_lambda"]
     verdicts = evaluate(res, sc.CLAIMS)
     assert all(v.holds is not None for v in verdicts)
     held = {v.claim.key: v.holds for v in verdicts}

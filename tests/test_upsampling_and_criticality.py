@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -35,24 +36,31 @@ def test_upsampling_tiny_run_reads_every_claim():
     # every measured text shows an interval (or, for the exact maps, says there is no sampling noise)
     assert all("[" in v.measured or "no sampling noise" in v.measured for v in verdicts.values())
     # the intervals are built around the stored point values
-    for c in r.metrics["conditions"].values():
-        for row in c["runs"]:
+    m = ups.typed(r)
+    for c in m.conditions.values():
+        for row in c.runs:
             est = ups.distance_estimates(c, row)
             if est is not None:
+                assert (est.t_relax, est.boundary) == (row.t_relax, row.boundary)
                 for k in ups.OBSERVABLES:
-                    assert est[k]["w1"].value == pytest.approx(row["w1"][k], rel=1e-9)
-                    assert est[k]["floor"].value == pytest.approx(c["floor"][k], rel=1e-9)
-                    assert est[k]["w1"].lo <= est[k]["w1"].value <= est[k]["w1"].hi
-        walls = ups.wall_ratio_estimates(c, ups._longest(c, "frozen"))
-        assert walls["seam_over_bulk"].value == pytest.approx(ups._longest(c, "frozen")["seam_over_bulk"])
-        assert walls["inside_over_between"].value == pytest.approx(ups._longest(c, "frozen")["inside_over_between"])
-        assert np.asarray(c["direct"]["abs_m_each"]).shape == (2, 5)
-        assert np.mean(np.asarray(c["direct"]["abs_m_each"]), axis=0) == pytest.approx(c["direct"]["abs_m"])
-    c = r.metrics["conditions"]["critical"]
-    runs = {(row["t_relax"], row["boundary"]) for row in c["runs"]}
+                    assert est[k].w1.value == pytest.approx(row.w1[k], rel=1e-9)
+                    assert est[k].floor.value == pytest.approx(c.floor[k], rel=1e-9)
+                    assert est[k].w1.lo <= est[k].w1.value <= est[k].w1.hi
+        walls = ups.wall_ratio_estimates(c.longest("frozen"))
+        assert walls.seam_over_bulk.value == pytest.approx(c.longest("frozen").seam_over_bulk)
+        assert walls.inside_over_between.value == pytest.approx(c.longest("frozen").inside_over_between)
+        assert c.direct.abs_m_each.shape == (2, 5)
+        assert np.mean(c.direct.abs_m_each, axis=0) == pytest.approx(c.direct.abs_m)
+        assert c.events_per_snapshot > c.small_events_per_snapshot > 0
+    c = m.conditions["critical"]
+    runs = {(row.t_relax, row.boundary) for row in c.runs}
     assert runs == {(0.0, "frozen"), (1.0, "frozen"), (1.0, "periodic")}
-    assert c["runs"][0]["inside_over_between"] == 0.0             # replication: no wall inside a block
+    assert c.runs[0].inside_over_between == 0.0                  # replication: no wall inside a block
+    assert c.onsager_rho is not None and m.conditions["above"].onsager_rho is None      # h = 0 only
     assert set(r.figures) == {"snapshots", "histograms", "distances", "correlation", "cost"}
+    # the typed result is the metrics' layout: a JSON round trip gives the same metrics back
+    assert _json(m.to_json()) == _json(r.metrics)
+    assert _json(ups.UpsamplingResult.from_json(_json(r.metrics)).to_json()) == _json(r.metrics)
 
 
 def test_upsampling_w1_matches_scipy_and_the_noise_floor_bootstrap():
@@ -65,14 +73,17 @@ def test_upsampling_w1_matches_scipy_and_the_noise_floor_bootstrap():
     assert standardised_w1(a, b) == w1_over_sd(a, b)
     # two samples of one law: the excess over 2 × the floor is negative; a shifted law: positive
     n = 400
-    c = {"samples": {"reference": {"m": rng.normal(size=n), "ρ_dw": rng.normal(size=n), "e": rng.normal(size=n)},
-                     "reference2": {"m": rng.normal(size=n), "ρ_dw": rng.normal(size=n), "e": rng.normal(size=n)}},
-         "units": {"small_per_run": 2, "reference_per_chain": 2}}
-    same = {"samples": {"m": rng.normal(size=n), "ρ_dw": rng.normal(size=n), "e": rng.normal(size=n)}}
-    moved = {"samples": {"m": rng.normal(0.5, 1, size=n), "ρ_dw": rng.normal(size=n), "e": rng.normal(size=n)}}
-    assert ups.distance_estimates(c, same)["m"]["excess"].hi < 0
-    assert ups.distance_estimates(c, moved)["m"]["excess"].lo > 0
-    assert ups.distance_estimates(c, moved)["m"]["mean_shift"].lo > 0.3
+
+    def samples(shift: float = 0.0) -> ups.Samples:
+        return ups.Samples(m=rng.normal(shift, 1, size=n), rho_dw=rng.normal(size=n), e=rng.normal(size=n))
+    # a saved condition with these samples in place of its own (only the samples and units are read)
+    from support.results import saved_result
+    saved = ups.typed(saved_result("upsampling", "paper")).conditions["above"]
+    c = replace(saved, samples=ups.DirectSamples(reference=samples(), reference2=samples()), units=ups.Units(2, 2))
+    same, moved = (replace(saved.runs[0], samples=samples(shift)) for shift in (0.0, 0.5))
+    assert ups.distance_estimates(c, same)["m"].excess.hi < 0
+    assert ups.distance_estimates(c, moved)["m"].excess.lo > 0
+    assert ups.distance_estimates(c, moved)["m"].mean_shift.lo > 0.3
 
 
 def test_upsampling_rejects_bad_configs():

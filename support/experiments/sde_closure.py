@@ -12,14 +12,18 @@ exact target. Studies:
    infinite-data value of every estimator is derived in closed form (``predicted_fit``).
 3. ``correlated``: sites with equicorrelated noise make the patch increments correlated
    (coefficient ρ_p); λ = K is then wrong, and the λ that recovers σ²_large is K/(1 + (K − 1)ρ_p).
+
+Claims, tables, figures and the chapter read a run through its typed result (:func:`typed`, the records
+of :mod:`support.experiments.sde_closure_results`), e.g. ``typed(r).lambda_sweep.at(8.0).ratio``.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -42,6 +46,9 @@ from ..systems.ou_lattice import (OULattice, exact_lambda, increment_moments, la
 from ..tables import Table
 from ..train import TrainConfig, torch_threads
 from .config import AT_LEAST_ONE, POSITIVE, ExperimentConfig, Limit, each, resolve
+from .sde_closure_results import (CorrelatedFit, CorrelationStudy, DiffusionFit, Histogram,  # noqa: F401
+                                  IncrementCost, IncrementMoments, IncrementStudy, IsingLambda, LambdaSweep,
+                                  SDEClosureResult, SimulationCost, typed)
 
 VERSION = 1
 
@@ -268,33 +275,34 @@ def _histogram(values) -> dict:
     return {"edges": edges.tolist(), "density": density.tolist()}
 
 
-def _stairs(ax, h: dict, **kw) -> None:
-    ax.stairs(h["density"], h["edges"], fill=True, **kw)
+def _stairs(ax, h: Histogram, **kw) -> None:
+    ax.stairs(h.density, h.edges, fill=True, **kw)
 
 
-def figures(m: dict, cfg: Config) -> dict:
+def figures(metrics: Mapping[str, Any] | SDEClosureResult, cfg: Config) -> dict:
     """Every figure of a run from its metrics (as ``results.json`` holds them) and its config alone:
     the run draws its own figures with it, and a chapter the saved run's. A saved run written before
     the increments' histograms were stored gets a placeholder for that figure."""
-    figs = {"increments": (_increment_figure(m["increments"], cfg) if "histograms" in m["increments"] else
+    m = typed(metrics)
+    figs = {"increments": (_increment_figure(m.increments, cfg) if m.increments.histograms is not None else
                            missing_figure("sde_closure", "histograms of the increments",
                                           "partial, naive and full increments")),
-            "lambda_sweep": _lambda_figure(m["lambda_sweep"], cfg),
-            "correlated": _correlation_figure(m["correlated"], cfg)}
+            "lambda_sweep": _lambda_figure(m.lambda_sweep, cfg),
+            "correlated": _correlation_figure(m.correlated, cfg)}
     for f in figs.values():
         plt.close(f)
     return figs
 
 
-def _increment_figure(inc: dict, cfg: Config):
+def _increment_figure(inc: IncrementStudy, cfg: Config):
     fig, axes = figure(2, 1, width=4.2)
-    s = inc["histograms"]
+    s = inc.histograms
     a = axes[0, 0]
     for name, colour in (("full", "#444444"), ("partial", "#1f77b4")):
         _stairs(a, s[name], alpha=0.5, color=colour, label=f"{name} increment")
-    lo, hi = s["partial"]["edges"][0], s["partial"]["edges"][-1]
-    _gauss(a, inc["exact_mean"], inc["exact_full_var"], lo, hi, color="k", lw=1, label="exact (full)")
-    _gauss(a, inc["exact_mean"], cfg.n_patches * inc["exact_full_var"], lo, hi, color="C0", lw=1,
+    lo, hi = float(s["partial"].edges[0]), float(s["partial"].edges[-1])
+    _gauss(a, inc.exact_mean, inc.exact_full_var, lo, hi, color="k", lw=1, label="exact (full)")
+    _gauss(a, inc.exact_mean, cfg.n_patches * inc.exact_full_var, lo, hi, color="C0", lw=1,
            ls="--", label=f"exact, variance × K = {cfg.n_patches}")
     a.set(xlabel="Δz over δt", ylabel="density", title="Partial vs full increment")
     a.legend(fontsize=7)
@@ -306,17 +314,17 @@ def _increment_figure(inc: dict, cfg: Config):
     return fig
 
 
-def _lambda_figure(study: dict, cfg: Config):
+def _lambda_figure(study: LambdaSweep, cfg: Config):
     fig, ax = figure(1, 1, width=4.8)
     ax = ax[0, 0]
-    lams = [r["lambda"] for r in study["rows"]]
-    ax.plot(lams, [r["ratio"] for r in study["rows"]], "o", ms=7,
+    lams = [r.lam for r in study.rows]
+    ax.plot(lams, [r.ratio for r in study.rows], "o", ms=7,
             label=r"fitted by $L_p$ (partial target)")
-    ax.plot(lams, [r["predicted_ratio"] for r in study["rows"]], "-", color="C0", lw=1,
+    ax.plot(lams, [r.predicted_ratio for r in study.rows], "-", color="C0", lw=1,
             label="closed form K/λ (infinite data)")
     ax.axhline(1.0, color="k", ls=":", lw=1, label="exact large system")
     ax.axvline(cfg.n_patches, color="C2", ls="--", lw=1, label="λ = K")
-    ax.plot([1.0], [study["naive"]["ratio"]], "s", color="#d62728", ms=7, label="naive target, λ = 1")
+    ax.plot([1.0], [study.naive.ratio], "s", color="#d62728", ms=7, label="naive target, λ = 1")
     ax.set(xscale="log", yscale="log", xlabel="λ",
            ylabel=r"$\sigma^2_{\rm fit} / \sigma^2_{\rm large}$",
            title=f"Only λ = K recovers the large system (K = {cfg.n_patches})")
@@ -326,13 +334,13 @@ def _lambda_figure(study: dict, cfg: Config):
     return fig
 
 
-def _correlation_figure(study: dict, cfg: Config):
+def _correlation_figure(study: CorrelationStudy, cfg: Config):
     fig, ax = figure(1, 1, width=4.8)
     ax = ax[0, 0]
     K = cfg.n_patches
     rho = torch.linspace(0, max(cfg.patch_correlations), 100)
     ax.plot(rho, K / (1 + (K - 1) * rho), "-", color="C0", lw=1, label="K / (1 + (K − 1) ρ_p)")
-    ax.plot([r["patch_rho"] for r in study["rows"]], [r["best_lambda"] for r in study["rows"]], "o",
+    ax.plot([r.patch_rho for r in study.rows], [r.best_lambda for r in study.rows], "o",
             ms=7, label="λ recovering σ²_large (fitted)")
     ax.axhline(K, color="C2", ls="--", lw=1, label="λ = K")
     ax.axhline(K / 2, color="#d62728", ls=":", lw=1, label="K / 2 (official, near T_c)")
@@ -342,28 +350,27 @@ def _correlation_figure(study: dict, cfg: Config):
     return fig
 
 
-def _comparison(res: dict, cfg: Config) -> list[dict]:
+def _comparison(metrics: Mapping[str, Any] | SDEClosureResult, cfg: Config) -> list[dict]:
     K = cfg.n_patches
-    lam = {r["lambda"]: r for r in res["lambda_sweep"]["rows"]}
-    naive = res["lambda_sweep"]["naive"]
-    inc = res["increments"]
+    m = typed(metrics)
+    sweep, inc = m.lambda_sweep, m.increments
     rows = [
         {"quantity": "partial / full increment variance (fixed state)",
-         "measured": inc["var_ratio_partial_full"], "predicted": float(K), "note": "theory: K"},
-        {"quantity": "σ²_fit / σ²_large, λ = K", "measured": lam[float(K)]["ratio"], "predicted": 1.0,
+         "measured": inc.var_ratio_partial_full, "predicted": float(K), "note": "theory: K"},
+        {"quantity": "σ²_fit / σ²_large, λ = K", "measured": sweep.at(float(K)).ratio, "predicted": 1.0,
          "note": "paper 2's theorem (as reconstructed here): λ = K is exact"},
-        {"quantity": "σ²_fit / σ²_large, λ = 1", "measured": lam[1.0]["ratio"], "predicted": float(K),
+        {"quantity": "σ²_fit / σ²_large, λ = 1", "measured": sweep.at(1.0).ratio, "predicted": float(K),
          "note": "theory: K times too large"},
-        {"quantity": "σ²_fit / σ²_large, naive target", "measured": naive["ratio"],
-         "predicted": naive["predicted_ratio"], "note": "closed form derived in this chapter"},
+        {"quantity": "σ²_fit / σ²_large, naive target", "measured": sweep.naive.ratio,
+         "predicted": sweep.naive.predicted_ratio, "note": "closed form derived in this chapter"},
     ]
-    for r in res["correlated"]["rows"]:
-        if r["patch_rho"] > 0:
-            rows.append({"quantity": f"best λ at ρ_p = {r['patch_rho']:g}", "measured": r["best_lambda"],
-                         "predicted": r["exact_lambda"], "note": "K / (1 + (K − 1) ρ_p)"})
-    for r in res["correlated"]["ising_critical"]:
-        rows.append({"quantity": f"official hand-tuned λ / K near T_c, K = {r['K']}", "measured": None,
-                     "paper": r["lambda_over_K"], "note": f"implies ρ_p ≈ {r['implied_patch_rho']:.3f}"})
+    for r in m.correlated.rows:
+        if r.patch_rho > 0:
+            rows.append({"quantity": f"best λ at ρ_p = {r.patch_rho:g}", "measured": r.best_lambda,
+                         "predicted": r.exact_lambda, "note": "K / (1 + (K − 1) ρ_p)"})
+    for r in m.correlated.ising_critical:
+        rows.append({"quantity": f"official hand-tuned λ / K near T_c, K = {r.K}", "measured": None,
+                     "paper": r.lambda_over_K, "note": f"implies ρ_p ≈ {r.implied_patch_rho:.3f}"})
     return rows
 
 
@@ -371,10 +378,9 @@ def _comparison(res: dict, cfg: Config) -> list[dict]:
 # Each reads only ``result.metrics`` and ``result.config``, so it renders a saved run as well.
 def increments_table(result: ExperimentResult) -> Table:
     """Mean ± standard error and variance of the partial, naive and full increments (study 1)."""
-    inc = result.metrics["increments"]
-    rows = [[name, f"{row['mean']:+.5f} ± {row['se_mean']:.5f}", f"{row['var']:.3e}"]
-            for name, row in inc["rows"].items()]
-    rows.append(["exact (full system)", f"{inc['exact_mean']:+.5f}", f"{inc['exact_full_var']:.3e}"])
+    inc = typed(result).increments
+    rows = [[name, f"{row.mean:+.5f} ± {row.se_mean:.5f}", f"{row.var:.3e}"] for name, row in inc.rows.items()]
+    rows.append(["exact (full system)", f"{inc.exact_mean:+.5f}", f"{inc.exact_full_var:.3e}"])
     return Table(["increment", "mean ± standard error", "variance"], rows,
                  caption=f"{result.config['n_increments']:,} increments over δt = "
                          f"{result.config['dt']:g} from one fixed state ({result.scale} scale).")
@@ -382,14 +388,13 @@ def increments_table(result: ExperimentResult) -> Table:
 
 def sweep_table(result: ExperimentResult) -> Table:
     """σ²_fit / σ²_large for every λ and for the naive target: trained, least squares, closed form."""
-    sweep = result.metrics["lambda_sweep"]
-    exact = sweep["exact_sigma2"]
+    sweep = typed(result).lambda_sweep
+    exact = sweep.exact_sigma2
 
-    def row(label: str, r: dict) -> list[str]:
-        return [label, f"{r['ratio']:.3f}", f"{r['sigma2_least_squares'] / exact:.3f}",
-                f"{r['predicted_ratio']:.3f}"]
-    rows = [row(f"λ = {r['lambda']:g}", r) for r in sweep["rows"]]
-    rows.append(row("naive target, λ = 1", sweep["naive"]))
+    def row(label: str, r: DiffusionFit) -> list[str]:
+        return [label, f"{r.ratio:.3f}", f"{r.sigma2_least_squares / exact:.3f}", f"{r.predicted_ratio:.3f}"]
+    rows = [row(f"λ = {r.lam:g}", r) for r in sweep.rows]
+    rows.append(row("naive target, λ = 1", sweep.naive))
     return Table(["fit", "trained by L_p", "least squares, same pairs", "closed form"], rows,
                  caption=f"σ²_fit / σ²_large on {result.config['n_pairs']:,} pairs, K = "
                          f"{result.config['n_patches']} ({result.scale} scale).")
@@ -397,9 +402,8 @@ def sweep_table(result: ExperimentResult) -> Table:
 
 def correlation_table(result: ExperimentResult) -> Table:
     """λ = K on correlated patches: the fitted diffusion and the λ that would have been right."""
-    rows = [[f"{r['patch_rho']:g}", f"{r['site_rho']:.4f}", f"{r['ratio_at_K']:.3f}",
-             f"{r['best_lambda']:.2f}", f"{r['exact_lambda']:.2f}"]
-            for r in result.metrics["correlated"]["rows"]]
+    rows = [[f"{r.patch_rho:g}", f"{r.site_rho:.4f}", f"{r.ratio_at_K:.3f}", f"{r.best_lambda:.2f}",
+             f"{r.exact_lambda:.2f}"] for r in typed(result).correlated.rows]
     return Table(["ρ_p", "site ρ", "σ²_fit / σ²_large at λ = K", "best λ", "K / (1 + (K − 1) ρ_p)"],
                  rows, caption=f"Correlated patches, K = {result.config['n_patches']} "
                                f"({result.scale} scale).")
@@ -407,8 +411,8 @@ def correlation_table(result: ExperimentResult) -> Table:
 
 def ising_table(result: ExperimentResult) -> Table:
     """The official hand-tuned λ near T_c and the patch correlation it implies."""
-    rows = [[r["K"], f"{r['lambda']:g}", f"{r['lambda_over_K']:.3f}", f"{r['implied_patch_rho']:.3f}"]
-            for r in result.metrics["correlated"]["ising_critical"]]
+    rows = [[r.K, f"{r.lam:g}", f"{r.lambda_over_K:.3f}", f"{r.implied_patch_rho:.3f}"]
+            for r in typed(result).correlated.ising_critical]
     return Table(["K", "official λ", "λ / K", "implied ρ_p"], rows,
                  caption="Paper 2's official Ising code at T = 2.27 ≈ T_c: λ as tuned there, and the ρ_p "
                          "for which K / (1 + (K − 1) ρ_p) equals it.")
@@ -447,36 +451,36 @@ def _not(v: bool | None) -> bool | None:
     return None if v is None else not v
 
 
-def _se(row: dict, n: int) -> float:
+def _se(row: DiffusionFit, n: int) -> float:
     """The standard error of a fitted σ²: measured (the spread of the squared residuals over √n), or
     for runs saved before it was stored, the Gaussian-residual value σ² √(2/n) (the residuals of this
     linear Gaussian model are Gaussian; the test suite checks the two agree)."""
-    return row["sigma2_se"] if "sigma2_se" in row else row["sigma2"] * math.sqrt(2 / n)
+    return row.sigma2_se if row.sigma2_se is not None else row.sigma2 * math.sqrt(2 / n)
 
 
-def _ratio_estimate(row: dict, exact: float, n: int, scale: float = 1.0) -> Estimate:
+def _ratio_estimate(row: DiffusionFit, exact: float, n: int, scale: float = 1.0) -> Estimate:
     """σ²_fit / σ²_large (divided by ``scale``) ± 1.96 standard errors of the fitted σ²."""
-    return Estimate.from_se(row["sigma2"] / exact / scale, _se(row, n) / exact / scale, "± 1.96 s.e. of σ²")
+    return Estimate.from_se(row.sigma2 / exact / scale, _se(row, n) / exact / scale, "± 1.96 s.e. of σ²")
 
 
 @CLAIMS.add("moments", "partial, naive and full increments have the exact mean, and the partial one K times "
             "the full variance (each within 3 standard errors; 5 or more fails it); the naive one has > 10× "
             "the partial variance", expect=BOTH, paper="paper 2 (the reason for λ = K)")
 def _moments(r):
-    inc, K = r.metrics["increments"], r.config["n_patches"]
-    rows = inc["rows"]
-    z_mean = max(((rows[k]["mean"] - inc["exact_mean"]) / rows[k]["se_mean"] for k in ("partial", "naive", "full")),
-                 key=abs)
+    inc, K = typed(r).increments, r.config["n_patches"]
+    rows = inc.rows
+    z_mean = max(((rows[k].mean - inc.exact_mean) / rows[k].se_mean for k in ("partial", "naive", "full")), key=abs)
     n = r.config["n_increments"]
     # relative s.e. of a variance: measured, or √(2/n) (Gaussian increments) for runs saved before it was
-    rel = {k: rows[k]["se_var"] / rows[k]["var"] if "se_var" in rows[k] else math.sqrt(2 / n) for k in rows}
-    ratio_se = inc.get("var_ratio_se", inc["var_ratio_partial_full"] * math.hypot(rel["partial"], rel["full"]))
-    z_var = (inc["var_ratio_partial_full"] - K) / ratio_se
-    naive = rows["naive"]["var"] / rows["partial"]["var"]
+    rel = {k: row.se_var / row.var if row.se_var is not None else math.sqrt(2 / n) for k, row in rows.items()}
+    ratio_se = (inc.var_ratio_se if inc.var_ratio_se is not None else
+                inc.var_ratio_partial_full * math.hypot(rel["partial"], rel["full"]))
+    z_var = (inc.var_ratio_partial_full - K) / ratio_se
+    naive = rows["naive"].var / rows["partial"].var
     naive_se = naive * math.hypot(rel["naive"], rel["partial"])
     est = Estimate.from_se(naive, naive_se, "± 1.96 s.e.")
     holds = all_of([z_verdict(z_mean), z_verdict(z_var), above(est, 10.0)])
-    return holds, (f"means: largest |z| = {abs(z_mean):.2f}; variance ratio {inc['var_ratio_partial_full']:.2f} ± "
+    return holds, (f"means: largest |z| = {abs(z_mean):.2f}; variance ratio {inc.var_ratio_partial_full:.2f} ± "
                    f"{ratio_se:.2f} (K = {K}, z = {z_var:+.2f}; {z_rule()}); naive / partial "
                    f"{est} (± 1.96 s.e., {r.config['n_increments']:,} increments)")
 
@@ -485,12 +489,12 @@ def _moments(r):
             "(within 5 %)", expect=BOTH, paper="paper 2 uses λ = K")
 def _lambda_k(r):
     K = float(r.config["n_patches"])
-    sweep = r.metrics["lambda_sweep"]
-    exact = sweep["exact_sigma2"]
+    sweep = typed(r).lambda_sweep
+    exact = sweep.exact_sigma2
     n = r.config["n_pairs"]
-    by = {x["lambda"]: _ratio_estimate(x, exact, n) for x in sweep["rows"]}
+    by = {x.lam: _ratio_estimate(x, exact, n) for x in sweep.rows}
     at_k = within(by[K], 1.0, 0.05)
-    at_1 = within(_ratio_estimate(next(x for x in sweep["rows"] if x["lambda"] == 1.0), exact, n, K), 1.0, 0.05)
+    at_1 = within(_ratio_estimate(sweep.at(1.0), exact, n, K), 1.0, 0.05)
     others = [_not(within(e, 1.0, 0.05)) for lam, e in by.items() if lam != K]
     return all_of([at_k, at_1, *others]), (
         f"σ²_fit/σ²_large: λ = K {by[K]}, λ = 1 {by[1.0]} (K = {K:g}); ± 1.96 s.e. of σ² over "
@@ -501,15 +505,15 @@ def _lambda_k(r):
             "pairs) within one standard error of σ² (the optimiser adds less than the sampling noise), for every "
             "λ and for the naive target", expect=BOTH, paper="— (checks the optimiser)")
 def _optimum(r):
-    sweep = r.metrics["lambda_sweep"]
-    fits = [*sweep["rows"], sweep["naive"]]
+    sweep = typed(r).lambda_sweep
+    fits = [*sweep.rows, sweep.naive]
     # the same pairs: the sampling noise is common to both numbers; the difference is the optimiser's
     n = r.config["n_pairs"]
-    dev = [abs(x["sigma2"] - x["sigma2_least_squares"]) / _se(x, n) for x in fits]
+    dev = [abs(x.sigma2 - x.sigma2_least_squares) / _se(x, n) for x in fits]
     worst = max(range(len(fits)), key=lambda i: dev[i])
     x = fits[worst]
-    return dev[worst] < 1.0, (f"largest deviation {abs(x['sigma2'] / x['sigma2_least_squares'] - 1):.2%} = "
-                              f"{dev[worst]:.2f} s.e. of σ² (s.e. {_se(x, n) / x['sigma2']:.2%}; same pairs, "
+    return dev[worst] < 1.0, (f"largest deviation {abs(x.sigma2 / x.sigma2_least_squares - 1):.2%} = "
+                              f"{dev[worst]:.2f} s.e. of σ² (s.e. {_se(x, n) / x.sigma2:.2%}; same pairs, "
                               "so the deviation is the optimiser's alone)")
 
 
@@ -517,18 +521,18 @@ def _optimum(r):
             "standard errors of σ²; 5 or more fails it); the naive target's σ² is > 100× too large, as its "
             "closed form says", expect=BOTH, paper="— (derived here)")
 def _closed_form(r):
-    sweep = r.metrics["lambda_sweep"]
-    exact = sweep["exact_sigma2"]
-    nv = sweep["naive"]
-    fits = [*sweep["rows"], nv]
+    sweep = typed(r).lambda_sweep
+    exact = sweep.exact_sigma2
+    nv = sweep.naive
+    fits = [*sweep.rows, nv]
     n = r.config["n_pairs"]
-    zs = [(x["sigma2"] - x["predicted_ratio"] * exact) / _se(x, n) for x in fits]
+    zs = [(x.sigma2 - x.predicted_ratio * exact) / _se(x, n) for x in fits]
     z = max(zs, key=abs)
-    dev = max(abs(x["ratio"] / x["predicted_ratio"] - 1) for x in fits)
+    dev = max(abs(x.ratio / x.predicted_ratio - 1) for x in fits)
     naive = _ratio_estimate(nv, exact, n)
     return all_of([z_verdict(z), above(naive, 100.0)]), (
         f"largest |z| = {abs(z):.2f} (largest relative deviation {dev:.2%}; {z_rule()}); naive {naive} "
-        f"(closed form {nv['predicted_ratio']:.0f}×; ± 1.96 s.e.)")
+        f"(closed form {nv.predicted_ratio:.0f}×; ± 1.96 s.e.)")
 
 
 @CLAIMS.add("drift_slow", "the fitted drift slope agrees with −θ (within 3 standard errors; 5 or more fails "
@@ -536,10 +540,10 @@ def _closed_form(r):
             "than the drift)", expect=BOTH, paper="—")
 def _drift(r):
     theta = r.config["theta"]
-    row = next(x for x in r.metrics["lambda_sweep"]["rows"] if x["lambda"] == r.config["n_patches"])
-    slope, se = row["drift_slope"], row["drift_slope_se"]
+    row = typed(r).lambda_sweep.at(r.config["n_patches"])
+    slope, se = row.drift_slope, row.drift_slope_se
     z = (slope + theta) / se
-    rel_sigma = _se(row, r.config["n_pairs"]) / row["sigma2"]
+    rel_sigma = _se(row, r.config["n_pairs"]) / row.sigma2
     slow = se / theta > 10 * rel_sigma
     return all_of([z_verdict(z), slow]), (
         f"slope {slope:+.2f} ± {se:.2f} s.e. (−θ = {-theta:g}, z = {z:+.2f}; {z_rule()}); relative standard errors "
@@ -550,16 +554,16 @@ def _drift(r):
             "below it for every ρ_p > 0)", expect=BOTH, paper="the official code hand-tunes λ = K/2 near T_c")
 def _correlated(r):
     K = r.config["n_patches"]
-    rows = r.metrics["correlated"]["rows"]
+    rows = typed(r).correlated.rows
     n = r.config["n_pairs"]
-    est = [Estimate.from_se(x["best_lambda"], x.get("best_lambda_se", x["best_lambda"] * math.sqrt(2 / n)),
-                            "± 1.96 s.e.") for x in rows]
-    match = [within(e, x["exact_lambda"], 0.05 * x["exact_lambda"]) for e, x in zip(est, rows)]
-    not_k = [below(e, 0.95 * K) for e, x in zip(est, rows) if x["patch_rho"] > 0]
-    worst = max(range(len(rows)), key=lambda i: abs(est[i].value / rows[i]["exact_lambda"] - 1))
+    est = [Estimate.from_se(x.best_lambda, x.best_lambda_se if x.best_lambda_se is not None else
+                            x.best_lambda * math.sqrt(2 / n), "± 1.96 s.e.") for x in rows]
+    match = [within(e, x.exact_lambda, 0.05 * x.exact_lambda) for e, x in zip(est, rows)]
+    not_k = [below(e, 0.95 * K) for e, x in zip(est, rows) if x.patch_rho > 0]
+    worst = max(range(len(rows)), key=lambda i: abs(est[i].value / rows[i].exact_lambda - 1))
     return all_of([*match, *not_k]), (
-        f"{len(rows)} values of ρ_p; largest deviation at ρ_p = {rows[worst]['patch_rho']:g}: best λ {est[worst]} "
-        f"vs {rows[worst]['exact_lambda']:.3f} (± 1.96 s.e. of σ² over {r.config['n_pairs']:,} pairs)")
+        f"{len(rows)} values of ρ_p; largest deviation at ρ_p = {rows[worst].patch_rho:g}: best λ {est[worst]} "
+        f"vs {rows[worst].exact_lambda:.3f} (± 1.96 s.e. of σ² over {r.config['n_pairs']:,} pairs)")
 
 
 @CLAIMS.add("ising_implied", "read through λ* = K/(1 + (K − 1)ρ_p), the official hand-tuned λ near T_c "
@@ -567,16 +571,16 @@ def _correlated(r):
             expect=BOTH, paper="official code: λ / K = " + ", ".join(
                 f"{lam / K:g} (K = {K})" for K, lam in paper_numbers.ISING_CRITICAL_LAMBDA.items()))
 def _ising(r):
-    rows = sorted(r.metrics["correlated"]["ising_critical"], key=lambda x: x["K"])
-    rho = [x["implied_patch_rho"] for x in rows]
+    rows = sorted(typed(r).correlated.ising_critical, key=lambda x: x.K)
+    rho = [x.implied_patch_rho for x in rows]
     ok = all(0 < p < 0.3 for p in rho) and all(a > b for a, b in zip(rho, rho[1:]))
-    return ok, ("ρ_p ≈ " + ", ".join(f"{p:.3f}" for p in rho) + " for K = " + ", ".join(str(x["K"]) for x in rows)
+    return ok, ("ρ_p ≈ " + ", ".join(f"{p:.3f}" for p in rho) + " for K = " + ", ".join(str(x.K) for x in rows)
                 + " (arithmetic on the official λ: no sampling noise)")
 
 
 @CLAIMS.add("cost", "K partial evolutions cost exactly one full-system step", expect=BOTH,
             paper="paper 2's cost argument")
 def _cost(r):
-    c, K = r.metrics["simulation_cost"], r.config["n_patches"]
-    return c["increments_partial"] * K == c["increments_full"], (f"{c['increments_partial']:,} × {K} vs "
-                                                                 f"{c['increments_full']:,} site updates (exact counts)")
+    c, K = typed(r).simulation_cost, r.config["n_patches"]
+    return c.increments_partial * K == c.increments_full, (f"{c.increments_partial:,} × {K} vs "
+                                                           f"{c.increments_full:,} site updates (exact counts)")

@@ -22,13 +22,17 @@ the book's; periodic window, the official LocalRelax):
 
 Exact anchors checked on every run: replication keeps m, halves ρ_dw and maps G(2r) = G(r), per
 configuration; at h = 0, ρ_dw after relaxation approaches Onsager's value.
+
+Claims, figures and the chapter read a run through its typed result (:func:`typed`, the records of
+:mod:`support.experiments.upsampling_results`), e.g. ``typed(r).conditions["above"].longest("frozen")``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -41,6 +45,10 @@ from ..systems.spins.patch_dynamics import IsingDynamics, upsample_lattices
 from ..systems.spins.diagnostics import correlation_function, standardised_w1, w1_over_sd, wall_density_by_offset
 from ..uncertainty import Estimate, above, all_of, below, within
 from .config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, ExperimentConfig, Limit, each, resolve
+from .upsampling_results import (Condition, CostEstimate, DirectEquilibration, DirectSamples,  # noqa: F401
+                                 DistanceEstimates, ExactReplication, LatticeSummary, ObservableDistance,
+                                 ReferenceSummary, RelaxedRun, Samples, Units, UpsamplingResult, WallRatios,
+                                 typed)
 
 VERSION = 2     # 2: per-snapshot samples, per-unit wall densities and per-lattice direct runs stored (intervals)
 
@@ -244,6 +252,10 @@ def one_condition(cfg: Config, name: str, seed: int, progress: bool) -> dict:
                 "direct": ref_x[0]}
     out["pictures"] = {k: v[:PICTURE_SIDE, :PICTURE_SIDE] for k, v in pictures.items()}
     out["seconds"] = time.perf_counter() - t0
+    frozen = max((r for r in out["runs"] if r["boundary"] == "frozen" and r["t_relax"] > 0),
+                 key=lambda r: r["t_relax"])                 # the longest frozen-halo relaxation
+    out["cost_ratio"], out["cost_ratio_is_lower_bound"] = _cost(
+        out["small_events_per_snapshot"] + frozen["relax_events_per_snapshot"], out["direct"])
     return out
 
 
@@ -264,80 +276,75 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     t0 = time.perf_counter()
     per = {name: one_condition(cfg, name, seed, progress)
            for name in tqdm(cfg.conditions, desc="conditions", disable=not progress)}
-    for c in per.values():
-        c["cost_ratio"], c["cost_ratio_is_lower_bound"] = _cost(c)
     metrics = {"conditions": per}
     return ExperimentResult.of(cfg, name="upsampling", version=VERSION, seed=seed, metrics=metrics,
                                comparison=_comparison(cfg, metrics), figures=_figures(cfg, metrics),
                                started=t0, threads=1)
 
 
-def _longest(c: dict, boundary: str) -> dict:
-    rows = [r for r in c["runs"] if r["boundary"] == boundary and r["t_relax"] > 0]
-    return max(rows, key=lambda r: r["t_relax"])
-
-
-def _no_relax(c: dict) -> dict:
-    return next(r for r in c["runs"] if r["t_relax"] == 0)
+def _cost(per_snapshot: float, d: dict) -> tuple[float, bool]:
+    """Direct/upsampled events per snapshot (``per_snapshot``: the upsampling's), and whether it is only
+    a lower bound (the direct runs ``d`` never equilibrated: their whole length is used)."""
+    if np.isfinite(d["events_to_equilibrium"]):
+        return d["events_to_equilibrium"] / per_snapshot, False
+    return d["events_run"] / per_snapshot, True
 
 
 # ------------------------------------------------------------------------------------ reporting
-def _comparison(cfg: Config, m: dict) -> list[dict]:
+def _comparison(cfg: Config, metrics: Mapping[str, Any] | UpsamplingResult) -> list[dict]:
     rows = []
-    for name, c in m["conditions"].items():
-        label = f"T = {c['T']:.4g}, h = {c['h']:g}"
-        ex = c["exact_replication"]
+    for name, c in typed(metrics).conditions.items():
+        label = f"T = {c.T:.4g}, h = {c.h:g}"
         rows.append({"quantity": f"{label}: replication, largest |Δm|, |2ρ_big − ρ_small|, |ΔG|",
-                     "measured": max(ex.values()), "predicted": 0.0, "note": "exact maps"})
-        if "onsager_rho" in c:
+                     "measured": c.exact_replication.largest, "predicted": 0.0, "note": "exact maps"})
+        if c.onsager_rho is not None:
             rows.append({"quantity": f"{label}: ρ_dw after the longest relaxation (frozen halo)",
-                         "measured": _longest(c, "frozen")["mean"]["ρ_dw"], "predicted": c["onsager_rho"],
-                         "note": f"Onsager (infinite lattice); direct {cfg.L}²: {c['reference']['mean']['ρ_dw']:.4f}"})
-        for r in (_no_relax(c), _longest(c, "frozen"), _longest(c, "periodic")):
-            rows.append({"quantity": f"{label}: W₁/σ of ρ_dw, t_relax = {r['t_relax']:g} ({r['boundary']})",
-                         "measured": r["w1"]["ρ_dw"], "predicted": c["floor"]["ρ_dw"],
+                         "measured": c.longest("frozen").mean["ρ_dw"], "predicted": c.onsager_rho,
+                         "note": f"Onsager (infinite lattice); direct {cfg.L}²: {c.reference.mean['ρ_dw']:.4f}"})
+        for r in (c.no_relax(), c.longest("frozen"), c.longest("periodic")):
+            rows.append({"quantity": f"{label}: W₁/σ of ρ_dw, t_relax = {r.t_relax:g} ({r.boundary})",
+                         "measured": r.w1["ρ_dw"], "predicted": c.floor["ρ_dw"],
                          "note": "predicted = the noise floor (two direct samples)"})
         rows.append({"quantity": f"{label}: ⟨|m|⟩ upsampled (longest, frozen) / direct",
-                     "measured": _longest(c, "frozen")["mean"]["|m|"] / c["reference"]["mean"]["|m|"],
-                     "predicted": (cfg.L / cfg.L_small) ** 0.125 if c["h"] == 0 else None,
+                     "measured": c.longest("frozen").mean["|m|"] / c.reference.mean["|m|"],
+                     "predicted": (cfg.L / cfg.L_small) ** 0.125 if c.h == 0 else None,
                      "note": "critical: (L/L_small)^{1/8} if the small system's ⟨|m|⟩ survives"})
-        bound = c["cost_ratio_is_lower_bound"]
         rows.append({"quantity": f"{label}: events per snapshot, direct equilibration / upsampling",
-                     "measured": c["cost_ratio"], "paper": None,
+                     "measured": c.cost_ratio, "paper": None,
                      "note": (f"lower bound: direct runs not within {cfg.equilibrated_within:.0%} after "
-                              f"{c['direct']['events_run']:.3g} events" if bound else
-                              f"direct needs {c['direct']['events_to_equilibrium']:.3g} events per lattice")})
+                              f"{c.direct.events_run:.3g} events" if c.cost_ratio_is_lower_bound else
+                              f"direct needs {c.direct.events_to_equilibrium:.3g} events per lattice")})
     return rows
 
 
-def _figures(cfg: Config, m: dict) -> dict:
+def _figures(cfg: Config, metrics: Mapping[str, Any] | UpsamplingResult) -> dict:
     figs = {}
-    conds = m["conditions"]
+    conds = typed(metrics).conditions
     # snapshots
     fig, axes = figure(4, len(conds), width=2.3, height=2.3)
     for row, (name, c) in enumerate(conds.items()):
         for col, (key, title) in enumerate((("small", f"small {cfg.L_small}²"), ("replicated", "replicated"),
                                             ("relaxed", "relaxed (longest)"), ("direct", f"direct {cfg.L}²"))):
             ax = axes[row, col]
-            ax.imshow(np.asarray(c["pictures"][key]), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+            ax.imshow(c.pictures[key], cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
-            ax.set_title(f"{title}\nT = {c['T']:.3g}, h = {c['h']:g}" if col == 0 else title, fontsize=8)
+            ax.set_title(f"{title}\nT = {c.T:.3g}, h = {c.h:g}" if col == 0 else title, fontsize=8)
     figs["snapshots"] = fig
 
     # histograms: reference vs no relaxation vs longest relaxation
     fig, axes = figure(3, len(conds), width=3.2, height=2.6)
     for row, (name, c) in enumerate(conds.items()):
-        longest = _longest(c, "frozen")
+        longest = c.longest("frozen")
         for col, key in enumerate(("m", "ρ_dw", "e")):
             ax = axes[row, col]
-            lo, hi = c["reference"]["ranges"][key]
+            lo, hi = c.reference.ranges[key]
             edges = np.linspace(lo, hi, 25)
-            for hist, label, style in ((c["reference"]["histograms"][key], f"direct {cfg.L}²", dict(color="k")),
-                                       (c["no_relax_histograms"][key], "replicated only", dict(color="C3", ls=":")),
-                                       (longest["histograms"][key], f"relaxed t = {longest['t_relax']:g}",
+            for hist, label, style in ((c.reference.histograms[key], f"direct {cfg.L}²", dict(color="k")),
+                                       (c.no_relax_histograms[key], "replicated only", dict(color="C3", ls=":")),
+                                       (longest.histograms[key], f"relaxed t = {longest.t_relax:g}",
                                         dict(color="C0"))):
-                ax.stairs(np.asarray(hist), edges, label=label, **style)
-            ax.set(xlabel=key, title=f"T = {c['T']:.3g}, h = {c['h']:g}" if col == 0 else None)
+                ax.stairs(hist, edges, label=label, **style)
+            ax.set(xlabel=key, title=f"T = {c.T:.3g}, h = {c.h:g}" if col == 0 else None)
         axes[row, 0].set_ylabel("snapshots per bin")
     # one legend under the panels: inside one it covered the two-peaked law of m
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
@@ -349,13 +356,13 @@ def _figures(cfg: Config, m: dict) -> dict:
         for col, key in enumerate(("ρ_dw", "|m|")):
             ax = axes[row, col]
             for b, style in zip(BOUNDARIES, ("o-", "s--")):
-                rows = [r for r in c["runs"] if r["boundary"] == b or r["t_relax"] == 0]
-                ts = [max(r["t_relax"], 0.1) for r in rows]
-                ax.plot(ts, [r["w1"][key] for r in rows], style, color=method_colour("", BOUNDARIES.index(b)),
+                rows = [r for r in c.runs if r.boundary == b or r.t_relax == 0]
+                ts = [max(r.t_relax, 0.1) for r in rows]
+                ax.plot(ts, [r.w1[key] for r in rows], style, color=method_colour("", BOUNDARIES.index(b)),
                         label=f"{b} window")
-            ax.axhline(c["floor"][key], color="0.5", lw=1, ls=":", label="noise floor")
+            ax.axhline(c.floor[key], color="0.5", lw=1, ls=":", label="noise floor")
             ax.set(xscale="log", yscale="log", xlabel="t_relax per window (0 plotted at 0.1)",
-                   ylabel=f"W₁/σ of {key}", title=f"T = {c['T']:.3g}, h = {c['h']:g}")
+                   ylabel=f"W₁/σ of {key}", title=f"T = {c.T:.3g}, h = {c.h:g}")
         axes[row, 0].legend(fontsize=6)
     figs["distances"] = fig
 
@@ -363,13 +370,13 @@ def _figures(cfg: Config, m: dict) -> dict:
     fig, axes = figure(len(conds), 1, width=3.6, height=2.8)
     for col, (name, c) in enumerate(conds.items()):
         ax = axes[0, col]
-        r = np.arange(len(c["reference"]["G"]))
-        ax.plot(r, c["reference"]["G"], "k-", label=f"direct {cfg.L}²")
-        ax.plot(r, _no_relax(c)["G"], ":", color="C3", label="replicated only")
-        ax.plot(r, _longest(c, "frozen")["G"], color="C0", label="relaxed (longest)")
-        rs = np.arange(len(c["small"]["G"])) * (cfg.L // cfg.L_small)
-        ax.plot(rs, c["small"]["G"], "x", color="C2", ms=4, label=f"small G(r) at r·{cfg.L // cfg.L_small}")
-        ax.set(xlabel="r", ylabel=r"$G(r) = \langle s_i\, s_{i+r}\rangle$", title=f"T = {c['T']:.3g}, h = {c['h']:g}")
+        r = np.arange(len(c.reference.G))
+        ax.plot(r, c.reference.G, "k-", label=f"direct {cfg.L}²")
+        ax.plot(r, c.no_relax().G, ":", color="C3", label="replicated only")
+        ax.plot(r, c.longest("frozen").G, color="C0", label="relaxed (longest)")
+        rs = np.arange(len(c.small.G)) * (cfg.L // cfg.L_small)
+        ax.plot(rs, c.small.G, "x", color="C2", ms=4, label=f"small G(r) at r·{cfg.L // cfg.L_small}")
+        ax.set(xlabel="r", ylabel=r"$G(r) = \langle s_i\, s_{i+r}\rangle$", title=f"T = {c.T:.3g}, h = {c.h:g}")
         ax.legend(fontsize=6)
     figs["correlation"] = fig
 
@@ -377,15 +384,14 @@ def _figures(cfg: Config, m: dict) -> dict:
     fig, axes = figure(len(conds), 1, width=3.6, height=2.8)
     for col, (name, c) in enumerate(conds.items()):
         ax = axes[0, col]
-        d = c["direct"]
-        ev = np.maximum(np.asarray(d["events"]), 1)
-        ax.plot(ev, np.asarray(d["abs_m"]) / c["reference"]["mean"]["|m|"], color="C1", label="⟨|m|⟩ / direct eq.")
-        ax.plot(ev, np.asarray(d["rho"]) / c["reference"]["mean"]["ρ_dw"], color="C4", label="⟨ρ_dw⟩ / direct eq.")
-        cost = c["small_events_per_snapshot"] + _longest(c, "frozen")["relax_events_per_snapshot"]
-        ax.axvline(cost, color="C0", ls="--", label="upsampling, per snapshot")
+        d = c.direct
+        ev = np.maximum(d.events, 1)
+        ax.plot(ev, d.abs_m / c.reference.mean["|m|"], color="C1", label="⟨|m|⟩ / direct eq.")
+        ax.plot(ev, d.rho / c.reference.mean["ρ_dw"], color="C4", label="⟨ρ_dw⟩ / direct eq.")
+        ax.axvline(c.events_per_snapshot, color="C0", ls="--", label="upsampling, per snapshot")
         ax.axhspan(1 - cfg.equilibrated_within, 1 + cfg.equilibrated_within, color="0.85")
         ax.set(xscale="log", xlabel="Glauber events per lattice", ylim=(0, 1.6),
-               title=f"direct {cfg.L}² from random, T = {c['T']:.3g}, h = {c['h']:g}")
+               title=f"direct {cfg.L}² from random, T = {c.T:.3g}, h = {c.h:g}")
         ax.legend(fontsize=6)
     figs["cost"] = fig
     return figs
@@ -409,38 +415,36 @@ def _resample(groups: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([groups[j] for j in rng.integers(0, len(groups), len(groups))])
 
 
-def _obs(samples: dict, key: str) -> np.ndarray:
-    return np.abs(np.asarray(samples["m"], float)) if key == "|m|" else np.asarray(samples[key], float)
+def distances(r: ExperimentResult, name: str, row: RelaxedRun) -> DistanceEstimates | None:
+    """:func:`distance_estimates` of the run ``row`` of condition ``name``, computed once per result (the
+    claims and the chapter read it several times)."""
+    return r.cached(("distances", name, row.t_relax, row.boundary),
+                    lambda: distance_estimates(typed(r).conditions[name], row))
 
 
-def distances(r, name: str, c: dict, row: dict) -> dict | None:
-    """:func:`distance_estimates` of one condition's run, computed once per result (the claims and the
-    chapter read it several times)."""
-    return r.cached(("distances", name, row["t_relax"], row["boundary"]), lambda: distance_estimates(c, row))
-
-
-def distance_estimates(c: dict, row: dict, *, seed: int = 0, n_boot: int = N_BOOT) -> dict | None:
+def distance_estimates(c: Condition, row: RelaxedRun, *, seed: int = 0,
+                       n_boot: int = N_BOOT) -> DistanceEstimates | None:
     """For each observable: W₁/σ of ``row``'s snapshots to the reference, the noise floor (W₁/σ of the
     second direct sample to the reference), and the excess ``W₁/σ − FLOOR_MULTIPLE × floor``, each an
     :class:`Estimate` from one joint bootstrap (small runs, and the Wolff chains of both direct samples,
     resampled as units: snapshots of one run or chain are not independent). None without samples."""
-    if "samples" not in row or "samples" not in c:
+    if row.samples is None or c.samples is None:
         return None
-    ref, ref2, up = c["samples"]["reference"], c["samples"]["reference2"], row["samples"]
-    n_up, n_ref = len(up["m"]), len(ref["m"])
-    g_up = _groups(n_up, c["units"]["small_per_run"])
-    g_ref = _groups(n_ref, c["units"]["reference_per_chain"])
-    g_ref2 = _groups(len(ref2["m"]), c["units"]["reference_per_chain"])
+    ref, ref2, up = c.samples.reference, c.samples.reference2, row.samples
+    n_up, n_ref = len(up.m), len(ref.m)
+    g_up = _groups(n_up, c.units.small_per_run)
+    g_ref = _groups(n_ref, c.units.reference_per_chain)
+    g_ref2 = _groups(len(ref2.m), c.units.reference_per_chain)
     rng = np.random.default_rng(seed)
     picks = [(_resample(g_up, rng), _resample(g_ref, rng), _resample(g_ref2, rng)) for _ in range(n_boot)]
     how = (f"bootstrap 95 % over {len(g_up)} small runs and {len(g_ref)} + {len(g_ref2)} direct chains")
-    equal = n_up == n_ref == len(ref2["m"]) and all(len(i) == n_up and len(j) == n_ref and len(k) == n_ref
-                                                   for i, j, k in picks)
+    equal = n_up == n_ref == len(ref2.m) and all(len(i) == n_up and len(j) == n_ref and len(k) == n_ref
+                                                 for i, j, k in picks)
     if equal:
         I, J, K = (np.stack([p[q] for p in picks]) for q in range(3))
     out = {}
     for key in OBSERVABLES:
-        a, b, b2 = _obs(up, key), _obs(ref, key), _obs(ref2, key)
+        a, b, b2 = up.observable(key), ref.observable(key), ref2.observable(key)
         d0, f0 = w1_over_sd(a, b), w1_over_sd(b2, b)
         if equal:       # every resample as long as its sample: W₁ = mean |sorted − sorted|, vectorised
             A, B, B2 = (np.sort(x[idx], axis=1) for x, idx in ((a, I), (b, J), (b2, K)))
@@ -449,14 +453,13 @@ def distance_estimates(c: dict, row: dict, *, seed: int = 0, n_boot: int = N_BOO
         else:
             boot = np.array([(w1_over_sd(a[i], b[j]), w1_over_sd(b2[k], b[j])) for i, j, k in picks])
         ex = boot[:, 0] - FLOOR_MULTIPLE * boot[:, 1]
-        out[key] = {name: _pct(v, bs, how) for name, v, bs in
-                    (("w1", d0, boot[:, 0]), ("floor", f0, boot[:, 1]),
-                     ("excess", d0 - FLOOR_MULTIPLE * f0, ex))}
         da, db = a.mean() - b.mean(), b.std()
         shift = ((a[I].mean(axis=1) - b[J].mean(axis=1)) / b[J].std(axis=1) if equal else
                  np.array([(a[i].mean() - b[j].mean()) / b[j].std() for i, j, _ in picks]))
-        out[key]["mean_shift"] = _pct(da / db, shift, how)
-    return out
+        out[key] = ObservableDistance(w1=_pct(d0, boot[:, 0], how), floor=_pct(f0, boot[:, 1], how),
+                                      excess=_pct(d0 - FLOOR_MULTIPLE * f0, ex, how),
+                                      mean_shift=_pct(da / db, shift, how))
+    return DistanceEstimates(row.t_relax, row.boundary, out)
 
 
 def _pct(value: float, boot: np.ndarray, how: str) -> Estimate:
@@ -464,43 +467,42 @@ def _pct(value: float, boot: np.ndarray, how: str) -> Estimate:
     return Estimate(float(value), float(min(lo, value)), float(max(hi, value)), how)
 
 
-def wall_ratio_estimates(c: dict, row: dict, *, seed: int = 0) -> dict[str, Estimate] | None:
+def wall_ratio_estimates(row: RelaxedRun, *, seed: int = 0) -> WallRatios | None:
     """seam/bulk and inside/between wall-density ratios of ``row`` with bootstrap intervals over the
     small runs (None without the stored per-run wall densities)."""
-    if "walls" not in row:
+    if row.walls is None:
         return None
-    w = np.asarray(row["walls"], float)
-    units = len(w)
-    how = f"bootstrap 95 % over {units} small runs"
-    return {"seam_over_bulk": Estimate.bootstrap(w, lambda x: x[:, 2].mean() / x[:, 3].mean(), seed=seed,
-                                                 what="small runs").map(float, how),
-            "inside_over_between": Estimate.bootstrap(w, lambda x: x[:, 1].mean() / x[:, 0].mean(),
-                                                      seed=seed + 1, what="small runs").map(float, how)}
+    w = row.walls
+    how = f"bootstrap 95 % over {len(w)} small runs"
+    return WallRatios(
+        seam_over_bulk=Estimate.bootstrap(w, lambda x: x[:, 2].mean() / x[:, 3].mean(), seed=seed,
+                                          what="small runs").map(float, how),
+        inside_over_between=Estimate.bootstrap(w, lambda x: x[:, 1].mean() / x[:, 0].mean(), seed=seed + 1,
+                                               what="small runs").map(float, how))
 
 
-def rho_estimate(c: dict, row: dict, *, seed: int = 0) -> Estimate | None:
+def rho_estimate(c: Condition, row: RelaxedRun, *, seed: int = 0) -> Estimate | None:
     """Mean ρ_dw of ``row``'s snapshots with a bootstrap interval over the small runs."""
-    if "samples" not in row:
+    if row.samples is None:
         return None
-    rho = np.asarray(row["samples"]["ρ_dw"], float)
-    groups = _groups(len(rho), c["units"]["small_per_run"])
+    rho = row.samples.rho_dw
+    groups = _groups(len(rho), c.units.small_per_run)
     means = np.array([rho[g].mean() for g in groups])
     sizes = np.array([len(g) for g in groups], float)
     return Estimate.bootstrap((means, sizes), lambda m, n: float((m * n).sum() / n.sum()), seed=seed,
                               what="small runs")
 
 
-def cost_estimate(cfg_tol: float, c: dict, *, seed: int = 0) -> tuple[Estimate, bool] | None:
+def cost_estimate(cfg_tol: float, c: Condition, *, seed: int = 0) -> CostEstimate | None:
     """Events per snapshot, direct equilibration / upsampling, with a bootstrap interval over the
     direct lattices (a resample that never equilibrates counts its whole run: a lower bound), and
     whether the value itself is only a lower bound. None without the per-lattice runs."""
-    d = c["direct"]
-    if "abs_m_each" not in d:
+    d = c.direct
+    if d.abs_m_each is None:
         return None
-    am, rh = np.asarray(d["abs_m_each"], float), np.asarray(d["rho_each"], float)
-    ev = np.asarray(d["events"], float)
-    ref_m, ref_rho = c["reference"]["mean"]["|m|"], c["reference"]["mean"]["ρ_dw"]
-    per_snapshot = c["small_events_per_snapshot"] + _longest(c, "frozen")["relax_events_per_snapshot"]
+    ev = d.events
+    ref_m, ref_rho = c.reference.mean["|m|"], c.reference.mean["ρ_dw"]
+    per_snapshot = c.events_per_snapshot
 
     def ratio(a: np.ndarray, r: np.ndarray) -> float:
         ok = (np.abs(a.mean(0) / ref_m - 1) < cfg_tol) & (np.abs(r.mean(0) / ref_rho - 1) < cfg_tol)
@@ -508,8 +510,8 @@ def cost_estimate(cfg_tol: float, c: dict, *, seed: int = 0) -> tuple[Estimate, 
         first = 0 if bad.size == 0 else bad[-1] + 1
         return (ev[first] if first < len(ev) else ev[-1]) / per_snapshot
 
-    e = Estimate.bootstrap((am, rh), ratio, seed=seed, what="direct lattices")
-    return e, bool(c["cost_ratio_is_lower_bound"])
+    e = Estimate.bootstrap((d.abs_m_each, d.rho_each), ratio, seed=seed, what="direct lattices")
+    return CostEstimate(e, c.cost_ratio_is_lower_bound)
 
 
 # ------------------------------------------------------------------------------------ claims
@@ -517,11 +519,11 @@ CLAIMS = ClaimSet()
 BOTH = {"quick": True, "paper": True}
 
 
-def _cond(r, name):
-    return r.metrics["conditions"].get(name)
+def _cond(r: ExperimentResult, name: str) -> Condition | None:
+    return typed(r).conditions.get(name)
 
 
-def _tol(r) -> float:
+def _tol(r: ExperimentResult) -> float:
     return float(r.config.get("equilibrated_within", 0.05))
 
 
@@ -529,7 +531,7 @@ def _tol(r) -> float:
             "configuration (largest deviation ≤ 1e-12: exact maps, compared with rounding alone)",
             expect=BOTH, paper="exact")
 def _exact(r):
-    dev = max(max(c["exact_replication"].values()) for c in r.metrics["conditions"].values())
+    dev = max(c.exact_replication.largest for c in typed(r).conditions.values())
     return dev <= 1e-12, f"largest deviation {dev:.1e} (exact identities: no sampling noise)"
 
 
@@ -538,34 +540,34 @@ def _exact(r):
             expect=BOTH, paper="“unphysical artefacts”")
 def _off(r):
     verdicts, text = [], []
-    for name, c in r.metrics["conditions"].items():
-        est = distances(r, name, c, _no_relax(c))
+    for name, c in typed(r).conditions.items():
+        est = distances(r, name, c.no_relax())
         if est is None:
             return None
         e = est["ρ_dw"]
-        ratio = e["w1"].value / e["floor"].value
-        verdicts.append(above(Estimate(e["w1"].value - 10 * e["floor"].value,
-                                       e["w1"].lo - 10 * e["floor"].hi, e["w1"].hi - 10 * e["floor"].lo,
-                                       e["w1"].how), 0.0))
-        text.append(f"{name}: W₁/σ {e['w1']} vs floor {e['floor']} ({ratio:.0f}×)")
-    return all_of(verdicts), "; ".join(text) + f" ({est['ρ_dw']['w1'].how})"
+        ratio = e.w1.value / e.floor.value
+        verdicts.append(above(Estimate(e.w1.value - 10 * e.floor.value,
+                                       e.w1.lo - 10 * e.floor.hi, e.w1.hi - 10 * e.floor.lo,
+                                       e.w1.how), 0.0))
+        text.append(f"{name}: W₁/σ {e.w1} vs floor {e.floor} ({ratio:.0f}×)")
+    return all_of(verdicts), "; ".join(text) + f" ({est['ρ_dw'].w1.how})"
 
 
 def _matches(r, name: str):
     c = _cond(r, name)
     if c is None:
         return None
-    est = distances(r, name, c, _longest(c, "frozen"))
+    est = distances(r, name, c.longest("frozen"))
     if est is None:
         return None
-    verdicts = {k: below(e["excess"], 0.0) for k, e in est.items()}
-    worst = max(est, key=lambda k: est[k]["w1"].value / max(est[k]["floor"].value, 1e-12))
+    verdicts = {k: below(e.excess, 0.0) for k, e in est.observables.items()}
+    worst = max(est.observables, key=lambda k: est[k].w1.value / max(est[k].floor.value, 1e-12))
     e = est[worst]
-    t = _longest(c, "frozen")["t_relax"]
+    t = c.longest("frozen").t_relax
     return all_of(verdicts.values()), (
-        f"t_relax = {t:g}; farthest: {worst} W₁/σ {e['w1']} vs floor {e['floor']} "
-        f"(W₁/σ − {FLOOR_MULTIPLE:g} × floor {e['excess']}); mean shift {e['mean_shift']} σ; "
-        f"{e['w1'].how}")
+        f"t_relax = {t:g}; farthest: {worst} W₁/σ {e.w1} vs floor {e.floor} "
+        f"(W₁/σ − {FLOOR_MULTIPLE:g} × floor {e.excess}); mean shift {e.mean_shift} σ; "
+        f"{e.w1.how}")
 
 
 @CLAIMS.add("relaxed_matches_critical", f"at T_c, after the longest frozen-halo relaxation, the laws of m, |m|, "
@@ -603,11 +605,11 @@ def _mean_above(r):
     c = _cond(r, "above")
     if c is None:
         return None
-    est = distances(r, "above", c, _longest(c, "frozen"))
+    est = distances(r, "above", c.longest("frozen"))
     if est is None:
         return None
-    e = est["m"]["mean_shift"]
-    rows = sorted((row["t_relax"], row["w1"]["m"]) for row in c["runs"] if row["boundary"] == "frozen")
+    e = est["m"].mean_shift
+    rows = sorted((row.t_relax, row.w1["m"]) for row in c.runs if row.boundary == "frozen")
     trend = ", ".join(f"{w:.3g} at {t:g}" for t, w in rows)
     return e.lo <= 0 <= e.hi, f"mean shift of m {e.describe()} σ; W₁/σ of m by t_relax: {trend}"
 
@@ -619,11 +621,11 @@ def _onsager(r):
     c = _cond(r, "critical")
     if c is None:
         return None
-    e = rho_estimate(c, _longest(c, "frozen"))
+    e = rho_estimate(c, c.longest("frozen"))
     if e is None:
         return None
-    return within(e, c["onsager_rho"], 0.005), (f"{e.describe()} vs Onsager {c['onsager_rho']:.4f} "
-                                                 f"(direct {r.config['L']}²: {c['reference']['mean']['ρ_dw']:.4f})")
+    return within(e, c.onsager_rho, 0.005), (f"{e.describe()} vs Onsager {c.onsager_rho:.4f} "
+                                              f"(direct {r.config['L']}²: {c.reference.mean['ρ_dw']:.4f})")
 
 
 @CLAIMS.add("frozen_no_seams", "frozen halos leave no trace: after relaxation, the wall density at window "
@@ -632,13 +634,13 @@ def _onsager(r):
             paper="— (the official Ising LocalRelax uses periodic windows)")
 def _no_seams(r):
     verdicts, text = [], []
-    for name, c in r.metrics["conditions"].items():
-        est = wall_ratio_estimates(c, _longest(c, "frozen"))
+    for name, c in typed(r).conditions.items():
+        est = wall_ratio_estimates(c.longest("frozen"))
         if est is None:
             return None
-        verdicts += [within(e, 1.0, 0.03) for e in est.values()]
-        text.append(f"{name}: seam/bulk {est['seam_over_bulk']}, inside/between {est['inside_over_between']}")
-    return all_of(verdicts), "; ".join(text) + f" ({est['seam_over_bulk'].how})"
+        verdicts += [within(e, 1.0, 0.03) for e in (est.seam_over_bulk, est.inside_over_between)]
+        text.append(f"{name}: seam/bulk {est.seam_over_bulk}, inside/between {est.inside_over_between}")
+    return all_of(verdicts), "; ".join(text) + f" ({est.seam_over_bulk.how})"
 
 
 @CLAIMS.add("periodic_seams", "periodic windows (the official LocalRelax) leave seams: ρ_dw at window edges "
@@ -647,31 +649,21 @@ def _no_seams(r):
             expect=BOTH, paper="— (not examined)")
 def _periodic(r):
     verdicts, seams, far = [], [], []
-    for name, c in r.metrics["conditions"].items():
-        for row in c["runs"]:
-            if row["boundary"] == "periodic":
-                est = wall_ratio_estimates(c, row)
+    for name, c in typed(r).conditions.items():
+        for row in c.runs:
+            if row.boundary == "periodic":
+                est = wall_ratio_estimates(row)
                 if est is None:
                     return None
-                verdicts.append(above(est["seam_over_bulk"], 1.2))
-                seams.append(est["seam_over_bulk"])
-        d = distances(r, name, c, _longest(c, "periodic"))
+                verdicts.append(above(est.seam_over_bulk, 1.2))
+                seams.append(est.seam_over_bulk)
+        d = distances(r, name, c.longest("periodic"))
         if d is None:
             return None
-        verdicts.append(above(d["ρ_dw"]["excess"], 0.0))
-        far.append(f"{name}: W₁/σ(ρ_dw) {d['ρ_dw']['w1']} vs floor {d['ρ_dw']['floor']}")
+        verdicts.append(above(d["ρ_dw"].excess, 0.0))
+        far.append(f"{name}: W₁/σ(ρ_dw) {d['ρ_dw'].w1} vs floor {d['ρ_dw'].floor}")
     low = min(seams, key=lambda e: e.value)
     return all_of(verdicts), f"smallest seam/bulk {low} ({low.how}); " + "; ".join(far)
-
-
-def _cost(c: dict) -> tuple[float, bool]:
-    """Direct/upsampled events per snapshot, and whether it is only a lower bound (the direct runs
-    never equilibrated: their whole length is used)."""
-    per_snapshot = c["small_events_per_snapshot"] + _longest(c, "frozen")["relax_events_per_snapshot"]
-    d = c["direct"]
-    if np.isfinite(d["events_to_equilibrium"]):
-        return d["events_to_equilibrium"] / per_snapshot, False
-    return d["events_run"] / per_snapshot, True
 
 
 @CLAIMS.add("cheaper_at_criticality", "at T_c an upsampled snapshot costs over 5× fewer Glauber events than "
@@ -684,6 +676,6 @@ def _cheaper(r):
     got = cost_estimate(_tol(r), c)
     if got is None:
         return None
-    e, bound = got
+    e, bound = got.ratio, got.lower_bound
     return above(e, 5.0), (f"{'≥ ' if bound else ''}{e.describe()} (a resample whose direct runs never get "
                            f"within {_tol(r):.0%} counts their whole length: a lower bound)")

@@ -200,8 +200,22 @@ def floats(x: Any) -> tuple[float, ...]:
 
 
 def mapping_of(convert: Callable[[Any], Any], key: Callable[[Any], Any] = str) -> Callable[[Any], Mapping]:
-    """A converter to a read-only mapping with keys ``key(k)`` and values ``convert(v)``."""
-    return lambda d: frozen_mapping(keyed(d, key, convert))
+    """A converter to a read-only mapping with keys ``key(k)`` and values ``convert(v)`` (anything but a
+    mapping, e.g. a JSON list where an object belongs, is refused)."""
+    def to_mapping(d: Any) -> Mapping:
+        if not isinstance(d, Mapping):
+            raise ValueError(f"expected a JSON object, got {type(d).__name__}")
+        return frozen_mapping(keyed(d, key, convert))
+    return to_mapping
+
+
+def sequence_of(convert: Callable[[Any], Any]) -> Callable[[Any], tuple]:
+    """A converter to a tuple of ``convert(v)`` from a list (a JSON object or string is refused)."""
+    def to_tuple(xs: Any) -> tuple:
+        if isinstance(xs, (Mapping, str, bytes)) or not isinstance(xs, Sequence):
+            raise ValueError(f"expected a JSON list, got {type(xs).__name__}")
+        return tuple(map(convert, xs))
+    return to_tuple
 
 
 class NumberKeyed(Mapping):
@@ -245,13 +259,16 @@ def number_keyed(convert: Callable[[Any], Any] | None = None,
 
 
 def record_field(key: str | None = None, *, convert: Callable[[Any], Any] | None = None,
-                 omit_none: bool = False, default: Any = MISSING, default_factory: Any = MISSING) -> Any:
+                 omit_none: bool = False, convert_null: bool = False, default: Any = MISSING,
+                 default_factory: Any = MISSING) -> Any:
     """A field of a :class:`JsonRecord`: stored under ``key`` (default: the field's name) in the
     JSON object, normalised by ``convert`` on construction (from a live value or from JSON alike;
-    ``None`` is never converted), left out of :meth:`JsonRecord.to_json` when ``None`` with
-    ``omit_none`` (a value older runs did not store)."""
+    ``None`` is not converted unless ``convert_null``: a number that a live run holds as NaN or inf
+    and its JSON as ``null``, e.g. ``convert=json_number``), left out of :meth:`JsonRecord.to_json`
+    when ``None`` with ``omit_none`` (a value older runs did not store)."""
     return field(default=default, default_factory=default_factory,
-                 metadata={"key": key, "convert": convert, "omit_none": omit_none})
+                 metadata={"key": key, "convert": convert, "omit_none": omit_none,
+                           "convert_null": convert_null})
 
 
 def _to_json(v: Any) -> Any:
@@ -276,7 +293,7 @@ class JsonRecord:
     def __post_init__(self) -> None:
         for f in fields(self):
             convert, v = f.metadata.get("convert"), getattr(self, f.name)
-            if convert is not None and v is not None:
+            if convert is not None and (v is not None or f.metadata.get("convert_null")):
                 object.__setattr__(self, f.name, convert(v))
 
     @classmethod
