@@ -11,7 +11,8 @@
 
 ``--workers N`` trains N latent models at once in single-threaded processes and ``--models DIR``
 saves every finished model in DIR as it completes, so rerunning the same command resumes an
-interrupted study (experiments whose ``run`` accepts them: the Lennard-Jones studies). Neither
+interrupted study (experiments whose ``run`` accepts them: ``--workers`` the Lennard-Jones studies,
+predator–prey, ising, curie_weiss and ising_criticality; ``--models`` the Lennard-Jones studies). Neither
 changes a result; keep DIR outside the repository (models are megabytes each). ``--records DIR``
 keeps the store's records (JSON: each model's errors, predictions and costs) in DIR instead, e.g.
 ``results/stores/NAME`` to be committed: the study then continues from any clone (without
@@ -19,7 +20,8 @@ keeps the store's records (JSON: each model's errors, predictions and costs) in 
 and the result is assembled from the records alone (lj_structures, lj_scaling).
 
 ``--scheduler ADDRESS`` (or ``$MACRODYN_SCHEDULER``) sends the jobs of a parallel study (latent
-models of the LJ studies, the runs of a predator–prey sweep) to the workers of a Dask ``distributed``
+models of the LJ studies, the runs of a predator–prey sweep, paper 2's patch sides and critical
+temperatures) to the workers of a Dask ``distributed``
 cluster instead of local processes (:mod:`support.executor`); jobs are seeded, so the result does not
 change. An address no scheduler answers is an error before any work.
 
@@ -69,7 +71,7 @@ def _execution_options(module, cfg, args) -> dict:
     unsupported = [f"--{k}" for k in asked if k not in accepted]
     if unsupported:
         raise ValueError(f"{args.name} does not take {' '.join(unsupported)} (only the experiments "
-                         "that train ensembles of latent models do"
+                         "whose jobs run in parallel do"
                          + ("; --records: lj_structures and lj_scaling" if "--records" in unsupported else "")
                          + ")")
     if "workers" in asked and asked["workers"] < 1:

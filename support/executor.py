@@ -2,7 +2,8 @@ r"""One executor for every parallel study: local single-threaded processes, or a
 
 A study that trains many small models (an LJ latent-model ensemble, a predator–prey budget sweep)
 hands its jobs to :func:`open_pool`, which gives a :class:`Pool` around a ``concurrent.futures``
-executor:
+executor (a study whose jobs are a list of independent, self-seeded items — paper 2's patch sides or
+temperatures — calls :func:`map_jobs`, which runs them here when nothing is parallel):
 
 * by default, ``workers`` spawned local processes (a :class:`~concurrent.futures.ProcessPoolExecutor`);
 * with a Dask scheduler address — ``--scheduler ADDRESS`` on the command line
@@ -25,9 +26,11 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from tqdm.auto import tqdm
 
 #: environment variable naming the Dask scheduler every parallel study sends its jobs to
 ENV_VAR = "MACRODYN_SCHEDULER"
@@ -172,3 +175,22 @@ def open_pool(workers: int = 1, shared: Any = None, scheduler: str | None = None
         ex.shutdown(wait=True)
         if shared_ref is not None:
             shared_ref.release()
+
+
+def map_jobs(fn: Callable, items: Iterable[Any], *, workers: int = 1, shared: Any = None,
+             progress: bool = False, desc: str = "jobs") -> list[Any]:
+    """``[fn(shared, item) for item in items]``, in the order of ``items``: here, one after another,
+    unless :func:`parallel` (``workers > 1`` or a Dask scheduler selected), then on :func:`open_pool`'s
+    workers. For studies whose jobs seed themselves from their item (paper 2's patch sides,
+    temperatures and sizes), so the list is the same wherever it was computed; a job that raises
+    raises here. ``fn`` must be a module-level function (a worker imports it)."""
+    items = list(items)
+    if not items:
+        return []
+    if not parallel(workers):
+        return [fn(shared, item) for item in tqdm(items, desc=desc, disable=not progress)]
+    with open_pool(min(workers, len(items)) if scheduler_address() is None else workers, shared) as pool:
+        futures = [pool.submit(fn, item) for item in items]
+        for done in tqdm(cf.as_completed(futures), total=len(futures), desc=desc, disable=not progress):
+            done.result()                      # the first failure stops the study
+        return [f.result() for f in futures]

@@ -52,8 +52,8 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from ..executor import map_jobs
 from ..budget import ForceBudget, rate_per_system_time, stage_budgets, stage_costs
 from ..claims import ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
@@ -315,8 +315,16 @@ def _predicted_spreads(cfg: Config, ell: int, seed: int, official: bool) -> dict
     return out
 
 
+def _patch_side_job(shared: tuple[Config, np.ndarray, int], ell: int) -> PatchSideResult:
+    """:func:`one_patch_side` as an executor job (``shared``: the config, direct runs and seed)."""
+    cfg, truth, seed = shared
+    return one_patch_side(cfg, ell, truth, seed, smallest=ell == min(cfg.patch_sides))
+
+
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
-        progress: bool = True) -> ExperimentResult:
+        progress: bool = True, workers: int = 1) -> ExperimentResult:
+    """The study; ``workers`` > 1 (or a Dask scheduler, :mod:`support.executor`) computes the patch
+    sides at once. Each side seeds itself from ``(seed, ℓ)``, so the result does not depend on it."""
     cfg = resolve(Config, cfg, scale)
     for ell in cfg.patch_sides:
         cfg.n_patches(ell)
@@ -324,9 +332,8 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     truth_budget = ForceBudget()
     truth = ground_truth(cfg, np.random.default_rng([seed, 0]), truth_budget)
     truth_flips = truth_budget.units
-    smallest = min(cfg.patch_sides)
-    per_ell = [one_patch_side(cfg, ell, truth, seed, smallest=ell == smallest)
-               for ell in tqdm(cfg.patch_sides, desc="patch sides", disable=not progress)]
+    per_ell = map_jobs(_patch_side_job, cfg.patch_sides, workers=workers, shared=(cfg, truth, seed),
+                       progress=progress, desc="patch sides")
     return assemble(cfg, truth, per_ell, seed, t0, truth_flips=truth_flips)
 
 

@@ -62,8 +62,8 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from ..executor import map_jobs
 from ..budget import ForceBudget, rate_per_system_time, stage_budgets, stage_costs
 from ..claims import UNDECIDED, ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
@@ -404,23 +404,32 @@ def one_patch_side(cfg: Config, ell: int, truth_x: np.ndarray, seed: int) -> Pat
     return PatchSideResult(ell, K, len(pairs["partial"]), stage_costs(budgets), scores, extra)
 
 
+def _patch_side_job(shared: tuple[Config, np.ndarray, int], ell: int) -> PatchSideResult:
+    """:func:`one_patch_side` as an executor job (``shared``: the config, direct runs and seed)."""
+    cfg, truth_x, seed = shared
+    with torch_threads(cfg.threads):
+        return one_patch_side(cfg, ell, truth_x, seed)
+
+
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
-        progress: bool = True) -> ExperimentResult:
+        progress: bool = True, workers: int = 1) -> ExperimentResult:
+    """The study; ``workers`` > 1 (or a Dask scheduler, :mod:`support.executor`) computes the patch
+    sides at once. Each side seeds itself from ``(seed, ℓ)``, so the result does not depend on it."""
     cfg = resolve(Config, cfg, scale)
     _check(cfg)
     with torch_threads(cfg.threads):
-        return _run(cfg, seed, progress)
+        return _run(cfg, seed, progress, workers)
 
 
-def _run(cfg: Config, seed: int, progress: bool) -> ExperimentResult:
+def _run(cfg: Config, seed: int, progress: bool, workers: int = 1) -> ExperimentResult:
     t0 = time.perf_counter()
     truth_budget = ForceBudget()
     truth_x = ground_truth(cfg, np.random.default_rng([seed, 0]), truth_budget)
     truth_flips = truth_budget.units
     equilibrium = equilibrium_estimate(cfg, np.random.default_rng([seed, 1]))
     t_truth = time.perf_counter() - t0
-    per_ell = [one_patch_side(cfg, ell, truth_x, seed)
-               for ell in tqdm(cfg.patch_sides, desc="patch sides", disable=not progress)]
+    per_ell = map_jobs(_patch_side_job, cfg.patch_sides, workers=workers, shared=(cfg, truth_x, seed),
+                       progress=progress, desc="patch sides")
     obs = np.stack([magnetisation(truth_x), domain_wall_density(truth_x)], axis=-1)
     late = obs[:, :, cfg.stationary_from:]
     stationary = {}

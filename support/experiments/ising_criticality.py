@@ -66,6 +66,7 @@ from ..systems.spins.patch_dynamics import IsingDynamics, upsample_lattices
 from ..systems.spins.ising_patches import (adjacent_increment_correlation, lambda_from_correlation,
                                            patch_observables)
 from ..train import torch_threads
+from ..executor import map_jobs
 from .config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, ExperimentConfig, Limit, each, resolve
 from .ising_criticality_results import (BinderCurves, CriticalityResult,  # noqa: F401
                                        CriticalPoint, ExponentEstimates, IncrementCorrelation, Moments,
@@ -412,19 +413,34 @@ def binder_curves(cfg: Config, seed: int, progress: bool) -> BinderCurves:
     return BinderCurves(cfg.binder_grid, curves, cross, {L: [s.units for s in row] for L, row in stats.items()})
 
 
+def one_temperature(cfg: Config, T: float, seed: int) -> tuple[list[CriticalPoint], int]:
+    """The small runs at ``T`` (seeded by ``(seed, T)``) and :func:`one_point` for every size, with
+    the small runs' flips."""
+    small, flips = ising.snapshots_from_runs(
+        cfg.L_small, cfg.n_snapshots, T, 0.0, runs=cfg.small_runs, burn_in=cfg.small_burn_in,
+        interval=cfg.small_interval, seed=np.random.default_rng([seed, int(round(T * 1e4))]))
+    return [one_point(cfg, L, T, small, seed) for L in cfg.sizes], flips
+
+
+def _temperature_job(shared: tuple[Config, int], T: float) -> tuple[list[CriticalPoint], int]:
+    """:func:`one_temperature` as an executor job."""
+    cfg, seed = shared
+    with torch_threads(cfg.threads):
+        return one_temperature(cfg, T, seed)
+
+
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
-        progress: bool = True) -> ExperimentResult:
+        progress: bool = True, workers: int = 1) -> ExperimentResult:
+    """The study; ``workers`` > 1 (or a Dask scheduler, :mod:`support.executor`) computes the
+    temperatures at once. Each seeds itself from ``(seed, T)``, so the result does not depend on it."""
     cfg = resolve(Config, cfg, scale)
     _check(cfg)
     t0 = time.perf_counter()
-    points, small_flips = [], {}
+    per_T = map_jobs(_temperature_job, cfg.temperatures, workers=workers, shared=(cfg, seed),
+                     progress=progress, desc="temperatures")
+    points = [p for row, _ in per_T for p in row]
+    small_flips = {str(T): flips for T, (_, flips) in zip(cfg.temperatures, per_T)}
     with torch_threads(cfg.threads):
-        for T in tqdm(cfg.temperatures, desc="temperatures", disable=not progress):
-            small, small_flips[str(T)] = ising.snapshots_from_runs(
-                cfg.L_small, cfg.n_snapshots, T, 0.0, runs=cfg.small_runs, burn_in=cfg.small_burn_in,
-                interval=cfg.small_interval, seed=np.random.default_rng([seed, int(round(T * 1e4))]))
-            for L in tqdm(cfg.sizes, desc=f"sizes (T = {T:g})", disable=not progress, leave=False):
-                points.append(one_point(cfg, L, T, small, seed))
         binder = binder_curves(cfg, seed, progress)
     T_near = nearest_to_critical(cfg)
     sources = ("direct", "sde", "sde_lambda_K",

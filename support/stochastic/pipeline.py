@@ -38,7 +38,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
-from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -147,9 +146,29 @@ def fit_and_roll_out(pairs: Mapping[str, LatentPairs], specs: Sequence[ModelSpec
 # Helpers that every typed result of paper 2 shares: a result is built from a live run's metrics
 # (numpy arrays, integer or float keys, NaN) or from a saved run's JSON (lists, keys as strings, NaN
 # written as null) and must read the same from both.
+class FrozenMapping(Mapping):
+    """A read-only dict that pickles (a ``types.MappingProxyType`` does not, so a typed result holding
+    one could not come back from an executor job: :func:`support.executor.map_jobs`)."""
+
+    def __init__(self, d: Mapping[Any, Any] | None = None) -> None:
+        self._d = dict(d or {})
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._d[key]
+
+    def __iter__(self):
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __repr__(self) -> str:
+        return f"FrozenMapping({self._d!r})"
+
+
 def frozen_mapping(d: Mapping[Any, Any] | None) -> Mapping[Any, Any]:
     """A read-only copy of ``d`` (empty for ``None``)."""
-    return MappingProxyType(dict(d or {}))
+    return FrozenMapping(d)
 
 
 def readonly_array(x: Any, dtype: Any = float) -> np.ndarray:
