@@ -12,7 +12,8 @@
 ``--workers N`` trains N latent models at once in single-threaded processes and ``--models DIR``
 saves every finished model in DIR as it completes, so rerunning the same command resumes an
 interrupted study (experiments whose ``run`` accepts them: ``--workers`` the Lennard-Jones studies,
-predator–prey, ising, curie_weiss and ising_criticality; ``--models`` the Lennard-Jones studies). Neither
+ising, curie_weiss and ising_criticality — predator–prey's sweep takes ``--set workers=N`` —;
+``--models`` the Lennard-Jones studies). Neither
 changes a result; keep DIR outside the repository (models are megabytes each). ``--records DIR``
 keeps the store's records (JSON: each model's errors, predictions and costs) in DIR instead, e.g.
 ``results/stores/NAME`` to be committed: the study then continues from any clone (without
@@ -69,6 +70,8 @@ def _execution_options(module, cfg, args) -> dict:
     asked = {k: v for k, v in (("workers", args.workers), ("models", args.models), ("records", args.records))
              if v is not None}
     unsupported = [f"--{k}" for k in asked if k not in accepted]
+    if "--workers" in unsupported and hasattr(cfg, "workers"):
+        raise ValueError(f"{args.name} sets its processes with --set workers=N, not --workers")
     if unsupported:
         raise ValueError(f"{args.name} does not take {' '.join(unsupported)} (only the experiments "
                          "whose jobs run in parallel do"
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                      help="override one config field (repeatable; dotted names for nested configs)")
     run.add_argument("--workers", type=int, default=None,
-                     help="latent models trained at once (processes); results do not depend on it")
+                     help="jobs run at once in single-threaded processes (latent models, patch sides, temperatures); results do not depend on it")
     run.add_argument("--models", default=None, metavar="DIR",
                      help="save each finished model in DIR and resume from it")
     run.add_argument("--records", default=None, metavar="DIR",

@@ -181,9 +181,10 @@ def map_jobs(fn: Callable, items: Iterable[Any], *, workers: int = 1, shared: An
              progress: bool = False, desc: str = "jobs") -> list[Any]:
     """``[fn(shared, item) for item in items]``, in the order of ``items``: here, one after another,
     unless :func:`parallel` (``workers > 1`` or a Dask scheduler selected), then on :func:`open_pool`'s
-    workers. For studies whose jobs seed themselves from their item (paper 2's patch sides,
-    temperatures and sizes), so the list is the same wherever it was computed; a job that raises
-    raises here. ``fn`` must be a module-level function (a worker imports it)."""
+    workers. For studies whose jobs draw their random numbers from generators seeded by the study's
+    seed and their item (paper 2's patch sides and temperatures), so the list is the same wherever it
+    was computed. The first job that raises cancels the jobs not yet started and raises here.
+    ``fn`` must be a module-level function (a worker imports it)."""
     items = list(items)
     if not items:
         return []
@@ -191,6 +192,11 @@ def map_jobs(fn: Callable, items: Iterable[Any], *, workers: int = 1, shared: An
         return [fn(shared, item) for item in tqdm(items, desc=desc, disable=not progress)]
     with open_pool(min(workers, len(items)) if scheduler_address() is None else workers, shared) as pool:
         futures = [pool.submit(fn, item) for item in items]
-        for done in tqdm(cf.as_completed(futures), total=len(futures), desc=desc, disable=not progress):
-            done.result()                      # the first failure stops the study
+        try:
+            for done in tqdm(cf.as_completed(futures), total=len(futures), desc=desc, disable=not progress):
+                done.result()                  # the first failure stops the study ...
+        except BaseException:
+            for f in futures:                  # ... without waiting for the jobs still queued
+                f.cancel()
+            raise
         return [f.result() for f in futures]

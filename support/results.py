@@ -13,7 +13,7 @@ import json
 import re
 import math
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 def _jsonable(obj: Any, digits: int | None = None) -> Any:
     """Convert numpy/torch scalars and arrays (recursively) into plain JSON types; floats rounded
     to ``digits`` significant digits when given; non-finite floats become ``None``."""
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):                   # dicts and read-only mappings of typed results
         return {str(k): _jsonable(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v, digits) for v in obj]
@@ -219,27 +219,39 @@ class ExperimentResult:
         return f"{self.name} — {self.table()}"
 
     def changes(self) -> str:
-        """`` with changes a=1, b=[..]`` when the run differs from its scale's preset, else ``""``:
-        the changes recorded when it ran, then every field in which it differs from today's preset
-        (:meth:`preset_drift`: a preset changed since the run, e.g. a new default precision)."""
-        changed = {**self.overrides, **self.preset_drift()}
+        """`` with changes a=1, b=[..]`` when the run differs from its scale's preset today, else ``""``:
+        the changes recorded when it ran that are still changes, then every other field in which it
+        differs from today's preset (:meth:`preset_drift`: a preset changed since the run, e.g. a new
+        default precision)."""
+        preset = self._current_preset()
+        recorded = {k: v for k, v in self.overrides.items()
+                    if preset is None or k not in preset or preset[k] != _jsonable(v, 6)}
+        changed = {**recorded, **self.preset_drift()}
         if not changed:
             return ""
         return " with changes " + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in changed.items())
 
     def preset_drift(self) -> dict[str, Any]:
         """``{"field": value this run had}`` for every field, not among its recorded changes, in which
-        it differs from its experiment's current preset of its scale (fields added to the config since
-        the run are not compared; ``{}`` for a name that is no experiment)."""
+        it differs from its experiment's current preset of its scale (both as a saved run stores them,
+        floats to 6 digits; fields added to the config since the run are not compared; ``{}`` for a
+        result that names no experiment, e.g. a test's)."""
         from .scale import EXECUTION_ONLY
-        try:
-            from .experiments import load
-            preset = load(self.name).Config.for_scale(self.scale).flat()
-        except (ImportError, KeyError, ValueError, AttributeError):
+        preset = self._current_preset()
+        if preset is None:
             return {}
         return {k: v for k, v in self.config.items()
                 if k in preset and k != "scale" and k not in self.overrides and k not in EXECUTION_ONLY
-                and preset[k] != v}
+                and preset[k] != _jsonable(v, 6)}
+
+    def _current_preset(self) -> dict[str, Any] | None:
+        """Today's preset of this run's experiment and scale, flat and rounded as a saved run stores
+        it; ``None`` when the result names no experiment or scale."""
+        from .experiments import EXPERIMENTS, load
+        from .scale import SCALES
+        if self.name not in EXPERIMENTS or self.scale not in SCALES:
+            return None
+        return _jsonable(load(self.name).Config.for_scale(self.scale).flat(), 6)
 
 
 #: where saved runs are kept in the repository (``results/<scale>/<experiment>/``)

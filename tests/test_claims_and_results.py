@@ -168,6 +168,7 @@ def test_command_line_rejects_bad_input_in_one_line_before_running(tmp_path):
              (["run", "theory", "--out", str(blocker / "sub")], {}, "--out"),
              (["run", "theory"], {"MACRODYN_SCALE": "huge"}, "unknown scale 'huge'"),
              (["run", "theory", "--workers", "2"], {}, "theory does not take --workers"),
+             (["run", "predator_prey", "--workers", "2"], {}, "predator_prey sets its processes with --set workers=N"),
              (["run", "lj_structures", "--workers", "0"], {}, "--workers must be >= 1"),
              (["run", "lj_structures", "--models", str(blocker / "sub")], {}, "--models")]
     for args, env, msg in cases:
@@ -305,5 +306,10 @@ def test_a_saved_run_names_the_fields_its_preset_changed_since():
     current = ExperimentResult(name="lj_structures", scale="paper", seed=0, metrics={},
                                config={**saved.config, "precision": "float32"}, overrides=saved.overrides)
     assert current.preset_drift() == {} and "precision" not in current.changes()
+    # a change recorded when the run was made that the preset has since adopted is no change today
+    adopted = ExperimentResult(name="lj_structures", scale="paper", seed=0, metrics={},
+                               config={**saved.config, "precision": "float32"},
+                               overrides={**saved.overrides, "precision": "float32"})
+    assert "precision" not in adopted.changes() and "ensemble=5" in adopted.changes()
     assert ExperimentResult(name="no_such_experiment", scale="paper", seed=0, metrics={},
                             config={"x": 1}).preset_drift() == {}

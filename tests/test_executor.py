@@ -106,7 +106,7 @@ def test_a_scheduler_without_workers_is_one_clear_error(monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["ising", "curie_weiss", "ising_criticality"])
-def test_paper2_studies_give_the_same_numbers_on_local_workers_and_a_dask_cluster(name, cluster):
+def test_paper2_studies_give_the_same_numbers_on_local_workers_and_a_dask_cluster(name, cluster, one_torch_thread):
     """Paper 2's patch sides (Ising, Curie–Weiss) and temperatures (criticality) are executor jobs that
     seed themselves, so where they ran changes no number (the tiny runs of tests/test_snapshots.py),
     up to the snapshots' tolerance: in another process the CNN closure's convolutions may round the
@@ -119,7 +119,6 @@ def test_paper2_studies_give_the_same_numbers_on_local_workers_and_a_dask_cluste
         module, cfg = TINY[name]()
         return flatten(json.loads(json.dumps(module.run(cfg, seed=0, progress=False, **where).to_json()["metrics"])))
 
-    torch.set_num_threads(1)
     here = numbers()
     assert differences(numbers(workers=2), here) == []
     with executor.using(cluster):
@@ -132,6 +131,23 @@ def test_map_jobs_keeps_the_order_and_raises_a_jobs_error():
     assert executor.map_jobs(_power, [], shared=2, workers=2) == []
     with pytest.raises(ValueError, match="negative"):
         executor.map_jobs(_power, [1, -1], shared=2, workers=2)
+
+
+def test_map_jobs_cancels_the_queued_jobs_after_a_failure(tmp_path):
+    """One failing job ends the study: of nine slow jobs behind it on two workers, the queued ones never start."""
+    with pytest.raises(ValueError, match="negative"):
+        executor.map_jobs(_mark_slowly, [-1] + list(range(9)), shared=str(tmp_path), workers=2)
+    assert len(list(tmp_path.iterdir())) < 9
+
+
+def _mark_slowly(folder: str, x: int) -> int:
+    import time
+    from pathlib import Path
+    if x < 0:
+        raise ValueError("negative item")
+    (Path(folder) / str(x)).touch()
+    time.sleep(1.0)
+    return x
 
 
 def _power(exponent: int, x: int) -> int:

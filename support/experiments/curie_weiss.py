@@ -324,7 +324,9 @@ def _patch_side_job(shared: tuple[Config, np.ndarray, int], ell: int) -> PatchSi
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         progress: bool = True, workers: int = 1) -> ExperimentResult:
     """The study; ``workers`` > 1 (or a Dask scheduler, :mod:`support.executor`) computes the patch
-    sides at once. Each side seeds itself from ``(seed, ℓ)``, so the result does not depend on it."""
+    sides at once. Each side draws from its own generators (numpy's seeded by ``(seed, ℓ)``, torch's
+    by ``seed``), so the numbers do not depend on it, up to a convolution's round-off in the sixth
+    digit (tests/test_executor.py)."""
     cfg = resolve(Config, cfg, scale)
     for ell in cfg.patch_sides:
         cfg.n_patches(ell)

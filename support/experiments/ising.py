@@ -405,7 +405,9 @@ def one_patch_side(cfg: Config, ell: int, truth_x: np.ndarray, seed: int) -> Pat
 
 
 def _patch_side_job(shared: tuple[Config, np.ndarray, int], ell: int) -> PatchSideResult:
-    """:func:`one_patch_side` as an executor job (``shared``: the config, direct runs and seed)."""
+    """:func:`one_patch_side` as an executor job (``shared``: the config, direct runs and seed), with
+    the run's ``cfg.threads`` torch threads, as in the run's own process (so ``threads = k`` on N
+    workers uses N·k threads)."""
     cfg, truth_x, seed = shared
     with torch_threads(cfg.threads):
         return one_patch_side(cfg, ell, truth_x, seed)
@@ -414,7 +416,9 @@ def _patch_side_job(shared: tuple[Config, np.ndarray, int], ell: int) -> PatchSi
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         progress: bool = True, workers: int = 1) -> ExperimentResult:
     """The study; ``workers`` > 1 (or a Dask scheduler, :mod:`support.executor`) computes the patch
-    sides at once. Each side seeds itself from ``(seed, ℓ)``, so the result does not depend on it."""
+    sides at once. Each side draws from its own generators (numpy's seeded by ``(seed, ℓ)``, torch's
+    by ``seed``), so the numbers do not depend on it, up to a convolution's round-off in the sixth
+    digit (tests/test_executor.py)."""
     cfg = resolve(Config, cfg, scale)
     _check(cfg)
     with torch_threads(cfg.threads):

@@ -432,7 +432,8 @@ def _temperature_job(shared: tuple[Config, int], T: float) -> tuple[list[Critica
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         progress: bool = True, workers: int = 1) -> ExperimentResult:
     """The study; ``workers`` > 1 (or a Dask scheduler, :mod:`support.executor`) computes the
-    temperatures at once. Each seeds itself from ``(seed, T)``, so the result does not depend on it."""
+    temperatures at once. Each draws from its own generators (numpy's seeded by ``(seed, T)`` and
+    ``(seed, L, T)``, torch's by ``seed``), so the numbers do not depend on it (tests/test_executor.py)."""
     cfg = resolve(Config, cfg, scale)
     _check(cfg)
     t0 = time.perf_counter()

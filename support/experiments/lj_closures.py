@@ -15,8 +15,9 @@ F = 10⁶ atom-forces per loss), each a recorded change of that preset:
 * ``pca_span_f32`` — the off-manifold-aware closure: first layer restricted to the training data's
   span (``ae.closure_input = "pca_span"``), AdamW.
 
-All three train the latent models in float32 (the official code's precision; ``precision`` is a
-recorded change of the paper preset, which trains in float64), MLP and OnsagerNet, three models per
+All three train the latent models in float32 (the official code's precision, and the paper preset's
+since :func:`precision_table` showed float32 and float64 agree; the commands still name it, as they
+did when the runs were made), MLP and OnsagerNet, three models per
 loss, and the MLP under the paper protocol extended to :data:`MLP_SEEDS` seeds from the same store. The
 runs are saved under ``results/variants/lj_structures-<label>/`` and read with
 :func:`support.results.variant_result`; :func:`command` is the command that writes each.

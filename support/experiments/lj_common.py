@@ -492,8 +492,9 @@ def train_ensembles(setup: LJSetup, ae: ClosureAutoencoder, norm: LatentNormalis
     diverged); :func:`execution_record` counts them for a result. ``workers``: models trained at once in
     single-threaded processes (:func:`support.farm.run_latent_jobs`), streaming across ensembles;
     the results do not depend on it; ``progress``: a bar over the models. ``precision``: the dtype the latent models train in
-    (``"float32"`` is about 2× faster on a CPU in ``benchmarks/bench_latent_training.py``; its effect on
-    test errors is not measured here: an explicit, recorded choice). Observations are bought and models evaluated in float64 either way.
+    (``"float32"`` is about 2× faster on a CPU in ``benchmarks/bench_latent_training.py``; on
+    lj_structures' paper set-up its test errors equal float64's within the seed spread,
+    :func:`support.experiments.lj_closures.precision_table`). Observations are bought and models evaluated in float64 either way.
     """
     dtype = {"float64": torch.float64, "float32": torch.float32}[check_choice("precision", precision,
                                                                             ["float64", "float32"])]
