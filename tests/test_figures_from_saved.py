@@ -52,7 +52,6 @@ PREDATES = {
     "lj_structures": {"rollouts"},                   # T(t) of the training runs and test rollouts
     "lj_encoders": {"new_start_rollouts"},
     "sde_closure": {"increments"},                   # the increments' histograms
-    "allen_cahn": {"system", "energy_rollout"},      # snapshots, E(t) and predicted E(t)
 }
 
 #: experiments whose figure function was split from the run here; their tiny runs are drawn back
