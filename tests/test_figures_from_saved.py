@@ -51,7 +51,6 @@ PREDATES = {
     "predator_prey_ordered": {"trajectory"},
     "lj_structures": {"rollouts"},                   # T(t) of the training runs and test rollouts
     "lj_encoders": {"new_start_rollouts"},
-    "sde_closure": {"increments"},                   # the increments' histograms
 }
 
 #: experiments whose figure function was split from the run here; their tiny runs are drawn back
