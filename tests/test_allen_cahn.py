@@ -287,7 +287,8 @@ def test_every_seed_needs_each_seeds_interval_over_test_annuli_above_zero():
     lz = [[0.10, 0.12, 0.09, 0.11], [0.2, 0.3, 0.25, 0.22], [0.01, 0.012, 0.011, 0.009]]
     lx = [[0.01, 0.012, 0.011, 0.009], [0.02, 0.03, 0.02, 0.025], [0.3, 0.2, 0.4, 0.25]]
     v = _verdict("every_seed", _metrics(lz, lx))
-    assert v.holds is False and v.ok and "(L_z)" in v.measured and "bootstrap 95 % over 4 test annuli" in v.measured
+    assert v.holds is False and "(L_z)" in v.measured and "bootstrap 95 % over 4 test annuli" in v.measured
+    assert not v.ok                                   # the paper scale states it undecided: a decided run is news
     close = [[0.10, 0.2, 0.05, 0.1]] * 3                               # noisy, both losses alike: undecided
     assert _verdict("every_seed", _metrics(close, [[0.09, 0.21, 0.06, 0.1]] * 3)).holds is None
     assert _verdict("every_seed", _metrics(lz[:2], lx[:2])).holds is True
@@ -318,9 +319,10 @@ def test_equal_budget_is_an_exact_count():
 
 
 def test_saved_run_claims_give_the_stated_verdicts():
-    """The saved 128² run: L_x,p more accurate is undecided (paired log-ratios +2.07, +2.32, −2.54),
-    every seed does not hold (seed 3 favours L_z), the sharp-interface law does not hold to the end of
-    the hole's life, and the other claims hold, all as stated."""
+    """The saved 128² run: L_x,p more accurate is undecided (paired log-ratios +2.01, +2.50, +0.31:
+    all favour L_x,p, by very different factors), every seed is undecided (seed 3's interval over the
+    test annuli contains 0), the sharp-interface law does not hold to the end of the hole's life, and
+    the other claims hold, all as stated."""
     from support.claims import evaluate
     from support.experiments import allen_cahn
     from support.results import saved_result
@@ -329,9 +331,9 @@ def test_saved_run_claims_give_the_stated_verdicts():
         pytest.skip("no saved paper-scale run")
     v = {x.claim.key: x for x in evaluate(saved, allen_cahn.CLAIMS)}
     assert all(x.ok for x in v.values()), {k: x.status for k, x in v.items() if not x.ok}
-    assert v["lxp_more_accurate"].holds is None and "+2.07, +2.32, -2.54" in v["lxp_more_accurate"].measured
-    assert v["every_seed"].holds is False
-    # the sharp-interface law over the hole's whole life: exceeded at its very end (recomputed test set)
+    assert v["lxp_more_accurate"].holds is None and "+2.01, +2.50, +0.31" in v["lxp_more_accurate"].measured
+    assert v["every_seed"].holds is None and "(undecided)" in v["every_seed"].measured
+    # the sharp-interface law over the hole's whole life: exceeded at its very end
     assert v["sharp_interface"].holds is False and "worst of 16 test annuli" in v["sharp_interface"].measured
     n = allen_cahn.sharp_interface_numbers(saved.metrics)
     assert 1 < n["si_worst"] < 1.02 and n["si_q3"] < 0.02 and n["si_worst_life_min"] > 0.9

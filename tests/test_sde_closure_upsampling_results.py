@@ -129,7 +129,7 @@ def test_saved_sde_closure_run_reads_as_typed_result():
     inc, q = m.increments, raw["increments"]
     assert list(inc.rows) == ["partial", "naive", "full"] and inc.rows["naive"].var == q["rows"]["naive"]["var"]
     assert inc.var_ratio_se == q["var_ratio_se"] and inc.cost == sc.IncrementCost(**q["cost"])
-    assert inc.histograms is None and "histograms" not in inc.to_json()     # saved before they were stored
+    assert set(inc.histograms) == set(q["histograms"])                      # stored since the run was redone
     sweep = m.lambda_sweep
     assert [r.lam for r in sweep.rows] == [r["lambda"] for r in raw["lambda_sweep"]["rows"]]
     assert sweep.at(8.0).ratio == next(r["ratio"] for r in raw["lambda_sweep"]["rows"] if r["lambda"] == 8.0)
@@ -149,14 +149,16 @@ def test_saved_sde_closure_run_reads_as_typed_result():
 
 
 def test_sde_closure_reads_runs_saved_before_the_standard_errors():
-    """Standard errors that older runs did not store read as None and are left out when written back."""
+    """Standard errors and histograms that older runs did not store read as None and are left out
+    when written back."""
     raw = _raw("sde_closure")
     old = json.loads(json.dumps(raw))
-    del old["increments"]["var_ratio_se"], old["lambda_sweep"]["naive"]["sigma2_se"]
+    del old["increments"]["var_ratio_se"], old["lambda_sweep"]["naive"]["sigma2_se"], old["increments"]["histograms"]
     del old["correlated"]["rows"][0]["best_lambda_se"], old["increments"]["rows"]["full"]["se_var"]
     m = sc.SDEClosureResult.from_json(old)
     assert m.increments.var_ratio_se is None and m.lambda_sweep.naive.sigma2_se is None
     assert m.correlated.rows[0].best_lambda_se is None and m.increments.rows["full"].se_var is None
+    assert m.increments.histograms is None and "histograms" not in m.increments.to_json()
     assert _json(m.to_json()) == old
 
 
