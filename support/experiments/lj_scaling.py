@@ -31,7 +31,7 @@ from ..memory import peak_rss_gib
 from ..paper_numbers import lj as paper_numbers
 from ..plotting import figure, method_colour
 from ..claims import UNDECIDED, ClaimSet
-from ..results import ExperimentResult
+from ..results import ExperimentResult, fmt
 from ..scale import device
 from ..metrics import (budget_to_tolerance, curve_budget_bounds, curve_budget_interval, curve_log_estimate,
                        equal_budget_log_ratio, exceeds, format_bounds, is_pinned, ratio_bounds, reaches, read_curve)
@@ -504,6 +504,16 @@ def timing_table(result: ExperimentResult) -> Table:
     return Table(["atoms", "all atoms (ms)", f"{m['atoms_per_config']} atoms (ms)", "speed-up"], rows,
                  caption="One force evaluation through the counted oracle on an fcc box: minimum over "
                          f"{result.config.get('timing_repeats', '?')} calls after a warm-up call.")
+
+
+def large_table(result: ExperimentResult) -> Table:
+    """The very large box of a run (``large_n_atoms``): its L_x,p error on T, memory peak and wall
+    time (the rows of its closing table); a run without one is an error."""
+    rows = _large_rows(result.metrics.get("large"))
+    if not rows:
+        raise ValueError(f"this {result.name} run has no large box (large_n_atoms was not set)")
+    return Table(["quantity", "measured", "note"], [[r["quantity"], fmt(r["measured"]), r["note"]] for r in rows],
+                 caption=f"The large box: {result.provenance()}.")
 
 
 def curves_table(result: ExperimentResult, n_atoms: int | None = None) -> Table:
