@@ -47,7 +47,6 @@ FIGURES = {
 #: the figures a saved paper-scale run cannot draw because it was written before their data was
 #: stored (the saved runs take hours to redo); everything else must be drawn from the saved metrics
 PREDATES = {
-    "predator_prey": {"trajectory"},                 # a test trajectory and its rollouts
     "predator_prey_ordered": {"trajectory"},
     "lj_structures": {"rollouts"},                   # T(t) of the training runs and test rollouts
     "lj_encoders": {"new_start_rollouts"},
