@@ -513,16 +513,19 @@ def figures(m: dict, cfg: Config | None = None) -> dict:
         figs["energy_rollout"] = missing_figure("allen_cahn", "energy curves", "predicted E(t) on test runs")
     else:
         t = c["t"]
-        fig, axes = figure(len(c["snapshots"]) + 1, 1, width=2.6, height=2.6)
-        for ax, tk, u in zip(axes[0], c["snapshot_times"], c["snapshots"]):
+        n = len(c["snapshots"])                # snapshots in a row, E(t) below across the width
+        fig = plt.figure(figsize=(max(2.0 * n, 6.0), 5.2), layout="constrained")
+        grid = fig.add_gridspec(2, n, height_ratios=[1.0, 1.3])
+        for k, (tk, u) in enumerate(zip(c["snapshot_times"], c["snapshots"])):
+            ax = fig.add_subplot(grid[0, k])
             ax.imshow(np.asarray(u, float), origin="lower", extent=(0, 1, 0, 1), cmap="RdBu_r", vmin=-1, vmax=1)
             ax.set(title=f"u at t = {tk:.3f}", xticks=[], yticks=[])
-        ax = axes[0, -1]
+        ax = fig.add_subplot(grid[1, :])
         for j, (e, law) in enumerate(zip(c["energy"], c["law"])):
             ax.plot(t, _floats(e), color=f"C{j}", lw=2)
             ax.plot(t, _floats(law), "k:", lw=1)
-        ax.set(xlabel="t", ylabel="free energy E", title="E(t) (dotted: sharp-interface law)")
-        fig.tight_layout()
+        ax.set(xlabel="t", ylabel="free energy E", title="E(t) of three test runs (dotted: sharp-interface law)")
+        plt.close(fig)
         figs["system"] = fig
 
         fig, axes = figure(len(c["energy"]), 1, width=3.2, height=2.8)
