@@ -8,7 +8,7 @@
      code before issue 15, kept as ``gradient="autograd"``);
    * ``exact`` — the hand-written gradients and operator products (the default now);
    * ``exact + compile`` — the same through ``torch.compile`` (``TrainConfig.compile``);
-   * the same two in float32 (an explicit, recorded option of the LJ studies; never the default).
+   * the same two in float32 (lj_structures' paper precision; a recorded option of the other LJ studies).
 
    Every route is first checked to give the same loss as ``autograd`` in float64 (to 1e-12
    relative; float32 to 1e-4).
