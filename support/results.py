@@ -251,7 +251,9 @@ class ExperimentResult:
         from .scale import SCALES
         if self.name not in EXPERIMENTS or self.scale not in SCALES:
             return None
-        return _jsonable(load(self.name).Config.for_scale(self.scale).flat(), 6)
+        # built once per result: every provenance line (tables, captions) asks for it twice
+        return self.cached(("current preset",),
+                           lambda: _jsonable(load(self.name).Config.for_scale(self.scale).flat(), 6))
 
 
 #: where saved runs are kept in the repository (``results/<scale>/<experiment>/``)
