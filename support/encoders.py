@@ -160,12 +160,22 @@ class PooledAtomEncoder(nn.Module):
     def basis(self, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """b_k(r) = exp(−((r − μ_k)/w)²) f_c(r) and its derivative b_k'(r), each ``[..., K]``;
         both vanish at and beyond r_d."""
-        s = (dist / self.cutoff).clamp(max=1.0).unsqueeze(-1)
+        gauss, offset, s = self._gaussians(dist)
         fc = (1 - s * s) ** 2
         dfc = -4.0 * s * (1 - s * s) / self.cutoff
-        offset = (dist.unsqueeze(-1) - self.centres) / self.width
-        gauss = torch.exp(-offset * offset)
         return gauss * fc, gauss * (dfc - 2.0 * offset / self.width * fc)
+
+    def basis_values(self, dist: torch.Tensor) -> torch.Tensor:
+        """b_k(r) of :meth:`basis` alone (the descriptors need no derivative): the same numbers, bit
+        for bit, in about half the passes over the ``[B, n, k, K]`` pair tensor."""
+        gauss, _, s = self._gaussians(dist)
+        return gauss * (1 - s * s) ** 2
+
+    def _gaussians(self, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """exp(−o²) with o = (r − μ_k)/w ``[..., K]``, o, and s = min(r/r_d, 1) ``[..., 1]``."""
+        s = (dist / self.cutoff).clamp(max=1.0).unsqueeze(-1)
+        offset = (dist.unsqueeze(-1) - self.centres) / self.width
+        return torch.exp(-offset * offset), offset, s
 
     def pair_geometry(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Neighbour pairs of every atom: indices ``idx [B, n, k]``, unit vectors ``u [B, n, k, 3]``,
@@ -198,7 +208,7 @@ class PooledAtomEncoder(nn.Module):
 
     def _descriptors(self, x: torch.Tensor) -> torch.Tensor:
         p = self.pair_geometry(x)
-        return self._from_pairs(p, self.basis(p["dist"])[0])
+        return self._from_pairs(p, self.basis_values(p["dist"]))
 
     def _from_pairs(self, p: dict[str, torch.Tensor], b: torch.Tensor) -> torch.Tensor:
         parts = [b.sum(2)]                                                    # G: [B, n, K]

@@ -81,6 +81,19 @@ def test_descriptors_match_a_direct_pair_sum(encoder):
         assert desc[i, -1] == pytest.approx(float((v[i] ** 2).sum()), rel=1e-14)
 
 
+def test_basis_values_are_the_basis_without_its_derivative(encoder):
+    """The descriptors' value-only basis (half the passes over the pair tensor) is b_k(r) of
+    :meth:`basis` bit for bit, and b_k' is its derivative (central differences)."""
+    r = torch.linspace(0.5, 2.5, 201, dtype=torch.float64)
+    b, db = encoder.basis(r)
+    assert torch.equal(encoder.basis_values(r), b)
+    h = 1e-6
+    fd = (encoder.basis_values(r + h) - encoder.basis_values(r - h)) / (2 * h)
+    smooth = (r - encoder.cutoff).abs() > 2 * h            # the clamp at r_d is a kink of f_c''
+    torch.testing.assert_close(db[smooth], fd[smooth], rtol=0, atol=1e-8)
+    assert (b[r >= encoder.cutoff] == 0).all() and (db[r >= encoder.cutoff] == 0).all()
+
+
 def test_descriptors_in_chunks_are_bit_identical(encoder):
     """descriptor_chunk bounds the memory of a large batch (lj_encoders' quick run: peak 2.14 → 1.27
     GiB) and changes no value: every descriptor is computed per configuration."""
