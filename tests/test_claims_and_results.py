@@ -160,7 +160,14 @@ def _cli(*args, env=None):
                           env={**os.environ, **(env or {})}, timeout=120)
 
 
-def test_command_line_rejects_bad_input_in_one_line_before_running(tmp_path):
+def test_the_real_command_exits_2_in_one_line_on_bad_input():
+    """The interpreter's own exit status and stderr; the other cases run ``main`` in-process."""
+    out = _cli("run", "theory", "--set", "n_draws=abc")
+    assert out.returncode == 2 and "--set n_draws: expected int" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_command_line_rejects_bad_input_in_one_line_before_running(tmp_path, support_cli):
     blocker = tmp_path / "file"
     blocker.write_text("")
     cases = [(["run", "theory", "--set", "n_draws=abc"], {}, "--set n_draws: expected int"),
@@ -172,12 +179,12 @@ def test_command_line_rejects_bad_input_in_one_line_before_running(tmp_path):
              (["run", "lj_structures", "--workers", "0"], {}, "--workers must be >= 1"),
              (["run", "lj_structures", "--models", str(blocker / "sub")], {}, "--models")]
     for args, env, msg in cases:
-        out = _cli(*args, env=env)
+        out = support_cli(*args, env=env)
         assert out.returncode == 2 and msg in out.stderr, (args, out.stderr)
         assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     for args, msg in [(("run", "theory", "--scale", "huge"), "invalid choice: 'huge'"),
                       (("run", "theory", "--seed", "abc"), "invalid int value: 'abc'"), (("fly",), "invalid choice")]:
-        out = _cli(*args)
+        out = support_cli(*args)
         assert out.returncode == 2 and msg in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 

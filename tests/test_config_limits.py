@@ -38,11 +38,17 @@ def _one_line_exit_2(out, msg):
     ("ps=[]", "ps must have at least one value, got none"),
     ("ps=[2.0]", "every value of ps must be in (0, 1], got 2.0"),
 ])
-def test_command_line_rejects_out_of_range_values_in_one_line(setting, msg):
-    _one_line_exit_2(_cli("run", "theory", "--no-progress", "--set", setting), msg)
+def test_command_line_rejects_out_of_range_values_in_one_line(setting, msg, support_cli):
+    _one_line_exit_2(support_cli("run", "theory", "--no-progress", "--set", setting), msg)
 
 
-def test_command_line_range_checks_reach_other_experiments_and_nested_configs():
+def test_the_real_command_rejects_an_out_of_range_value_before_work():
+    """The interpreter's own exit status and stderr; the other cases run ``main`` in-process."""
+    _one_line_exit_2(_cli("run", "ising", "--set", "closure.steps=0"), "closure.steps must be >= 1, got 0")
+
+
+def test_command_line_range_checks_reach_other_experiments_and_nested_configs(support_cli):
+    _cli = support_cli
     _one_line_exit_2(_cli("run", "predator_prey", "--set", "ps=[0.5, 0]"), "every value of ps must be in (0, 1]")
     _one_line_exit_2(_cli("run", "lj_structures", "--set", "ae.steps=0"), "ae.steps must be >= 1, got 0")
     _one_line_exit_2(_cli("run", "curie_weiss", "--set", "test_paths=1"), "test_paths must be >= 2, got 1")
