@@ -39,14 +39,9 @@ from scipy.stats import hypergeom
 from . import glauber_kernels as K
 from ...budget import ForceBudget
 from .lattice import (as_numpy, as_spins, charge, check_count, check_duration, check_field,
-                      check_lattice_index, check_origins, check_patch, check_temperature,
-                      record_trajectory, seed_key)
+                      check_temperature, event_cap, patch_request, record_trajectory, seed_key)
 
 FIELDS = ("global", "patch")
-
-
-def _max_events(max_events: int | None) -> int:
-    return np.iinfo(np.int64).max if max_events is None else check_count("max_events", max_events)
 
 
 # ---------------------------------------------------------------------------- exact law
@@ -182,7 +177,7 @@ def run_for_time(spins: Any, duration: float, T: float, h: float = 0.0,
     t_max = check_duration(duration)
     flat = s.reshape(s.shape[0], -1).copy()
     zeros = np.zeros(s.shape[0], np.int64)
-    _, done = K.cw_states_batch(flat, zeros, flat.shape[1], _max_events(max_events), t_max,
+    _, done = K.cw_states_batch(flat, zeros, flat.shape[1], event_cap(max_events), t_max,
                                 beta, h, seed_key(seed))
     out = flat.reshape(s.shape)
     return (out[0], int(done[0])) if squeezed else (out, done)
@@ -205,7 +200,7 @@ def simulate(spins: Any, n_records: int, T: float, h: float = 0.0,
     else:
         if events_per_record is not None:
             raise ValueError("give events_per_record or record_time, not both")
-        n_ev, t_max = _max_events(None), check_duration(record_time)
+        n_ev, t_max = event_cap(None), check_duration(record_time)
     flat = s.reshape(s.shape[0], -1).copy()
     zeros = np.zeros(s.shape[0], np.int64)
 
@@ -256,22 +251,16 @@ def evolve_patches_for_time(lattices: Any, origins: Any, ell: int, duration: flo
     Arguments as in :func:`evolve_patches`. Returns ``(patches [B, ℓ, ℓ] int8, n_events [B])``.
     """
     t_max = check_duration(duration)
-    patches, _, done = _patches(lattices, origins, ell, _max_events(max_events), t_max, T, h,
+    patches, _, done = _patches(lattices, origins, ell, event_cap(max_events), t_max, T, h,
                                 seed, field, lattice_index)
     return patches, done
 
 
 def _patches(lattices, origins, ell, n_events, t_max, T, h, seed, field, lattice_index):
-    lat, _ = as_spins("lattices", lattices)
+    lat, o, which, ell = patch_request(lattices, origins, ell, lattice_index)
     beta, h = check_temperature(T), check_field(h)
-    ell = check_patch(lat.shape[1:], ell)
     if field not in FIELDS:
         raise ValueError(f"unknown field {field!r}; choose one of: {', '.join(FIELDS)}")
-    o = as_numpy("origins", origins)
-    if o.ndim != 2:
-        raise ValueError(f"origins must have shape [B, 2], got {list(o.shape)}")
-    o = check_origins(o, o.shape[0], lat.shape[1:])
-    which = check_lattice_index(lattice_index, o.shape[0], lat.shape[0])
     totals = lat.reshape(lat.shape[0], -1).sum(axis=1, dtype=np.int64)
     glob = field == "global"
     n_total = lat.shape[1] * lat.shape[2] if glob else ell * ell

@@ -38,9 +38,9 @@ import numpy as np
 
 from ...budget import ForceBudget
 from . import glauber_kernels as K
-from .lattice import (as_numpy, as_spins, charge, check_count, check_duration, check_field,
-                      check_lattice_index, check_origins, check_patch, check_temperature,
-                      halo_geometry, periodic_geometry, record_trajectory, seed_key)
+from .lattice import (as_spins, charge, check_count, check_duration, check_field, check_patch,
+                      check_temperature, event_cap, halo_geometry, patch_request, periodic_geometry,
+                      record_trajectory, seed_key)
 
 #: critical temperature of the square-lattice Ising model, 2 / ln(1 + √2)
 T_C = 2.0 / math.log(1.0 + math.sqrt(2.0))
@@ -50,10 +50,6 @@ BOUNDARIES = ("frozen", "periodic")
 
 def _out(spins: np.ndarray, dt: np.ndarray, squeezed: bool):
     return (spins[0], float(dt[0])) if squeezed else (spins, dt)
-
-
-def _max_events(max_events: int | None) -> int:
-    return np.iinfo(np.int64).max if max_events is None else check_count("max_events", max_events)
 
 
 # ---------------------------------------------------------------------------- rates
@@ -142,7 +138,7 @@ def run_for_time(spins: Any, duration: float, T: float, h: float = 0.0,
     s, squeezed = as_spins("spins", spins)
     beta, h = check_temperature(T), check_field(h)
     t_max = check_duration(duration)
-    n_max = _max_events(max_events)
+    n_max = event_cap(max_events)
     active, nbr, slot = periodic_geometry(s.shape[1], s.shape[2])
     flat = s.reshape(s.shape[0], -1).copy()
     _, done = K.ising_states_batch(flat, active, nbr, slot, n_max, t_max, beta, h, seed_key(seed))
@@ -173,7 +169,7 @@ def simulate(spins: Any, n_records: int, T: float, h: float = 0.0,
     else:
         if events_per_record is not None:
             raise ValueError("give events_per_record or record_time, not both")
-        n_ev, t_max = _max_events(None), check_duration(record_time)
+        n_ev, t_max = event_cap(None), check_duration(record_time)
     geometry = periodic_geometry(s.shape[1], s.shape[2])
     flat = s.reshape(s.shape[0], -1).copy()
 
@@ -246,20 +242,14 @@ def evolve_patches_for_time(lattices: Any, origins: Any, ell: int, duration: flo
     Arguments as in :func:`evolve_patches`. Returns ``(patches [B, ℓ, ℓ] int8, n_events [B])``.
     """
     t_max = check_duration(duration)
-    patches, _, done = _patches(lattices, origins, ell, _max_events(max_events), t_max, T, h,
+    patches, _, done = _patches(lattices, origins, ell, event_cap(max_events), t_max, T, h,
                                 seed, boundary, lattice_index)
     return patches, done
 
 
 def _patches(lattices, origins, ell, n_events, t_max, T, h, seed, boundary, lattice_index):
-    lat, _ = as_spins("lattices", lattices)
+    lat, o, which, ell = patch_request(lattices, origins, ell, lattice_index)
     beta, h = check_temperature(T), check_field(h)
-    ell = check_patch(lat.shape[1:], ell)
-    o = as_numpy("origins", origins)
-    if o.ndim != 2:
-        raise ValueError(f"origins must have shape [B, 2], got {list(o.shape)}")
-    o = check_origins(o, o.shape[0], lat.shape[1:])
-    which = check_lattice_index(lattice_index, o.shape[0], lat.shape[0])
     if boundary == "frozen":
         halo, (active, nbr, slot) = 1, halo_geometry(ell, ell)
     elif boundary == "periodic":
@@ -305,7 +295,7 @@ def evolve_windows_for_time(windows: Any, duration: float, T: float, h: float = 
     lx, ly = w.shape[1] - 2, w.shape[2] - 2
     active, nbr, slot = halo_geometry(lx, ly)
     flat = w.reshape(w.shape[0], -1).copy()
-    _, done = K.ising_states_batch(flat, active, nbr, slot, _max_events(None), t_max, beta, h,
+    _, done = K.ising_states_batch(flat, active, nbr, slot, event_cap(None), t_max, beta, h,
                                    seed_key(seed))
     inner = flat[:, active].reshape(w.shape[0], lx, ly)
     return (inner[0], int(done[0])) if squeezed else (inner, done)

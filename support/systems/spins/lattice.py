@@ -232,6 +232,25 @@ def check_lattice_index(index: Any, batch: int, n_lattices: int) -> np.ndarray:
     return np.ascontiguousarray(idx, dtype=np.int64)
 
 
+def event_cap(limit: int | None) -> int:
+    """The event cap of a run for a fixed time: ``limit`` (an int >= 0), or none (int64's max)."""
+    return np.iinfo(np.int64).max if limit is None else check_count("max_events", limit)
+
+
+def patch_request(lattices: Any, origins: Any, ell: Any,
+                  lattice_index: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The checked input of a batched partial evolution (Ising's and Curie–Weiss's
+    ``evolve_patches``): ``(lattices [n, Lx, Ly] int8, origins [B, 2] int64, lattice of each patch
+    [B] int64, ℓ)``; ℓ must divide both sides, the corners lie inside the lattice."""
+    lat, _ = as_spins("lattices", lattices)
+    ell = check_patch(lat.shape[1:], ell)
+    o = as_numpy("origins", origins)
+    if o.ndim != 2:
+        raise ValueError(f"origins must have shape [B, 2], got {list(o.shape)}")
+    o = check_origins(o, o.shape[0], lat.shape[1:])
+    return lat, o, check_lattice_index(lattice_index, o.shape[0], lat.shape[0]), ell
+
+
 def patch_origins(shape: tuple[int, int], ell: int, index: Any) -> np.ndarray:
     """Corners ``[B, 2]`` of tiling patches numbered in C order of their block coordinates.
 
