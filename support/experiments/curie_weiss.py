@@ -2,7 +2,8 @@ r"""Paper 2: the macroscopic SDE of a 64×64 Curie–Weiss system from patch-siz
 
 N = L² mean-field spins, continuous-time heat-bath Glauber dynamics (exact, rejection-free:
 :mod:`support.systems.spins.curie_weiss`), T = 1.1, h = 0.1, observable m (d = 1, no closure). For
-each patch side ℓ (K = (L/ℓ)² patches):
+each patch side ℓ (K = (L/ℓ)² patches), one call of
+:func:`support.stochastic.patch_side_study.patch_side_study` with this chapter's hooks (:class:`Steps`):
 
 1. **Small-system data**: runs of the ℓ×ℓ system from random magnetisations, recorded every
    ``record_interval``.
@@ -53,14 +54,14 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ..executor import map_jobs
-from ..budget import ForceBudget, rate_per_system_time, stage_budgets, stage_costs
+from ..budget import ForceBudget, rate_per_system_time
 from ..claims import ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour, patch_side_axes
 from ..results import ExperimentResult
-from ..stochastic.pipeline import (Ensemble, EnsembleScore, PatchSideResult, fit_and_roll_out,
-                                   partial_and_naive, patch_sides)
+from ..stochastic.patch_side_study import PatchSide, PatchSideSteps, patch_sides_study
+from ..stochastic.pipeline import (Ensemble, EnsembleScore, ModelSpec, PatchSideResult, partial_and_naive,
+                                   patch_sides)
 from ..stochastic.study import SDESettings, mean_trajectory_error, pairs_from_patches, std_ratio
 from ..stochastic.study import std_ratio_estimate as pooled_std_ratio
 from ..stochastic.partial_evolution import evolve_random_patches
@@ -121,29 +122,6 @@ def small_system_snapshots(cfg: Config, ell: int, rng: np.random.Generator,
     x, _ = cw.simulate(start, cfg.small_records, cfg.T, cfg.h, seed=rng,
                        record_time=cfg.record_interval, budget=budget)
     return x.reshape(-1, ell, ell)
-
-
-def training_snapshots(cfg: Config, ell: int, rng: np.random.Generator,
-                       budget: ForceBudget | None = None) -> np.ndarray:
-    """D: upsampled small snapshots plus random-magnetisation lattices ``[n, L, L]`` (the small
-    runs' flips charged to ``budget``; the exact relaxation of the upsample costs none)."""
-    small = small_system_snapshots(cfg, ell, rng, budget)
-    pick = rng.integers(0, len(small), cfg.n_upsampled)
-    hooks = CurieWeissDynamics(cfg.T, cfg.h, ell, cfg.dt, factor=cfg.L // ell)
-    ups, _ = upsample_hierarchically(hooks, small[pick], 1, rng)
-    rand = cw.lattices_with_magnetisation(rng.uniform(-1, 1, cfg.n_random), cfg.L, rng)
-    return np.concatenate([ups, rand])
-
-
-def partial_pairs(cfg: Config, ell: int, snapshots: np.ndarray, rng: np.random.Generator,
-                  budget: ForceBudget | None = None) -> dict:
-    """One random patch per snapshot evolved for δt in the frozen global field: both pair sets."""
-    K = cfg.n_patches(ell)
-    hooks = CurieWeissDynamics(cfg.T, cfg.h, ell, cfg.dt, mean_field="global", budget=budget)
-    evolved = evolve_random_patches(hooks, snapshots, rng)
-    before = hooks.tiles(snapshots, evolved.index)
-    return pairs_from_patches(magnetisation(snapshots), magnetisation(before), magnetisation(evolved.patches),
-                              cfg.dt, K)
 
 
 def ground_truth(cfg: Config, rng: np.random.Generator, budget: ForceBudget | None = None) -> np.ndarray:
@@ -251,43 +229,74 @@ def _coefficients(model, cfg: Config) -> dict:
             "sigma2_median_ratio": float(np.median((var / var_exact)[inside]))}
 
 
-def score_ensemble(cfg: Config, ens: Ensemble, truth: np.ndarray, bins: dict) -> EnsembleScore:
-    """One model's ensembles ``[n_m0, paths, R + 1]`` against the direct runs ``truth`` (same
-    shape): the official error and the stationary std ratio per start (their means over starts), the
-    learned coefficients at the pair bins and on a grid of m next to the exact generator's."""
-    pred = ens.paths[..., 0]
-    errors = [mean_trajectory_error(p[..., None], t[..., None]) for p, t in zip(pred, truth)]
-    stds = [std_ratio(p[..., None], t[..., None], cfg.stationary_from)[0] for p, t in zip(pred, truth)]
-    mu_b, var_b = _model_coefficients(ens.model, bins["m"])
-    return EnsembleScore(ens.spec.lam, float(np.mean(errors)), errors, pred.mean(axis=1), pred.std(axis=1, ddof=1),
-                         {"std_ratio": float(np.mean(stds)), "paths": pred[:, :, ::cfg.path_thin],
-                          "at_bins": {"mu": mu_b, "N_sigma2": cfg.N * var_b},
-                          "coefficients": _coefficients(ens.model, cfg)})
+@dataclass(frozen=True, eq=False)
+class Steps(PatchSideSteps):
+    """The Curie–Weiss hooks of :func:`~support.stochastic.patch_side_study.patch_side_study`
+    (``truth``: m of the direct runs ``[n_m0, paths, R + 1]``)."""
 
+    cfg: Config
+    truth: np.ndarray
+    stages: ClassVar[tuple[str, ...]] = ("small_system", "partial_evolution")
 
-def one_patch_side(cfg: Config, ell: int, truth: np.ndarray, seed: int, smallest: bool = False) -> PatchSideResult:
-    """Data, both SDEs and their scores for patch side ℓ; with ``smallest``, also the stationary
-    spread predicted for both targets (at this δt and at the official one)."""
-    rng = np.random.default_rng([seed, ell])
-    t0 = time.perf_counter()
-    budgets = stage_budgets(("small_system", "partial_evolution"))
-    snaps = training_snapshots(cfg, ell, rng, budgets["small_system"])
-    pairs = partial_pairs(cfg, ell, snaps, rng, budgets["partial_evolution"])
-    t_data = time.perf_counter() - t0
-    K = cfg.n_patches(ell)
-    bins = pair_moments(cfg, pairs)
-    mu_x, var_x = cw.generator_coefficients(bins["m"], cfg.N, cfg.T, cfg.h)
-    bins["exact"] = {"mu": mu_x, "N_sigma2": cfg.N * var_x}
-    bins["predicted"] = predicted_coefficients(cfg, ell, bins["m"], cfg.dt)
-    starts = np.repeat(np.asarray(cfg.test_m0, dtype=np.float64), cfg.test_paths).reshape(len(cfg.test_m0), -1, 1)
-    ensembles = fit_and_roll_out(pairs, partial_and_naive(K), cfg.sde, starts, dt=cfg.dt,
-                                 n_records=cfg.test_records, substeps=cfg.substeps, seed=seed)
-    models = {name: score_ensemble(cfg, ens, truth, bins) for name, ens in ensembles.items()}
-    extra = {"seconds_data": t_data, "bins": bins}
-    if K > 1:
-        extra["predicted_std_ratio"] = _predicted_spreads(cfg, ell, seed, official=smallest)
-    extra["seconds"] = time.perf_counter() - t0
-    return PatchSideResult(ell, K, len(snaps), stage_costs(budgets), models, extra)
+    def snapshots(self, ell, rng, budgets) -> np.ndarray:
+        """D: upsampled small snapshots plus random-magnetisation lattices ``[n, L, L]`` (the small
+        runs' flips charged; the exact relaxation of the upsample costs none)."""
+        cfg = self.cfg
+        small = small_system_snapshots(cfg, ell, rng, budgets["small_system"])
+        pick = rng.integers(0, len(small), cfg.n_upsampled)
+        hooks = CurieWeissDynamics(cfg.T, cfg.h, ell, cfg.dt, factor=cfg.L // ell)
+        ups, _ = upsample_hierarchically(hooks, small[pick], 1, rng)
+        rand = cw.lattices_with_magnetisation(rng.uniform(-1, 1, cfg.n_random), cfg.L, rng)
+        return np.concatenate([ups, rand])
+
+    def pairs(self, ell, snapshots, closure, rng, budgets) -> dict:
+        """One random patch per snapshot evolved for δt in the frozen global field: both pair sets."""
+        cfg = self.cfg
+        hooks = CurieWeissDynamics(cfg.T, cfg.h, ell, cfg.dt, mean_field="global",
+                                   budget=budgets["partial_evolution"])
+        evolved = evolve_random_patches(hooks, snapshots, rng)
+        before = hooks.tiles(snapshots, evolved.index)
+        return pairs_from_patches(magnetisation(snapshots), magnetisation(before),
+                                  magnetisation(evolved.patches), cfg.dt, cfg.n_patches(ell))
+
+    def inspect_pairs(self, ell, pairs) -> dict:
+        """The pairs' binned moments (:func:`pair_moments`) with the exact generator's coefficients
+        and the finite-δt predictions (:func:`predicted_coefficients`) at the bins."""
+        cfg = self.cfg
+        bins = pair_moments(cfg, pairs)
+        mu_x, var_x = cw.generator_coefficients(bins["m"], cfg.N, cfg.T, cfg.h)
+        bins["exact"] = {"mu": mu_x, "N_sigma2": cfg.N * var_x}
+        bins["predicted"] = predicted_coefficients(cfg, ell, bins["m"], cfg.dt)
+        return bins
+
+    def test(self, ell, closure) -> tuple[np.ndarray, np.ndarray]:
+        m0 = np.asarray(self.cfg.test_m0, dtype=np.float64)
+        return np.repeat(m0, self.cfg.test_paths).reshape(len(m0), -1, 1), self.truth
+
+    def models(self, K: int) -> tuple[ModelSpec, ...]:
+        return partial_and_naive(K)
+
+    def score(self, ens: Ensemble, side: PatchSide) -> EnsembleScore:
+        """One model's ensembles ``[n_m0, paths, R + 1]`` against the direct runs: the official error
+        and the stationary std ratio per start (their means over starts), the learned coefficients
+        at the pair bins and on a grid of m next to the exact generator's."""
+        cfg, truth, pred = self.cfg, side.truth, ens.paths[..., 0]
+        errors = [mean_trajectory_error(p[..., None], t[..., None]) for p, t in zip(pred, truth)]
+        stds = [std_ratio(p[..., None], t[..., None], cfg.stationary_from)[0] for p, t in zip(pred, truth)]
+        mu_b, var_b = _model_coefficients(ens.model, side.pair_stats["m"])
+        return EnsembleScore(ens.spec.lam, float(np.mean(errors)), errors, pred.mean(axis=1),
+                             pred.std(axis=1, ddof=1),
+                             {"std_ratio": float(np.mean(stds)), "paths": pred[:, :, ::cfg.path_thin],
+                              "at_bins": {"mu": mu_b, "N_sigma2": cfg.N * var_b},
+                              "coefficients": _coefficients(ens.model, cfg)})
+
+    def extra(self, side: PatchSide) -> dict:
+        """The bins and, at every K > 1, the predicted spreads (their stationary std at the smallest patch)."""
+        out = {"seconds_data": sum(side.seconds.values()), "bins": side.pair_stats}
+        if side.K > 1:
+            out["predicted_std_ratio"] = _predicted_spreads(self.cfg, side.ell, side.seed,
+                                                            official=side.ell == min(self.cfg.patch_sides))
+        return out
 
 
 def _predicted_spreads(cfg: Config, ell: int, seed: int, official: bool) -> dict:
@@ -315,12 +324,6 @@ def _predicted_spreads(cfg: Config, ell: int, seed: int, official: bool) -> dict
     return out
 
 
-def _patch_side_job(shared: tuple[Config, np.ndarray, int], ell: int) -> PatchSideResult:
-    """:func:`one_patch_side` as an executor job (``shared``: the config, direct runs and seed)."""
-    cfg, truth, seed = shared
-    return one_patch_side(cfg, ell, truth, seed, smallest=ell == min(cfg.patch_sides))
-
-
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
         progress: bool = True, workers: int = 1) -> ExperimentResult:
     """The study; ``workers`` > 1 (or a Dask scheduler, :mod:`support.executor`) computes the patch
@@ -334,16 +337,17 @@ def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
     truth_budget = ForceBudget()
     truth = ground_truth(cfg, np.random.default_rng([seed, 0]), truth_budget)
     truth_flips = truth_budget.units
-    per_ell = map_jobs(_patch_side_job, cfg.patch_sides, workers=workers, shared=(cfg, truth, seed),
-                       progress=progress, desc="patch sides")
+    per_ell = patch_sides_study(Steps(cfg, truth), cfg.patch_sides, seed=seed, workers=workers,
+                                progress=progress)
     return assemble(cfg, truth, per_ell, seed, t0, truth_flips=truth_flips)
 
 
 def assemble(cfg: Config, truth: np.ndarray, per_ell: list[PatchSideResult], seed: int, started: float,
              truth_flips: int | None = None) -> ExperimentResult:
     """The result of :func:`run` from its parts: the direct simulation ``truth`` and the outcome of
-    :func:`one_patch_side` for every patch side, in the order of ``cfg.patch_sides`` (each patch side
-    has its own seeded generator, so the sides can also be computed apart and assembled here)."""
+    :func:`~support.stochastic.patch_side_study.patch_side_study` (with :class:`Steps`) for every patch
+    side, in the order of ``cfg.patch_sides`` (each patch side has its own seeded generator, so the
+    sides can also be computed apart and assembled here)."""
     if [r.ell for r in per_ell] != list(cfg.patch_sides):
         raise ValueError(f"per_ell must follow patch_sides {list(cfg.patch_sides)}")
     exact_mean, exact_std = cw.stationary_moments(cfg.N, cfg.T, cfg.h)

@@ -3,7 +3,8 @@ r"""Paper 2: the macroscopic SDE of a periodic 64×64 Ising model from patch-siz
 J = 1, T = 2.5 (above T_c ≈ 2.269), h = 0.1, continuous-time heat-bath Glauber dynamics sampled
 exactly (:mod:`support.systems.spins.ising`). Latent z = (m, ρ_dw, φ̂₁, φ̂₂): the magnetisation,
 the domain-wall density and two learned closure variables. For each patch side ℓ
-(K = (L/ℓ)² patches):
+(K = (L/ℓ)² patches), one call of :func:`support.stochastic.patch_side_study.patch_side_study` with
+this chapter's hooks (:class:`Steps`):
 
 1. **Small-system data**: runs of the periodic ℓ×ℓ system from random magnetisations, recorded
    every ``record_interval``.
@@ -26,7 +27,7 @@ the domain-wall density and two learned closure variables. For each patch side �
    partial target counts every bond the patch touches (its change is exactly K times the change of
    the whole lattice's ρ_dw); the official code used ρ_dw of the patch with wrap-around bonds,
    which is additive only up to its seams.
-5. **SDEs** (:func:`models`, full lower-triangular σ, trained by L_p, :mod:`support.stochastic.study`):
+5. **SDEs** (:meth:`Steps.models`, full lower-triangular σ, trained by L_p, :mod:`support.stochastic.study`):
    ours (λ = K) and naive (λ = 1) on (m, ρ_dw), and ours on the 4-d latent with the closure (the
    official latent). The closure variables turn out to be near-exact functions of (m_J, ρ_J), which
    makes the 4-d increment covariance nearly singular and that SDE fragile (the chapter shows it).
@@ -63,8 +64,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ..executor import map_jobs
-from ..budget import ForceBudget, rate_per_system_time, stage_budgets, stage_costs
+from ..budget import ForceBudget, rate_per_system_time
 from ..claims import UNDECIDED, ClaimSet
 from ..paper_numbers import paper2 as paper_numbers
 from ..plotting import figure, method_colour, patch_side_axes
@@ -77,8 +77,9 @@ from ..stochastic.closure_check import explained_by_observables, explained_in_gr
 from ..stochastic.encoder import PatchAdditiveEncoder
 from ..stochastic.nets import MLPDecoder, PatchCNN
 from ..stochastic.patches import PatchGrid
-from ..stochastic.pipeline import (Ensemble, EnsembleScore, ModelSpec, PatchSideResult, fit_and_roll_out,
-                                   partial_and_naive, patch_sides)
+from ..stochastic.patch_side_study import PatchSide, PatchSideSteps, patch_sides_study
+from ..stochastic.pipeline import (Ensemble, EnsembleScore, ModelSpec, PatchSideResult, partial_and_naive,
+                                   patch_sides)
 from ..stochastic.study import (SDESettings, mean_trajectory_error, pairs_from_patches, std_ratio,
                                 std_ratio_estimate)
 from ..systems.spins import curie_weiss as cw
@@ -195,17 +196,6 @@ def upsample_to(cfg: Config, small: np.ndarray, rng: np.random.Generator,
     return upsample_lattices(hooks, small, cfg.L, rng)[0]
 
 
-def training_snapshots(cfg: Config, ell: int, rng: np.random.Generator,
-                       budgets: dict[str, ForceBudget] | None = None) -> np.ndarray:
-    """D: upsampled small snapshots plus random-magnetisation lattices ``[n, L, L]`` int8 (the
-    flips spent charged to ``budgets["small_system"]`` and ``budgets["relax"]`` when given)."""
-    budgets = budgets or {}
-    small = small_system_snapshots(cfg, ell, rng, budgets.get("small_system"))
-    ups = upsample_to(cfg, small[rng.integers(0, len(small), cfg.n_upsampled)], rng, budgets.get("relax"))
-    rand = random_lattices(rng.uniform(-1, 1, cfg.n_random), cfg.L, rng)
-    return np.concatenate([ups, rand])
-
-
 def ground_truth(cfg: Config, rng: np.random.Generator, budget: ForceBudget | None = None) -> np.ndarray:
     """Direct simulations of the L×L system at fixed record times ``[n_m0, paths, records+1, L, L]``."""
     out = []
@@ -303,26 +293,6 @@ def closure_local(enc: PatchAdditiveEncoder, patches: np.ndarray, batch: int = 4
     return np.concatenate(out)
 
 
-# ------------------------------------------------------------------------------------ pairs
-def partial_pairs(cfg: Config, ell: int, snapshots: np.ndarray, z0: np.ndarray,
-                  enc: PatchAdditiveEncoder, rng: np.random.Generator,
-                  budget: ForceBudget | None = None) -> dict:
-    """``pairs_per_snapshot`` patches per snapshot, each evolved alone for δt (frozen halo):
-    ``{"partial": pairs (λ = K), "naive": pairs (λ = 1)}``."""
-    K = cfg.n_patches(ell)
-    obs = patch_observables(snapshots, ell, cfg.dt, cfg.T, cfg.h, rng, cfg.pairs_per_snapshot, budget)
-    which = obs["which"]
-    g_before = closure_local(enc, obs["windows_before"][:, 1:-1, 1:-1])
-    g_after = closure_local(enc, obs["patches_after"])
-    part_b = np.column_stack([obs["before"], g_before])
-    part_a = np.column_stack([obs["after"], g_after])
-    naive_a = np.column_stack([obs["after_own"], g_after])
-    z = z0[which]
-    partial = pairs_from_patches(z, part_b, part_a, cfg.dt, K)["partial"]
-    naive = pairs_from_patches(z, part_b, naive_a, cfg.dt, K)["naive"]
-    return {"partial": partial, "naive": naive}
-
-
 # ------------------------------------------------------------------------------------ study
 def minmax(z_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Official scaling: (z − lo)/(hi − lo) per dimension, m unscaled (lo = 0, hi = 1); statistics
@@ -330,15 +300,6 @@ def minmax(z_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = z_train.min(axis=0), z_train.max(axis=0)
     lo[0], hi[0] = 0.0, 1.0
     return lo, np.where(hi > lo, hi - lo, 1.0)
-
-
-def models(cfg: Config, K: int) -> tuple[ModelSpec, ...]:
-    """The SDEs fitted per patch side: ours (m, ρ_dw; λ = K), naive (m, ρ_dw; λ = 1) and, with a
-    learned closure, ours_closure (the whole latent; λ = K)."""
-    ours, naive = partial_and_naive(K, dims=(0, 1))
-    if cfg.closure.dim == 0:
-        return ours, naive
-    return ours, naive, ModelSpec("ours_closure", "partial", float(K))
 
 
 #: late-time records kept per path (evenly spaced from ``stationary_from``) for the intervals of the
@@ -351,66 +312,99 @@ def late_records(cfg: Config) -> np.ndarray:
     return np.unique(np.linspace(cfg.stationary_from, cfg.test_records, LATE_SAMPLES).round().astype(int))
 
 
-def score(cfg: Config, ens: Ensemble, truth: np.ndarray, z_train: np.ndarray) -> EnsembleScore:
-    """One model's ensembles ``ens.paths [n_m0, paths, R + 1, d]`` against the true latents ``truth``
-    (all dimensions; the model's are taken), errors in the official min–max scaling of the training
-    latents ``z_train``. Extras: ``bounded`` (every path stayed finite and within ten training ranges
-    of the training latents; diverged paths are clipped to ±1000 before scoring), the error of the
-    observables alone, the std ratio and stationary moments of m and ρ_dw, and ``late_m`` (m of
-    every path at the :func:`late_records` ``[n_m0, paths, n_late]``, the units of the std ratio's
-    bootstrap)."""
-    dims = list(range(truth.shape[-1])) if ens.spec.dims is None else list(ens.spec.dims)
-    truth = truth[..., dims]
-    lo, scale = minmax(z_train[:, dims])
-    pred = ens.paths
-    scaled = (pred - lo) / scale
-    bounded = bool(np.isfinite(pred).all() and np.abs(scaled).max() < 10)
-    pred = np.nan_to_num(pred, nan=1e3, posinf=1e3, neginf=-1e3).clip(-1e3, 1e3)
-    err = [mean_trajectory_error((p - lo) / scale, (t - lo) / scale) for p, t in zip(pred, truth)]
-    err_obs = [mean_trajectory_error(p[..., :2], t[..., :2]) for p, t in zip(pred, truth)]
-    ratio = std_ratio(pred[..., :2], truth[..., :2], cfg.stationary_from)
-    late = pred[:, :, cfg.stationary_from:, :2]
-    extra = {"dims": len(dims), "bounded": bounded, "error_observables": float(np.mean(err_obs)),
-             "late_m": pred[:, :, late_records(cfg), 0]}
-    for i, name in enumerate(OBSERVABLES):
-        extra[f"std_ratio_{name}"] = float(ratio[i])
-        extra[f"stationary_mean_{name}"] = float(late[..., i].mean())
-        extra[f"stationary_std_{name}"] = float(late[..., i].std(axis=1, ddof=1).mean())
-    return EnsembleScore(ens.spec.lam, float(np.mean(err)), err, pred[..., :2].mean(axis=1),
-                         pred[..., :2].std(axis=1, ddof=1), extra)
+@dataclass(frozen=True, eq=False)
+class TrainedClosure:
+    """The closure hook's outcome: the encoder, the training latents z = φ(D) ``[n, d]`` (the min–max
+    statistics of the scores) and the closure's diagnostics (loss, explained variances)."""
+
+    encoder: PatchAdditiveEncoder
+    z_train: np.ndarray
+    fit: dict
 
 
-def one_patch_side(cfg: Config, ell: int, truth_x: np.ndarray, seed: int) -> PatchSideResult:
-    """Data, closure, the SDEs of :func:`models` and their scores for patch side ℓ."""
-    rng = np.random.default_rng([seed, ell])
-    t0 = time.perf_counter()
-    budgets = stage_budgets()
-    snaps = training_snapshots(cfg, ell, rng, budgets)
-    t_data = time.perf_counter() - t0
-    enc, closure_fit = train_closure(cfg, ell, snaps, seed)
-    z0 = encode(enc, snaps)
-    pairs = partial_pairs(cfg, ell, snaps, z0, enc, rng, budgets["partial_evolution"])
-    t_pairs = time.perf_counter() - t0
-    truth = encode(enc, truth_x)                                   # [n_m0, paths, R + 1, d]
-    K = cfg.n_patches(ell)
-    ensembles = fit_and_roll_out(pairs, models(cfg, K), cfg.sde, truth[:, :, 0], dt=cfg.dt,
-                                 n_records=cfg.test_records, substeps=cfg.substeps, seed=seed)
-    scores = {name: score(cfg, ens, truth, z0) for name, ens in ensembles.items()}
-    extra = {"n_snapshots": len(snaps), "seconds_data": t_data, "seconds_closure_pairs": t_pairs - t_data,
-             "closure_loss": closure_fit["loss"], "m_only_loss": m_only_bce(snaps),
-             "closure_explained": closure_fit["explained"],
-             "closure_explained_groups": closure_fit["explained_groups"],
-             "seconds": time.perf_counter() - t0}
-    return PatchSideResult(ell, K, len(pairs["partial"]), stage_costs(budgets), scores, extra)
+@dataclass(frozen=True, eq=False)
+class Steps(PatchSideSteps):
+    """The Ising hooks of :func:`~support.stochastic.patch_side_study.patch_side_study` (``truth_x``:
+    the lattices of the direct runs, encoded by each side's closure)."""
 
+    cfg: Config
+    truth_x: np.ndarray
 
-def _patch_side_job(shared: tuple[Config, np.ndarray, int], ell: int) -> PatchSideResult:
-    """:func:`one_patch_side` as an executor job (``shared``: the config, direct runs and seed), with
-    the run's ``cfg.threads`` torch threads, as in the run's own process (so ``threads = k`` on N
-    workers uses N·k threads)."""
-    cfg, truth_x, seed = shared
-    with torch_threads(cfg.threads):
-        return one_patch_side(cfg, ell, truth_x, seed)
+    def snapshots(self, ell, rng, budgets) -> np.ndarray:
+        """D: upsampled small snapshots plus random-magnetisation lattices ``[n, L, L]`` int8 (the
+        flips spent charged to the ``small_system`` and ``relax`` budgets)."""
+        cfg = self.cfg
+        small = small_system_snapshots(cfg, ell, rng, budgets["small_system"])
+        ups = upsample_to(cfg, small[rng.integers(0, len(small), cfg.n_upsampled)], rng, budgets["relax"])
+        rand = random_lattices(rng.uniform(-1, 1, cfg.n_random), cfg.L, rng)
+        return np.concatenate([ups, rand])
+
+    def closure(self, ell, snapshots, seed) -> TrainedClosure:
+        enc, fit = train_closure(self.cfg, ell, snapshots, seed)
+        return TrainedClosure(enc, encode(enc, snapshots), fit)
+
+    def pairs(self, ell, snapshots, closure, rng, budgets) -> dict:
+        """``pairs_per_snapshot`` patches per snapshot, each evolved alone for δt (frozen halo):
+        ``{"partial": pairs (λ = K), "naive": pairs (λ = 1)}``."""
+        cfg, K, enc = self.cfg, self.cfg.n_patches(ell), closure.encoder
+        obs = patch_observables(snapshots, ell, cfg.dt, cfg.T, cfg.h, rng, cfg.pairs_per_snapshot,
+                                budgets["partial_evolution"])
+        g_before = closure_local(enc, obs["windows_before"][:, 1:-1, 1:-1])
+        g_after = closure_local(enc, obs["patches_after"])
+        part_b = np.column_stack([obs["before"], g_before])
+        part_a = np.column_stack([obs["after"], g_after])
+        naive_a = np.column_stack([obs["after_own"], g_after])
+        z = closure.z_train[obs["which"]]
+        return {"partial": pairs_from_patches(z, part_b, part_a, cfg.dt, K)["partial"],
+                "naive": pairs_from_patches(z, part_b, naive_a, cfg.dt, K)["naive"]}
+
+    def test(self, ell, closure) -> tuple[np.ndarray, np.ndarray]:
+        truth = encode(closure.encoder, self.truth_x)               # [n_m0, paths, R + 1, d]
+        return truth[:, :, 0], truth
+
+    def models(self, K: int) -> tuple[ModelSpec, ...]:
+        """Ours (m, ρ_dw; λ = K), naive (m, ρ_dw; λ = 1) and, with a learned closure, ours_closure
+        (the whole latent; λ = K)."""
+        ours, naive = partial_and_naive(K, dims=(0, 1))
+        if self.cfg.closure.dim == 0:
+            return ours, naive
+        return ours, naive, ModelSpec("ours_closure", "partial", float(K))
+
+    def score(self, ens: Ensemble, side: PatchSide) -> EnsembleScore:
+        """One model's ensembles ``ens.paths [n_m0, paths, R + 1, d]`` against the true latents (all
+        dimensions; the model's are taken), errors in the official min–max scaling of the training
+        latents. Extras: ``bounded`` (every path stayed finite and within ten training ranges of the
+        training latents; diverged paths are clipped to ±1000 before scoring), the error of the
+        observables alone, the std ratio and stationary moments of m and ρ_dw, and ``late_m`` (m of
+        every path at the :func:`late_records` ``[n_m0, paths, n_late]``, the units of the std
+        ratio's bootstrap)."""
+        cfg = self.cfg
+        dims = list(range(side.truth.shape[-1])) if ens.spec.dims is None else list(ens.spec.dims)
+        truth = side.truth[..., dims]
+        lo, scale = minmax(side.closure.z_train[:, dims])
+        pred = ens.paths
+        scaled = (pred - lo) / scale
+        bounded = bool(np.isfinite(pred).all() and np.abs(scaled).max() < 10)
+        pred = np.nan_to_num(pred, nan=1e3, posinf=1e3, neginf=-1e3).clip(-1e3, 1e3)
+        err = [mean_trajectory_error((p - lo) / scale, (t - lo) / scale) for p, t in zip(pred, truth)]
+        err_obs = [mean_trajectory_error(p[..., :2], t[..., :2]) for p, t in zip(pred, truth)]
+        ratio = std_ratio(pred[..., :2], truth[..., :2], cfg.stationary_from)
+        late = pred[:, :, cfg.stationary_from:, :2]
+        extra = {"dims": len(dims), "bounded": bounded, "error_observables": float(np.mean(err_obs)),
+                 "late_m": pred[:, :, late_records(cfg), 0]}
+        for i, name in enumerate(OBSERVABLES):
+            extra[f"std_ratio_{name}"] = float(ratio[i])
+            extra[f"stationary_mean_{name}"] = float(late[..., i].mean())
+            extra[f"stationary_std_{name}"] = float(late[..., i].std(axis=1, ddof=1).mean())
+        return EnsembleScore(ens.spec.lam, float(np.mean(err)), err, pred[..., :2].mean(axis=1),
+                             pred[..., :2].std(axis=1, ddof=1), extra)
+
+    def extra(self, side: PatchSide) -> dict:
+        fit = side.closure.fit
+        return {"n_snapshots": len(side.snapshots), "seconds_data": side.seconds["snapshots"],
+                "seconds_closure_pairs": side.seconds["closure"] + side.seconds["pairs"],
+                "closure_loss": fit["loss"], "m_only_loss": m_only_bce(side.snapshots),
+                "closure_explained": fit["explained"], "closure_explained_groups": fit["explained_groups"]}
 
 
 def run(cfg: Config | None = None, *, scale: str | None = None, seed: int = 0,
@@ -432,8 +426,8 @@ def _run(cfg: Config, seed: int, progress: bool, workers: int = 1) -> Experiment
     truth_flips = truth_budget.units
     equilibrium = equilibrium_estimate(cfg, np.random.default_rng([seed, 1]))
     t_truth = time.perf_counter() - t0
-    per_ell = map_jobs(_patch_side_job, cfg.patch_sides, workers=workers, shared=(cfg, truth_x, seed),
-                       progress=progress, desc="patch sides")
+    per_ell = patch_sides_study(Steps(cfg, truth_x), cfg.patch_sides, seed=seed, workers=workers,
+                                progress=progress)
     obs = np.stack([magnetisation(truth_x), domain_wall_density(truth_x)], axis=-1)
     late = obs[:, :, cfg.stationary_from:]
     stationary = {}

@@ -12,7 +12,9 @@ Pipeline (a simulator plugs in through the hooks of :class:`~.protocol.PatchDyna
 The last two steps for every model of a study (which pair set, which λ, which latent dimensions)
 are one call, :func:`~.pipeline.fit_and_roll_out`; a lattice study's per-patch-side results are the
 typed, frozen :class:`~.pipeline.PatchSideResult` / :class:`~.pipeline.EnsembleScore` (JSON round
-trip in the saved runs' layout).
+trip in the saved runs' layout). The whole of one patch side — snapshots, optional closure, pairs,
+fits, scores — is :func:`~.patch_side_study.patch_side_study`, with the system's hooks as a
+:class:`~.patch_side_study.PatchSideSteps` (:func:`~.patch_side_study.patch_sides_study` over the sides).
 """
 
 from .autoencoder import (RECONSTRUCTION_LOSSES, PatchClosureAutoencoder, reconstruction_loss,
@@ -24,6 +26,7 @@ from .partial_evolution import (GridPatchDynamics, PartialSample, RandomPatches,
                                 evolve_random_patches, partial_evolution, sample_patch_indices)
 from .pipeline import (Ensemble, EnsembleScore, ModelSpec, PatchSideResult, fit_and_roll_out,
                        partial_and_naive, patch_sides)
+from .patch_side_study import PatchSide, PatchSideSteps, Rollout, patch_side_study, patch_sides_study
 from .protocol import PatchDynamics, is_patch_dynamics
 from .patches import PatchGrid, extract_window, window_coords, write_window
 from .sde import (DEFAULT_EPS, DIFFUSION_MODES, Diffusion, LatentSDE, ZScaler, gaussian_increment_nll,
@@ -42,5 +45,5 @@ __all__ = [
     "GridPatchDynamics", "GridUpsampling", "PatchDynamics", "RandomPatches", "evolve_random_patches",
     "is_patch_dynamics", "upsample_hierarchically", "PatchCNN", "spin_lattices",
     "Ensemble", "EnsembleScore", "ModelSpec", "PatchSideResult", "fit_and_roll_out", "partial_and_naive",
-    "patch_sides",
+    "patch_sides", "PatchSide", "PatchSideSteps", "Rollout", "patch_side_study", "patch_sides_study",
 ]

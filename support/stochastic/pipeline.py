@@ -21,7 +21,9 @@ patch side ℓ of an L×L system with K = (L/ℓ)² patches:
 4. **scores** against direct simulation of the large system, which each chapter computes in its own
    units and returns as an :class:`EnsembleScore`.
 
-:func:`fit_and_roll_out` is steps 2–3 for every model of a study. The results are frozen
+:func:`fit_and_roll_out` is steps 2–3 for every model of a study; all four steps at one patch side
+are :func:`support.stochastic.patch_side_study.patch_side_study` (the Ising and Curie–Weiss chapters
+supply their hooks). The results are frozen
 dataclasses with a JSON round trip (:meth:`PatchSideResult.to_json` writes the layout that the
 saved runs already have, :meth:`PatchSideResult.from_json` reads those runs), so chapters, claims and
 tests read ``side.models["ours"].error_per_start`` instead of chains of dictionary keys.
