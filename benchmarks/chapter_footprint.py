@@ -34,6 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 GIB = 1024 ** 3
 
 
+def is_notebook(path: Path) -> bool:
+    """A Jupytext chapter (the pages nbval runs), not a plain page such as the references."""
+    return path.read_text(encoding="utf-8").startswith("---\njupytext:")
+
+
 def tree_rss(proc: psutil.Process) -> int:
     """Resident bytes of ``proc`` and every descendant (processes that vanish meanwhile count 0)."""
     total = 0
@@ -71,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, default=0.5, help="seconds between memory samples")
     ap.add_argument("--out", type=Path, help="write the rows as JSON here")
     args = ap.parse_args(argv)
-    chapters = args.chapters or sorted(p.stem for p in (ROOT / "book").glob("*.md"))
+    chapters = args.chapters or sorted(p.stem for p in (ROOT / "book").glob("*.md") if is_notebook(p))
     rows = []
     for name in chapters:
         row = measure(name, args.interval)
