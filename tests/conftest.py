@@ -2,8 +2,38 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+
+
+def _restore(before: dict) -> None:
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def module_environment_restored():
+    """Give the tests after a module the process environment the module started with. Dask's
+    LocalCluster sets OMP_NUM_THREADS=MKL_NUM_THREADS=OPENBLAS_NUM_THREADS=1 (and
+    MALLOC_TRIM_THRESHOLD_) in this process's ``os.environ`` for its workers and leaves them there;
+    every chapter kernel nbval started afterwards inherited them and ran torch on one thread —
+    2–4× slower chapters in the suite (allen_cahn: 48 s alone, 226–247 s after
+    tests/test_executor.py). Module scope, autouse: set up before, and torn down after, a module's
+    own fixtures (test_executor's module-wide cluster)."""
+    before = dict(os.environ)
+    yield
+    _restore(before)
+
+
+@pytest.fixture(autouse=True)
+def environment_restored():
+    """The same for every test (a cluster started inside one test)."""
+    before = dict(os.environ)
+    yield
+    _restore(before)
 
 
 @pytest.fixture(scope="module")
