@@ -49,7 +49,6 @@ FIGURES = {
 PREDATES = {
     "predator_prey_ordered": {"trajectory"},
     "lj_structures": {"rollouts"},                   # T(t) of the training runs and test rollouts
-    "lj_encoders": {"new_start_rollouts"},
 }
 
 #: experiments whose figure function was split from the run here; their tiny runs are drawn back

@@ -454,12 +454,9 @@ def _no_transfer(r):
 
 @CLAIMS.add("standardising_moves_onto_positions", "in the same-start design, standardising the inputs puts "
             "the ordered closure on the start's positions: > 90 % of |J_closure|² on position columns, "
-            "against < 60 % on raw inputs", expect={"quick": True, "paper": UNDECIDED},
+            "against < 60 % on raw inputs", expect=BOTH,
             paper="— (the paper feeds raw inputs; at 800 atoms the label-noise diagnostic of "
-                  "lj_structures measured 0.991 vs 0.488)",
-            reason="the saved run stores each closure's position share as one number over its 500 "
-                   "configurations (0.990 standardised, 0.472 raw), from before the share was also measured on "
-                   "blocks of configurations: it has no interval to decide the claim with")
+                  "lj_structures measured 0.991 vs 0.488)")
 @_needs("mlp_standardised", "mlp")
 def _positions(r):
     from .lj_common import position_share_estimate
